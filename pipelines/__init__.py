@@ -1,0 +1,1 @@
+"""Recipes, the builder that turns them into Beam pipelines, runners, CLI, report."""

@@ -1,0 +1,36 @@
+"""Thresher: curate LLM pretraining data as one Apache Beam pipeline.
+
+This file is also what Dataflow workers install (``--setup_file``), so
+``install_requires`` lists every runtime dependency with version bounds.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="thresher",
+    version="0.1.0",
+    description="LLM pretraining-data curation recipes as Apache Beam pipelines",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*"]),
+    install_requires=[
+        "apache-beam[gcp]>=2.77.0,<2.78",
+        "pyarrow>=14,<26",  # Beam 2.77 pins pyarrow<26
+        "numpy>=1.26,<3",
+        "pyyaml>=6.0,<7",
+        "orjson>=3.9,<4",
+        "zstandard>=0.22,<1",
+        "fastwarc>=2.0.1,<3",
+        "warcio>=1.7,<2",
+        "trafilatura>=2.0,<3",
+        "fasttext-numpy2-wheel>=0.9.2,<0.10",
+        "datasketch>=1.6,<3",
+        "xxhash>=3.0,<5",
+        "google-cloud-storage>=2.14,<4",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8,<10",
+            "datasets>=2.18,<6",
+        ],
+    },
+    entry_points={"console_scripts": ["thresher=pipelines.cli:main"]},
+)

@@ -1,0 +1,1 @@
+"""Thresher's curation steps: each a Beam PTransform over Document records."""

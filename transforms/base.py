@@ -1,0 +1,144 @@
+"""The contract every step follows, and the plumbing shared by all of them.
+
+A step is a PTransform over ``Document`` records whose ``expand`` returns three
+tagged PCollections:
+
+* ``kept``: documents that go on to the next step;
+* ``rejected``: documents the step dropped, annotated with ``drop_step`` and a
+  short stable ``drop_reason`` (``gopher_short_doc``...);
+* ``errors``: one dict per record that raised inside the step (see
+  ``error_record``), so one bad record never fails the job.
+
+``DocumentStep`` owns that plumbing for steps that decide one document at a
+time: a subclass sets ``name``, optionally loads heavy state in ``setup`` and
+implements ``process(doc)`` returning the kept document or a drop reason.
+"""
+from __future__ import annotations
+
+import traceback
+from typing import ClassVar, Dict, Iterable, Optional, Union
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.document import Document
+
+KEPT = "kept"
+REJECTED = "rejected"
+ERRORS = "errors"
+METRICS_NAMESPACE = "thresher"
+
+
+def error_record(step: str, exc: BaseException, doc: Optional[Document] = None,
+                 file: str = "", offset: Optional[int] = None) -> Dict[str, object]:
+    """A JSON-able description of one record that raised: where it came from and why."""
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return {
+        "step": step,
+        "id": doc.id if doc else "",
+        "url": doc.url if doc else "",
+        "source": doc.source if doc else "",
+        "file": file or (str(doc.annotations.get("file", "")) if doc else ""),
+        "offset": offset if offset is not None else (doc.annotations.get("offset") if doc else None),
+        "error": f"{type(exc).__name__}: {exc}"[:2000],
+        "traceback": "".join(tb[-3:])[-4000:],
+    }
+
+
+def rejected(doc: Document, step: str, reason: str) -> Document:
+    """The dropped document, annotated with the step and reason that dropped it."""
+    return doc.annotate(drop_step=step, drop_reason=reason)
+
+
+class _StepCounters:
+    """Beam Metrics for one step: documents in, out, dropped per reason, errors."""
+
+    def __init__(self, step: str):
+        self.step = step
+        self.docs_in = Metrics.counter(METRICS_NAMESPACE, f"{step}.in")
+        self.docs_out = Metrics.counter(METRICS_NAMESPACE, f"{step}.out")
+        self.errors = Metrics.counter(METRICS_NAMESPACE, f"{step}.errors")
+        self._dropped = {}
+
+    def dropped(self, reason: str):
+        counter = self._dropped.get(reason)
+        if counter is None:
+            counter = self._dropped[reason] = Metrics.counter(METRICS_NAMESPACE, step_reason(self.step, reason))
+        counter.inc()
+
+
+def step_reason(step: str, reason: str) -> str:
+    return f"{step}.dropped.{reason}"
+
+
+class _DocumentStepFn(beam.DoFn):
+    """Runs a DocumentStep's ``process`` on each document, routing outcomes."""
+
+    def __init__(self, step: "DocumentStep"):
+        self._step = step
+
+    def setup(self):
+        self._counters = _StepCounters(self._step.name)
+        self._step.setup()
+
+    def process(self, doc: Document):
+        counters = self._counters
+        counters.docs_in.inc()
+        try:
+            outcome = self._step.process(doc)
+        except Exception as exc:  # one bad record must never fail the job
+            counters.errors.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self._step.name, exc, doc))
+            return
+        if isinstance(outcome, str):
+            counters.dropped(outcome)
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, self._step.name, outcome))
+        else:
+            counters.docs_out.inc()
+            yield outcome
+
+    def teardown(self):
+        self._step.teardown()
+
+
+class DocumentStep(beam.PTransform):
+    """Base class for steps that keep, modify or drop one document at a time."""
+
+    name: ClassVar[str] = "step"
+    #: annotations this step adds, as name -> Arrow type name ("string", "float64", "int64", "bool")
+    ANNOTATIONS: ClassVar[Dict[str, str]] = {}
+
+    def setup(self) -> None:
+        """Load heavy state (models, word lists) once per worker."""
+
+    def teardown(self) -> None:
+        """Release what ``setup`` took."""
+
+    def process(self, doc: Document) -> Union[Document, str]:
+        """Return the (possibly modified) document to keep it, or a drop reason."""
+        raise NotImplementedError
+
+    def expand(self, docs):
+        return docs | "Apply" >> beam.ParDo(_DocumentStepFn(self)).with_outputs(
+            REJECTED, ERRORS, main=KEPT)
+
+    def __getstate__(self):
+        # Only the parameters travel to workers, not the pipeline the transform was applied to.
+        state = dict(self.__dict__)
+        state.pop("pipeline", None)
+        return state
+
+
+def step_outputs(kept, rejected_docs, errors) -> Dict[str, beam.PCollection]:
+    """The output dict of a step written as a custom composite (dedup, mixing...)."""
+    return {KEPT: kept, REJECTED: rejected_docs, ERRORS: errors}
+
+
+def flatten_or_empty(pipeline, pcolls: Iterable[beam.PCollection], label: str):
+    """Flatten a list of PCollections; an empty list gives an empty PCollection."""
+    pcolls = list(pcolls)
+    if not pcolls:
+        return pipeline | label >> beam.Create([])
+    if len(pcolls) == 1:
+        return pcolls[0]
+    return tuple(pcolls) | label >> beam.Flatten()
