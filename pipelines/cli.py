@@ -1,0 +1,123 @@
+"""The ``thresher`` command line.
+
+    thresher run RECIPE [--input GLOB ...] [--output DIR] [--runner local|portable|flink|dataflow]
+                        [--workers N] [--overwrite] [-- extra Beam options]
+    thresher validate RECIPE
+    thresher steps
+    thresher quickstart [--dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from typing import List, Optional
+
+from pipelines.recipe import RecipeError, check_inputs_exist, load_recipe
+from pipelines.registry import STEPS, describe_steps
+from pipelines.runners import RUNNERS, RunnerConfig
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="thresher", description="Curate LLM pretraining data with Apache Beam.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a recipe")
+    run.add_argument("recipe")
+    run.add_argument("--input", action="append", default=[], metavar="[NAME=]GLOB",
+                     help="replace an input's paths (NAME= needed when the recipe has several inputs); repeatable")
+    run.add_argument("--output", help="output directory (default: the recipe's output.path)")
+    run.add_argument("--runner", choices=RUNNERS, default="local")
+    run.add_argument("--workers", type=int, help="local: worker processes (default: one per core)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    run.add_argument("--job-endpoint", help="portable: job service HOST:PORT")
+    run.add_argument("--environment-type", help="portable/flink: LOOPBACK, EXTERNAL, DOCKER or PROCESS")
+    run.add_argument("--environment-config", help="portable/flink: e.g. the EXTERNAL worker pool HOST:PORT")
+    run.add_argument("--flink-master", help="flink: JobManager HOST:PORT")
+    run.add_argument("--flink-version", help="flink: Flink version of the cluster (e.g. 1.20)")
+    run.add_argument("--flink-job-server-jar", help="flink: local job-server jar instead of Beam's download")
+    run.add_argument("--project", help="dataflow: GCP project")
+    run.add_argument("--region", help="dataflow: region")
+    run.add_argument("--temp-location", help="dataflow: gs:// temp location")
+    run.add_argument("--quiet", action="store_true", help="no summary table")
+
+    validate = sub.add_parser("validate", help="validate a recipe without running it")
+    validate.add_argument("recipe")
+
+    sub.add_parser("steps", help="list the steps a recipe can use, with their parameters")
+
+    quick = sub.add_parser("quickstart", help="write the quickstart corpus and run recipes/quickstart.yaml")
+    quick.add_argument("--dir", default="quickstart", help="working directory for corpus and output")
+    quick.add_argument("--workers", type=int)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: List[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "steps":
+            print("\n".join(describe_steps()))
+            return 0
+        if args.command == "validate":
+            recipe = load_recipe(args.recipe, STEPS)
+            check_inputs_exist(recipe)
+            print(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))")
+            return 0
+        if args.command == "quickstart":
+            return _quickstart(args)
+        return _run(args, extra)
+    except RecipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args, extra: List[str]) -> int:
+    from pipelines.run import apply_overrides, run_recipe
+    from pipelines.report import summary_table
+
+    recipe = load_recipe(args.recipe, STEPS)
+    recipe = apply_overrides(recipe, args.input, args.output)
+    check_inputs_exist(recipe)
+    cfg = RunnerConfig(
+        runner=args.runner, workers=args.workers, job_endpoint=args.job_endpoint,
+        environment_type=args.environment_type, environment_config=args.environment_config,
+        flink_master=args.flink_master, flink_version=args.flink_version,
+        flink_job_server_jar=args.flink_job_server_jar, project=args.project, region=args.region,
+        temp_location=args.temp_location, extra_args=tuple(extra))
+    started = time.time()
+    stats = run_recipe(recipe, cfg, overwrite=args.overwrite, progress=not args.quiet)
+    if stats is not None and not args.quiet:
+        print(summary_table(stats, time.time() - started))
+    print(f"output: {recipe.output.path}")
+    return 0 if stats is None or stats["balanced"] else 1
+
+
+def _quickstart(args) -> int:
+    from pipelines.quickstart_corpus import write_corpus
+
+    corpus = os.path.join(args.dir, "corpus")
+    manifest = write_corpus(corpus)
+    print(f"quickstart corpus: {manifest['response_records']} pages in {len(manifest['files'])} WARC file(s) in {corpus}")
+    run_args = ["run", os.path.join(REPO_ROOT, "recipes", "quickstart.yaml"),
+                "--input", os.path.join(corpus, "*.warc.gz"),
+                "--output", os.path.join(args.dir, "output"), "--overwrite"]
+    if args.workers:
+        run_args += ["--workers", str(args.workers)]
+    return main(run_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""Recipe schema and validation.
+
+A recipe is YAML, loaded with a safe loader and validated completely before
+any pipeline is built::
+
+    version: 1
+    inputs:                      # named inputs
+      web:
+        paths: [crawl/*.warc.gz] # a glob or a list of globs, local or gs://
+        format: auto             # auto | warc | arc | wet | jsonl | parquet
+    steps:                       # applied in order
+      - step: extract
+        favor_precision: true
+    output:
+      path: out/web              # the run's output directory
+      format: parquet            # parquet | jsonl
+      shard_size_mb: 256
+
+Relative paths are taken relative to the working directory. Every problem is
+reported as one ``RecipeError`` naming the file, the place (``steps[2]
+(gopher_quality).min_words``) and, where it helps, the valid choices.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import typing
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+SUPPORTED_VERSIONS = (1,)
+INPUT_FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet")
+OUTPUT_FORMATS = ("parquet", "jsonl")
+
+
+class RecipeError(ValueError):
+    """A recipe problem: which file, where in it, and what is wrong."""
+
+    def __init__(self, file: str, where: str, message: str):
+        self.file, self.where, self.message = file, where, message
+        super().__init__(f"{file}: {where}: {message}" if where else f"{file}: {message}")
+
+
+@dataclasses.dataclass
+class InputSpec:
+    name: str
+    paths: List[str]
+    format: str = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    url_field: str = "url"
+    date_field: str = "date"
+
+
+@dataclasses.dataclass
+class StepSpec:
+    index: int
+    step: str
+    params: Dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.index:02d}_{self.step}"
+
+
+@dataclasses.dataclass
+class RejectedSpec:
+    enabled: bool = False
+    sample_rate: float = 1.0  # fraction of rejected documents written (by hash of id)
+
+
+@dataclasses.dataclass
+class OutputSpec:
+    path: str
+    format: str = "parquet"
+    shard_size_mb: float = 256.0
+    row_group_rows: int = 10_000
+    rejected: RejectedSpec = dataclasses.field(default_factory=RejectedSpec)
+
+
+@dataclasses.dataclass
+class Recipe:
+    file: str
+    version: int
+    inputs: Dict[str, InputSpec]
+    steps: List[StepSpec]
+    output: OutputSpec
+    name: str = ""
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The resolved recipe (defaults filled in), as it would be written in YAML."""
+        return {
+            "version": self.version,
+            "name": self.name,
+            "inputs": {n: _without(dataclasses.asdict(i), "name") for n, i in self.inputs.items()},
+            "steps": [{"step": s.step, **s.params} for s in self.steps],
+            "output": dataclasses.asdict(self.output),
+        }
+
+
+def _without(d: Dict[str, Any], key: str) -> Dict[str, Any]:
+    return {k: v for k, v in d.items() if k != key}
+
+
+# ---------------------------------------------------------------- type checks
+
+def type_name(hint: Any) -> str:
+    """A readable name for a parameter's type hint (``list[str]``, ``float``...)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return f"{type_name(args[0])} or null" if len(args) == 1 else " or ".join(map(type_name, args))
+    if origin in (list, List):
+        return f"list[{type_name(typing.get_args(hint)[0])}]"
+    if origin in (dict, Dict):
+        k, v = typing.get_args(hint)
+        return f"dict[{type_name(k)}, {type_name(v)}]"
+    return getattr(hint, "__name__", str(hint))
+
+
+def check_type(value: Any, hint: Any) -> Optional[Any]:
+    """Return ``value`` converted to ``hint`` when it fits (int → float), else raise TypeError."""
+    if hint is Any:
+        return value
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return check_type(value, arg)
+            except TypeError:
+                pass
+        raise TypeError(f"expected {type_name(hint)}, got {_show(value)}")
+    if origin in (list, List):
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise TypeError(f"expected {type_name(hint)}, got {_show(value)}")
+        return [check_type(v, item) for v in value]
+    if origin in (dict, Dict):
+        k_hint, v_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise TypeError(f"expected {type_name(hint)}, got {_show(value)}")
+        return {check_type(k, k_hint): check_type(v, v_hint) for k, v in value.items()}
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise TypeError(f"unsupported parameter type {type_name(hint)}")
+    raise TypeError(f"expected {type_name(hint)}, got {_show(value)}")
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
+
+
+@dataclasses.dataclass
+class Param:
+    name: str
+    hint: Any
+    default: Any  # inspect.Parameter.empty when required
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+
+def step_params(cls: type) -> Dict[str, Param]:
+    """A step's typed parameters, read from its constructor's signature."""
+    hints = typing.get_type_hints(cls.__init__)
+    params = {}
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        params[p.name] = Param(p.name, hints.get(p.name, Any), p.default)
+    return params
+
+
+def _choices(given: str, valid: typing.Iterable[str]) -> str:
+    valid = sorted(valid)
+    close = difflib.get_close_matches(given, valid, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{hint}; valid: {', '.join(valid) if valid else '(none)'}"
+
+
+# ---------------------------------------------------------------- loading
+
+def load_recipe(path: str, steps: Dict[str, type], text: Optional[str] = None) -> Recipe:
+    """Read and validate a recipe file against the registered ``steps``."""
+    if text is None:
+        from apache_beam.io.filesystems import FileSystems  # gs:// recipes too
+        try:
+            with FileSystems.open(path) as f:
+                text = f.read().decode("utf-8")
+        except Exception as exc:
+            raise RecipeError(path, "", f"cannot read recipe: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(path, "", f"not valid YAML: {exc}") from None
+    return parse_recipe(data, path, steps)
+
+
+def parse_recipe(data: Any, file: str, steps: Dict[str, type]) -> Recipe:
+    if not isinstance(data, dict):
+        raise RecipeError(file, "", "a recipe is a mapping with version, inputs, steps and output")
+    known = {"version", "name", "inputs", "steps", "output"}
+    for key in data:
+        if key not in known:
+            raise RecipeError(file, str(key), "unknown top-level field" + _choices(str(key), known))
+    for key in ("version", "inputs", "steps", "output"):
+        if key not in data:
+            raise RecipeError(file, key, "missing required field")
+    version = data["version"]
+    if version not in SUPPORTED_VERSIONS:
+        raise RecipeError(file, "version", f"unsupported version {version!r}; supported: {SUPPORTED_VERSIONS}")
+    name = data.get("name") or ""
+    if not isinstance(name, str):
+        raise RecipeError(file, "name", f"expected str, got {_show(name)}")
+    return Recipe(file=file, version=version, name=name,
+                  inputs=_parse_inputs(data["inputs"], file),
+                  steps=_parse_steps(data["steps"], file, steps),
+                  output=_parse_output(data["output"], file))
+
+
+def _fill(cls: type, raw: Any, file: str, where: str, fixed: Dict[str, Any] = None):
+    """Build dataclass ``cls`` from mapping ``raw``, checking names and types."""
+    if not isinstance(raw, dict):
+        raise RecipeError(file, where, f"expected a mapping, got {_show(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in (fixed or {})}
+    hints = typing.get_type_hints(cls)
+    values = dict(fixed or {})
+    for key, value in raw.items():
+        if key not in fields:
+            raise RecipeError(file, f"{where}.{key}", "unknown field" + _choices(str(key), fields))
+        if dataclasses.is_dataclass(hints[key]):
+            values[key] = _fill(hints[key], {"enabled": value} if isinstance(value, bool) else value,
+                                file, f"{where}.{key}")
+            continue
+        try:
+            values[key] = check_type(value, hints[key])
+        except TypeError as exc:
+            raise RecipeError(file, f"{where}.{key}", str(exc)) from None
+    for fname, f in fields.items():
+        if fname not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise RecipeError(file, f"{where}.{fname}", "missing required field")
+    return cls(**values)
+
+
+def _parse_inputs(raw: Any, file: str) -> Dict[str, InputSpec]:
+    if not isinstance(raw, dict) or not raw:
+        raise RecipeError(file, "inputs", "expected a non-empty mapping of input name -> {paths, format}")
+    inputs = {}
+    for name, spec in raw.items():
+        where = f"inputs.{name}"
+        if isinstance(spec, dict) and isinstance(spec.get("paths"), str):
+            spec = {**spec, "paths": [spec["paths"]]}
+        inp = _fill(InputSpec, spec, file, where, fixed={"name": str(name)})
+        if not inp.paths:
+            raise RecipeError(file, f"{where}.paths", "no paths given")
+        if inp.format not in INPUT_FORMATS:
+            raise RecipeError(file, f"{where}.format", f"unknown format {inp.format!r}" + _choices(inp.format, INPUT_FORMATS))
+        inputs[str(name)] = inp
+    return inputs
+
+
+def _parse_steps(raw: Any, file: str, registry: Dict[str, type]) -> List[StepSpec]:
+    if not isinstance(raw, list):
+        raise RecipeError(file, "steps", f"expected a list of {{step: NAME, ...}}, got {_show(raw)}")
+    specs = []
+    for index, item in enumerate(raw):
+        where = f"steps[{index}]"
+        if not isinstance(item, dict) or "step" not in item:
+            raise RecipeError(file, where, "each step is a mapping with a 'step' field naming it")
+        name = item["step"]
+        if not isinstance(name, str) or name not in registry:
+            raise RecipeError(file, f"{where}.step", f"unknown step {name!r}" + _choices(str(name), registry))
+        params = step_params(registry[name])
+        where = f"{where} ({name})"
+        values = {}
+        for key, value in item.items():
+            if key == "step":
+                continue
+            if key not in params:
+                raise RecipeError(file, f"{where}.{key}", "unknown parameter" + _choices(str(key), params))
+            try:
+                values[key] = check_type(value, params[key].hint)
+            except TypeError as exc:
+                raise RecipeError(file, f"{where}.{key}", str(exc)) from None
+        for p in params.values():
+            if p.required and p.name not in values:
+                raise RecipeError(file, f"{where}.{p.name}", f"missing required parameter ({type_name(p.hint)})")
+        try:
+            registry[name](**values)  # constructors check values (ranges, choices); no heavy loading
+        except (ValueError, TypeError) as exc:
+            raise RecipeError(file, where, str(exc)) from None
+        specs.append(StepSpec(index=index, step=name, params=values))
+    return specs
+
+
+def _parse_output(raw: Any, file: str) -> OutputSpec:
+    out = _fill(OutputSpec, raw, file, "output")
+    if out.format not in OUTPUT_FORMATS:
+        raise RecipeError(file, "output.format", f"unknown format {out.format!r}" + _choices(out.format, OUTPUT_FORMATS))
+    if out.shard_size_mb <= 0:
+        raise RecipeError(file, "output.shard_size_mb", "must be > 0")
+    if out.row_group_rows < 1:
+        raise RecipeError(file, "output.row_group_rows", "must be >= 1")
+    if not 0.0 <= out.rejected.sample_rate <= 1.0:
+        raise RecipeError(file, "output.rejected.sample_rate", "must be within [0, 1]")
+    return out
+
+
+def check_inputs_exist(recipe: Recipe) -> None:
+    """Every input pattern must match at least one file (local or gs://)."""
+    from apache_beam.io.filesystems import FileSystems
+    for name, inp in recipe.inputs.items():
+        for i, pattern in enumerate(inp.paths):
+            try:
+                found = FileSystems.match([pattern])[0].metadata_list
+            except Exception as exc:
+                raise RecipeError(recipe.file, f"inputs.{name}.paths[{i}]", f"cannot list {pattern!r}: {exc}") from None
+            if not found:
+                raise RecipeError(recipe.file, f"inputs.{name}.paths[{i}]", f"no file matches {pattern!r}")

@@ -1,0 +1,33 @@
+"""The step registry: recipe step name -> PTransform class.
+
+Steps are listed here explicitly (``transforms/`` knows nothing of recipes).
+A step class has a ``name``, a docstring whose first line says what it does,
+typed constructor parameters with defaults (the recipe's parameters) and
+``ANNOTATIONS`` (name -> Arrow type) for the scores it adds.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Dict, List
+
+from pipelines.recipe import step_params, type_name
+from transforms.extract import Extract
+
+_STEP_CLASSES = (
+    Extract,
+)
+
+STEPS: Dict[str, type] = {cls.name: cls for cls in _STEP_CLASSES}
+
+
+def describe_steps() -> List[str]:
+    """Human-readable lines: each step, its summary and its typed parameters."""
+    lines = []
+    for name in sorted(STEPS):
+        cls = STEPS[name]
+        doc = inspect.getdoc(cls) or ""
+        lines.append(f"{name}: {doc.splitlines()[0] if doc else ''}")
+        for p in step_params(cls).values():
+            default = "required" if p.required else f"default {p.default!r}"
+            lines.append(f"    {p.name}: {type_name(p.hint)} ({default})")
+    return lines

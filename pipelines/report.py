@@ -1,0 +1,98 @@
+"""Run accounting: ``stats.json``, the ``_SUCCESS`` marker and the summary table.
+
+``stats.json`` says, for the whole run and for every step, how many documents
+came in, went out, were dropped (per reason) and raised errors, such that
+``input.total == output.documents + dropped_total + errors_total`` holds
+exactly (``balanced``). Output documents are the rows actually written.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, List, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+SUCCESS_MARKER = "_SUCCESS"
+STATS_FILE = "stats.json"
+
+
+def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
+    """Assemble the stats document from (key -> count) pairs and the files written."""
+    files = sorted(files, key=lambda f: (f["kind"], f["path"]))
+    by_source = {name: {"documents": counts.get(("read", name, "docs"), 0),
+                        "errors": counts.get(("read", name, "errors"), 0)} for name in summary["inputs"]}
+    read_docs = sum(s["documents"] for s in by_source.values())
+    read_errors = sum(s["errors"] for s in by_source.values())
+    steps, docs_in = [], read_docs
+    for s in summary["steps"]:
+        i = s["index"]
+        dropped = {key[3]: n for key, n in counts.items() if key[:3] == ("step", i, "dropped")}
+        entry = {
+            "index": i, "step": s["step"], "in": docs_in,
+            "out": counts.get(("step", i, "out"), 0),
+            "dropped": dict(sorted(dropped.items())),
+            "dropped_total": sum(dropped.values()),
+            "errors": counts.get(("step", i, "errors"), 0),
+        }
+        entry["balanced"] = entry["in"] == entry["out"] + entry["dropped_total"] + entry["errors"]
+        steps.append(entry)
+        docs_in = entry["out"]
+    rows = {kind: sum(f["rows"] for f in files if f["kind"] == kind) for kind in ("data", "rejected", "errors")}
+    dropped_total = sum(s["dropped_total"] for s in steps)
+    errors_total = read_errors + sum(s["errors"] for s in steps)
+    total_in = read_docs + read_errors
+    return {
+        "recipe": summary["recipe"],
+        "input": {"documents": read_docs, "read_errors": read_errors, "total": total_in, "by_source": by_source},
+        "steps": steps,
+        "output": {"documents": rows["data"], "files": sum(1 for f in files if f["kind"] == "data")},
+        "dropped_total": dropped_total,
+        "errors_total": errors_total,
+        "rejected_written": rows["rejected"],
+        "errors_written": rows["errors"],
+        "balanced": total_in == rows["data"] + dropped_total + errors_total,
+        "files": [{"kind": f["kind"], "path": f["path"], "rows": f["rows"]} for f in files],
+    }
+
+
+def write_text(path: str, text: str) -> None:
+    with FileSystems.create(path) as f:
+        f.write(text.encode("utf-8"))
+
+
+def read_stats(output_dir: str) -> Dict[str, Any]:
+    with FileSystems.open(FileSystems.join(output_dir, STATS_FILE)) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+class FinalizeRun(beam.DoFn):
+    """Runs once, after every write: writes stats.json, then the _SUCCESS marker."""
+
+    def __init__(self, output_dir: str, summary: Dict[str, Any]):
+        self._dir, self._summary = output_dir, summary
+
+    def process(self, _, counts, files):
+        stats = build_stats(counts, self._summary, files)
+        write_text(FileSystems.join(self._dir, STATS_FILE), json.dumps(stats, indent=2) + "\n")
+        write_text(FileSystems.join(self._dir, SUCCESS_MARKER), "")
+        yield stats["balanced"]
+
+
+def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
+    """The short table printed at the end of a run."""
+    rows: List[Tuple[str, ...]] = [("step", "in", "out", "dropped", "errors", "top drop reasons")]
+    inp = stats["input"]
+    rows.append(("read", str(inp["total"]), str(inp["documents"]), "0", str(inp["read_errors"]), ""))
+    for s in stats["steps"]:
+        top = ", ".join(f"{r} {n}" for r, n in sorted(s["dropped"].items(), key=lambda x: -x[1])[:3])
+        rows.append((f"{s['index']:02d} {s['step']}", str(s["in"]), str(s["out"]),
+                     str(s["dropped_total"]), str(s["errors"]), top))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    lines.append(f"output: {stats['output']['documents']} documents in {stats['output']['files']} file(s); "
+                 f"balanced: {stats['balanced']}")
+    if wall_s:
+        lines.append(f"time: {wall_s:.1f} s, {inp['total'] / wall_s:.1f} input docs/s")
+    return "\n".join(lines)

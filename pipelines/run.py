@@ -1,0 +1,92 @@
+"""Running a validated recipe: output directory checks, provenance, the pipeline itself."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+from typing import Any, Dict, List, Optional
+
+import apache_beam as beam
+import yaml
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.builder import build, output_dirs
+from pipelines.recipe import Recipe, RecipeError
+from pipelines.report import STATS_FILE, SUCCESS_MARKER, read_stats, write_text
+from pipelines.runners import RunnerConfig, make_runner_and_options
+
+LOCK_FILE = "recipe.lock.yaml"
+_OWNED = (STATS_FILE, SUCCESS_MARKER, LOCK_FILE)
+_VERSIONED = ("apache-beam", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "pyarrow",
+              "datasketch", "numpy")
+
+
+def apply_overrides(recipe: Recipe, inputs: List[str], output: Optional[str]) -> Recipe:
+    """Apply ``--input [NAME=]GLOB`` and ``--output DIR`` from the command line."""
+    new_inputs = {name: dataclasses.replace(spec) for name, spec in recipe.inputs.items()}
+    replaced: Dict[str, List[str]] = {}
+    for item in inputs:
+        name, _, pattern = item.partition("=")
+        if pattern and name in new_inputs:
+            replaced.setdefault(name, []).append(pattern)
+        elif len(new_inputs) == 1:
+            replaced.setdefault(next(iter(new_inputs)), []).append(item)
+        else:
+            raise RecipeError(recipe.file, "inputs", f"--input {item!r}: the recipe has several inputs, "
+                              f"say which with NAME=GLOB; valid: {', '.join(sorted(new_inputs))}")
+    for name, paths in replaced.items():
+        new_inputs[name].paths = paths
+    out = dataclasses.replace(recipe.output, path=output) if output else recipe.output
+    return dataclasses.replace(recipe, inputs=new_inputs, output=out)
+
+
+def _exists(path: str) -> bool:
+    try:
+        return FileSystems.exists(path)
+    except Exception:
+        return False
+
+
+def prepare_output(root: str, overwrite: bool) -> None:
+    """Refuse to mix runs in one directory; with ``overwrite``, remove the previous run's files."""
+    owned = [FileSystems.join(root, name) for name in _OWNED] + list(output_dirs(root).values())
+    present = [p for p in owned if _exists(p)]
+    if present and not overwrite:
+        raise FileExistsError(f"{root} already holds a run's output ({present[0]}); pass --overwrite to replace it")
+    if present:
+        FileSystems.delete(present)
+
+
+def versions() -> Dict[str, str]:
+    from importlib import metadata
+    found = {"python": platform.python_version()}
+    for name in ("thresher",) + _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def write_lock(recipe: Recipe, cfg: RunnerConfig) -> None:
+    lock = {"recipe": recipe.to_dict(), "source_file": recipe.file,
+            "runner": {"runner": cfg.runner, "workers": cfg.workers}, "versions": versions()}
+    write_text(FileSystems.join(recipe.output.path, LOCK_FILE), yaml.safe_dump(lock, sort_keys=False))
+
+
+def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False,
+               progress: bool = True) -> Optional[Dict[str, Any]]:
+    """Build and run the pipeline; returns stats.json's content when the run finished here."""
+    prepare_output(recipe.output.path, overwrite)
+    write_lock(recipe, cfg)
+    runner, options = make_runner_and_options(cfg)
+    if progress:
+        logging.getLogger("thresher").setLevel(logging.INFO)
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    build(pipeline, recipe)
+    result = pipeline.run()
+    if cfg.runner == "dataflow":  # the job runs on; stats.json appears in the output when it ends
+        print(f"submitted Dataflow job {result.job_id()}")
+        return None
+    result.wait_until_finish()
+    return read_stats(recipe.output.path)

@@ -1,0 +1,80 @@
+"""Runner presets: the same pipeline on the local machine, a portable job
+service (the path Flink uses), Flink or Dataflow.
+
+``local`` runs Beam's FnApiRunner directly — never the DirectRunner, which in
+Beam 2.77 first tries to download the Prism runner from the internet — with
+one worker process per core (``direct_running_mode=multi_processing``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import List, Optional, Tuple
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+RUNNERS = ("local", "portable", "flink", "dataflow")
+SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
+
+
+@dataclasses.dataclass
+class RunnerConfig:
+    runner: str = "local"
+    workers: Optional[int] = None  # local: processes (default: one per core); dataflow: max workers
+    job_endpoint: Optional[str] = None  # portable
+    environment_type: Optional[str] = None  # portable/flink: LOOPBACK, EXTERNAL, DOCKER, PROCESS
+    environment_config: Optional[str] = None
+    flink_master: Optional[str] = None
+    flink_version: Optional[str] = None
+    flink_job_server_jar: Optional[str] = None
+    project: Optional[str] = None
+    region: Optional[str] = None
+    temp_location: Optional[str] = None
+    extra_args: Tuple[str, ...] = ()
+
+
+def make_runner_and_options(cfg: RunnerConfig):
+    """(runner, PipelineOptions) for a preset; extra Beam arguments are passed through."""
+    args: List[str] = []
+    runner = None
+    if cfg.runner == "local":
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+        runner = FnApiRunner()
+        workers = cfg.workers or os.cpu_count() or 1
+        args += [f"--direct_num_workers={workers}",
+                 f"--direct_running_mode={'multi_processing' if workers > 1 else 'in_memory'}"]
+    elif cfg.runner == "portable":
+        if not cfg.job_endpoint:
+            raise ValueError("--runner portable needs --job-endpoint HOST:PORT")
+        runner = "PortableRunner"
+        args += [f"--job_endpoint={cfg.job_endpoint}",
+                 f"--environment_type={cfg.environment_type or 'LOOPBACK'}"]
+        if cfg.environment_config:
+            args.append(f"--environment_config={cfg.environment_config}")
+    elif cfg.runner == "flink":
+        runner = "FlinkRunner"
+        if cfg.flink_master:
+            args.append(f"--flink_master={cfg.flink_master}")
+        if cfg.flink_version:
+            args.append(f"--flink_version={cfg.flink_version}")
+        if cfg.flink_job_server_jar:
+            args.append(f"--flink_job_server_jar={cfg.flink_job_server_jar}")
+        if cfg.environment_type:
+            args.append(f"--environment_type={cfg.environment_type}")
+        if cfg.environment_config:
+            args.append(f"--environment_config={cfg.environment_config}")
+        if cfg.workers:
+            args.append(f"--parallelism={cfg.workers}")
+    elif cfg.runner == "dataflow":
+        runner = "DataflowRunner"
+        for flag, value in (("project", cfg.project), ("region", cfg.region), ("temp_location", cfg.temp_location)):
+            if not value:
+                raise ValueError(f"--runner dataflow needs --{flag.replace('_', '-')}")
+            args.append(f"--{flag}={value}")
+        if cfg.workers:
+            args.append(f"--max_num_workers={cfg.workers}")
+        if not any(a.startswith(("--setup_file", "--sdk_container_image")) for a in cfg.extra_args):
+            args.append(f"--setup_file={SETUP_FILE}")
+    else:
+        raise ValueError(f"unknown runner {cfg.runner!r}; valid: {', '.join(RUNNERS)}")
+    return runner, PipelineOptions(args + list(cfg.extra_args))
