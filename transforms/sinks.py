@@ -23,6 +23,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.document import Document
@@ -61,7 +62,7 @@ def _clean(text: str) -> str:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class _ParquetShardWriter:
@@ -101,7 +102,7 @@ class _JsonlShardWriter:
     """Gzip JSON lines; mtime=0 so equal content gives equal bytes."""
 
     def __init__(self, path: str, to_json: Callable[[Any], Dict[str, Any]]):
-        self._file = FileSystems.create(path)
+        self._file = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
         self._gz = gzip.GzipFile(fileobj=self._file, mode="wb", mtime=0)
         self._to_json = to_json
 

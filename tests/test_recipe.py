@@ -1,0 +1,169 @@
+"""Recipe validation: every error names the file, the place and the valid choices."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import pytest
+
+from pipelines.recipe import RecipeError, check_inputs_exist, load_recipe
+from transforms.base import DocumentStep
+
+
+class Sample(DocumentStep):
+    """A step with one parameter of every supported type."""
+
+    name = "sample"
+
+    def __init__(self, min_words: int = 50, ratio: float = 0.1, strict: bool = False,
+                 words: List[str] = None, per_lang: Dict[str, float] = None, label: Optional[str] = None):
+        super().__init__()
+        if ratio < 0:
+            raise ValueError("ratio must be >= 0")
+
+
+class Needy(DocumentStep):
+    """A step with a required parameter."""
+
+    name = "needy"
+
+    def __init__(self, path: str):
+        super().__init__()
+
+
+STEPS = {"sample": Sample, "needy": Needy}
+
+GOOD = """
+version: 1
+name: test
+inputs:
+  web:
+    paths: [{path}]
+steps:
+  - step: sample
+    min_words: 10
+    ratio: 1
+    words: [a, b]
+    per_lang: {{en: 0.5}}
+output:
+  path: out
+"""
+
+
+def load(tmp_path, text):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return load_recipe(str(path), STEPS), str(path)
+
+
+def error_of(tmp_path, text) -> RecipeError:
+    with pytest.raises(RecipeError) as info:
+        load(tmp_path, text)
+    return info.value
+
+
+def test_good_recipe_loads_with_defaults_and_conversions(tmp_path):
+    recipe, _ = load(tmp_path, GOOD.format(path="x.warc.gz"))
+    assert recipe.inputs["web"].paths == ["x.warc.gz"]
+    assert recipe.inputs["web"].format == "auto"
+    step = recipe.steps[0]
+    assert step.params == {"min_words": 10, "ratio": 1.0, "words": ["a", "b"], "per_lang": {"en": 0.5}}
+    assert isinstance(step.params["ratio"], float)
+    assert recipe.output.format == "parquet" and recipe.output.rejected.enabled is False
+    assert recipe.to_dict()["steps"] == [{"step": "sample", **step.params}]
+
+
+def test_single_path_string_is_a_list(tmp_path):
+    recipe, _ = load(tmp_path, GOOD.format(path="x").replace("paths: [x]", "paths: a/*.jsonl"))
+    assert recipe.inputs["web"].paths == ["a/*.jsonl"]
+
+
+def test_unknown_step_names_index_and_choices(tmp_path):
+    err = error_of(tmp_path, GOOD.format(path="x").replace("step: sample", "step: sampel"))
+    assert err.file.endswith("r.yaml") and err.where == "steps[0].step"
+    assert "unknown step 'sampel'" in str(err) and "did you mean 'sample'" in str(err)
+    assert "valid: needy, sample" in str(err)
+
+
+def test_unknown_parameter_lists_valid_ones(tmp_path):
+    err = error_of(tmp_path, GOOD.format(path="x").replace("min_words: 10", "min_wrods: 10"))
+    assert err.where == "steps[0] (sample).min_wrods"
+    assert "did you mean 'min_words'" in str(err)
+    assert "valid: label, min_words, per_lang, ratio, strict, words" in str(err)
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    ("min_words", "'ten'", "expected int, got str 'ten'"),
+    ("min_words", "true", "expected int, got bool True"),      # bool is not an int
+    ("min_words", "1.5", "expected int, got float 1.5"),
+    ("strict", "1", "expected bool, got int 1"),
+    ("words", "a", "expected list[str], got str 'a'"),
+    ("per_lang", "{en: high}", "expected float, got str 'high'"),
+])
+def test_mistyped_parameter(tmp_path, field, value, expected):
+    text = ("version: 1\ninputs: {web: {paths: [x]}}\noutput: {path: out}\n"
+            f"steps:\n  - step: sample\n    {field}: {value}\n")
+    err = error_of(tmp_path, text)
+    assert err.where == f"steps[0] (sample).{field}"
+    assert expected in str(err)
+
+
+def test_optional_parameter_accepts_null(tmp_path):
+    recipe, _ = load(tmp_path, GOOD.format(path="x").replace("min_words: 10", "label: null"))
+    assert recipe.steps[0].params["label"] is None
+
+
+def test_constructor_value_check_becomes_recipe_error(tmp_path):
+    err = error_of(tmp_path, GOOD.format(path="x").replace("ratio: 1", "ratio: -1"))
+    assert err.where == "steps[0] (sample)" and "ratio must be >= 0" in str(err)
+
+
+def test_missing_required_parameter(tmp_path):
+    err = error_of(tmp_path, GOOD.format(path="x").replace("- step: sample", "- step: needy\n  - step: sample"))
+    assert err.where == "steps[0] (needy).path" and "missing required parameter (str)" in str(err)
+
+
+@pytest.mark.parametrize("mutation,where,message", [
+    (("version: 1", "version: 7"), "version", "unsupported version 7"),
+    (("name: test", "nmae: test"), "nmae", "unknown top-level field"),
+    (("  path: out", "  path: out\n  format: csv"), "output.format", "valid: jsonl, parquet"),
+    (("  path: out", "  path: out\n  shard_size_mb: 0"), "output.shard_size_mb", "must be > 0"),
+    (("  path: out", "  path: out\n  rejected: {sample_rate: 2}"), "output.rejected.sample_rate", "within [0, 1]"),
+    (("  path: out", "  pth: out"), "output.pth", "unknown field"),
+    (("    paths: [x]", "    paths: [x]\n    format: html"), "inputs.web.format", "unknown format 'html'"),
+    (("    paths: [x]", "    pats: [x]"), "inputs.web.pats", "did you mean 'paths'"),
+    (("steps:\n", "steps: {}\nx:\n"), "x", "unknown top-level field"),
+])
+def test_structural_errors(tmp_path, mutation, where, message):
+    err = error_of(tmp_path, GOOD.format(path="x").replace(*mutation))
+    assert err.where == where, str(err)
+    assert message in str(err)
+
+
+def test_missing_top_level_field(tmp_path):
+    err = error_of(tmp_path, "version: 1\ninputs: {a: {paths: [x]}}\nsteps: []\n")
+    assert err.where == "output" and "missing required field" in str(err)
+
+
+def test_bad_yaml_and_non_mapping(tmp_path):
+    assert "not valid YAML" in str(error_of(tmp_path, "version: [1\n"))
+    assert "a recipe is a mapping" in str(error_of(tmp_path, "- 1\n- 2\n"))
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    err = error_of(tmp_path, "!!python/object/apply:os.system ['echo pwned']\n")
+    assert "not valid YAML" in str(err)
+
+
+def test_missing_input_path_is_reported_before_running(tmp_path):
+    recipe, _ = load(tmp_path, GOOD.format(path=str(tmp_path / "nothing-*.warc.gz")))
+    with pytest.raises(RecipeError) as info:
+        check_inputs_exist(recipe)
+    assert info.value.where == "inputs.web.paths[0]" and "no file matches" in str(info.value)
+    (tmp_path / "nothing-1.warc.gz").write_bytes(b"")
+    check_inputs_exist(recipe)
+
+
+def test_unreadable_recipe_file(tmp_path):
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(tmp_path / "absent.yaml"), STEPS)
+    assert "cannot read recipe" in str(info.value)

@@ -1,0 +1,104 @@
+"""Sinks: explicit schema, row groups, size-targeted deterministic shards, empty input."""
+from __future__ import annotations
+
+import gzip
+import json
+import pathlib
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from tests.conftest import local_pipeline
+from transforms.document import Document
+from transforms.sinks import WriteDocuments, WriteJsonRecords, document_schema
+
+ANNOTATIONS = {"language": "string", "language_score": "float64", "offset": "int64"}
+
+
+def docs(n: int, text_len: int = 100):
+    return [Document(id=f"doc-{i:05d}", text=("word " * (text_len // 5))[:text_len], url=f"https://x.test/{i}",
+                     source="web", date="2024-01-01",
+                     annotations={"language": "en", "language_score": i / n, "offset": i, "undeclared": [i]})
+            for i in range(n)]
+
+
+def write(tmp_path, records, **kwargs):
+    out = str(tmp_path / "data")
+    with local_pipeline() as p:
+        files = p | beam.Create(records) | WriteDocuments(out, **kwargs)
+        assert_that(files | beam.Map(lambda f: f["rows"]) | beam.CombineGlobally(sum), equal_to([len(records)]))
+    return sorted(pathlib.Path(out).iterdir())
+
+
+def test_parquet_schema_row_groups_and_content(tmp_path):
+    files = write(tmp_path, docs(2500), annotations=ANNOTATIONS, row_group_rows=1000)
+    assert [f.name for f in files] == ["part-00000-of-00001.parquet"]
+    meta = pq.ParquetFile(files[0]).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [1000, 1000, 500]
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    table = ds.dataset(str(tmp_path / "data"), format="parquet").to_table()
+    assert table.schema == document_schema(ANNOTATIONS)
+    assert table.schema.field("language_score").type == pa.float64()
+    assert table.schema.field("offset").type == pa.int64()
+    rows = table.to_pylist()
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)  # sorted by id
+    first = rows[0]
+    assert first["language"] == "en" and first["offset"] == 0
+    assert json.loads(first["metadata"]) == {"undeclared": [0]}
+
+
+def test_shards_follow_target_size_and_are_deterministic(tmp_path):
+    records = docs(400, text_len=1000)  # ~ (1000 + 256) * 400 = 502 kB of text
+    first = write(tmp_path / "a", records, shard_bytes=100_000)
+    assert len(first) == 6 and first[0].name == "part-00000-of-00006.parquet"
+    again = write(tmp_path / "b", list(reversed(records)), shard_bytes=100_000)
+    assert [f.read_bytes() for f in first] == [f.read_bytes() for f in again]
+    total = sum(pq.ParquetFile(f).metadata.num_rows for f in first)
+    assert total == 400
+
+
+def test_empty_input_writes_one_empty_shard_with_schema(tmp_path):
+    files = write(tmp_path, [], annotations=ANNOTATIONS)
+    assert [f.name for f in files] == ["part-00000-of-00001.parquet"]
+    table = pq.read_table(files[0])
+    assert table.num_rows == 0 and table.schema == document_schema(ANNOTATIONS)
+
+
+def test_wrong_annotation_type_becomes_null_not_a_crash(tmp_path):
+    bad = Document(id="a", text="t", annotations={"language_score": "high", "offset": "12"})
+    files = write(tmp_path, [bad], annotations=ANNOTATIONS)
+    row = pq.read_table(files[0]).to_pylist()[0]
+    assert row["language_score"] is None and row["offset"] == 12
+
+
+def test_lone_surrogates_are_written(tmp_path):
+    files = write(tmp_path, [Document(id="s", text="bad \ud800 text")], format="jsonl")
+    line = json.loads(gzip.decompress(files[0].read_bytes()))
+    assert line["text"] == "bad \ufffd text"
+
+
+def test_jsonl_output_is_flat(tmp_path):
+    files = write(tmp_path, docs(3), format="jsonl")
+    assert files[0].name.endswith(".jsonl.gz")
+    lines = [json.loads(x) for x in gzip.decompress(files[0].read_bytes()).splitlines()]
+    assert lines[1]["id"] == "doc-00001" and lines[1]["language_score"] == pytest.approx(1 / 3)
+
+
+def test_error_records(tmp_path):
+    out = str(tmp_path / "errors")
+    with local_pipeline() as p:
+        _ = p | beam.Create([{"step": "read", "error": "x"}, {"step": "extract", "error": "y"}]) | WriteJsonRecords(out)
+    (f,) = pathlib.Path(out).iterdir()
+    assert [json.loads(x)["step"] for x in gzip.decompress(f.read_bytes()).splitlines()] == ["read", "extract"]  # sorted by record
+
+
+def test_huggingface_datasets_loads_output(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    write(tmp_path, docs(50), annotations=ANNOTATIONS)
+    loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "*.parquet"),
+                                   split="train", cache_dir=str(tmp_path / "hf"))
+    assert loaded.num_rows == 50 and loaded.features["language_score"].dtype == "float64"
