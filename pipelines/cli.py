@@ -22,6 +22,15 @@ from pipelines.runners import RUNNERS, RunnerConfig
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+_NOISE = ("No semi_persistent_directory found",)
+
+
+def _drop_known_noise(record: logging.LogRecord) -> bool:
+    """Beam's SDK workers warn about a directory only Dataflow provides; it is not a problem here."""
+    message = record.getMessage()
+    return not any(text in message for text in _NOISE)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thresher", description="Curate LLM pretraining data with Apache Beam.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +73,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         argv, extra = argv[:cut], argv[cut + 1:]
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_known_noise)
     try:
         if args.command == "steps":
             print("\n".join(describe_steps()))

@@ -180,13 +180,25 @@ class Param:
 
 
 def step_params(cls: type) -> Dict[str, Param]:
-    """A step's typed parameters, read from its constructor's signature."""
-    hints = typing.get_type_hints(cls.__init__)
-    params = {}
-    for p in inspect.signature(cls.__init__).parameters.values():
-        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+    """A step's typed parameters, read from its constructor's signature.
+
+    A constructor that ends in ``**kwargs`` forwards them to its base class,
+    whose parameters (``annotate``, ``dry_run``...) are then included too.
+    """
+    params: Dict[str, Param] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
             continue
-        params[p.name] = Param(p.name, hints.get(p.name, Any), p.default)
+        hints = typing.get_type_hints(init)
+        forwards = False
+        for p in inspect.signature(init).parameters.values():
+            if p.kind == p.VAR_KEYWORD:
+                forwards = True
+            elif p.name != "self" and p.kind != p.VAR_POSITIONAL and p.name not in params:
+                params[p.name] = Param(p.name, hints.get(p.name, Any), p.default)
+        if not forwards:
+            break
     return params
 
 

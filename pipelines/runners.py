@@ -13,6 +13,8 @@ from typing import List, Optional, Tuple
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.loopback import bind_grpc_to_loopback
+
 RUNNERS = ("local", "portable", "flink", "dataflow")
 SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
 
@@ -39,6 +41,7 @@ def make_runner_and_options(cfg: RunnerConfig):
     runner = None
     if cfg.runner == "local":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+        bind_grpc_to_loopback()  # the runner's control/data ports stay on this machine
         runner = FnApiRunner()
         workers = cfg.workers or os.cpu_count() or 1
         args += [f"--direct_num_workers={workers}",

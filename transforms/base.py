@@ -142,3 +142,45 @@ def flatten_or_empty(pipeline, pcolls: Iterable[beam.PCollection], label: str):
     if len(pcolls) == 1:
         return pcolls[0]
     return tuple(pcolls) | label >> beam.Flatten()
+
+
+class FilterStep(DocumentStep):
+    """Base class for heuristic filters: score once, decide with parameters.
+
+    A subclass implements ``score(doc) -> {stat: value}`` (or ``clean(doc) ->
+    (new_text, stats)`` when it also rewrites the text) and ``decide(stats) ->
+    reason or None``. Its constructor ends in ``**common`` and passes them here:
+
+    annotate: store the statistics on the document as ``{name}_{stat}``.
+    dry_run: annotate only and drop nothing (nor rewrite the text); the reason a
+        document would have been dropped is stored as ``{name}_drop``.
+    """
+
+    def __init__(self, annotate: bool = False, dry_run: bool = False):
+        super().__init__()
+        self.annotate = annotate
+        self.dry_run = dry_run
+
+    def score(self, doc: Document) -> Dict[str, float]:
+        raise NotImplementedError
+
+    def clean(self, doc: Document):
+        """(text to keep, statistics). Filters that do not rewrite text keep it as is."""
+        return doc.text, self.score(doc)
+
+    def decide(self, stats: Dict[str, float]) -> Optional[str]:
+        raise NotImplementedError
+
+    def process(self, doc: Document) -> Union[Document, str]:
+        text, stats = self.clean(doc)
+        reason = self.decide(stats)
+        notes = {f"{self.name}_{k}": v for k, v in stats.items()} if (self.annotate or self.dry_run) else {}
+        if self.dry_run:
+            if reason:
+                notes[f"{self.name}_drop"] = reason
+            return doc.annotate(**notes) if notes else doc
+        if reason:
+            return reason
+        if text is doc.text and not notes:
+            return doc
+        return doc.with_text(text, **notes)

@@ -1,0 +1,501 @@
+"""Deterministic generator of Thresher's quickstart corpus: synthetic HTML pages in gzipped WARC files.
+
+Every word comes from the small grammars below (no third-party text); the same seed gives
+byte-identical files. Run ``python -m pipelines.quickstart_corpus OUT_DIR``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import html
+import io
+import json
+import os
+import random
+import re
+import struct
+import sys
+import unicodedata
+import uuid
+import zlib
+from collections import Counter
+from email.utils import format_datetime
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+# lang -> topic -> (domain, who, nouns, adjectives, verbs, places, times); items split on "|". German adjectives
+# are stems (the {ae}/{aen} slots add -e/-en); French/Spanish verbs are "infinitive/3rd person plural".
+VOCAB = {
+    "en": {
+        "gardening": ("example-garden.test", "gardeners|allotment holders|neighbours|growers|beginners|volunteers",
+                      "tomatoes|seedlings|raised beds|compost heaps|climbing roses|runner beans|herb borders|fruit trees|"
+                      "potato rows|garden paths|onion sets|strawberries", "sturdy|young|early|fragrant|tangled|healthy|"
+                      "neglected|shady|sunny|heavy", "water|prune|mulch|plant|harvest|protect|divide|weed|stake|check",
+                      "in the greenhouse|along the south wall|on the allotment|behind the shed|in the vegetable patch|near the pond",
+                      "in early spring|after the first frost|during a dry summer|in late autumn|every weekend|on cool mornings"),
+        "cycling": ("velo-blog.test", "cyclists|commuters|club riders|touring cyclists|mechanics|new riders",
+                    "chains|brake pads|tyres|gravel roads|mountain passes|saddle bags|gear cables|wheels|bike lanes|"
+                    "rain jackets|water bottles|climbs", "steep|muddy|worn|light|reliable|narrow|quiet|fast|long|windy",
+                    "check|clean|replace|climb|adjust|ride|carry|inspect|tighten|plan",
+                    "on the coast road|through the valley|in the workshop|along the canal path|over the hills|near the old bridge",
+                    "before a long ride|on winter evenings|during the spring races|at the weekend|after heavy rain|"
+                    "every few hundred miles"),
+        "cooking": ("kitchen-notes.test", "home cooks|bakers|grandparents|chefs|students|hosts",
+                    "onions|sourdough loaves|lentil soups|spices|copper pans|tomato sauces|dumplings|fresh herbs|pastries|"
+                    "stews|knives|recipes", "crisp|simple|slow|rich|golden|fresh|spicy|thick|warm|generous",
+                    "chop|taste|season|bake|stir|simmer|prepare|share|serve|roast",
+                    "in a small kitchen|at the market|on the stove|in the oven|at the family table|in the pantry",
+                    "on Sunday afternoons|before dinner|during the holidays|early in the morning|in the colder months|"
+                    "after a long day"),
+        "astronomy": ("stargazer-journal.test", "astronomers|amateur observers|club members|students|stargazers|volunteers",
+                      "telescopes|star charts|meteor showers|distant galaxies|lunar craters|planets|eyepieces|faint nebulae|"
+                      "double stars|star clusters|eclipses|comets", "faint|bright|distant|clear|patient|careful|remote|dark|"
+                      "rare|brilliant", "observe|photograph|track|measure|record|study|sketch|find|catalogue|compare",
+                      "from a dark field|at the observatory|on the hilltop|in the back garden|far from city lights|"
+                      "on the roof terrace", "on moonless nights|in late August|after midnight|during the winter months|"
+                      "before dawn|on clear evenings"),
+        "local history": ("old-town-history.test", "historians|archivists|older residents|parish volunteers|researchers|"
+                          "schoolchildren", "parish records|old maps|mill buildings|market charters|family letters|"
+                          "railway timetables|stone bridges|guild books|photographs|town walls|census returns|church bells",
+                          "old|forgotten|fragile|detailed|local|medieval|handwritten|early|remarkable|ordinary",
+                          "study|restore|transcribe|catalogue|photograph|preserve|compare|explain|rediscover|map",
+                          "in the town archive|at the county museum|near the market square|in the old mill|along the river|"
+                          "in the library basement", "in the nineteenth century|after the great flood|during the war years|"
+                          "before the railway arrived|in the early modern period|for many generations"),
+    },
+    "de": {
+        "garten": ("gartenfreunde.test", "Gärtner|Nachbarn|Anfänger|Kleingärtner|Großeltern|Hobbygärtner",
+                   "Tomaten|Sämlinge|Rosen|Kürbisse|Kräuter|Obstbäume|Gemüsebeete|Zwiebeln|Sträucher|Erdbeeren|Hecken|Äpfel",
+                   "jung|kräftig|früh|duftend|gesund|schattig|sonnig|alt|üppig|empfindlich",
+                   "gießen|schneiden|pflanzen|ernten|düngen|schützen|pflegen|mulchen|beobachten|stützen",
+                   "im Gewächshaus|an der Südwand|im Kleingarten|hinter dem Schuppen|auf dem Balkon|neben dem Teich",
+                   "im frühen Frühling|nach dem ersten Frost|im Spätsommer|im Herbst|am Wochenende|an kühlen Morgen"),
+        "radfahren": ("radweg-blog.test", "Radfahrer|Pendler|Vereinsfahrer|Mechaniker|Tourenfahrer|Einsteiger",
+                      "Ketten|Bremsbeläge|Reifen|Schotterwege|Pässe|Satteltaschen|Schaltzüge|Laufräder|Radwege|Regenjacken",
+                      "steil|schlammig|abgenutzt|leicht|zuverlässig|schmal|ruhig|schnell|lang|windig",
+                      "prüfen|reinigen|ersetzen|wechseln|fahren|tragen|planen|reparieren|ölen|befahren",
+                      "an der Küstenstraße|im Tal|in der Werkstatt|am Kanal|über die Hügel|an der alten Brücke",
+                      "vor einer langen Tour|an Winterabenden|während der Frühjahrsrennen|am Wochenende|nach starkem Regen"),
+    },
+    "fr": {
+        "jardinage": ("jardin-secret.test", "jardiniers|voisins|débutants|bénévoles|grands-parents|maraîchers",
+                      "tomates|semis|rosiers|potirons|arbres fruitiers|plates-bandes|oignons|framboises|pommes de terre|courges",
+                      "jeunes|robustes|fragiles|précoces|magnifiques|sauvages|rustiques|tendres|superbes|solides",
+                      "arroser/arrosent|tailler/taillent|planter/plantent|récolter/récoltent|protéger/protègent|"
+                      "pailler/paillent|observer/observent|semer/sèment", "dans la serre|le long du mur sud|au potager|"
+                      "derrière la cabane|sur le balcon|près de l'étang", "au début du printemps|après les premières gelées|"
+                      "à la fin de l'été|en automne|le week-end|par les matins frais"),
+        "cuisine": ("cuisine-maison.test", "cuisiniers|boulangers|grands-mères|chefs|étudiants|pâtissiers",
+                    "oignons|pains au levain|soupes de lentilles|épices|casseroles|sauces tomate|gâteaux|ragoûts|recettes|tartes",
+                    "simples|riches|rapides|faciles|tendres|modestes|typiques|célèbres|énormes|magnifiques",
+                    "couper/coupent|goûter/goûtent|assaisonner/assaisonnent|cuire/cuisent|remuer/remuent|"
+                    "mijoter/mijotent|préparer/préparent|partager/partagent", "dans une petite cuisine|au marché|sur le feu|"
+                    "au four|à la table familiale|dans le garde-manger", "le dimanche après-midi|avant le dîner|"
+                    "pendant les vacances|tôt le matin|pendant les mois froids|après une longue journée"),
+    },
+    "es": {
+        "jardinería": ("huerto-feliz.test", "jardineros|vecinos|principiantes|voluntarios|abuelos|horticultores",
+                       "las rosas|los tomates|los rosales|las calabazas|los árboles frutales|las cebollas|las fresas|"
+                       "los setos|las plantas aromáticas|las macetas", "jóvenes|fuertes|frágiles|grandes|verdes|silvestres|"
+                       "resistentes|enormes|excelentes|comunes", "regar/riegan|podar/podan|plantar/plantan|cosechar/cosechan|"
+                       "proteger/protegen|cuidar/cuidan|observar/observan|sembrar/siembran", "en el invernadero|"
+                       "junto al muro sur|en el huerto|detrás del cobertizo|en el balcón|cerca del estanque",
+                       "a principios de la primavera|después de las primeras heladas|a finales del verano|en otoño|"
+                       "los fines de semana"),
+        "ciclismo": ("ciclismo-diario.test", "ciclistas|mecánicos|corredores|viajeros|principiantes|aficionados",
+                     "las cadenas|las pastillas de freno|los neumáticos|los caminos de grava|los puertos de montaña|"
+                     "las alforjas|las ruedas|los carriles bici|los bidones|las subidas", "fiables|útiles|difíciles|simples|"
+                     "grandes|fuertes|resistentes|brillantes|veloces|suaves", "revisar/revisan|limpiar/limpian|"
+                     "cambiar/cambian|ajustar/ajustan|llevar/llevan|reparar/reparan|engrasar/engrasan|preparar/preparan",
+                     "en la carretera de la costa|por el valle|en el taller|junto al canal|por las colinas|cerca del puente viejo",
+                     "antes de una salida larga|en las tardes de invierno|durante las carreras de primavera|"
+                     "los fines de semana|después de una lluvia fuerte"),
+    },
+    "zh": {
+        "园艺": ("huayuan-riji.test", "园丁|邻居|新手|志愿者|爷爷奶奶|老农", "番茄|幼苗|玫瑰|南瓜|果树|菜畦|洋葱|草莓|篱笆|香草|花盆|土豆",
+                 "茁壮|娇嫩|早熟|芬芳|健康|荒芜|向阳|茂盛", "浇灌|修剪|种植|收获|保护|照料|观察|施肥",
+                 "在温室里|在南墙边|在菜园里|在小屋后面|在阳台上|在池塘旁边", "早春时节|第一场霜冻之后|夏末|秋天|每个周末|凉爽的早晨"),
+        "天文": ("xingkong-guancha.test", "天文学家|业余观测者|俱乐部成员|学生|观星爱好者|志愿者",
+                 "望远镜|星图|流星雨|星系|月球环形山|行星|目镜|星云|双星|星团|日食|彗星", "暗淡|明亮|遥远|清晰|罕见|壮观|稳定|神秘",
+                 "观测|拍摄|跟踪|测量|记录|研究|描绘|寻找", "在黑暗的田野上|在天文台|在山顶上|在后院|在远离城市灯光的地方|在屋顶平台上",
+                 "没有月亮的夜晚|八月下旬|午夜以后|冬季的几个月里|黎明之前|晴朗的傍晚"),
+    },
+}
+
+# lang -> clause templates, openers, tails ({c}: a second clause), titles (all split on "|"),
+# boilerplate (nav § popular § newsletter § rights § cookie notice § accept button).
+GRAMMAR = {
+    "en": dict(
+        clauses="{who} {v} the {a} {n} {p}|{who} like to {v} their {n} {t}|it is usually better to {v} the {n} {t}|"
+                "most {who} have learned that {a} {n} are easier to {v} with a little patience|"
+                "there is a lot to be said for {a} {n} {p}|the {n} and the {n2} should be {a} enough by now|"
+                "we tend to {v} our {n} {t}|nobody wants to {v} {a} {n} in a hurry|"
+                "the best {n} are often the ones that {who} {v} themselves|"
+                "a few {a} {n} can make a real difference to the {n2}|{who} should {v} the {n} before they {v2} the {n2}|"
+                "many of the {n} that we saw {p} were {a}|it took us a while to {v} the {n} properly|"
+                "one of the {a} {n} {p} has been there for years|the {n} tell you more about the {n2} than any book|"
+                "you do not need {a} {n} to {v} the {n2} well|"
+                "{who} who {v} the {n} {t} tend to have fewer problems with the {n2}|"
+                "we were surprised by how {a} the {n} looked {p}|if the {n} are {a}, it is wise to {v} them {t}|"
+                "our {who} {v} the {n} {t} and {v2} the {n2} {p}|{t}, the {who} {v} the {n} with great care",
+        openers="|||||||In our experience, |To be honest, |As a rule, |Of course, |In the end, |For that reason, |"
+                "Even so, |On the other hand, |Every year, ",
+        tails="|||, and {c}|, but {c}| because {c}|, so {c}",
+        titles="How to {v} {n} {t}|Notes on {n} and {n2}|What we learned about {a} {n}|Why {who} {v} the {n} {t}|"
+               "A beginner's guide to {a} {n}",
+        boiler="Home|Articles|Archive|About|Contact§Popular posts§Subscribe to our weekly newsletter and never miss a post."
+               "§All rights reserved.§We use cookies to improve your experience. By continuing to browse you accept our "
+               "cookie policy.§Accept"),
+    "de": dict(
+        clauses="die {who} {v} die {aen} {n} {p}|{t} {v} die {who} die {n} besonders sorgfältig|"
+                "viele {who} {v} ihre {n} lieber {t}|es lohnt sich, die {n} {t} zu {v}|"
+                "{ae} {n} brauchen etwas mehr Geduld als {ae2} {n2}|"
+                "wir haben gelernt, dass man die {n} {p} regelmäßig {v} sollte|"
+                "die {n} und die {n2} sind {p} oft erstaunlich {a}|man sollte die {n} nicht zu spät {v}|"
+                "die meisten {who} wissen, dass {ae} {n} viel Aufmerksamkeit brauchen|{p} sieht man oft {ae} {n}|"
+                "unsere {who} kümmern sich {t} um die {n}|niemand möchte die {aen} {n} in großer Eile {v}|"
+                "die {n} erzählen mehr über die {n2} als jedes Buch|für {ae} {n} braucht man keine teure Ausrüstung|"
+                "es hat eine Weile gedauert, bis wir die {n} richtig {v} konnten|"
+                "{who}, die {t} die {n} {v}, sparen sich später viel Arbeit",
+        openers="|||||||Aber |Und ", tails="|||, und {c}|, aber {c}|, denn {c}|, doch {c}",
+        titles="{n} richtig {v}: eine kleine Anleitung|Über {n} und {n2}|Was wir über {ae} {n} gelernt haben|"
+               "Warum {who} die {n} {t} {v}",
+        boiler="Startseite|Artikel|Archiv|Über uns|Kontakt§Beliebte Beiträge§Abonnieren Sie unseren wöchentlichen "
+               "Newsletter.§Alle Rechte vorbehalten.§Wir verwenden Cookies, um Ihnen das beste Erlebnis zu bieten. Mit der "
+               "weiteren Nutzung stimmen Sie zu.§Akzeptieren"),
+    "fr": dict(
+        clauses="les {who} {v3} les {n} {a} {p}|{t}, les {who} aiment {v} les {n}|il vaut mieux {v} les {n} {t}|"
+                "les {n} {a} demandent un peu plus de patience que les {n2}|nous avons appris qu'il faut {v} les {n} {p}|"
+                "beaucoup de {who} préfèrent {v} leurs {n} {t}|personne ne veut {v} les {n} {a} à la hâte|"
+                "les {n} en disent plus sur les {n2} que n'importe quel livre|on n'a pas besoin de {n} {a} pour {v} les {n2}|"
+                "les {who} qui {v3} les {n} {t} ont moins de problèmes avec les {n2}|"
+                "il nous a fallu du temps pour {v} correctement les {n}|{p}, on trouve souvent des {n} {a}|"
+                "les {n} et les {n2} restent {a} {p}|"
+                "la plupart des {who} savent que les {n} {a} demandent beaucoup de soin|nos {who} s'occupent des {n} {t}",
+        openers="||||||En général, |Pour être honnête, |Bien sûr, |Au début, |Finalement, |Chaque année, ",
+        tails="|||, et {c}|, mais {c}| parce que {c}|, donc {c}",
+        titles="Comment {v} les {n} {t}|Quelques notes sur les {n} et les {n2}|Ce que nous avons appris sur les {n} {a}|"
+               "Pourquoi les {who} {v3} les {n} {t}",
+        boiler="Accueil|Articles|Archives|À propos|Contact§Articles populaires§Abonnez-vous à notre lettre d'information "
+               "hebdomadaire.§Tous droits réservés.§Nous utilisons des cookies pour améliorer votre expérience. En "
+               "poursuivant la navigation, vous acceptez leur utilisation.§Accepter"),
+    "es": dict(
+        clauses="los {who} {v3} {n} {a} {p}|{t}, los {who} prefieren {v} {n}|es mejor {v} {n} {t}|"
+                "{n} {a} necesitan un poco más de paciencia que {n2}|hemos aprendido que hay que {v} {n} {p}|"
+                "muchos {who} suelen {v} {n} {t}|nadie quiere {v} {n} {a} con prisa|"
+                "{n} dicen más sobre {n2} que cualquier libro|no hace falta mucho dinero para {v} {n} {a}|"
+                "los {who} que {v3} {n} {t} tienen menos problemas con {n2}|nos costó un tiempo aprender a {v} bien {n}|"
+                "{p} se ven a menudo {n} {a}|{n} y {n2} siguen siendo {a} {p}|"
+                "la mayoría de los {who} sabe que {n} {a} requieren mucho cuidado|nuestros {who} se ocupan de {n} {t}",
+        openers="||||||En general, |Para ser sincero, |Por supuesto, |Al principio, |Al final, |Cada año, ",
+        tails="|||, y {c}|, pero {c}| porque {c}|, así que {c}",
+        titles="Cómo {v} {n} {t}|Notas sobre {n} y {n2}|Lo que aprendimos sobre {n} {a}|Por qué los {who} {v3} {n} {t}",
+        boiler="Inicio|Artículos|Archivo|Quiénes somos|Contacto§Entradas populares§Suscríbete a nuestro boletín semanal."
+               "§Todos los derechos reservados.§Usamos cookies para mejorar tu experiencia. Si sigues navegando, aceptas "
+               "su uso.§Aceptar"),
+    "zh": dict(
+        clauses="{who}{t}{p}{v}{a}的{n}|很多{who}喜欢{t}{v}{n}|与其等待，不如{t}就{v}{n}|{a}的{n}比{n2}更需要耐心|"
+                "我们发现，{p}的{n}往往比想象中更加{a}|没有人愿意匆忙地{v}{n}|{n}能告诉我们很多关于{n2}的事情|"
+                "{who}通常会先{v}{n}，然后再{v2}{n2}|花了一段时间，我们才学会正确地{v}{n}|{p}常常可以看到{a}的{n}|"
+                "大多数{who}都知道，{a}的{n}需要细心照顾|我们的{who}{t}负责{v}{n}",
+        openers="||||||说实话，|一般来说，|当然，|起初，|最后，|每年，", tails="|||，而且{c}|，但是{c}|，因为{c}",
+        titles="关于{n}和{n2}的笔记|如何{t}{v}{n}|我们从{a}的{n}中学到了什么|{who}为什么{t}{v}{n}",
+        boiler="首页|文章|归档|关于我们|联系§热门文章§订阅我们的每周简报。§版权所有。§本网站使用 Cookie 来改善您的体验。继续浏览即表示您同意。§接受"),
+}
+SPAM_WORDS = ["cheap watches", "casino bonus", "diet pills", "free phone credits", "replica bags"]
+SHOUTS = "BUY NOW!!!|LIMITED OFFER!!!|CLICK HERE!!!|100% FREE!!!|ACT FAST!!!|YOU ARE A WINNER!!!|ONLY TODAY!!!".split("|")
+SYLLABLES = "ta ver mo lis cu ra te num pe do qua ri se bo ex un".split()
+MIRRORS, SCRAPERS = ["news-digest.test", "content-mirror.test", "reader-hub.test"], ["copycat-pages.test", "rewrite-farm.test"]
+SPAM_DOMAINS = ["best-deals-now.test", "top-casino-bonus.test", "cheap-pills-online.test", "seo-link-hub.test"]
+LEGACY = [("de", "windows-1252"), ("de", "iso-8859-1"), ("fr", "iso-8859-1")]  # non-UTF-8 pages: language, charset
+
+
+class _Writer:
+    """Titles, sentences and articles for one language and topic."""
+
+    def __init__(self, lang: str, rng: random.Random, topic: str = ""):
+        self.lang, self.rng, self.g = lang, rng, GRAMMAR[lang]
+        self.domain, *fields = VOCAB[lang][topic or rng.choice(sorted(VOCAB[lang]))]
+        self.words = {k: f.split("|") for k, f in zip(("who", "n", "a", "v", "p", "t"), fields)}
+        self.clauses, self.deck, self.sep = self.g["clauses"].split("|"), [], "" if lang == "zh" else " "
+
+    def _fill(self, template: str) -> str:
+        used: dict = {}
+
+        def pick(m):  # {n}, {n2}: distinct nouns; {v3}: finite verb; {ae}/{aen}: inflected German adjective
+            slot = m.group(1)
+            base = re.match(r"who|n|a|v|p|t", slot).group(0)
+            word = self.rng.choice([w for w in self.words[base] if w not in used.setdefault(base, set())])
+            used[base].add(word)
+            if base == "v":
+                return word.split("/")[-1 if slot == "v3" else 0]
+            return word + ("en" if slot.startswith("aen") else "e" if slot.startswith("ae") else "")
+        return re.sub(r"\{(\w+)\}", pick, template)
+
+    def _clause(self) -> str:
+        if not self.deck:  # templates drawn without replacement: fewer repeated n-grams in one article
+            self.deck = self.rng.sample(self.clauses, len(self.clauses))
+        return self._fill(self.deck.pop())
+
+    def _polish(self, s: str) -> str:
+        if self.lang == "en":
+            s = re.sub(r"\b([Aa]) ([aeiou])", r"\1n \2", s)
+        elif self.lang == "fr":
+            s = re.sub(r"\b(d|qu|n|l|j)e ([aeiouyéèêâîô])", r"\1'\2", s, flags=re.I)
+        return s[0].upper() + s[1:]
+
+    def sentence(self) -> str:
+        tail = self.rng.choice(self.g["tails"].split("|"))
+        s = self.rng.choice(self.g["openers"].split("|")) + self._clause() + tail.replace("{c}", self._clause() if tail else "")
+        return self._polish(s) + ("。" if self.lang == "zh" else ".")
+
+    def title(self) -> str:
+        return self._polish(self._fill(self.rng.choice(self.g["titles"].split("|"))))
+
+    def size(self, paras: list) -> int:
+        """Words in a list of paragraphs (Chinese: characters / 2)."""
+        text = self.sep.join(s for p in paras for s in p)
+        return len(text) // 2 if self.lang == "zh" else len(text.split())
+
+    def article(self) -> tuple:
+        """(title, paragraphs as lists of sentences) of 150-800 words."""
+        target, paras = self.rng.randint(170, 700), []
+        while len(paras) < 3 or self.size(paras) < target:
+            paras.append([self.sentence() for _ in range(self.rng.randint(3, 6))])
+        while self.size(paras) > 790:
+            paras[-1].pop() if len(paras[-1]) > 1 else paras.pop()
+        return self.title(), paras
+
+    def near_copy(self, paras: list) -> list:
+        """A copy with words swapped and sentences added or removed: 5-shingle Jaccard 0.80-0.93."""
+        orig, copy, target = " ".join(s for p in paras for s in p), [list(p) for p in paras], self.rng.uniform(0.82, 0.92)
+        for _ in range(60):
+            trial = [list(p) for p in copy]
+            p = self.rng.choice(trial)
+            op, j = self.rng.random(), self.rng.randrange(len(p))
+            if op < 0.5:
+                words = p[j].split(" ")
+                words[self.rng.randrange(1, len(words) - 1)] = self.rng.choice(self.words["a"] + self.words["n"]).split()[0]
+                p[j] = " ".join(words)
+            elif op < 0.75 and len(p) > 1:
+                del p[j]
+            else:
+                p.insert(j, self.sentence())
+            sim = jaccard(orig, " ".join(s for q in trial for s in q))
+            copy = trial if sim >= 0.80 else copy
+            if 0.80 <= sim <= target:
+                break
+        return copy
+
+
+def jaccard(a: str, b: str, k: int = 5) -> float:
+    """Jaccard similarity of the k-word shingle sets of two texts."""
+    sa, sb = ({tuple(w[i:i + k]) for i in range(max(1, len(w) - k + 1))} for w in (re.findall(r"\w+", t.lower()) for t in (a, b)))
+    return len(sa & sb) / max(1, len(sa | sb))
+
+
+def _slug(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:60] or "post"
+
+
+def _page(domain: str, lang: str, title: str, main: str, sidebar: list, charset: str = "utf-8", layout: str = "") -> str:
+    """A full HTML document: nav menu, header, main content, sidebar, footer with copyright and cookie notice."""
+    nav, popular, letter, rights, cookie, accept = GRAMMAR[lang]["boiler"].split("§")
+    look, site = random.Random(domain + layout), domain.split(".")[0].replace("-", " ").title()  # per-site layout
+    menu = "".join(f'<li><a href="/{_slug(x)}/">{x}</a></li>' for x in look.sample(nav.split("|"), 5))
+    side = "".join(f'<li><a href="/{y}/{_slug(t)}.html">{html.escape(t)}</a></li>' for y, t in sidebar)
+    return f"""<!DOCTYPE html>
+<html lang="{lang}">
+<head>
+<meta charset="{charset}">
+<title>{html.escape(title)} | {site}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/assets/{look.choice(['site', 'theme', 'main'])}-{look.randint(1, 9)}.css">
+</head>
+<body class="{look.choice(['blog', 'magazine', 'journal'])}">
+<nav class="{look.choice(['menu', 'main-nav', 'topbar'])}"><ul>{menu}</ul></nav>
+<header class="site-header"><a class="logo" href="/">{site}</a><form class="search" action="/search"><input name="q"></form></header>
+<main>
+{main}
+<aside class="sidebar"><h3>{popular}</h3><ul>{side}</ul><div class="newsletter"><p>{letter}</p><form><input type="email" name="email"><button>OK</button></form></div></aside>
+</main>
+<footer><p>&copy; {look.randint(2019, 2024)} {site}. {rights}</p><div class="cookie-banner"><p>{cookie}</p><button>{accept}</button></div>
+<p><a href="/privacy">Privacy</a> | <a href="/imprint">Imprint</a></p></footer>
+</body>
+</html>
+"""
+
+
+def _article(title: str, paras: list, sep: str) -> str:
+    body = "\n".join(f"<p>{html.escape(sep.join(p), quote=False)}</p>" for p in paras)
+    return f'<article class="post">\n<h1>{html.escape(title, quote=False)}</h1>\n{body}\n</article>'
+
+
+def _spam(variant: int, rng: random.Random) -> tuple:
+    """(title, main HTML): keyword stuffing, shouted short lines, a link farm or lorem ipsum."""
+    kw = rng.choice(SPAM_WORDS)
+    if variant == 0:
+        forms = [kw, f"best {kw}", f"buy {kw}", f"{kw} online", f"cheap {kw}"]
+        paras = "".join("<p>" + " ".join(rng.choice(forms) for _ in range(rng.randint(60, 120))) + "</p>" for _ in range(3))
+        return f"Best {kw} - cheap {kw} online", f"<article>{paras}</article>"
+    if variant == 1:
+        return rng.choice(SHOUTS), "<article><p>" + "<br>\n".join(rng.choices(SHOUTS, k=rng.randint(25, 40))) + "</p></article>"
+    if variant == 2:
+        links = "\n".join(f'<li><a href="https://{_slug(kw)}-{i}.test/">best {kw} {i}</a></li>' for i in range(rng.randint(40, 80)))
+        return f"Top {kw} links", f"<article><h1>Top {kw} links</h1><ul>{links}</ul></article>"
+    words = lambda n: " ".join("".join(rng.choices(SYLLABLES, k=rng.randint(1, 3))) for _ in range(n))
+    paras = "".join(f"<p>Lorem ipsum dolor sit amet {words(rng.randint(40, 70))}.</p>" for _ in range(rng.randint(2, 4)))
+    return "Lorem ipsum", f"<article><h1>Lorem ipsum dolor sit amet</h1>{paras}</article>"
+
+
+def _png(rng: random.Random, size: int = 16) -> bytes:
+    r, g, b = (rng.randrange(256) for _ in range(3))
+    raw = b"".join(b"\0" + b"".join(bytes(((r + 8 * x) % 256, (g + 8 * y) % 256, b)) for x in range(size)) for y in range(size))
+    chunk = lambda tag, data: struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def _pdf(text: str) -> bytes:
+    page = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1", "replace")
+    return (b"%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >>"
+            b" endobj\n3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R >> endobj\n4 0 obj << /Length %d >>\nstream\n%s\n"
+            b"endstream endobj\ntrailer << /Root 1 0 R >>\n%%%%EOF\n" % (len(page), page))
+
+
+def _plan(pages: int) -> dict:
+    """Readable response records per kind."""
+    n = {"non_html": max(2, pages // 100), "short": max(1, pages * 3 // 100), "spam": max(4, pages * 6 // 100),
+         "exact_dup": max(1, pages * 5 // 100), "near_dup": max(1, pages * 5 // 100), "non_utf8": max(2, pages * 3 // 100)}
+    rest = pages - sum(n.values())
+    n.update(article_zh=max(1, rest // 25), article_de=max(1, rest // 10), article_fr=max(1, rest // 12), article_es=max(1, rest // 12))
+    n["article_en"] = pages - sum(n.values())
+    return n
+
+
+def _build(rng: random.Random, pages: int) -> tuple:
+    """All response items (dicts: kind, url, lang, ctype, body) and the manifest's expectations."""
+    plan, items, uid = _plan(pages), [], iter(range(1, 10 ** 6))
+    exp = {k: [] for k in ("exact_dup_pairs", "near_dup_pairs", "spam_urls", "short_urls", "non_html_urls")}
+    exp["non_utf8"] = {}
+
+    def add(kind, w, title, main, domain="", folder="", charset="utf-8", layout=""):
+        domain, folder = domain or w.domain, folder or f"{rng.randint(2016, 2024)}/{rng.randint(1, 12):02d}"
+        url = f"https://{domain}/{folder}/{_slug(title)}-{next(uid)}.html"
+        sidebar = [(rng.randint(2015, 2024), w.title()) for _ in range(rng.randint(3, 6))]
+        body = _page(domain, w.lang, title, main, sidebar, charset, layout).encode(charset, "xmlcharrefreplace")
+        items.append(dict(kind=kind, url=url, lang=w.lang, ctype=f"text/html; charset={charset}", body=body))
+        return url
+
+    articles = []
+    for lang in ("en", "de", "fr", "es", "zh"):
+        for _ in range(plan[f"article_{lang}"]):
+            w = _Writer(lang, rng)
+            title, paras = w.article()
+            articles.append((w, title, paras, add(f"article_{lang}", w, title, _article(title, paras, w.sep))))
+    exact = rng.sample(articles, plan["exact_dup"])
+    for w, title, paras, src in exact:  # same main text at a second URL with other boilerplate
+        same_site = rng.random() < 0.4
+        url = add("exact_dup", w, title, _article(title, paras, w.sep), "" if same_site else rng.choice(MIRRORS),
+                  "amp" if same_site else "syndicated", layout="amp")
+        exp["exact_dup_pairs"].append([src, url])
+    for w, title, paras, src in rng.sample([a for a in articles if a not in exact and a[0].lang != "zh"], plan["near_dup"]):
+        url = add("near_dup", w, title, _article(title, w.near_copy(paras), w.sep), rng.choice(SCRAPERS))
+        exp["near_dup_pairs"].append([src, url])
+    for i in range(plan["non_utf8"]):
+        lang, charset = LEGACY[i % len(LEGACY)]
+        w = _Writer(lang, rng)
+        title, paras = w.article()
+        exp["non_utf8"][add("non_utf8", w, title, _article(title, paras, w.sep), charset=charset)] = charset
+    for _ in range(plan["short"]):  # a title and one sentence
+        w = _Writer(rng.choice(["en", "en", "en", "de", "fr", "es"]), rng)
+        title = w.title()
+        main = f"<article><h1>{html.escape(title)}</h1><p>{html.escape(w.sentence())}</p></article>"
+        exp["short_urls"].append(add("short", w, title, main))
+    for i in range(plan["spam"]):
+        title, main = _spam(i % 4, rng)
+        exp["spam_urls"].append(add("spam", _Writer("en", rng), title, main, SPAM_DOMAINS[i % 4], "offers"))
+    for i in range(plan["non_html"]):
+        w = _Writer("en", rng)
+        name, ctype, body = ("brochure", "application/pdf", _pdf(w.sentence())) if i % 2 == 0 else ("photo", "image/png", _png(rng))
+        exp["non_html_urls"].append(f"https://{w.domain}/files/{name}-{next(uid)}.{ctype.split('/')[1]}")
+        items.append(dict(kind="non_html", url=exp["non_html_urls"][-1], lang="", ctype=ctype, body=body))
+    exp["languages"] = dict(sorted(Counter(it["lang"] for it in items if it["kind"] not in ("spam", "non_html")).items()))
+    exp["unique_articles"] = plan["non_utf8"] + sum(v for k, v in plan.items() if k.startswith("article_"))
+    exp["read_errors"] = 1
+    return items, exp
+
+
+def write_corpus(out_dir: str, seed: int = 7, pages: int = 300, files: int = 2) -> dict:
+    """Write ``files`` WARC files holding ``pages`` readable responses plus a truncated one; return the manifest."""
+    if pages < 40 or files < 1:
+        raise ValueError("need pages >= 40 and files >= 1")
+    rng = random.Random(seed)
+    items, expected = _build(rng, pages)
+    rng.shuffle(items)
+    requested, numbers = set(rng.sample(range(len(items)), max(3, pages // 40))), iter(range(10 ** 7))
+    names, counts = [f"quickstart-{f:05d}.warc.gz" for f in range(files)], Counter(it["kind"] for it in items)
+    os.makedirs(out_dir, exist_ok=True)
+
+    def record(writer, rec_type, url, http=None, body=b"", **extra):
+        k, ctype = next(numbers), extra.pop("ctype", "")  # fixed dates and ids: same seed, same bytes
+        when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=seed % 360, seconds=37 * k)
+        if rec_type == "response":
+            http = StatusAndHeaders("200 OK", [("Date", format_datetime(when, usegmt=True)), ("Server", "nginx"),
+                                               ("Content-Type", http), ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+            extra["WARC-IP-Address"] = f"192.0.2.{1 + sum(map(ord, url.split('/')[2])) % 254}"
+        headers = {"WARC-Record-ID": f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'thresher-quickstart/{seed}/{k}')}>",
+                   "WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%SZ"), **extra}
+        return writer.create_warc_record(url, rec_type, payload=io.BytesIO(body), length=len(body), http_headers=http,
+                                         warc_headers_dict=headers, warc_content_type=ctype)
+
+    for f, name in enumerate(names):
+        with open(os.path.join(out_dir, name), "wb") as fh:
+            writer = WARCWriter(fh, gzip=True)
+            info = f"software: thresher quickstart_corpus\r\nformat: WARC File Format 1.0\r\nseed: {seed}\r\n".encode()
+            writer.write_record(record(writer, "warcinfo", "", body=info, ctype="application/warc-fields", **{"WARC-Filename": name}))
+            counts["warcinfo"] += 1
+            for i in range(f * len(items) // files, (f + 1) * len(items) // files):
+                url = items[i]["url"]
+                rec = record(writer, "response", url, items[i]["ctype"], items[i]["body"])
+                if i in requested:  # a crawler's request record, which readers skip
+                    get = StatusAndHeaders(f"GET /{url.split('/', 3)[3]} HTTP/1.1", [("Host", url.split("/")[2]),
+                                           ("User-Agent", "ThresherQuickstart/1.0"), ("Accept", "*/*")], is_http_request=True)
+                    writer.write_record(record(writer, "request", url, get, **{
+                        "WARC-Concurrent-To": rec.rec_headers.get_header("WARC-Record-ID")}))
+                    counts["request"] += 1
+                writer.write_record(rec)
+            if f == files - 1:  # the first half of one more gzip member: a truncated record
+                w = _Writer("en", rng, "gardening")
+                title, paras = w.article()
+                url = expected["truncated_url"] = f"https://{w.domain}/2024/12/{_slug(title)}-truncated.html"
+                body = _page(w.domain, "en", title, _article(title, paras, " "), [(2024, w.title())]).encode()
+                buf = io.BytesIO()
+                WARCWriter(buf, gzip=True).write_record(record(writer, "response", url, "text/html; charset=utf-8", body))
+                fh.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+                counts["truncated"] += 1
+    expected["skipped_records"] = counts["warcinfo"] + counts["request"]
+    manifest = {"seed": seed, "files": names, "records": dict(sorted(counts.items())), "response_records": len(items),
+                "expected": expected}
+    with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, ensure_ascii=False, sort_keys=True)
+    return manifest
+
+
+def main(argv=None) -> int:
+    """``python -m pipelines.quickstart_corpus OUT_DIR [--seed N] [--pages N] [--files N]``."""
+    ap = argparse.ArgumentParser(prog="python -m pipelines.quickstart_corpus", description=__doc__.splitlines()[0])
+    ap.add_argument("out_dir")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--pages", type=int, default=300)
+    ap.add_argument("--files", type=int, default=2)
+    args = ap.parse_args(argv)
+    manifest = write_corpus(args.out_dir, args.seed, args.pages, args.files)
+    print(json.dumps({k: manifest[k] for k in ("files", "records", "response_records")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Start Beam's job service and an EXTERNAL worker pool on 127.0.0.1 for a test.
+
+Both run as subprocesses of the test, bind to loopback only and are stopped
+when the context exits. The worker pool starts SDK workers as processes with
+this interpreter (it runs ``python``; PATH is set so that is ours).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Iterator, Tuple
+
+JOB_SERVICE = """
+from pipelines.loopback import bind_grpc_to_loopback
+bind_grpc_to_loopback()
+from apache_beam.runners.portability import local_job_service_main
+local_job_service_main.run(["--port", "{port}"])
+"""
+
+WORKER_POOL = """
+import time
+from concurrent import futures
+import grpc
+from apache_beam.portability.api import beam_fn_api_pb2_grpc
+from apache_beam.runners.worker.worker_pool_main import BeamFnExternalWorkerPoolServicer
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+server.add_insecure_port("127.0.0.1:{port}")
+beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
+    BeamFnExternalWorkerPoolServicer(use_process=True), server)
+server.start()
+server.wait_for_termination(timeout={lifetime})
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"service exited early with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def job_service_and_worker_pool(lifetime_s: int = 900) -> Iterator[Tuple[str, str]]:
+    """Yields (job endpoint, worker pool address), both on 127.0.0.1."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    job_port, pool_port = free_port(), free_port()
+    procs = []
+    try:
+        for script, port in ((JOB_SERVICE, job_port), (WORKER_POOL, pool_port)):
+            proc = subprocess.Popen([sys.executable, "-c", script.format(port=port, lifetime=lifetime_s)],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+            procs.append(proc)
+            _wait_for_port(port, proc)
+        yield f"127.0.0.1:{job_port}", f"127.0.0.1:{pool_port}"
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 15)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            if proc.poll() is None:
+                os.killpg(proc.pid, 9)

@@ -1,0 +1,139 @@
+"""Input sources: WARC, ARC, WET, JSON Lines and Parquet files as Document records.
+
+``ReadDocuments`` expands the path patterns inside the pipeline, reshuffles
+the file list so that files are read in parallel (one file per work item) and
+reads each file with the reader for its format. Every document gets
+``source`` and the annotations ``file`` and ``offset`` (byte offset of the
+record for WARC/ARC/WET, 1-based line number for JSONL, 0-based row for
+Parquet). A record or file that cannot be read becomes one error record
+(``base.error_record``, step "read") and reading goes on.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Union
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, error_record
+from transforms.document import Document
+from transforms.sources.arc import read_arc
+from transforms.sources.common import Fields, ReadError
+from transforms.sources.jsonl import read_jsonl
+from transforms.sources.parquet import read_parquet
+from transforms.sources.warc import read_warc, read_wet
+
+FORMATS = ("warc", "arc", "wet", "jsonl", "parquet")
+_SUFFIXES = (  # most specific first: .warc.wet.gz must not match .warc.gz
+    ((".warc.wet.gz", ".wet.gz", ".wet"), "wet"),
+    ((".warc", ".warc.gz"), "warc"),
+    ((".arc", ".arc.gz"), "arc"),
+    ((".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz"), "jsonl"),
+    ((".parquet",), "parquet"),
+)
+
+
+def detect_format(path: str) -> str:
+    """The input format of a file from its extension; ValueError if unknown."""
+    name = path.lower()
+    for suffixes, fmt in _SUFFIXES:
+        if name.endswith(suffixes):
+            return fmt
+    raise ValueError(f"cannot tell the format of {path!r} from its extension; pass format=")
+
+
+def _match(patterns: List[str], strict: bool) -> List[str]:
+    results = FileSystems.match(list(patterns))
+    paths = set()
+    for pattern, result in zip(patterns, results):
+        if not result.metadata_list and strict:
+            raise FileNotFoundError(f"no file matches {pattern!r}")
+        paths.update(meta.path for meta in result.metadata_list)
+    return sorted(paths)
+
+
+def match_paths(patterns: List[str]) -> List[str]:
+    """Files matching the glob patterns (local or gs://), sorted and de-duplicated;
+    FileNotFoundError naming the first pattern that matches nothing."""
+    return _match(patterns, strict=True)
+
+
+def read_file(path: str, source: str, fmt: str = "auto",
+              fields: Fields = Fields()) -> Iterator[Union[Document, ReadError]]:
+    """Documents and ReadErrors of one file (``fmt="auto"``: by extension)."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "warc":
+        return read_warc(path, source)
+    if fmt == "wet":
+        return read_wet(path, source)
+    if fmt == "arc":
+        return read_arc(path, source)
+    if fmt == "jsonl":
+        return read_jsonl(path, source, fields)
+    if fmt == "parquet":
+        return read_parquet(path, source, fields)
+    raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+class _ReadFileFn(beam.DoFn):
+    """Reads one file: Documents on the main output, error records on ERRORS."""
+
+    def __init__(self, source: str, fmt: str, fields: Fields):
+        self._source, self._fmt, self._fields = source, fmt, fields
+
+    def setup(self):
+        self._files = Metrics.counter(METRICS_NAMESPACE, "read.files")
+        self._docs = Metrics.counter(METRICS_NAMESPACE, "read.out")
+        self._errors = Metrics.counter(METRICS_NAMESPACE, "read.errors")
+
+    def process(self, path: str):
+        self._files.inc()
+        offset = None
+        try:
+            for item in read_file(path, self._source, self._fmt, self._fields):
+                if isinstance(item, ReadError):
+                    self._errors.inc()
+                    record = error_record("read", item.exc, file=path, offset=item.offset)
+                    yield beam.pvalue.TaggedOutput(ERRORS, record)
+                else:
+                    offset = item.annotations.get("offset")
+                    self._docs.inc()
+                    yield item
+        except Exception as exc:  # a reader bug or unknown format: one error, the job goes on
+            self._errors.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record("read", exc, file=path, offset=offset))
+
+
+class ReadDocuments(beam.PTransform):
+    """Documents from files matching ``paths`` (glob patterns, local or gs://).
+
+    ``expand`` returns ``{"kept": PCollection[Document], "errors": PCollection[dict]}``.
+    A pattern that matches nothing at run time yields nothing; use
+    ``match_paths`` at construction time to fail early.
+    """
+
+    def __init__(self, source: str, paths: List[str], format: str = "auto", text_field: str = "text",
+                 id_field: str = "id", url_field: str = "url", date_field: str = "date"):
+        super().__init__()
+        if format != "auto" and format not in FORMATS:
+            raise ValueError(f"unknown format {format!r}; one of auto, {', '.join(FORMATS)}")
+        self.source = source
+        self.paths = [paths] if isinstance(paths, str) else list(paths)
+        self.format = format
+        self.fields = Fields(text=text_field, id=id_field, url=url_field, date=date_field)
+
+    def expand(self, pbegin) -> Dict[str, beam.PCollection]:
+        outputs = (
+            pbegin
+            | "Patterns" >> beam.Create([self.paths])
+            | "Match" >> beam.FlatMap(_match, strict=False)
+            | "OneFilePerWorkItem" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(_ReadFileFn(self.source, self.format, self.fields)).with_outputs(ERRORS, main=KEPT)
+        )
+        return {KEPT: outputs[KEPT], ERRORS: outputs[ERRORS]}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("pipeline", None)
+        return state
