@@ -32,13 +32,15 @@ VOCAB = {
                       "tomatoes|seedlings|raised beds|compost heaps|climbing roses|runner beans|herb borders|fruit trees|"
                       "potato rows|garden paths|onion sets|strawberries", "sturdy|young|early|fragrant|tangled|healthy|"
                       "neglected|shady|sunny|heavy", "water|prune|mulch|plant|harvest|protect|divide|weed|stake|check",
-                      "in the greenhouse|along the south wall|on the allotment|behind the shed|in the vegetable patch|near the pond",
-                      "in early spring|after the first frost|during a dry summer|in late autumn|every weekend|on cool mornings"),
+                      "in the greenhouse|along the south wall|on the allotment|behind the shed|in the vegetable patch|"
+                      "near the pond", "in early spring|after the first frost|during a dry summer|in late autumn|"
+                      "every weekend|on cool mornings"),
         "cycling": ("velo-blog.test", "cyclists|commuters|club riders|touring cyclists|mechanics|new riders",
                     "chains|brake pads|tyres|gravel roads|mountain passes|saddle bags|gear cables|wheels|bike lanes|"
                     "rain jackets|water bottles|climbs", "steep|muddy|worn|light|reliable|narrow|quiet|fast|long|windy",
                     "check|clean|replace|climb|adjust|ride|carry|inspect|tighten|plan",
-                    "on the coast road|through the valley|in the workshop|along the canal path|over the hills|near the old bridge",
+                    "on the coast road|through the valley|in the workshop|along the canal path|over the hills|"
+                    "near the old bridge",
                     "before a long ride|on winter evenings|during the spring races|at the weekend|after heavy rain|"
                     "every few hundred miles"),
         "cooking": ("kitchen-notes.test", "home cooks|bakers|grandparents|chefs|students|hosts",
@@ -80,14 +82,16 @@ VOCAB = {
     },
     "fr": {
         "jardinage": ("jardin-secret.test", "jardiniers|voisins|débutants|bénévoles|grands-parents|maraîchers",
-                      "tomates|semis|rosiers|potirons|arbres fruitiers|plates-bandes|oignons|framboises|pommes de terre|courges",
+                      "tomates|semis|rosiers|potirons|arbres fruitiers|plates-bandes|oignons|framboises|"
+                      "pommes de terre|courges",
                       "jeunes|robustes|fragiles|précoces|magnifiques|sauvages|rustiques|tendres|superbes|solides",
                       "arroser/arrosent|tailler/taillent|planter/plantent|récolter/récoltent|protéger/protègent|"
                       "pailler/paillent|observer/observent|semer/sèment", "dans la serre|le long du mur sud|au potager|"
                       "derrière la cabane|sur le balcon|près de l'étang", "au début du printemps|après les premières gelées|"
                       "à la fin de l'été|en automne|le week-end|par les matins frais"),
         "cuisine": ("cuisine-maison.test", "cuisiniers|boulangers|grands-mères|chefs|étudiants|pâtissiers",
-                    "oignons|pains au levain|soupes de lentilles|épices|casseroles|sauces tomate|gâteaux|ragoûts|recettes|tartes",
+                    "oignons|pains au levain|soupes de lentilles|épices|casseroles|sauces tomate|gâteaux|ragoûts|"
+                    "recettes|tartes",
                     "simples|riches|rapides|faciles|tendres|modestes|typiques|célèbres|énormes|magnifiques",
                     "couper/coupent|goûter/goûtent|assaisonner/assaisonnent|cuire/cuisent|remuer/remuent|"
                     "mijoter/mijotent|préparer/préparent|partager/partagent", "dans une petite cuisine|au marché|sur le feu|"
@@ -108,7 +112,8 @@ VOCAB = {
                      "las alforjas|las ruedas|los carriles bici|los bidones|las subidas", "fiables|útiles|difíciles|simples|"
                      "grandes|fuertes|resistentes|brillantes|veloces|suaves", "revisar/revisan|limpiar/limpian|"
                      "cambiar/cambian|ajustar/ajustan|llevar/llevan|reparar/reparan|engrasar/engrasan|preparar/preparan",
-                     "en la carretera de la costa|por el valle|en el taller|junto al canal|por las colinas|cerca del puente viejo",
+                     "en la carretera de la costa|por el valle|en el taller|junto al canal|por las colinas|"
+                     "cerca del puente viejo",
                      "antes de una salida larga|en las tardes de invierno|durante las carreras de primavera|"
                      "los fines de semana|después de una lluvia fuerte"),
     },
@@ -206,7 +211,8 @@ GRAMMAR = {
 SPAM_WORDS = ["cheap watches", "casino bonus", "diet pills", "free phone credits", "replica bags"]
 SHOUTS = "BUY NOW!!!|LIMITED OFFER!!!|CLICK HERE!!!|100% FREE!!!|ACT FAST!!!|YOU ARE A WINNER!!!|ONLY TODAY!!!".split("|")
 SYLLABLES = "ta ver mo lis cu ra te num pe do qua ri se bo ex un".split()
-MIRRORS, SCRAPERS = ["news-digest.test", "content-mirror.test", "reader-hub.test"], ["copycat-pages.test", "rewrite-farm.test"]
+MIRRORS = ["news-digest.test", "content-mirror.test", "reader-hub.test"]  # exact copies (syndication)
+SCRAPERS = ["copycat-pages.test", "rewrite-farm.test"]  # near copies
 SPAM_DOMAINS = ["best-deals-now.test", "top-casino-bonus.test", "cheap-pills-online.test", "seo-link-hub.test"]
 LEGACY = [("de", "windows-1252"), ("de", "iso-8859-1"), ("fr", "iso-8859-1")]  # non-UTF-8 pages: language, charset
 
@@ -247,7 +253,8 @@ class _Writer:
 
     def sentence(self) -> str:
         tail = self.rng.choice(self.g["tails"].split("|"))
-        s = self.rng.choice(self.g["openers"].split("|")) + self._clause() + tail.replace("{c}", self._clause() if tail else "")
+        s = self.rng.choice(self.g["openers"].split("|")) + self._clause()
+        s += tail.replace("{c}", self._clause()) if tail else ""
         return self._polish(s) + ("。" if self.lang == "zh" else ".")
 
     def title(self) -> str:
@@ -269,14 +276,15 @@ class _Writer:
 
     def near_copy(self, paras: list) -> list:
         """A copy with words swapped and sentences added or removed: 5-shingle Jaccard 0.80-0.93."""
-        orig, copy, target = " ".join(s for p in paras for s in p), [list(p) for p in paras], self.rng.uniform(0.82, 0.92)
+        orig, copy, target = " ".join(s for p in paras for s in p), paras, self.rng.uniform(0.82, 0.92)
         for _ in range(60):
             trial = [list(p) for p in copy]
             p = self.rng.choice(trial)
             op, j = self.rng.random(), self.rng.randrange(len(p))
             if op < 0.5:
                 words = p[j].split(" ")
-                words[self.rng.randrange(1, len(words) - 1)] = self.rng.choice(self.words["a"] + self.words["n"]).split()[0]
+                new = self.rng.choice(self.words["a"] + self.words["n"]).split()[0]
+                words[self.rng.randrange(1, len(words) - 1)] = new
                 p[j] = " ".join(words)
             elif op < 0.75 and len(p) > 1:
                 del p[j]
@@ -291,7 +299,8 @@ class _Writer:
 
 def jaccard(a: str, b: str, k: int = 5) -> float:
     """Jaccard similarity of the k-word shingle sets of two texts."""
-    sa, sb = ({tuple(w[i:i + k]) for i in range(max(1, len(w) - k + 1))} for w in (re.findall(r"\w+", t.lower()) for t in (a, b)))
+    words = [re.findall(r"\w+", t.lower()) for t in (a, b)]
+    sa, sb = ({tuple(w[i:i + k]) for i in range(max(1, len(w) - k + 1))} for w in words)
     return len(sa & sb) / max(1, len(sa | sb))
 
 
@@ -300,7 +309,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:60] or "post"
 
 
-def _page(domain: str, lang: str, title: str, main: str, sidebar: list, charset: str = "utf-8", layout: str = "") -> str:
+def _page(domain: str, lang: str, title: str, main: str, sidebar: list, charset="utf-8", layout="") -> str:
     """A full HTML document: nav menu, header, main content, sidebar, footer with copyright and cookie notice."""
     nav, popular, letter, rights, cookie, accept = GRAMMAR[lang]["boiler"].split("§")
     look, site = random.Random(domain + layout), domain.split(".")[0].replace("-", " ").title()  # per-site layout
@@ -316,12 +325,15 @@ def _page(domain: str, lang: str, title: str, main: str, sidebar: list, charset:
 </head>
 <body class="{look.choice(['blog', 'magazine', 'journal'])}">
 <nav class="{look.choice(['menu', 'main-nav', 'topbar'])}"><ul>{menu}</ul></nav>
-<header class="site-header"><a class="logo" href="/">{site}</a><form class="search" action="/search"><input name="q"></form></header>
+<header class="site-header"><a class="logo" href="/">{site}</a>
+<form class="search" action="/search"><input name="q"></form></header>
 <main>
 {main}
-<aside class="sidebar"><h3>{popular}</h3><ul>{side}</ul><div class="newsletter"><p>{letter}</p><form><input type="email" name="email"><button>OK</button></form></div></aside>
+<aside class="sidebar"><h3>{popular}</h3><ul>{side}</ul>
+<div class="newsletter"><p>{letter}</p><form><input type="email" name="email"><button>OK</button></form></div></aside>
 </main>
-<footer><p>&copy; {look.randint(2019, 2024)} {site}. {rights}</p><div class="cookie-banner"><p>{cookie}</p><button>{accept}</button></div>
+<footer><p>&copy; {look.randint(2019, 2024)} {site}. {rights}</p>
+<div class="cookie-banner"><p>{cookie}</p><button>{accept}</button></div>
 <p><a href="/privacy">Privacy</a> | <a href="/imprint">Imprint</a></p></footer>
 </body>
 </html>
@@ -338,21 +350,22 @@ def _spam(variant: int, rng: random.Random) -> tuple:
     kw = rng.choice(SPAM_WORDS)
     if variant == 0:
         forms = [kw, f"best {kw}", f"buy {kw}", f"{kw} online", f"cheap {kw}"]
-        paras = "".join("<p>" + " ".join(rng.choice(forms) for _ in range(rng.randint(60, 120))) + "</p>" for _ in range(3))
+        paras = "".join(f"<p>{' '.join(rng.choices(forms, k=rng.randint(60, 120)))}</p>" for _ in range(3))
         return f"Best {kw} - cheap {kw} online", f"<article>{paras}</article>"
     if variant == 1:
-        return rng.choice(SHOUTS), "<article><p>" + "<br>\n".join(rng.choices(SHOUTS, k=rng.randint(25, 40))) + "</p></article>"
+        return rng.choice(SHOUTS), f"<article><p>{'<br>'.join(rng.choices(SHOUTS, k=rng.randint(25, 40)))}</p></article>"
     if variant == 2:
-        links = "\n".join(f'<li><a href="https://{_slug(kw)}-{i}.test/">best {kw} {i}</a></li>' for i in range(rng.randint(40, 80)))
+        links = "\n".join(f'<li><a href="https://{_slug(kw)}-{i}.test/">best {kw} {i}</a></li>' for i in range(60))
         return f"Top {kw} links", f"<article><h1>Top {kw} links</h1><ul>{links}</ul></article>"
     words = lambda n: " ".join("".join(rng.choices(SYLLABLES, k=rng.randint(1, 3))) for _ in range(n))
-    paras = "".join(f"<p>Lorem ipsum dolor sit amet {words(rng.randint(40, 70))}.</p>" for _ in range(rng.randint(2, 4)))
+    paras = "".join(f"<p>Lorem ipsum dolor sit amet {words(rng.randint(40, 70))}.</p>" for _ in range(3))
     return "Lorem ipsum", f"<article><h1>Lorem ipsum dolor sit amet</h1>{paras}</article>"
 
 
 def _png(rng: random.Random, size: int = 16) -> bytes:
     r, g, b = (rng.randrange(256) for _ in range(3))
-    raw = b"".join(b"\0" + b"".join(bytes(((r + 8 * x) % 256, (g + 8 * y) % 256, b)) for x in range(size)) for y in range(size))
+    raw = b"".join(b"\0" + bytes(v for x in range(size) for v in ((r + 8 * x) % 256, (g + 8 * y) % 256, b))
+                   for y in range(size))
     chunk = lambda tag, data: struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
@@ -360,17 +373,20 @@ def _png(rng: random.Random, size: int = 16) -> bytes:
 
 def _pdf(text: str) -> bytes:
     page = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1", "replace")
-    return (b"%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >>"
-            b" endobj\n3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R >> endobj\n4 0 obj << /Length %d >>\nstream\n%s\n"
-            b"endstream endobj\ntrailer << /Root 1 0 R >>\n%%%%EOF\n" % (len(page), page))
+    return (b"%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+            b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R"
+            b" >> endobj\n4 0 obj << /Length %d >>\nstream\n%s\nendstream endobj\ntrailer << /Root 1 0 R >>\n%%%%EOF\n"
+            % (len(page), page))
 
 
 def _plan(pages: int) -> dict:
     """Readable response records per kind."""
-    n = {"non_html": max(2, pages // 100), "short": max(1, pages * 3 // 100), "spam": max(4, pages * 6 // 100),
-         "exact_dup": max(1, pages * 5 // 100), "near_dup": max(1, pages * 5 // 100), "non_utf8": max(2, pages * 3 // 100)}
+    share = lambda low, percent, of=pages: max(low, of * percent // 100)
+    n = {"non_html": share(2, 1), "short": share(1, 3), "spam": share(4, 6), "exact_dup": share(1, 5),
+         "near_dup": share(1, 5), "non_utf8": share(2, 3)}
     rest = pages - sum(n.values())
-    n.update(article_zh=max(1, rest // 25), article_de=max(1, rest // 10), article_fr=max(1, rest // 12), article_es=max(1, rest // 12))
+    n.update(article_zh=share(1, 4, rest), article_de=share(1, 10, rest), article_fr=share(1, 8, rest),
+             article_es=share(1, 8, rest))
     n["article_en"] = pages - sum(n.values())
     return n
 
@@ -401,7 +417,8 @@ def _build(rng: random.Random, pages: int) -> tuple:
         url = add("exact_dup", w, title, _article(title, paras, w.sep), "" if same_site else rng.choice(MIRRORS),
                   "amp" if same_site else "syndicated", layout="amp")
         exp["exact_dup_pairs"].append([src, url])
-    for w, title, paras, src in rng.sample([a for a in articles if a not in exact and a[0].lang != "zh"], plan["near_dup"]):
+    spaced = [a for a in articles if a not in exact and a[0].lang != "zh"]  # word shingles need spaces
+    for w, title, paras, src in rng.sample(spaced, plan["near_dup"]):
         url = add("near_dup", w, title, _article(title, w.near_copy(paras), w.sep), rng.choice(SCRAPERS))
         exp["near_dup_pairs"].append([src, url])
     for i in range(plan["non_utf8"]):
@@ -419,7 +436,8 @@ def _build(rng: random.Random, pages: int) -> tuple:
         exp["spam_urls"].append(add("spam", _Writer("en", rng), title, main, SPAM_DOMAINS[i % 4], "offers"))
     for i in range(plan["non_html"]):
         w = _Writer("en", rng)
-        name, ctype, body = ("brochure", "application/pdf", _pdf(w.sentence())) if i % 2 == 0 else ("photo", "image/png", _png(rng))
+        name, ctype, body = ("brochure", "application/pdf", _pdf(w.sentence())) if i % 2 == 0 else (
+            "photo", "image/png", _png(rng))
         exp["non_html_urls"].append(f"https://{w.domain}/files/{name}-{next(uid)}.{ctype.split('/')[1]}")
         items.append(dict(kind="non_html", url=exp["non_html_urls"][-1], lang="", ctype=ctype, body=body))
     exp["languages"] = dict(sorted(Counter(it["lang"] for it in items if it["kind"] not in ("spam", "non_html")).items()))
@@ -429,7 +447,11 @@ def _build(rng: random.Random, pages: int) -> tuple:
 
 
 def write_corpus(out_dir: str, seed: int = 7, pages: int = 300, files: int = 2) -> dict:
-    """Write ``files`` WARC files holding ``pages`` readable responses plus a truncated one; return the manifest."""
+    """Write ``files`` WARC files holding ``pages`` readable responses plus a truncated one; return the manifest.
+
+    ``expected`` in the manifest lists what a reader and the filters should find: duplicate pairs (original, copy),
+    spam/short/non-HTML URLs, non-UTF-8 URLs with their charset, languages, unique_articles (good articles), read_errors.
+    """
     if pages < 40 or files < 1:
         raise ValueError("need pages >= 40 and files >= 1")
     rng = random.Random(seed)
@@ -439,32 +461,36 @@ def write_corpus(out_dir: str, seed: int = 7, pages: int = 300, files: int = 2) 
     names, counts = [f"quickstart-{f:05d}.warc.gz" for f in range(files)], Counter(it["kind"] for it in items)
     os.makedirs(out_dir, exist_ok=True)
 
-    def record(writer, rec_type, url, http=None, body=b"", **extra):
-        k, ctype = next(numbers), extra.pop("ctype", "")  # fixed dates and ids: same seed, same bytes
+    def record(writer, rec_type, url, body=b"", mime="", http=None, **warc_headers):
+        """The next record, with a date and id fixed by the seed (mime: the HTTP Content-Type of a response)."""
+        k = next(numbers)
         when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=seed % 360, seconds=37 * k)
         if rec_type == "response":
             http = StatusAndHeaders("200 OK", [("Date", format_datetime(when, usegmt=True)), ("Server", "nginx"),
-                                               ("Content-Type", http), ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
-            extra["WARC-IP-Address"] = f"192.0.2.{1 + sum(map(ord, url.split('/')[2])) % 254}"
+                                               ("Content-Type", mime), ("Content-Length", str(len(body)))],
+                                    protocol="HTTP/1.1")
+            mime, warc_headers["WARC-IP-Address"] = "", f"192.0.2.{1 + sum(map(ord, url.split('/')[2])) % 254}"
         headers = {"WARC-Record-ID": f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'thresher-quickstart/{seed}/{k}')}>",
-                   "WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%SZ"), **extra}
+                   "WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%SZ"), **warc_headers}
         return writer.create_warc_record(url, rec_type, payload=io.BytesIO(body), length=len(body), http_headers=http,
-                                         warc_headers_dict=headers, warc_content_type=ctype)
+                                         warc_headers_dict=headers, warc_content_type=mime)
 
     for f, name in enumerate(names):
         with open(os.path.join(out_dir, name), "wb") as fh:
             writer = WARCWriter(fh, gzip=True)
             info = f"software: thresher quickstart_corpus\r\nformat: WARC File Format 1.0\r\nseed: {seed}\r\n".encode()
-            writer.write_record(record(writer, "warcinfo", "", body=info, ctype="application/warc-fields", **{"WARC-Filename": name}))
+            writer.write_record(record(writer, "warcinfo", "", info, "application/warc-fields", **{"WARC-Filename": name}))
             counts["warcinfo"] += 1
             for i in range(f * len(items) // files, (f + 1) * len(items) // files):
                 url = items[i]["url"]
-                rec = record(writer, "response", url, items[i]["ctype"], items[i]["body"])
+                rec = record(writer, "response", url, items[i]["body"], items[i]["ctype"])
                 if i in requested:  # a crawler's request record, which readers skip
-                    get = StatusAndHeaders(f"GET /{url.split('/', 3)[3]} HTTP/1.1", [("Host", url.split("/")[2]),
-                                           ("User-Agent", "ThresherQuickstart/1.0"), ("Accept", "*/*")], is_http_request=True)
-                    writer.write_record(record(writer, "request", url, get, **{
-                        "WARC-Concurrent-To": rec.rec_headers.get_header("WARC-Record-ID")}))
+                    get = StatusAndHeaders(f"GET /{url.split('/', 3)[3]} HTTP/1.1", [
+                        ("Host", url.split("/")[2]), ("User-Agent", "ThresherQuickstart/1.0"), ("Accept", "*/*")],
+                        is_http_request=True)
+                    writer.write_record(record(writer, "request", url, http=get, **{
+                        "WARC-Concurrent-To": rec.rec_headers.get_header("WARC-Record-ID"),
+                        "WARC-Date": rec.rec_headers.get_header("WARC-Date")}))
                     counts["request"] += 1
                 writer.write_record(rec)
             if f == files - 1:  # the first half of one more gzip member: a truncated record
@@ -473,7 +499,7 @@ def write_corpus(out_dir: str, seed: int = 7, pages: int = 300, files: int = 2) 
                 url = expected["truncated_url"] = f"https://{w.domain}/2024/12/{_slug(title)}-truncated.html"
                 body = _page(w.domain, "en", title, _article(title, paras, " "), [(2024, w.title())]).encode()
                 buf = io.BytesIO()
-                WARCWriter(buf, gzip=True).write_record(record(writer, "response", url, "text/html; charset=utf-8", body))
+                WARCWriter(buf, gzip=True).write_record(record(writer, "response", url, body, "text/html; charset=utf-8"))
                 fh.write(buf.getvalue()[: len(buf.getvalue()) // 2])
                 counts["truncated"] += 1
     expected["skipped_records"] = counts["warcinfo"] + counts["request"]

@@ -174,8 +174,11 @@ def test_warc_known_answers(tmp_path, gz):
     path = write_warc(tmp_path / ("pages.warc.gz" if gz else "pages.warc"), PAGES, gz=gz)
     docs, errors = split(read_file(path, "crawl"))
     assert errors == []
+    # request, metadata and warcinfo records are not documents; the image is one, with no text
+    image = docs.pop(3)
+    assert image.text == "" and image.annotations["content_type"] == "image/png"
     assert [d.id for d in docs] == ["urn:uuid:0000-utf8", "urn:uuid:0000-cp1252", "urn:uuid:0000-liar",
-                                    "urn:uuid:0000-space"]  # request, metadata, warcinfo, image skipped
+                                    "urn:uuid:0000-space"]
     utf8, cp1252, liar, space = docs
     assert utf8.text == "<p>Zoë naïve 日本</p>" and utf8.annotations["charset"] == "utf-8"
     assert cp1252.text == f"<p>{CP1252_TEXT}</p>" and cp1252.annotations["charset"] == "cp1252"
@@ -246,7 +249,8 @@ def test_arc_common_crawl_2008():
     member: plain warcio stops after the first record; all 146 records are read here."""
     path = str(SAMPLES / "copycat-cc2008-arc" / "small-sample-1213893279526_0.arc.gz")
     docs, errors = split(read_file(path, "cc2008"))
-    assert errors == [] and len(docs) == 139  # 145 HTTP records, 6 of them PDF
+    assert errors == [] and len(docs) == 145  # 145 HTTP records, 6 of them PDF (no text)
+    assert sum(1 for d in docs if d.annotations["content_type"] == "application/pdf" and d.text == "") == 6
     first = docs[0]
     assert first.url == "http://cineciudad.com/pelicula/index/502" and first.date == "2008-05-09T19:02:41Z"
     assert first.annotations["content_type"] == "text/html" and "Cine Ciudad" in first.text
@@ -342,8 +346,10 @@ def test_read_documents_pipeline(tmp_path):
     with pipeline() as p:
         out = p | ReadDocuments("mixed", patterns)
         assert set(out) == {KEPT, ERRORS}
-        assert_that(out[KEPT] | beam.Map(lambda d: (d.id, d.source, os.path.basename(d.annotations["file"]))),
+        assert_that(out[KEPT] | beam.Map(lambda d: (d.id if d.text else d.annotations["content_type"], d.source,
+                                                    os.path.basename(d.annotations["file"]))),
                     equal_to([("urn:uuid:0000-utf8", "mixed", "pages.warc.gz"),
+                              ("image/png", "mixed", "pages.warc.gz"),
                               ("urn:uuid:0000-cp1252", "mixed", "pages.warc.gz"),
                               ("urn:uuid:0000-liar", "mixed", "pages.warc.gz"),
                               ("urn:uuid:0000-space", "mixed", "pages.warc.gz"),

@@ -64,17 +64,18 @@ def read_arc(path: str, source: str) -> Iterator[Item]:
 
 
 def _document(record, path: str, source: str, offset: int):
-    if record.rec_type != "response" or record.http_headers is None:
-        return None
     http = record.http_headers
-    mime, charset = parse_content_type(http.get_header("Content-Type"))
-    if not is_text(mime):
+    if record.rec_type != "response" or http is None or not http.protocol.upper().startswith("HTTP/"):
         return None
+    mime, charset = parse_content_type(http.get_header("Content-Type"))
     body = record.raw_stream.read()
     if record.raw_stream.limit > 0:
         raise TruncatedRecord(f"ARC record ends {record.raw_stream.limit} bytes short of its declared length")
-    body = decode_body(body, http.get_header("Transfer-Encoding"), http.get_header("Content-Encoding"))
-    text, used = decode_html(body, charset)
+    if is_text(mime):
+        body = decode_body(body, http.get_header("Transfer-Encoding"), http.get_header("Content-Encoding"))
+        text, used = decode_html(body, charset)
+    else:  # a document all the same (counted, dropped by extract), its binary payload not decoded
+        text, used = "", ""
     headers = record.rec_headers
     url = headers.get_header("WARC-Target-URI") or ""
     return Document(id=stable_id(path, offset, url), text=text, url=url, source=source,

@@ -20,9 +20,11 @@ declared is reported here as an error. WARC headers are parsed strictly (a
 wrong Content-Length surfaces as "Invalid WARC header" at the next record), HTTP
 headers leniently (ClueWeb09 ends them with bare LF).
 
-Documents: HTTP ``response`` records (WARC Content-Type application/http) with
-a text-like payload type (see ``http.is_text``); WET ``conversion`` records.
-Other records are skipped. ``url`` is WARC-Target-URI as stored, minus the
+Documents: HTTP ``response`` records (WARC Content-Type application/http) and
+WET ``conversion`` records; other record types are not documents. A response
+whose payload is not text-like (see ``http.is_text``: images, PDF...) is still
+a document, with empty text and its ``content_type``, so that ``extract``
+drops it with a reason and the accounting sees it. ``url`` is WARC-Target-URI as stored, minus the
 angle brackets wget 1.x puts around it. ``offset`` is the record's byte offset in the file:
 the start of its gzip member for .gz (all 0 in a single-member gzip), its first
 byte otherwise. A stream error is reported at the gzip member that failed, or
@@ -111,10 +113,12 @@ def _document(record, path: str, source: str, offset: int, wanted: WarcRecordTyp
         record.parse_http(quirks_mode=True)
         http = record.http_headers
         mime, charset = parse_content_type(http.get("Content-Type"))
-        if not is_text(mime):
-            return _skip(record)
-        body = decode_body(_payload(record), http.get("Transfer-Encoding"), http.get("Content-Encoding"))
-        text, used = decode_html(body, charset)
+        if is_text(mime):
+            body = decode_body(_payload(record), http.get("Transfer-Encoding"), http.get("Content-Encoding"))
+            text, used = decode_html(body, charset)
+        else:  # a document all the same (counted, dropped by extract), its binary payload not decoded
+            _skip(record)
+            text, used = "", ""
     url = (headers.get("WARC-Target-URI") or "").strip()
     if url.startswith("<") and url.endswith(">"):  # wget 1.x stores <uri>
         url = url[1:-1]
