@@ -73,6 +73,9 @@ class FinalizeRun(beam.DoFn):
         self._dir, self._summary = output_dir, summary
 
     def process(self, _, counts, files):
+        temporary = FileSystems.join(self._dir, "_temporary")
+        if FileSystems.exists(temporary):  # the sinks removed their own parts; drop what is left
+            FileSystems.delete([temporary])
         stats = build_stats(counts, self._summary, files)
         write_text(FileSystems.join(self._dir, STATS_FILE), json.dumps(stats, indent=2) + "\n")
         write_text(FileSystems.join(self._dir, SUCCESS_MARKER), "")

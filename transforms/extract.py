@@ -235,7 +235,13 @@ class _Watchdog:
     wakes about once per budget while documents flow, not once per document."""
 
     def __init__(self):
-        self._cond = threading.Condition(threading.Lock())
+        # Threads that may receive the exception take the raw lock with a `with`
+        # statement only: its C-level __enter__/__exit__ leave no bytecode
+        # boundary between acquiring and the protected block, so an exception
+        # arriving there cannot leave the lock held (Condition.__enter__ is Python
+        # code and could). The watchdog alone waits on the condition.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._armed = {}  # thread ident -> _Deadline
         self._wake_at: Optional[float] = None  # None: sleeping until notified
         self._thread: Optional[threading.Thread] = None
@@ -244,7 +250,7 @@ class _Watchdog:
     def call(self, timeout_s: float, fn: Callable, args: tuple):
         ident = threading.get_ident()
         deadline = _Deadline(time.monotonic() + timeout_s)
-        with self._cond:
+        with self._lock:
             if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
                 self._start()
             self._armed[ident] = deadline
@@ -253,7 +259,7 @@ class _Watchdog:
         try:
             return fn(*args)
         finally:
-            with self._cond:
+            with self._lock:
                 self._armed.pop(ident, None)
                 fired = deadline.fired
             if fired:

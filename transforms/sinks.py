@@ -1,11 +1,14 @@
 """Sinks: documents to Parquet or JSONL.gz shards, error records to JSONL.gz.
 
-Shards have a target size of uncompressed text (``shard_bytes``): the sink
-counts the text in the same pipeline, takes ``ceil(total / shard_bytes)``
-shards, assigns each document to a shard by a hash of its id and writes a
-shard per key, rows sorted by id. The files are therefore the same for the
-same documents whatever the runner, the worker count or the bundle sizes.
-An empty input still writes one empty shard, so readers find a schema.
+Documents are written where they are, with no shuffle: each bundle streams
+its records into temporary files under ``<parent>/_temporary/<name>/``,
+rolling to a new file when ``shard_bytes`` of uncompressed text have been
+written. Only the files that committed bundles report are kept: a final step
+renames them to ``part-00000-of-0000N.<ext>`` (ordered by their smallest
+record id) and deletes what failed attempts left. (Shuffling every document
+to size the shards exactly cost more than the whole read:
+``benchmarks/io_bench.py``.) An empty input still gets one empty shard, so
+readers find the schema.
 
 Parquet files have an explicit Arrow schema (base fields, one typed column per
 declared annotation, the rest as a JSON ``metadata`` column), zstd
@@ -15,16 +18,18 @@ compression and row groups of ``row_group_rows`` rows; they load with
 from __future__ import annotations
 
 import gzip
-import math
+import uuid
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import apache_beam as beam
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-import xxhash
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.document import Document
 
@@ -50,10 +55,6 @@ def _coerce(value: Any, type_name: str) -> Any:
         return None if value is None else _COERCE[type_name](value)
     except (TypeError, ValueError):
         return None
-
-
-def _shard_of(doc_id: str, num_shards: int) -> int:
-    return xxhash.xxh64_intdigest(doc_id.encode("utf-8", "surrogatepass")) % num_shards
 
 
 def _clean(text: str) -> str:
@@ -122,25 +123,74 @@ def document_json(doc: Document) -> Dict[str, Any]:
     return record
 
 
-class _WriteShardFn(beam.DoFn):
-    def __init__(self, directory, prefix, extension, open_writer, sort_key):
-        self._directory, self._prefix, self._ext = directory, prefix, extension
-        self._open_writer, self._sort_key = open_writer, sort_key
+class _WriteFilesFn(beam.DoFn):
+    """Streams each bundle's records into rolling temporary files; yields one info dict per file."""
 
-    def process(self, element, num_shards):
-        shard, records = element
-        path = FileSystems.join(self._directory, f"{self._prefix}-{shard:05d}-of-{num_shards:05d}.{self._ext}")
-        writer = self._open_writer(path)
-        rows = 0
-        for record in sorted(records, key=self._sort_key):
-            writer.write(record)
-            rows += 1
+    def __init__(self, temp_dir: str, open_writer, record_id, record_size, shard_bytes: int):
+        self._temp_dir, self._open_writer = temp_dir, open_writer
+        self._record_id, self._record_size, self._shard_bytes = record_id, record_size, shard_bytes
+
+    def start_bundle(self):
+        self._writer = None
+
+    def _close(self):
+        writer, self._writer = self._writer, None
         writer.close()
-        yield {"path": path, "rows": rows}
+        return self._info
+
+    def process(self, record):
+        record_id = self._record_id(record)
+        if self._writer is None:
+            path = FileSystems.join(self._temp_dir, f"{uuid.uuid4().hex}.tmp")
+            self._writer = self._open_writer(path)
+            self._info = {"temp": path, "rows": 0, "bytes": 0, "first": record_id}
+        self._writer.write(record)
+        info = self._info
+        info["rows"] += 1
+        info["bytes"] += self._record_size(record)
+        if record_id < info["first"]:
+            info["first"] = record_id
+        if info["bytes"] >= self._shard_bytes:
+            yield self._close()
+
+    def finish_bundle(self):
+        if self._writer is not None:
+            yield WindowedValue(self._close(), MIN_TIMESTAMP, [GlobalWindow()])
+
+
+class _FinalizeFiles(beam.DoFn):
+    """Renames the committed temporary files to their final names; removes the rest."""
+
+    def __init__(self, directory: str, temp_dir: str, prefix: str, extension: str, open_writer):
+        self._directory, self._temp_dir = directory, temp_dir
+        self._prefix, self._ext, self._open_writer = prefix, extension, open_writer
+
+    def process(self, _, infos):
+        infos = sorted(infos, key=lambda i: (i["first"], i["temp"]))
+        total = max(1, len(infos))
+        names = [FileSystems.join(self._directory, f"{self._prefix}-{i:05d}-of-{total:05d}.{self._ext}")
+                 for i in range(total)]
+        if not FileSystems.exists(self._directory):
+            FileSystems.mkdirs(self._directory)
+        if infos:
+            FileSystems.rename([i["temp"] for i in infos], names)
+        else:  # nothing came in: one empty shard, so readers see the schema
+            self._open_writer(names[0]).close()
+        if FileSystems.exists(self._temp_dir):
+            FileSystems.delete([self._temp_dir])
+        for name, info in zip(names, infos or [{"rows": 0}]):
+            yield {"path": name, "rows": info["rows"]}
+
+
+def _temp_dir(directory: str) -> str:
+    """``a/b/data`` -> ``a/b/_temporary/data`` (local or gs://)."""
+    trimmed = directory.rstrip("/")
+    parent, _, name = trimmed.rpartition("/")
+    return FileSystems.join(parent or ".", "_temporary", name)
 
 
 class _ShardedWrite(beam.PTransform):
-    """Size-targeted, hash-sharded, deterministic write of any records."""
+    """Bundle-local rolling writes, then a rename of the committed files."""
 
     def __init__(self, directory: str, extension: str, open_writer: Callable[[str], Any],
                  record_id: Callable[[Any], str], record_size: Callable[[Any], int],
@@ -153,48 +203,21 @@ class _ShardedWrite(beam.PTransform):
         self._shard_bytes, self._prefix = shard_bytes, prefix
 
     def expand(self, records):
-        record_id, record_size, shard_bytes = self._record_id, self._record_size, self._shard_bytes
-        totals = (records
-                  | "Size" >> beam.Map(lambda r: (1, record_size(r)))
-                  | "Total" >> beam.CombineGlobally(_SumPairs()))
-        num_shards = totals | "Shards" >> beam.Map(lambda t: max(1, math.ceil(t[1] / shard_bytes)))
-        shards = beam.pvalue.AsSingleton(num_shards)
-        write = _WriteShardFn(self._directory, self._prefix, self._ext, self._open_writer, record_id)
-        written = (records
-                   | "Key" >> beam.Map(lambda r, n: (_shard_of(record_id(r), n), r), shards)
-                   | "Group" >> beam.GroupByKey()
-                   | "Write" >> beam.ParDo(write, shards))
-        empty = (records.pipeline
-                 | "Once" >> beam.Create([0])
-                 | "EmptyShard" >> beam.FlatMap(_empty_shard, beam.pvalue.AsSingleton(totals), write))
-        return (written, empty) | "Files" >> beam.Flatten()
-
-
-def _empty_shard(_, totals, write: _WriteShardFn):
-    """Writes shard 0 of 1 with no rows when nothing came in, so readers see the schema."""
-    if totals[0] == 0:
-        yield from write.process((0, []), 1)
-
-
-class _SumPairs(beam.CombineFn):
-    def create_accumulator(self):
-        return (0, 0)
-
-    def add_input(self, acc, pair):
-        return acc[0] + pair[0], acc[1] + pair[1]
-
-    def merge_accumulators(self, accs):
-        return tuple(map(sum, zip(*accs))) if accs else (0, 0)
-
-    def extract_output(self, acc):
-        return acc
+        temp_dir = _temp_dir(self._directory)
+        written = records | "Write" >> beam.ParDo(_WriteFilesFn(
+            temp_dir, self._open_writer, self._record_id, self._record_size, self._shard_bytes))
+        return (records.pipeline
+                | "Once" >> beam.Create([None])
+                | "Finalize" >> beam.ParDo(
+                    _FinalizeFiles(self._directory, temp_dir, self._prefix, self._ext, self._open_writer),
+                    beam.pvalue.AsList(written)))
 
 
 class WriteDocuments(beam.PTransform):
     """Write documents as Parquet (default) or JSONL.gz shards in ``directory``.
 
     annotations: declared annotation name -> Arrow type name, one column each.
-    shard_bytes: target uncompressed text per shard.
+    shard_bytes: uncompressed text per file before rolling to the next one.
     row_group_rows: rows per Parquet row group.
     Returns a PCollection of ``{"path", "rows"}``, one per file written.
     """
@@ -220,13 +243,12 @@ class WriteDocuments(beam.PTransform):
 
 
 class WriteJsonRecords(beam.PTransform):
-    """Write dict records (errors, reports) as JSONL.gz shards, sorted by ``key``."""
+    """Write dict records (errors, reports) as JSONL.gz shards."""
 
-    def __init__(self, directory: str, key: Callable[[Dict[str, Any]], str] = None,
-                 shard_bytes: int = 64 << 20, prefix: str = "part"):
+    def __init__(self, directory: str, shard_bytes: int = 64 << 20, prefix: str = "part"):
         super().__init__()
         self._write = _ShardedWrite(directory, "jsonl.gz", _JsonlOpener(_identity),
-                                    key or _json_key, _json_size, shard_bytes, prefix)
+                                    _json_key, _json_size, shard_bytes, prefix)
 
     def expand(self, records):
         return records | self._write
