@@ -1,0 +1,47 @@
+"""The portable path (what Flink uses): Beam's job service + an EXTERNAL worker pool on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+
+import pyarrow.dataset as ds
+
+from pipelines.cli import main
+from tests.portable_services import job_service_and_worker_pool
+
+RECIPE = """
+version: 1
+inputs:
+  web: {{paths: ["{corpus}/*.warc.gz"], format: warc}}
+steps:
+  - step: extract
+output: {{path: "{out}"}}
+"""
+
+
+def output_docs(out):
+    table = ds.dataset(str(out / "data"), format="parquet").to_table()
+    return sorted(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
+
+
+def test_portable_runner_matches_local(tmp_path):
+    from pipelines.quickstart_corpus import write_corpus
+    corpus = tmp_path / "corpus"
+    write_corpus(str(corpus), pages=40, files=2)
+    results = {}
+    with job_service_and_worker_pool() as (job_endpoint, pool):
+        for runner in ("local", "portable"):
+            out = tmp_path / runner
+            recipe = tmp_path / f"{runner}.yaml"
+            recipe.write_text(RECIPE.format(corpus=corpus, out=out))
+            args = ["run", str(recipe), "--runner", runner, "--quiet"]
+            if runner == "portable":
+                args += ["--job-endpoint", job_endpoint, "--environment-type", "EXTERNAL",
+                         "--environment-config", pool]
+            else:
+                args += ["--workers", "2"]
+            assert main(args) == 0
+            stats = json.loads((out / "stats.json").read_text())
+            assert stats["balanced"]
+            results[runner] = (output_docs(out), stats["steps"], stats["input"])
+    assert results["portable"] == results["local"]
+    assert len(results["local"][0]) > 20
