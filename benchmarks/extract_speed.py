@@ -119,7 +119,8 @@ def main():
         f1 = statistics.mean(token_f1(texts[url], body) for url, body in truth.items())
         p99 = statistics.quantiles(times, n=100)[98]
         print(f"{label}: mean {statistics.mean(times):.1f} ms/page, median {statistics.median(times):.1f}, "
-              f"p99 {p99:.0f}, max {max(times):.0f}; CPU mean {statistics.mean(cpu):.1f} ms/page; outcomes {dict(outcomes)}; Scrapinghub F1 {f1:.3f}")
+              f"p99 {p99:.0f}, max {max(times):.0f}; CPU mean {statistics.mean(cpu):.1f} ms/page; "
+              f"outcomes {dict(outcomes)}; Scrapinghub F1 {f1:.3f}")
 
     print(f"time budget overhead, main thread (SIGALRM): {budget_overhead_us():.1f} µs/document")
     result = {}
