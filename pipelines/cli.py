@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
 from typing import List, Optional
@@ -23,12 +24,28 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 _NOISE = ("No semi_persistent_directory found",)
+_WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"
+_PROGRESS = re.compile(r'message: "(thresher: [^"]*)"')
 
 
 def _drop_known_noise(record: logging.LogRecord) -> bool:
-    """Beam's SDK workers warn about a directory only Dataflow provides; it is not a problem here."""
+    """Beam's SDK workers warn about a directory only Dataflow provides; it is not a problem here.
+    Progress lines forwarded from worker processes are shown as their bare message."""
     message = record.getMessage()
-    return not any(text in message for text in _NOISE)
+    if any(text in message for text in _NOISE):
+        return False
+    if record.name == _WORKER_LOGGER and record.levelno < logging.WARNING:
+        found = _PROGRESS.search(message)
+        if not found:
+            return False
+        record.msg, record.args = found.group(1), ()
+    return True
+
+
+def _show_progress() -> None:
+    """Progress lines (one per input file read) from this process and from worker processes."""
+    for name in ("thresher.progress", _WORKER_LOGGER):
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +89,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_drop_known_noise)
     try:
@@ -108,8 +125,10 @@ def _run(args, extra: List[str]) -> int:
         flink_master=args.flink_master, flink_version=args.flink_version,
         flink_job_server_jar=args.flink_job_server_jar, project=args.project, region=args.region,
         temp_location=args.temp_location, extra_args=tuple(extra))
+    if not args.quiet:
+        _show_progress()
     started = time.time()
-    stats = run_recipe(recipe, cfg, overwrite=args.overwrite, progress=not args.quiet)
+    stats = run_recipe(recipe, cfg, overwrite=args.overwrite)
     if stats is not None and not args.quiet:
         print(summary_table(stats, time.time() - started))
     print(f"output: {recipe.output.path}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import platform
 from typing import Any, Dict, List, Optional
 
@@ -74,14 +73,11 @@ def write_lock(recipe: Recipe, cfg: RunnerConfig) -> None:
     write_text(FileSystems.join(recipe.output.path, LOCK_FILE), yaml.safe_dump(lock, sort_keys=False))
 
 
-def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False,
-               progress: bool = True) -> Optional[Dict[str, Any]]:
+def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False) -> Optional[Dict[str, Any]]:
     """Build and run the pipeline; returns stats.json's content when the run finished here."""
     prepare_output(recipe.output.path, overwrite)
     write_lock(recipe, cfg)
     runner, options = make_runner_and_options(cfg)
-    if progress:
-        logging.getLogger("thresher").setLevel(logging.INFO)
     pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, recipe)
     result = pipeline.run()

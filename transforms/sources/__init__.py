@@ -10,6 +10,8 @@ Parquet). A record or file that cannot be read becomes one error record
 """
 from __future__ import annotations
 
+import logging
+
 from typing import Dict, Iterator, List, Union
 
 import apache_beam as beam
@@ -76,6 +78,9 @@ def read_file(path: str, source: str, fmt: str = "auto",
     raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
 
 
+PROGRESS = logging.getLogger("thresher.progress")
+
+
 class _ReadFileFn(beam.DoFn):
     """Reads one file: Documents on the main output, error records on ERRORS."""
 
@@ -90,19 +95,24 @@ class _ReadFileFn(beam.DoFn):
     def process(self, path: str):
         self._files.inc()
         offset = None
+        docs = errors = 0
         try:
             for item in read_file(path, self._source, self._fmt, self._fields):
                 if isinstance(item, ReadError):
+                    errors += 1
                     self._errors.inc()
                     record = error_record("read", item.exc, file=path, offset=item.offset)
                     yield beam.pvalue.TaggedOutput(ERRORS, record)
                 else:
+                    docs += 1
                     offset = item.annotations.get("offset")
                     self._docs.inc()
                     yield item
         except Exception as exc:  # a reader bug or unknown format: one error, the job goes on
+            errors += 1
             self._errors.inc()
             yield beam.pvalue.TaggedOutput(ERRORS, error_record("read", exc, file=path, offset=offset))
+        PROGRESS.info("thresher: read %s: %d documents, %d errors", path, docs, errors)
 
 
 class ReadDocuments(beam.PTransform):
