@@ -190,11 +190,15 @@ def normalize_url_entry(entry: str) -> str:
     return keys[-1] if keys else ""
 
 
+def _hash(key: str) -> int:
+    return xxhash.xxh3_64_intdigest(key.encode("utf-8", "surrogatepass"))
+
+
 class HashedSet:
     """A read-only set of strings kept as sorted 64-bit hashes (8 bytes an entry)."""
 
     def __init__(self, items: Iterable[str]):
-        hashes = np.fromiter((xxhash.xxh3_64_intdigest(s) for s in items if s), dtype=np.uint64)
+        hashes = np.fromiter((_hash(s) for s in items if s), dtype=np.uint64)
         self._hashes = np.unique(hashes)
 
     def __len__(self) -> int:
@@ -203,7 +207,7 @@ class HashedSet:
     def any_of(self, keys: List[str]) -> bool:
         if not keys or not len(self._hashes):
             return False
-        wanted = np.fromiter((xxhash.xxh3_64_intdigest(k) for k in keys), dtype=np.uint64, count=len(keys))
+        wanted = np.fromiter((_hash(k) for k in keys), dtype=np.uint64, count=len(keys))
         at = np.searchsorted(self._hashes, wanted)
         at[at == len(self._hashes)] = 0
         return bool((self._hashes[at] == wanted).any())
