@@ -8,7 +8,6 @@ runner metrics), so the accounting is exact on any runner, retries included.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Dict, List
 
 import apache_beam as beam
@@ -16,7 +15,7 @@ import apache_beam as beam
 from pipelines.recipe import Recipe
 from pipelines.registry import STEPS
 from pipelines.report import FinalizeRun
-from transforms.base import ERRORS, KEPT, REJECTED, flatten_or_empty
+from transforms.base import ERRORS, KEPT, REJECTED, REPORT, flatten_or_empty
 from transforms.sinks import WriteDocuments, WriteJsonRecords
 from transforms.sources import ReadDocuments
 
@@ -73,6 +72,10 @@ def build(pipeline: beam.Pipeline, recipe: Recipe) -> None:
         counts.append(_count(result[REJECTED], f"count {spec.label} dropped",
                              lambda d, i=index: ("step", i, "dropped", d.annotations.get("drop_reason", "?"))))
         counts.append(_count(result[ERRORS], f"count {spec.label} errors", lambda e, i=index: ("step", i, "errors")))
+        if REPORT in result:  # step facts, e.g. whether clustering converged
+            counts.append(result[REPORT]
+                          | f"{spec.label} report" >> beam.Map(lambda kv, i=index: (("step", i, "report", kv[0]), kv[1]))
+                          | f"{spec.label} report sum" >> beam.CombinePerKey(sum))
         errors.append(result[ERRORS])
         rejected.append(result[REJECTED])
         docs = result[KEPT]

@@ -35,6 +35,9 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
             "dropped_total": sum(dropped.values()),
             "errors": counts.get(("step", i, "errors"), 0),
         }
+        report = {key[3]: n for key, n in counts.items() if key[:3] == ("step", i, "report")}
+        if report:
+            entry["report"] = dict(sorted(report.items()))
         entry["balanced"] = entry["in"] == entry["out"] + entry["dropped_total"] + entry["errors"]
         steps.append(entry)
         docs_in = entry["out"]

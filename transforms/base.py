@@ -7,7 +7,9 @@ tagged PCollections:
 * ``rejected``: documents the step dropped, annotated with ``drop_step`` and a
   short stable ``drop_reason`` (``gopher_short_doc``...);
 * ``errors``: one dict per record that raised inside the step (see
-  ``error_record``), so one bad record never fails the job.
+  ``error_record``), so one bad record never fails the job;
+* optionally ``report``: ``(name, int)`` pairs, summed per name into the
+  step's entry of ``stats.json`` (e.g. whether clustering converged).
 
 ``DocumentStep`` owns that plumbing for steps that decide one document at a
 time: a subclass sets ``name``, optionally loads heavy state in ``setup`` and
@@ -26,6 +28,7 @@ from transforms.document import Document
 KEPT = "kept"
 REJECTED = "rejected"
 ERRORS = "errors"
+REPORT = "report"  # optional: (name, int) facts a step reports for the run's stats
 METRICS_NAMESPACE = "thresher"
 
 
@@ -129,9 +132,12 @@ class DocumentStep(beam.PTransform):
         return state
 
 
-def step_outputs(kept, rejected_docs, errors) -> Dict[str, beam.PCollection]:
+def step_outputs(kept, rejected_docs, errors, report=None) -> Dict[str, beam.PCollection]:
     """The output dict of a step written as a custom composite (dedup, mixing...)."""
-    return {KEPT: kept, REJECTED: rejected_docs, ERRORS: errors}
+    outputs = {KEPT: kept, REJECTED: rejected_docs, ERRORS: errors}
+    if report is not None:
+        outputs[REPORT] = report
+    return outputs
 
 
 def flatten_or_empty(pipeline, pcolls: Iterable[beam.PCollection], label: str):

@@ -2,108 +2,150 @@
 
 Rules: Penedo et al. 2023, "The RefinedWeb Dataset for Falcon LLM", appendix
 G.2 (line-wise corrections). Exact behaviour: DCLM's reproduction (Li et al.
-2024), ``mlfoundations/dclm`` ``baselines/baselines_configs/refinedweb.yaml``
-(the steps from ``word_counter_enricher`` to ``word_removal_ratio_filter``)
-with the functions of ``baselines/mappers/modifiers.py``,
-``content_filters.py`` and ``core_utils.split_words``. Each stage works on the
-previous stage's output, as there, including DCLM's ``strip()`` of the
-document after every stage but the short-line one.
+2024, ``mlfoundations/dclm``): ``baselines/baselines_configs/refinedweb.yaml``,
+the steps from ``word_counter_enricher`` to ``word_removal_ratio_filter``, with
+the functions of ``baselines/mappers/modifiers.py``, ``filters/content_filters.py``
+and ``core_utils.split_words``. The stages run in DCLM's order, each on the
+previous one's output, and the document is ``strip()``-ed after every stage
+but the short-line one, as there (a stripped first or last line is then judged
+without its leading or trailing spaces).
 
-Word counts are DCLM's: ``fasttext.FastText.tokenize`` tokens (split on
-ASCII space, \\t \\n \\r \\v \\f and NUL) whose first character is
-alphanumeric (``ignore_punctuation=True``), so "(hello" is not a word.
+Words are counted as DCLM counts them for the 5% rule: ``fasttext.FastText.
+tokenize`` tokens (split on ASCII space, \\t \\n \\r \\v \\f and NUL) whose first
+character is alphanumeric, so "(hello" is not a word. The one-word-line and
+10-word limits use ``str.split()`` words, as DCLM does.
 
-Measured (``tests/test_refinedweb.py``, one core): about 0.2 ms for a
-2,000-word English document of 100 lines.
+Measured by ``tests/test_refinedweb.py`` (one core of the 2-core build
+machine, best of 5): about 0.1 ms for a 2,000-word English document of 100
+lines.
 """
 from __future__ import annotations
 
 import re
-from operator import itemgetter
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from transforms.base import FilterStep
 
 # Thresholds (DCLM refinedweb.yaml, after RefinedWeb appendix G.2).
-MAX_UPPERCASE_RATIO = 0.5  # uppercase_ratio_line_modifier: line removed when uppercase chars / chars > 0.5
-MAX_NUMERIC_RATIO = 0.999999  # numeric_ratio_line_modifier: line removed when it is (all but) digits
-MIN_WORDS_PER_LINE = 2  # line_length_modifier(min_length=2): one-word lines removed (str.split words)
+MAX_UPPERCASE_RATIO = 0.5  # uppercase_ratio_line_modifier: remove a line with uppercase chars / chars > 0.5
+MAX_NUMERIC_RATIO = 0.999999  # numeric_ratio_line_modifier: remove a line made (all but) of digits
+MIN_WORDS_PER_LINE = 2  # line_length_modifier(min_length=2): remove non-empty lines of one word
 MAX_SUBSTRING_LINE_WORDS = 10  # substring_line_modifier(max_length=10): only lines this short are edited
 MAX_REMOVED_RATIO = 0.05  # word_removal_ratio_filter: drop when more than 5% of the words went
 
 # Drop reasons.
 TOO_MUCH_REMOVED = "refinedweb_too_much_removed"
 NO_WORDS = "refinedweb_no_words"  # DCLM drops a page whose word count before cleaning is 0
-EMPTY = "refinedweb_empty"  # nothing left (only reachable with max_removed_ratio >= 1)
-
-# DCLM counter_line_modifier, matched against the lower-cased line.
-_COUNTER = re.compile(
-    r"^\W*\d(?:,|\.|\d)*(?:K|k|M|m|B|b)?\s+(?:likes|shares|comments|retweets|reposts|quotes|bookmarks"
-    r"|upvotes|downvotes|downloads|views|followers)\W*$")
-_COUNTER_HINT = re.compile(r"\W*\d")  # cheap necessary condition, tested before lower-casing
-# DCLM substring_line_modifier(remove_substring_only=True) patterns, case-insensitive. As in DCLM the
-# banned string goes into the regex unescaped: the dots of "read more..." match any character.
-_CART = re.compile(r"\s?(?:items in cart)", re.I)  # location any: every occurrence removed
-_READ_MORE = re.compile(r"\s?(?:read more...)$", re.I)  # location suffix
-_SIGN_IN = re.compile(r"^(?:sign-in)\s?", re.I)  # location prefix
-
-_FT_SEP = re.compile(r"[ \n\r\t\v\f\x00]+")
-# Characters where str.split() and fastText's tokenizer disagree (Unicode spaces, NUL, \x1c-\x1f).
-_SPLIT_DIFFERS = re.compile("[\x00\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
-_UPPER_ASCII = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_DIGITS_ASCII = b"0123456789"
-_first = itemgetter(0)
+EMPTY = "refinedweb_empty"  # nothing left (reachable on its own only with max_removed_ratio >= 1)
 
 RULES = ("uppercase", "numeric", "counter", "short_line", "cart", "read_more", "sign_in")
 
+# DCLM counter_line_modifier, matched against the lower-cased line.
+_COUNTER_WORDS = ("likes", "shares", "comments", "retweets", "reposts", "quotes", "bookmarks",
+                  "upvotes", "downvotes", "downloads", "views", "followers")
+_COUNTER = re.compile(r"^\W*\d(?:,|\.|\d)*(?:K|k|M|m|B|b)?\s+(?:" + "|".join(_COUNTER_WORDS) + r")\W*$")
+# DCLM substring_line_modifier(remove_substring_only=True), case-insensitive: (rule, pattern, literal
+# that a matching line must contain once lower-cased). As in DCLM the banned string enters the regex
+# unescaped: the dots of "read more..." match any character.
+_SUBSTRINGS = (
+    ("cart", re.compile(r"\s?(?:items in cart)", re.I), "items in cart"),  # anywhere, every occurrence
+    ("read_more", re.compile(r"\s?(?:read more...)$", re.I), "read more"),  # line end
+    ("sign_in", re.compile(r"^(?:sign-in)\s?", re.I), "sign-in"),  # line start
+)
+# Characters that re.IGNORECASE matches to i or s but whose lower() is not i or s.
+_FOLD_EXTRA = {0x130: "i", 0x131: "i", 0x17F: "s"}
+
+# count_words: byte classes (s)eparator, ASCII (a)lphanumeric, (u)TF-8 lead or continuation, (o)ther.
+_CLASSES = bytes(
+    ord("s") if b in b" \t\n\r\x0b\x0c\x00" else ord("a") if bytes([b]).isalnum()
+    else ord("u") if b >= 0x80 else ord("o") for b in range(256))
+_FT_SEP = re.compile(r"[ \n\r\t\v\f\x00]+")
+
+
+def _delete_all_but(keep: bytes) -> bytes:
+    return bytes(b for b in range(256) if b not in keep)
+
+
+_NOT_UPPER = _delete_all_but(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ\n")
+_NOT_DIGIT = _delete_all_but(b"0123456789\n")
+_ASCII_BUT_NEWLINE = bytes(b for b in range(128) if b != 10)
+
 
 def count_words(text: str) -> int:
-    """DCLM ``split_words(text, ignore_punctuation=True)``: fastText tokens starting alphanumeric."""
-    if _SPLIT_DIFFERS.search(text) is None:
-        tokens = text.split()
-    else:
-        tokens = [t for t in _FT_SEP.split(text) if t]
-    return sum(map(str.isalnum, map(_first, tokens)))
+    """DCLM ``split_words(text, ignore_punctuation=True)``: fastText tokens that start alphanumeric."""
+    data = text.encode("utf-8", "surrogatepass")
+    classes = data.translate(_CLASSES)
+    n = classes.count(b"sa") + (classes[:1] == b"a")
+    non_ascii_starts = classes.count(b"su")
+    if non_ascii_starts > 32:  # e.g. Cyrillic or Greek text: tokenize instead
+        return sum(1 for t in _FT_SEP.split(text) if t and t[0].isalnum())
+    if classes[:1] == b"u" and text[0].isalnum():
+        n += 1
+    at = 0
+    for _ in range(non_ascii_starts):
+        at = classes.find(b"su", at) + 1
+        n += data[at:at + 4].decode("utf-8", "replace")[0].isalnum()
+    return n
 
 
-def _count_chars(line: str, ascii_set: bytes, predicate) -> int:
-    if line.isascii():
-        return len(line) - len(line.encode("ascii").translate(None, ascii_set))
-    return sum(map(predicate, line))
+def _char_counts(text: str, lines: List[str], ascii_delete: bytes, predicate) -> List[int]:
+    """Per line of ``text`` (= '\\n'.join(lines)), how many characters satisfy ``predicate``."""
+    data = text.encode("utf-8", "surrogatepass")
+    counts = list(map(len, data.translate(None, ascii_delete).split(b"\n")))
+    if text.isascii():
+        return counts
+    non_ascii = data.translate(None, _ASCII_BUT_NEWLINE).split(b"\n")
+    return [sum(map(predicate, line)) if extra else n for line, n, extra in zip(lines, counts, non_ascii)]
 
 
-def _strip(lines: List[str], counts: List[int]) -> Tuple[List[str], List[int]]:
-    """``'\\n'.join(lines).strip().split('\\n')`` done on the list, keeping per-line word counts."""
+def _keep(lines: List[str], keep: List[bool]) -> Tuple[List[str], int]:
+    """The kept lines and the number of words in the others."""
+    if all(keep):
+        return lines, 0
+    removed = sum(count_words(line) for line, k in zip(lines, keep) if not k)
+    return [line for line, k in zip(lines, keep) if k], removed
+
+
+def _strip(lines: List[str]) -> Tuple[List[str], int]:
+    """``'\\n'.join(lines).strip().split('\\n')`` on the list, and the change in word count."""
     start, end = 0, len(lines)
     while start < end and (not lines[start] or lines[start].isspace()):
         start += 1
     while end > start and (not lines[end - 1] or lines[end - 1].isspace()):
         end -= 1
     if start == end:
-        return [], []  # whitespace-only lines hold no word (a token of them starts with a space)
-    lines, counts = lines[start:end], counts[start:end]
+        return [], 0  # whitespace-only lines hold no word: their tokens start with a space character
+    lines = lines[start:end]
+    change = 0
     for i, new in ((0, lines[0].lstrip()), (-1, lines[-1].rstrip())):
         if len(new) != len(lines[i]):
-            lines[i], counts[i] = new, count_words(new)
-    return lines, counts
+            change += count_words(new) - count_words(lines[i])
+            lines[i] = new
+    return lines, change
+
+
+def _lower_for_search(text: str) -> str:
+    """Lower-cased text in which every re.IGNORECASE match of an ASCII phrase appears literally."""
+    if not text.isascii() and ("\u0130" in text or "\u0131" in text or "\u017f" in text):
+        text = text.translate(_FOLD_EXTRA)
+    return text.lower()
 
 
 class RefinedWebFilter(FilterStep):
-    """Remove RefinedWeb's junk lines (shouting, numbers only, counters, one word,
-    "items in cart", "Read more...", "Sign-in") and drop pages that lose over 5% of their words.
+    """Remove RefinedWeb's junk lines (mostly uppercase, only digits, "3 likes" counters, one word,
+    "items in cart", "Read more...", "Sign-in") and drop pages that lose more than 5% of their words.
 
-    Source: RefinedWeb (Penedo et al. 2023) appendix G.2, as implemented by DCLM
-    ``baselines/baselines_configs/refinedweb.yaml`` + ``baselines/mappers/modifiers.py``; see the module docstring.
-    Statistics: ``words`` (before), ``removed_ratio`` (share of words removed), ``kept_lines``, and per rule
-    ``<rule>_removed``: the share of the original words in the lines (or substrings) that rule removed.
+    Source: RefinedWeb (Penedo et al. 2023) appendix G.2 as implemented by DCLM
+    (``baselines/baselines_configs/refinedweb.yaml``, ``baselines/mappers/modifiers.py``); see the module
+    docstring. Statistics: ``words`` (before), ``removed_ratio`` (share of them removed), ``kept_lines``, and
+    per rule ``<rule>_removed``, the share of the words that rule removed.
 
     Parameters:
         max_uppercase_ratio: remove a line whose uppercase characters / characters is above this (DCLM: 0.5).
-        max_numeric_ratio: remove a line whose digit characters / characters is above this (DCLM: 0.999999,
-            i.e. lines made only of digits).
+        max_numeric_ratio: remove a line whose digits / characters is above this (DCLM: 0.999999: digits only).
         min_words_per_line: remove a non-empty line with fewer whitespace-separated words (DCLM: 2).
-        max_substring_line_words: the "items in cart", "Read more..." and "Sign-in" removals touch only lines of
-            at most this many words (DCLM: 10).
+        max_substring_line_words: remove "items in cart", a final "Read more..." and a leading "Sign-in" only in
+            lines of at most this many words (DCLM: 10).
         max_removed_ratio: drop the page when more than this share of its words was removed (DCLM: 0.05).
     """
 
@@ -119,86 +161,78 @@ class RefinedWebFilter(FilterStep):
                  max_substring_line_words: int = MAX_SUBSTRING_LINE_WORDS,
                  max_removed_ratio: float = MAX_REMOVED_RATIO, **common):
         super().__init__(**common)
-        for pname, value in (("max_uppercase_ratio", max_uppercase_ratio), ("max_numeric_ratio", max_numeric_ratio),
+        for pname, value in (("max_uppercase_ratio", max_uppercase_ratio),
+                             ("max_numeric_ratio", max_numeric_ratio),
                              ("max_removed_ratio", max_removed_ratio)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{pname} must be between 0 and 1, got {value}")
-        if min_words_per_line < 0 or max_substring_line_words < 0:
-            raise ValueError("min_words_per_line and max_substring_line_words must be >= 0")
+        if min_words_per_line < 0:
+            raise ValueError(f"min_words_per_line must be >= 0, got {min_words_per_line}")
+        if max_substring_line_words < 0:
+            raise ValueError(f"max_substring_line_words must be >= 0, got {max_substring_line_words}")
         self.max_uppercase_ratio = max_uppercase_ratio
         self.max_numeric_ratio = max_numeric_ratio
         self.min_words_per_line = min_words_per_line
         self.max_substring_line_words = max_substring_line_words
         self.max_removed_ratio = max_removed_ratio
 
-    # -- one stage each; every stage returns (lines, counts, words removed) --------------------------------
-
-    def _remove_lines(self, lines, counts, remove):
-        kept, kept_counts, removed = [], [], 0
-        for line, n in zip(lines, counts):
-            if line and remove(line):
-                removed += n
-            else:
-                kept.append(line)
-                kept_counts.append(n)
-        return kept, kept_counts, removed
-
-    def _too_upper(self, line: str) -> bool:
-        return _count_chars(line, _UPPER_ASCII, str.isupper) / len(line) > self.max_uppercase_ratio
-
-    def _too_numeric(self, line: str) -> bool:
-        return _count_chars(line, _DIGITS_ASCII, str.isdigit) / len(line) > self.max_numeric_ratio
-
-    @staticmethod
-    def _is_counter(line: str) -> bool:
-        return _COUNTER_HINT.match(line) is not None and _COUNTER.search(line.lower()) is not None
-
-    def _too_short(self, line: str) -> bool:
-        return len(line.split()) < self.min_words_per_line
-
-    def _remove_substring(self, lines, counts, pattern):
-        kept, kept_counts, removed = [], [], 0
-        for line, n in zip(lines, counts):
-            if line and len(line.split()) <= self.max_substring_line_words:
+    def _remove_substring(self, lines: List[str], pattern, literal: str) -> Tuple[List[str], int]:
+        if literal not in _lower_for_search("\n".join(lines)):
+            return lines, 0
+        kept, removed, limit = [], 0, self.max_substring_line_words
+        for line in lines:
+            if line and len(line.split()) <= limit:
                 new = pattern.sub("", line)
-                if len(new) != len(line):
+                if new != line:
                     if not new or new.isspace():
-                        removed += n
+                        removed += count_words(line)
                         continue
-                    m = count_words(new)
-                    removed += n - m
-                    line, n = new, m
+                    removed += count_words(line) - count_words(new)
+                    line = new
             kept.append(line)
-            kept_counts.append(n)
-        return kept, kept_counts, removed
+        return kept, removed
 
     def clean(self, doc):
         text = doc.text
+        words = count_words(text)
+        removed = {}
+        stripped = 0  # words gained or lost by DCLM's strip() of the document (rare: Unicode spaces)
         lines = text.split("\n")
-        counts = [count_words(line) for line in lines]
-        words = sum(counts)
-        removed: Dict[str, int] = {}
-        for rule in RULES:
-            if rule == "uppercase":
-                lines, counts, removed[rule] = self._remove_lines(lines, counts, self._too_upper)
-            elif rule == "numeric":
-                lines, counts, removed[rule] = self._remove_lines(lines, counts, self._too_numeric)
-            elif rule == "counter":
-                lines, counts, removed[rule] = self._remove_lines(lines, counts, self._is_counter)
-            elif rule == "short_line":
-                # DCLM's line_length_modifier keeps empty lines and does not strip the document
-                lines, counts, removed[rule] = self._remove_lines(lines, counts, self._too_short)
-                continue
-            else:
-                pattern = {"cart": _CART, "read_more": _READ_MORE, "sign_in": _SIGN_IN}[rule]
-                lines, counts, removed[rule] = self._remove_substring(lines, counts, pattern)
-            lines, counts = _strip(lines, counts)
-        new_text = "\n".join(lines)
+
+        ratio = self.max_uppercase_ratio
+        upper = _char_counts(text, lines, _NOT_UPPER, str.isupper)
+        lines, removed["uppercase"] = _keep(lines, [not s or n / len(s) <= ratio for s, n in zip(lines, upper)])
+        lines, change = _strip(lines)
+        stripped += change
+
+        ratio = self.max_numeric_ratio
+        digits = _char_counts("\n".join(lines), lines, _NOT_DIGIT, str.isdigit)
+        lines, removed["numeric"] = _keep(lines, [not s or n / len(s) <= ratio for s, n in zip(lines, digits)])
+        lines, change = _strip(lines)
+        stripped += change
+
+        # a line that starts with a letter cannot match ^\W*\d: most lines are decided by that test alone
+        keep = [s[:1].isalpha() or _COUNTER.search(s.lower()) is None for s in lines]
+        lines, removed["counter"] = _keep(lines, keep)
+        lines, change = _strip(lines)
+        stripped += change
+
+        k = self.min_words_per_line  # len(s.split(None, k - 1)) >= k  <=>  s has at least k words
+        keep = [not s or len(s.split(None, k - 1)) >= k for s in lines] if k else [True] * len(lines)
+        lines, removed["short_line"] = _keep(lines, keep)  # DCLM does not strip after this one
+
+        for rule, pattern, literal in _SUBSTRINGS:
+            lines, removed[rule] = self._remove_substring(lines, pattern, literal)
+            lines, change = _strip(lines)
+            stripped += change
+
+        left = words - sum(removed.values()) + stripped
         stats = {"words": words,
-                 "removed_ratio": (words - sum(counts)) / words if words else 0.0,
+                 "removed_ratio": (words - left) / words if words else 0.0,
                  "kept_lines": len(lines)}
         for rule in RULES:
             stats[f"{rule}_removed"] = removed[rule] / words if words else 0.0
+        new_text = "\n".join(lines)
         return (text if new_text == text else new_text), stats
 
     def decide(self, stats) -> Optional[str]:

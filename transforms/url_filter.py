@@ -38,6 +38,8 @@ commits 6fcdc41 and 07d4409), entries commented out there left out.
 """
 from __future__ import annotations
 
+import array
+import bisect
 import logging
 import os
 import re
@@ -133,61 +135,78 @@ def normalize_word(text: str) -> str:
     return _NOT_ALNUM.sub("", text).lower()
 
 
-def _host(netloc_url: str) -> str:
-    """Lowercased host of ``//host...`` or ``scheme://host...``: no user, port, trailing dot or ``www.``."""
-    try:
-        host = urlsplit(netloc_url).hostname or ""
-    except ValueError:  # e.g. an unbalanced IPv6 bracket
-        return ""
-    host = host.rstrip(".")
-    return host[4:] if host.startswith("www.") else host
-
-
 def _with_authority(url: str) -> str:
     url = url.strip()
     return url if _SCHEME.match(url) or url.startswith("//") else "//" + url
 
 
+def split_url(url: str) -> Tuple[str, str, str]:
+    """(host, path, query) of ``url``, scheme optional. The host is lowercased, without
+    user, port, trailing dot or leading ``www.``; "" when there is none."""
+    try:
+        parts = urlsplit(_with_authority(url))
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return "", "", ""
+    host = host.rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    return host, parts.path, parts.query
+
+
 def normalize_domain(entry: str) -> str:
     """A domain-list entry as looked up: lowercased, no scheme, port, path, ``www.`` or leading dot."""
     entry = entry.strip().lstrip("*").lstrip(".")
-    return _host(_with_authority(entry)) if entry else ""
+    return split_url(entry)[0] if entry else ""
 
 
-def parent_domains(host: str) -> Iterator[str]:
+def parent_domains(host: str) -> List[str]:
     """``a.b.example.com``, ``b.example.com``, ``example.com``, ``com``; an IP address alone."""
     if ":" in host or host.rpartition(".")[2].isdigit():  # IPv6 or IPv4: no parents
-        yield host
-        return
+        return [host] if host else []
+    domains = []
     while host:
-        yield host
+        domains.append(host)
         host = host.partition(".")[2]
+    return domains
 
 
-def url_keys(url: str) -> List[str]:
-    """Every ``host/path`` prefix of ``url`` a URL-list entry can name, shortest first;
-    the last also carries the query. Lowercased, without scheme, port or ``www.``."""
-    full = _with_authority(url)
-    host = _host(full)
+def url_keys(host: str, path: str, query: str) -> List[str]:
+    """Every ``host/path`` prefix a URL-list entry can name, shortest first; the last
+    also carries the query. Lowercased."""
     if not host:
         return []
-    try:
-        parts = urlsplit(full)
-    except ValueError:
-        return [host]
     keys = [host]
-    for segment in parts.path.lower().split("/"):
+    for segment in path.lower().split("/"):
         if segment:
             keys.append(f"{keys[-1]}/{segment}")
-    if parts.query:
-        keys.append(f"{keys[-1]}?{parts.query.lower()}")
+    if query:
+        keys.append(f"{keys[-1]}?{query.lower()}")
     return keys
 
 
 def normalize_url_entry(entry: str) -> str:
     """A URL-list entry as looked up: the longest of its ``url_keys``."""
-    keys = url_keys(entry.strip().rstrip("/"))
+    keys = url_keys(*split_url(entry.strip().rstrip("/")))
     return keys[-1] if keys else ""
+
+
+def substring_pattern(words: Iterable[str]) -> str:
+    """A regex matching any of ``words``, factored as a trie (5x faster than a flat alternation)."""
+    trie: Dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a word ends here
+
+    def build(node: Dict[str, dict]) -> str:
+        if list(node) == [""]:
+            return ""
+        alternatives = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+        return f"(?:{body})?" if "" in node else body
+    return build(trie)
 
 
 def _hash(key: str) -> int:
@@ -198,19 +217,21 @@ class HashedSet:
     """A read-only set of strings kept as sorted 64-bit hashes (8 bytes an entry)."""
 
     def __init__(self, items: Iterable[str]):
-        hashes = np.fromiter((_hash(s) for s in items if s), dtype=np.uint64)
-        self._hashes = np.unique(hashes)
+        hashes = np.unique(np.fromiter((_hash(s) for s in items if s), dtype=np.uint64))
+        self._hashes = array.array("Q")
+        self._hashes.frombytes(hashes.tobytes())
 
     def __len__(self) -> int:
         return len(self._hashes)
 
     def any_of(self, keys: List[str]) -> bool:
-        if not keys or not len(self._hashes):
-            return False
-        wanted = np.fromiter((_hash(k) for k in keys), dtype=np.uint64, count=len(keys))
-        at = np.searchsorted(self._hashes, wanted)
-        at[at == len(self._hashes)] = 0
-        return bool((self._hashes[at] == wanted).any())
+        hashes = self._hashes
+        for key in keys:
+            h = _hash(key)
+            at = bisect.bisect_left(hashes, h)
+            if at < len(hashes) and hashes[at] == h:
+                return True
+        return False
 
 
 def read_list(path: str, ut1_file: str) -> Iterator[str]:
@@ -301,18 +322,19 @@ class UrlFilter(FilterStep):
         self._banned = _word_set(self.banned_words + (DEFAULT_BANNED_WORDS if defaults else []))
         self._soft = _word_set(self.soft_banned_words + (DEFAULT_SOFT_BANNED_WORDS if defaults else []))
         subwords = sorted(_word_set(self.banned_subwords + (DEFAULT_BANNED_SUBWORDS if defaults else [])))
-        self._subword_re = re.compile("|".join(map(re.escape, subwords))) if subwords else None
+        self._subword_re = re.compile(substring_pattern(subwords)) if subwords else None
         self._lists = shared_lists(tuple(self.domain_blocklists), tuple(self.url_blocklists))
 
     def score(self, doc: Document) -> Dict[str, float]:
         if self._lists is None:
             self.setup()
         url = doc.url
-        host = _host(_with_authority(url)) if url else ""
+        lists = self._lists
+        host, path, query = split_url(url) if url and (lists.domains or lists.urls) else ("", "", "")
         words = set(_NOT_ALNUM.split(url.lower() if self.ignore_case else url))
         return {
-            "domain_blocklisted": self._lists.domains.any_of(list(parent_domains(host))),
-            "url_blocklisted": self._lists.urls.any_of(url_keys(url)) if url else False,
+            "domain_blocklisted": bool(lists.domains) and lists.domains.any_of(parent_domains(host)),
+            "url_blocklisted": bool(lists.urls) and lists.urls.any_of(url_keys(host, path, query)),
             "banned_words": len(words & self._banned),
             "soft_banned_words": len(words & self._soft),
             "banned_subword": bool(self._subword_re and self._subword_re.search(normalize_word(url))),
