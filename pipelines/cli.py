@@ -4,6 +4,7 @@
                         [--workers N] [--overwrite] [-- extra Beam options]
     thresher validate RECIPE
     thresher steps
+    thresher assets [--cache-dir DIR]
     thresher quickstart [--dir DIR]
 """
 from __future__ import annotations
@@ -76,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("steps", help="list the steps a recipe can use, with their parameters")
 
+    assets = sub.add_parser("assets", help="download the models steps need (lid.176 language ID) to the user cache")
+    assets.add_argument("--cache-dir", help="where to put them (default ~/.cache/thresher)")
+
     quick = sub.add_parser("quickstart", help="write the quickstart corpus and run recipes/quickstart.yaml")
     quick.add_argument("--dir", default="quickstart", help="working directory for corpus and output")
     quick.add_argument("--workers", type=int)
@@ -100,6 +104,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             recipe = load_recipe(args.recipe, STEPS)
             check_inputs_exist(recipe)
             print(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))")
+            return 0
+        if args.command == "assets":
+            from transforms.assets import LID_LICENSE, fetch_lid_model
+            print(f"lid.176 language-ID model: {fetch_lid_model(args.cache_dir)}\n{LID_LICENSE}")
             return 0
         if args.command == "quickstart":
             return _quickstart(args)
@@ -138,6 +146,9 @@ def _run(args, extra: List[str]) -> int:
 def _quickstart(args) -> int:
     from pipelines.quickstart_corpus import write_corpus
 
+    from transforms.assets import fetch_lid_model
+
+    fetch_lid_model()  # the language step's model (cached after the first time)
     corpus = os.path.join(args.dir, "corpus")
     manifest = write_corpus(corpus)
     print(f"quickstart corpus: {manifest['response_records']} pages in {len(manifest['files'])} WARC file(s) in {corpus}")

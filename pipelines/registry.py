@@ -12,9 +12,13 @@ from typing import Dict, List
 
 from pipelines.recipe import step_params, type_name
 from transforms.extract import Extract
+from transforms.language import LanguageFilter
+from transforms.url_filter import UrlFilter
 
 _STEP_CLASSES = (
+    UrlFilter,
     Extract,
+    LanguageFilter,
 )
 
 STEPS: Dict[str, type] = {cls.name: cls for cls in _STEP_CLASSES}

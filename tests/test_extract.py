@@ -12,8 +12,9 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.document import Document
@@ -113,7 +114,8 @@ def test_too_large_is_dropped_by_utf8_bytes():
     "",
     "<html><body></body></html>",
     "<html><head><script>var x = 1;</script><style>p {color: red}</style></head><body> </body></html>",
-    "not html at all \x00\x01",
+    "<html><body><nav><ul><li><a href=/a>Home</a></li><li><a href=/b>News</a></li></ul></nav></body></html>",
+    "<!-- only a comment -->",
 ])
 def test_no_text_is_dropped(html):
     assert step().process(doc(html, content_type="text/html")) == NO_TEXT
@@ -309,9 +311,8 @@ def test_beam_pipeline_routes_kept_and_rejected():
         doc(page("t", MAIN), "big", content_type="text/html"),
     ]
     docs[3].text += "<!--" + "x" * 5000 + "-->"
-    with TestPipeline(runner=FnApiRunner()) as p:
+    with BeamTestPipeline(runner=FnApiRunner()) as p:
         outputs = p | beam.Create(docs) | "Extract" >> Extract(max_html_bytes=4000)
-        assert set(outputs) >= {"kept", "rejected", "errors"}
         assert_that(outputs["kept"] | "KeptView" >> beam.Map(
             lambda d: (d.id, MAIN in d.text, "Subscribe" in d.text, d.annotations["extractor"])),
             equal_to([("keep", True, False, "trafilatura")]), label="kept")
@@ -319,6 +320,19 @@ def test_beam_pipeline_routes_kept_and_rejected():
             lambda d: (d.id, d.annotations["drop_step"], d.annotations["drop_reason"], d.text[:6])),
             equal_to([("pdf", "extract", NOT_HTML, "<html>"), ("empty", "extract", NO_TEXT, "<html>"),
                       ("big", "extract", TOO_LARGE, "<html>")]), label="rejected")
+        assert_that(outputs["errors"], equal_to([]), label="errors")
+
+
+def test_beam_multi_processing_enforces_the_budget_on_worker_threads():
+    """multi_processing workers call process() on a non-main thread: the watchdog applies."""
+    docs = [doc(nasty_page(), "nasty", content_type="text/html"),
+            doc(page("Library reopens", MAIN), "keep", content_type="text/html")]
+    options = PipelineOptions(direct_num_workers=2, direct_running_mode="multi_processing")
+    with BeamTestPipeline(runner=FnApiRunner(), options=options) as p:
+        outputs = p | beam.Create(docs) | "Extract" >> Extract(timeout_s=BUDGET_S)
+        assert_that(outputs["kept"] | "KeptIds" >> beam.Map(lambda d: d.id), equal_to(["keep"]), label="kept")
+        assert_that(outputs["rejected"] | "RejectedView" >> beam.Map(
+            lambda d: (d.id, d.annotations["drop_reason"])), equal_to([("nasty", TIMEOUT)]), label="rejected")
         assert_that(outputs["errors"], equal_to([]), label="errors")
 
 

@@ -96,9 +96,13 @@ def _fetch_official(target_dir: pathlib.Path, timeout_s: float) -> str:
     """official lid.176.bin"""
     final = target_dir / "lid.176.bin"
     partial = target_dir / "lid.176.bin.part"
-    with urllib.request.urlopen(LID_URL, timeout=timeout_s) as response, open(partial, "wb") as out:
-        shutil.copyfileobj(response, out, 1 << 20)
-        announced = int(response.headers.get("Content-Length") or 0)
+    try:
+        with urllib.request.urlopen(LID_URL, timeout=timeout_s) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
+            announced = int(response.headers.get("Content-Length") or 0)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     size = partial.stat().st_size
     if size < LID_BIN_MIN_BYTES or (announced and size != announced):
         partial.unlink()

@@ -53,6 +53,12 @@ ALLOWLIST = {"ja": {"sm", "グロ", "女の子"}, "zh": {"性"}}
 _LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]+)*$")
 
 
+def _has_policy_phrase(lower: str) -> bool:
+    # every phrase contains "cookie", "terms of use" or "privacy policy": test those first
+    return (("cookie" in lower or "terms of use" in lower or "privacy policy" in lower)
+            and any(p in lower for p in POLICY_SUBSTRINGS))
+
+
 # ---------------------------------------------------------------- sentences
 
 class _Zero(dict):
@@ -191,8 +197,8 @@ class C4Filter(FilterStep):
         for line in lines:
             read += 1
             line = line.strip()
-            words = line.split()
-            if max_len >= 0 and len(line) > max_len and any(len(w) > max_len for w in words):
+            original = line
+            if max_len >= 0 and len(line) > max_len and any(len(w) > max_len for w in line.split()):
                 removed["too_long_word"] += 1
                 continue
             if self.remove_citations and "[" in line:
@@ -200,8 +206,9 @@ class C4Filter(FilterStep):
             if self.filter_no_terminal_punct and (not line.endswith(self.end_marks) or line.endswith(ELLIPSIS)):
                 removed["no_terminal_punct"] += 1
                 continue
-            n_words = len(words) if self.words_before_citation_removal else len(line.split())
-            if n_words < min_words:
+            # split at most min_words times: min(words, min_words + 1) pieces decide "too few"
+            if min_words > 0 and len((original if self.words_before_citation_removal else line)
+                                     .split(None, min_words)) < min_words:
                 removed["too_few_words"] += 1
                 continue
             lower = line.lower()
@@ -214,7 +221,7 @@ class C4Filter(FilterStep):
             if self.filter_curly_bracket and "{" in line:
                 curly = True
                 break
-            if self.filter_policy and any(p in lower for p in POLICY_SUBSTRINGS):
+            if self.filter_policy and _has_policy_phrase(lower):
                 removed["policy"] += 1
                 continue
             kept.append(line)
@@ -369,8 +376,10 @@ class C4BadWords(FilterStep):
             return None
         body = trie_pattern(sorted(words))
         if lang in SUBSTRING_LANGUAGES:
-            return re.compile(f"(?:{body})")
-        return re.compile(rf"(?:\W|^)({body})(?:\W|$)")
+            return re.compile(f"({body})")
+        # datatrove's (?:\W|^)(words)(?:\W|$), searched in " " + text: the same
+        # matches, and a leading \W lets the regex engine skip word characters fast
+        return re.compile(rf"\W({body})(?:\W|$)")
 
     def keep_draw(self, doc_id: str) -> float:
         """The document's deterministic uniform draw in [0, 1)."""
@@ -382,8 +391,9 @@ class C4BadWords(FilterStep):
         pattern = self.regex(lang)
         if pattern is None:
             return {"found": False, "word": "", "keep_draw": self.keep_draw(doc.id), "listed": False}
-        match = pattern.search(doc.text.lower())
-        word = "" if match is None else (match.group(1) if pattern.groups else match.group(0))
+        text = doc.text.lower()
+        match = pattern.search(text if lang in SUBSTRING_LANGUAGES else " " + text)
+        word = "" if match is None else match.group(1)
         return {"found": match is not None, "word": word, "keep_draw": self.keep_draw(doc.id), "listed": True}
 
     def decide(self, stats: Dict[str, object]) -> Optional[str]:

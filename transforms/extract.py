@@ -1,7 +1,7 @@
 """Extract: turn a page's HTML into its main text, dropping boilerplate.
 
-The defaults are FineWeb's (Penedo et al. 2024, "The FineWeb Datasets", §3.2,
-run through datatrove's ``Trafilatura`` extractor): trafilatura with
+The defaults are FineWeb's (Penedo et al. 2024, "The FineWeb Datasets", run
+through datatrove's ``Trafilatura`` extractor): trafilatura with
 ``favor_precision=True``, ``include_comments=False``, ``deduplicate=True``.
 
 Two deliberate differences from datatrove:
@@ -21,20 +21,27 @@ Two deliberate differences from datatrove:
   FnApiRunner's ``multi_threading`` and ``multi_processing`` modes and
   Dataflow run DoFns on worker threads). Both interrupt Python code only: a
   single long C call (lxml parsing) finishes first, which the
-  ``max_html_bytes`` cap keeps short.
+  ``max_html_bytes`` cap keeps short; resiliparse runs wholly in C++, so for
+  it the size cap is the only guard.
 
 Measured by ``benchmarks/extract_speed.py`` on the 1,171 pages of
-``bench/real-pages.warc.gz`` (one core of the 2-core build machine,
-trafilatura 2.3.1, defaults above):
+``bench/real-pages.warc.gz`` (one thread, trafilatura 2.3.1, resiliparse 2.0.1;
+the 2-core machine was shared with other jobs, so wall-clock figures are
+inflated: compare ratios, and the CPU column):
 
-* trafilatura: mean 26.9 ms/page, median 19.6 ms, p99 142 ms (1,166 kept, 5
-  with no text); ``fast=True``: mean 19.4 ms/page; resiliparse 2.0.1
-  (``extractor="resiliparse"``): mean 2.4 ms/page;
-* time-budget overhead per document: 4.8 µs with the SIGALRM timer on the main
-  thread, 3.5 µs with the watchdog on a worker thread;
-* fidelity on the 181 Scrapinghub article-extraction pages (mean per-page
-  bag-of-words F1 against ``articleBody``): trafilatura 0.918, resiliparse
-  0.831 (``tests/test_extract.py`` keeps trafilatura above 0.91).
+=============================  =========  =======  ======  ==========  ==================
+configuration                  mean ms    median   p99     CPU mean    Scrapinghub F1
+=============================  =========  =======  ======  ==========  ==================
+trafilatura, FineWeb defaults  30.7       24.4     126     30.6 ms     0.959 (5 no text)
+trafilatura ``fast=True``      23.5       17.3     104     18.6 ms     0.940 (23 no text)
+``extractor="resiliparse"``    5.4        4.7      25      2.9 ms      0.898 (12 no text)
+=============================  =========  =======  ======  ==========  ==================
+
+F1 is the mean per-page bag-of-words F1 against ``articleBody`` on the 181
+Scrapinghub pages (``tests/test_extract.py`` keeps trafilatura above 0.95).
+The time budget costs 11-16 µs per document on the main thread (two
+``signal.signal`` and two ``setitimer`` calls) and 3-4 µs on a worker thread
+(watchdog); a page over budget is dropped 10-60 ms after its deadline.
 """
 import ctypes
 import os
@@ -57,15 +64,16 @@ EXTRACTORS = ("trafilatura", "resiliparse")
 
 
 class Extract(DocumentStep):
-    """Replace a page's HTML with its main text (trafilatura by default), dropping
-    pages that are not HTML, too large, empty after extraction or too slow to extract.
+    """Replace a page's HTML with its main text (trafilatura with FineWeb's settings by default).
+
+    Drops pages that are not HTML, too large, empty after extraction or too slow to extract.
 
     Parameters:
         favor_precision: trafilatura keeps less text when unsure whether it is main content (FineWeb: True).
         favor_recall: trafilatura keeps more text when unsure (FineWeb: False).
         include_comments: also keep the page's user-comment section (FineWeb: False).
         include_tables: keep the text of HTML tables.
-        deduplicate: drop text segments repeated more than twice within the page (FineWeb: True); scoped to the page.
+        deduplicate: keep at most three copies of a text segment within the page (FineWeb: True); other pages never count.
         fast: skip trafilatura's fallback extractors (faster, slightly less text recovered).
         max_html_bytes: drop pages whose HTML is larger than this many UTF-8 bytes, before extracting.
         timeout_s: per-page extraction time budget in seconds; slower pages are dropped (0 disables it).

@@ -117,7 +117,8 @@ def _strip(lines: List[str]) -> Tuple[List[str], int]:
         return [], 0  # whitespace-only lines hold no word: their tokens start with a space character
     lines = lines[start:end]
     change = 0
-    for i, new in ((0, lines[0].lstrip()), (-1, lines[-1].rstrip())):
+    for i, strip in ((0, str.lstrip), (-1, str.rstrip)):
+        new = strip(lines[i])
         if len(new) != len(lines[i]):
             change += count_words(new) - count_words(lines[i])
             lines[i] = new

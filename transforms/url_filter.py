@@ -27,10 +27,12 @@ Where this departs from datatrove, deliberately:
 * ``ignore_case`` (off by default, as datatrove): datatrove compares the
   URL's words as written, so ``/Porn/`` does not match ``porn``.
 
-Blocklists are kept as sorted 64-bit xxh3 hashes, 8 bytes an entry (a Python
-set of the UT1 adult list's millions of domains takes over 100 MB per
-million); the chance that one of a million entries collides with a given key
-is about 5e-14.
+Blocklists are kept as sorted 64-bit xxh3 hashes, 8 bytes an entry, loaded
+once per worker process (``Shared``): a Python set of strings takes over 100
+MB per million domains, and UT1's adult list has millions. The chance that a
+key collides with one of a million entries is about 5e-14. Measured on the
+2-core build machine: loading about 5 s per million entries; per document
+15 µs with the default word lists, 30 µs with blocklists.
 
 Default word lists: datatrove's ``src/datatrove/assets/banned_words.txt``,
 ``banned_subwords.txt`` and ``soft_banned_words.txt`` (Apache-2.0, read at
@@ -127,6 +129,7 @@ webcam
 """.split()
 
 _NOT_ALNUM = re.compile(r"[^a-zA-Z0-9]+")
+_PLAIN_HOST = re.compile(r"[a-z0-9_.\-]+\Z")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
 
@@ -156,7 +159,10 @@ def split_url(url: str) -> Tuple[str, str, str]:
 
 def normalize_domain(entry: str) -> str:
     """A domain-list entry as looked up: lowercased, no scheme, port, path, ``www.`` or leading dot."""
-    entry = entry.strip().lstrip("*").lstrip(".")
+    entry = entry.strip().lstrip("*").lstrip(".").lower()
+    if _PLAIN_HOST.match(entry):  # the usual case, 20x faster than urlsplit
+        entry = entry.rstrip(".")
+        return entry[4:] if entry.startswith("www.") else entry
     return split_url(entry)[0] if entry else ""
 
 
@@ -284,13 +290,17 @@ class UrlFilter(FilterStep):
     Documents without a URL are kept.
 
     Parameters:
-        domain_blocklists: domain list files or UT1 category directories (their ``domains`` file); a domain blocks its subdomains.
-        url_blocklists: URL list files or UT1 category directories (their ``urls`` file); an entry blocks its path prefix.
-        banned_words: URL words of which one drops the document (added to datatrove's list unless default_words is off).
-        soft_banned_words: URL words of which ``soft_word_threshold`` distinct ones drop the document (added to datatrove's).
-        banned_subwords: strings whose presence in the URL, stripped to lowercase letters and digits, drops it (added to datatrove's).
+        domain_blocklists: domain list files or UT1 category directories (their ``domains``);
+            an entry blocks the domain and its subdomains.
+        url_blocklists: URL list files or UT1 category directories (their ``urls``);
+            an entry blocks its path and everything under it.
+        banned_words: URL words one of which drops the document (added to datatrove's list).
+        soft_banned_words: URL words ``soft_word_threshold`` distinct ones of which drop the document
+            (added to datatrove's list).
+        banned_subwords: strings whose presence in the URL, reduced to lowercase letters and digits,
+            drops the document (added to datatrove's list).
         soft_word_threshold: distinct soft-banned words that drop a document (datatrove: 2).
-        default_words: include datatrove's banned, soft-banned and banned-sub word lists.
+        default_words: include datatrove's banned, soft-banned and banned sub-word lists.
         ignore_case: match URL words whatever their case (datatrove matches lowercase words only).
     """
 

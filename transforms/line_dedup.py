@@ -1,0 +1,267 @@
+"""Line dedup: C4's corpus-wide removal of repeated lines (or 3-sentence spans).
+
+Source: Raffel et al. 2020 (C4), section 2.2: "we discarded all but one of
+any three-sentence span occurring more than once in the data set". TFDS
+``tensorflow_datasets/text/c4_utils.py`` built C4 with ``remove_duplicate_text``
+in two versions, both followed here:
+
+* ``unit: line`` (the current code): every line of ``text.split("\\n")``,
+  stripped and lowercased, is a unit; its winner is the page whose URL has
+  the smallest MD5 (Beam ``Top.PerKey(1, key=md5, reverse=True)``), so no
+  domain is favoured. A page keeps the lines it won, once (later repeats in
+  the page go too), in their order and spelling.
+* ``unit: sentences3`` (the 2019 code): each line is split into Punkt
+  sentences (lowercased); every window of 3 consecutive sentences in a line
+  (the whole line when it has fewer) is a unit, windows made only of bare end
+  marks excepted. The sentences of every window a page did not win are
+  removed; a line that lost sentences is rebuilt from the rest joined by one
+  space, a line that lost them all goes.
+
+Then, as TFDS, a page left empty or with fewer than ``min_sentences`` Punkt
+sentences is dropped (line_dedup_too_short).
+
+Deliberate differences from TFDS:
+
+* blank lines are never units: they are kept and not counted (C4's pages have
+  none by the time dedup runs; elsewhere paragraph breaks must not count as
+  repeated lines);
+* only pages that lost a unit are measured against the minimum (TFDS re-counts
+  every page, but each had just passed the same minimum in its cleaning);
+* sentences3: a page that repeats a window it won keeps the first occurrence
+  (TFDS's GroupByKey lists the page once per occurrence and removes them all);
+  lines that lost nothing are kept as written rather than re-joined;
+* the MD5 of the URL is compared by its first 64 bits, then by the id hash
+  (TFDS compares the full digest; pages there had unique URLs).
+
+Data flow, as TFDS (which avoids any group of a popular line's pages): each
+page emits (unit hash, page key) for its distinct units, where unit hashes
+are 64-bit xxh3 and the page key is (URL MD5 prefix, id xxh64); a min combiner
+picks each unit's winner; every (winner, unit hash) pair then meets its page
+in a GroupByKey on the page key, so a group is one page plus the units it won.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+from typing import Iterable, List, Optional, Set, Tuple
+
+import apache_beam as beam
+import xxhash
+from apache_beam.metrics import Metrics
+
+from transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, error_record, rejected, step_outputs, step_reason
+from transforms.document import Document, DocumentCoder
+from transforms.priority import id_hash
+
+# TFDS c4_utils _MIN_NUM_SENTENCES, applied again after dedup.
+MIN_SENTENCES = 3
+WINDOW = 3  # Raffel et al. 2020: three-sentence spans
+END_MARKS = frozenset({".", "?", "!", '"'})  # TFDS _END_MARKS: a window of these alone is no unit
+UNITS = ("line", "sentences3")
+TOO_SHORT = "line_dedup_too_short"
+
+_CODER = DocumentCoder()
+_DOC, _KEEP = 0, 1
+_UNITS = "units"
+
+
+def url_rank(url: str) -> int:
+    """First 64 bits of the URL's MD5, big-endian: orders as TFDS's hex digests do."""
+    return int.from_bytes(hashlib.md5(url.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+
+
+def page_key(doc: Document) -> Tuple[int, int]:
+    """The page's rank and identity in the shuffle: the smallest wins every unit it holds."""
+    return url_rank(doc.url), id_hash(doc.id)
+
+
+def _hash(text: str) -> int:
+    return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def line_unit(line: str) -> Optional[int]:
+    """Hash of a stripped, lowercased line; None for a blank line."""
+    line = line.strip().lower()
+    return _hash(line) if line else None
+
+
+def sentence_units(sentences: List[str]) -> Iterable[Tuple[int, int, int]]:
+    """(start, end, hash) of each window of ``WINDOW`` sentences of one line."""
+    size = min(len(sentences), WINDOW)
+    for i in range(len(sentences) - size + 1):
+        window = sentences[i:i + size]
+        if not all(s in END_MARKS for s in window):
+            yield i, i + size, _hash("\n".join(s.lower() for s in window))
+
+
+def _sentences(line: str) -> List[str]:
+    from transforms.c4 import english_punkt
+    return english_punkt().tokenize(line)
+
+
+def units_of(text: str, unit: str) -> Set[int]:
+    """The distinct unit hashes of a text."""
+    if unit == "line":
+        return {h for h in map(line_unit, text.split("\n")) if h is not None}
+    return {h for line in text.splitlines() for _, _, h in sentence_units(_sentences(line))}
+
+
+def remove_lost(text: str, won: Set[int]) -> Tuple[str, int, Optional[int]]:
+    """Line units: (new text, lines removed, None). A line stays if its page won it, once."""
+    seen: Set[int] = set()
+    out: List[str] = []
+    for line in text.split("\n"):
+        h = line_unit(line)
+        if h is None:
+            out.append(line)
+        elif h in won and h not in seen:
+            seen.add(h)
+            out.append(line)
+    return "\n".join(out), len(text.split("\n")) - len(out), None
+
+
+def remove_lost_sentences(text: str, won: Set[int]) -> Tuple[str, int, int]:
+    """Sentence units: (new text, sentences removed, sentences left)."""
+    seen: Set[int] = set()
+    out: List[str] = []
+    removed = left = 0
+    for line in text.splitlines():
+        sentences = _sentences(line)
+        drop: Set[int] = set()
+        for start, end, h in sentence_units(sentences):
+            if h in won and h not in seen:
+                seen.add(h)
+            else:
+                drop.update(range(start, end))
+        removed += len(drop)
+        left += len(sentences) - len(drop)
+        if not drop:
+            out.append(line)
+        elif len(drop) < len(sentences):
+            out.append(" ".join(s for i, s in enumerate(sentences) if i not in drop))
+    return "\n".join(out), removed, left
+
+
+def too_short(text: str, sentences_left: Optional[int], min_sentences: int, min_words: int) -> bool:
+    """TFDS's test after dedup: nothing left, or fewer than ``min_sentences`` Punkt sentences."""
+    if not text.strip():
+        return True
+    if min_words > 0 and len(text.split()) < min_words:
+        return True
+    if min_sentences > 0:
+        if sentences_left is None:  # count lazily, stopping at the minimum
+            from transforms.c4 import english_punkt
+            sentences_left = sum(1 for _ in itertools.islice(english_punkt().span_tokenize(text), min_sentences))
+        return sentences_left < min_sentences
+    return False
+
+
+class _EmitUnits(beam.DoFn):
+    """Each page keyed by its page key, and (unit hash, page key) for its distinct units."""
+
+    def __init__(self, step: str, unit: str):
+        self._step, self._unit = step, unit
+
+    def setup(self):
+        self._in = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.in")
+        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.errors")
+
+    def process(self, doc: Document):
+        self._in.inc()
+        try:
+            key = page_key(doc)
+            units = units_of(doc.text, self._unit)
+            encoded = _CODER.encode(doc)
+        except Exception as exc:  # one bad record must never fail the job
+            self._errors.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self._step, exc, doc))
+            return
+        for h in units:
+            yield beam.pvalue.TaggedOutput(_UNITS, (h, key))
+        yield key, (_DOC, encoded)
+
+
+class _RemoveLost(beam.DoFn):
+    """Per page: drop the units it did not win, then the page if too little is left."""
+
+    def __init__(self, step: str, unit: str, min_sentences: int, min_words: int):
+        self._step, self._unit, self._min_sentences, self._min_words = step, unit, min_sentences, min_words
+
+    def setup(self):
+        self._out = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.out")
+        self._dropped = Metrics.counter(METRICS_NAMESPACE, step_reason(self._step, TOO_SHORT))
+        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.errors")
+        self._removed = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.removed_units")
+
+    def process(self, element):
+        _, values = element
+        won = {payload for tag, payload in values if tag == _KEEP}  # bounded by the page's own units
+        for tag, payload in values:
+            if tag == _DOC:
+                yield from self._one(_CODER.decode(payload), won)
+
+    def _one(self, doc: Document, won: Set[int]):
+        try:
+            if self._unit == "line":
+                text, removed, left = remove_lost(doc.text, won)
+            else:
+                text, removed, left = remove_lost_sentences(doc.text, won)
+            short = removed > 0 and too_short(text, left, self._min_sentences, self._min_words)
+        except Exception as exc:  # one bad record must never fail the job
+            self._errors.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self._step, exc, doc))
+            return
+        self._removed.inc(removed)
+        if short:
+            self._dropped.inc()
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, self._step, TOO_SHORT))
+            return
+        self._out.inc()
+        if removed:
+            yield doc.with_text(text, line_dedup_removed_lines=removed)
+        else:
+            yield doc.annotate(line_dedup_removed_lines=0)
+
+
+class LineDedup(beam.PTransform):
+    """Remove lines (or 3-sentence spans) repeated across the corpus from all pages but one, as C4 did.
+
+    The page that keeps a repeated unit is the one whose URL has the smallest
+    MD5 (TFDS C4). Kept pages are annotated with ``line_dedup_removed_lines``
+    (lines removed; sentences removed with unit sentences3). Pages that lost
+    units and are left empty or too short are rejected as line_dedup_too_short.
+    Run it after exact and URL dedup: pages with the same URL and id count as one.
+
+    unit: line (TFDS's current code) or sentences3 (3-sentence windows within lines, TFDS 2019 and the paper).
+    min_sentences: drop a page that lost units and has fewer Punkt sentences left (TFDS: 3; 0: off).
+    min_words: drop a page that lost units and has fewer whitespace-separated words left (0: off).
+    """
+
+    name = "line_dedup"
+    ANNOTATIONS = {"line_dedup_removed_lines": "int64"}
+
+    def __init__(self, unit: str = "line", min_sentences: int = MIN_SENTENCES, min_words: int = 0):
+        super().__init__()
+        if unit not in UNITS:
+            raise ValueError(f"line_dedup: unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+        if min_sentences < 0 or min_words < 0:
+            raise ValueError(f"line_dedup: min_sentences and min_words must be >= 0, "
+                             f"got {min_sentences} and {min_words}")
+        self.unit = unit
+        self.min_sentences = min_sentences
+        self.min_words = min_words
+
+    def expand(self, docs):
+        pages = docs | "emit units" >> beam.ParDo(_EmitUnits(self.name, self.unit)).with_outputs(
+            _UNITS, ERRORS, main="pages")
+        keep = (pages[_UNITS]
+                | "winner per unit" >> beam.CombinePerKey(min)
+                | "to winner page" >> beam.MapTuple(lambda h, winner: (winner, (_KEEP, h))))
+        result = ((pages["pages"], keep)
+                  | "pages and won units" >> beam.Flatten()
+                  | "join on page" >> beam.GroupByKey()
+                  | "remove lost units" >> beam.ParDo(
+                      _RemoveLost(self.name, self.unit, self.min_sentences, self.min_words))
+                  .with_outputs(REJECTED, ERRORS, main="kept"))
+        errors = (pages[ERRORS], result[ERRORS]) | "errors" >> beam.Flatten()
+        return step_outputs(result["kept"], result[REJECTED], errors)

@@ -1,0 +1,274 @@
+"""Text utilities shared by the heuristic filters: words, lines, paragraphs, n-grams.
+
+Words. FineWeb's filters (datatrove 0.2.0, the release that built FineWeb)
+split English text with NLTK 3.8's ``word_tokenize``: Punkt sentence splitting,
+then the Treebank-style ``NLTKWordTokenizer`` on each sentence. Punctuation
+marks are tokens of their own and count as words (``"end."`` gives ``end``
+and ``.``), ``"`` becomes ```` `` ```` or ``''``, clitics are split
+(``don't`` gives ``do`` and ``n't``, ``John's`` gives ``John`` and ``'s``),
+and a period stays on its word unless Punkt ends a sentence there (``Dr.``,
+``U.S.`` and ``3.5`` stay whole). ``split_words`` reproduces that with a few
+regular-expression passes and no NLTK: the Treebank rules exactly, Punkt
+approximately (its English abbreviation list, sentence starters and
+collocations are built in; its orthographic statistics are not). On the
+1,166 real pages of ``bench/real-pages.texts.jsonl.gz`` 98.7% of documents get
+exactly NLTK's tokens, and the filters in ``gopher.py`` and
+``fineweb_quality.py`` decide as datatrove 0.2.0 on 99.9% of them (see
+``tests/test_gopher.py``). Cost: about 0.2 ms for a 2,000-word document.
+
+Languages written without spaces (Chinese, Japanese, Thai) are not
+segmented: as in NLTK, a run of such characters between spaces or Latin
+punctuation is one word, so a Chinese paragraph is a handful of very long
+"words" (Gopher rules then drop it as too short / too long-worded, as
+datatrove does). ``split_words(text, cjk_chars=True)`` instead makes every
+Han, Kana, Hangul syllable or Thai character a word of its own. Nothing here
+raises on any string (empty, whitespace only, lone surrogates).
+"""
+from __future__ import annotations
+
+import re
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+# --- Punkt's English model (NLTK punkt english.pickle), the part we use -----------------
+# Abbreviations: a period after these (lower-cased, without the final period) ends no sentence.
+PUNKT_ABBREVIATIONS = frozenset("""
+a.a a.c a.d a.g a.h a.m a.m.e a.s a.t adm ala ariz aug ave b.f b.v bros c c.i.t c.o.m.b c.v calif chg
+cie co col colo conn corp cos ct d d.c d.h d.w dec dr e e.f e.h e.l e.m f f.g f.j feb fla fri ft g g.d g.f
+g.k ga gen h h.c h.f h.m i.m.s ill inc j.b j.c j.j j.k j.p j.r jan jr k kan ky l l.a l.f l.p lt ltd m
+m.b.a m.d.c m.j maj messrs mg mich minn mr mrs ms n n.c n.d n.h n.j n.m n.v n.y nev nov oct ok okla ore
+p p.a.m p.m pa ph.d prof r r.a r.h r.i r.j r.k r.t rep reps s s.a s.a.y s.c s.g s.p.a s.s sen sep sept
+sr st sw t t.j tenn tues u.k u.n u.s u.s.a u.s.s.r v va vs vt w w.c w.r w.va w.w wash wed wis yr
+""".split())
+# Capitalised words that start a sentence even after an abbreviation.
+PUNKT_SENT_STARTERS = frozenset("""
+according although among both but despite even he however i if in indeed instead it many meanwhile
+moreover most nevertheless nonetheless nor sales separately similarly since so some the there these
+they this though thus under when while yet
+""".split())
+# (word before the period, word after): the period ends no sentence.
+PUNKT_COLLOCATIONS = frozenset(
+    [("##number##", w) for w in (
+        "abreast aes business cbot colgate commodities cooper corrections credit dividend financing "
+        "genentech henley insider international leisure letters notable pay-fone pegasus pepper review "
+        "rj wedgestone who zimmer").split()]
+    + [("b", "edelman"), ("b", "levine"), ("b", "smith"), ("b", "stewart"), ("b", "wigton"),
+       ("i", "magnin"), ("i", "toussie"), ("j", "aron"), ("j", "fialka"), ("j", "walter"), ("o", "ludcke")])
+
+# --- The passes of split_words, in order (NLTK 3.8 destructive.py, rearranged) ------------
+# An apostrophe before a one-letter word that is no clitic ('a -> ' a).
+_APOS_LETTER = re.compile(r"(?i)(')(?!re|ve|ll|m|t|s|d|n)(\w)\b")
+# Opening double quotes: at the start, after a space or an opening bracket, or starting a
+# sentence on a new line.
+_OPEN_QUOTE = re.compile(r'(^|[ (\[{<]|[.?!][\'")\]}]*\s+)("|\'\')')
+# The last period of a chunk (not part of an ellipsis), what follows it in the chunk, and
+# the next chunk. Punkt considers only the last candidate of a chunk.
+_PERIOD = re.compile(r"(?<!\S)(\S*[^\s.])\.([^\s.]*)(?!\S)(?:(?=\s+(\S+)))?")
+# Characters and runs that are always tokens of their own.
+_ALWAYS_SPLIT = re.compile(r"--|\.{2,}|`+|[«“‘„»”’;@#$%&?!*\[\](){}<>]")
+# Commas and colons, unless a digit follows (3,000 and 10:30 stay whole); as in NLTK the
+# character after the mark is consumed, so "::x" gives ":" and ":x".
+_COMMA_COLON = re.compile(r"([:,])([^\d])")
+# Clitics and closing apostrophes at the end of a chunk (followed by a space, as in NLTK).
+_CLITIC = re.compile(r"([^' ])('[sSmMdD]|'ll|'LL|'re|'RE|'ve|'VE|n't|N'T|') ")
+_CONTRACTION = re.compile(
+    r"(?i)\b(?:(can)(not)|(d)('ye)|(gim)(me)|(gon)(na)|(got)(ta)|(lem)(me)|(more)('n))\b|\b(wan)(na)(?=\s)"
+    r"|(?<= )('t)(is|was)\b")
+# Punkt: characters that cannot start a word, that end one, closing marks after a final
+# period, its number pattern, and a next chunk that holds a sentence end of its own.
+_PUNKT_LEAD = "(\"`{[:;&#*@)}]-,"
+_PUNKT_NON_WORD = frozenset(")\";}]*:@'({[!?")
+_PUNKT_NON_WORD_RE = re.compile(r"[)\";}\]*:@({\[]|(?=['!?])")
+_CLOSERS = re.compile(r"[\])}>\"'»”’]*$")
+_PUNKT_NUMBER = re.compile(r"^-?[.,]?\d[\d,.-]*\.?$")
+_INNER_BREAK = re.compile(r"([^\s.]\.)([)\";}\]*:@'({\[!?])|[!?]\S")
+_CJK = re.compile(r"([\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])")
+
+
+def _punkt_type(word: str) -> str:
+    """Punkt's type of the token that ends in a period (given without the period):
+    lower-cased, numbers folded to ##number##."""
+    word = _PUNKT_NON_WORD_RE.split(word)[-1].lstrip(_PUNKT_LEAD).lower()
+    return "##number##" if _PUNKT_NUMBER.match(word) else word
+
+
+def _next_type(following: str) -> str:
+    """Punkt's type of the token after the period: its first word, lower-cased, less a
+    final period; a leading punctuation mark is a token of its own."""
+    if following[0] in _PUNKT_LEAD:
+        return following[0]
+    word = _PUNKT_NON_WORD_RE.split(following, 1)[0].rstrip(",").lower()
+    if word.endswith(".") and word[:-1] not in PUNKT_ABBREVIATIONS:
+        word = word[:-1]
+    return "##number##" if _PUNKT_NUMBER.match(word) else word
+
+
+def _ends_sentence(word: str, following: str) -> bool:
+    """Whether Punkt (English) ends a sentence at a period after ``word``, ``following``
+    being the next token (a punctuation mark or the next chunk)."""
+    kind = _punkt_type(word)
+    initial = len(kind) == 1 and kind.isalpha()
+    abbreviation = kind in PUNKT_ABBREVIATIONS or kind.rsplit("-", 1)[-1] in PUNKT_ABBREVIATIONS
+    if not abbreviation and not initial and kind != "##number##":
+        return True
+    next_kind = _next_type(following)
+    if (kind, next_kind) in PUNKT_COLLOCATIONS:
+        return False
+    upper = following[0].isupper()
+    if abbreviation and not initial:
+        if upper and next_kind in PUNKT_SENT_STARTERS:
+            return True
+    elif not abbreviation:
+        # an initial or a number: a lower-case word or punctuation continues the sentence,
+        # and so does a capitalised word after an initial (J. Smith)
+        if not (following[0].islower() or following[0] in ";:,.!?" or (initial and upper)):
+            return True
+    # NLTK 3.8 also breaks here when the next chunk ends a sentence inside it: "(S. 34f.)"
+    inner = _INNER_BREAK.search(following)
+    if inner is None:
+        return False
+    if inner.group(1) is None:
+        return True  # a ? or ! followed by more
+    return _ends_sentence(following[:inner.start(1) + 1], inner.group(2))
+
+
+def _split_period(match: "re.Match[str]") -> str:
+    word, tail, following = match.groups()
+    if tail:
+        if any(c in "?!" for c in tail):
+            return match.group(0)  # a later ? or ! ends the sentence instead
+        at_end = not following
+        if tail[0] not in _PUNKT_NON_WORD and not (at_end and _CLOSERS.match(tail)):
+            return match.group(0)  # "end.”" inside the text: Punkt sees no candidate
+        if not (at_end and _CLOSERS.match(tail)) and not _ends_sentence(word, tail[0]):
+            return match.group(0)
+    elif following and not _ends_sentence(word, following):
+        return match.group(0)
+    return word + " . " + tail + " "
+
+
+def _split_contraction(match: "re.Match[str]") -> str:
+    parts = [g for g in match.groups() if g]
+    return " " + " ".join(parts) + " "
+
+
+def split_words(text: str, cjk_chars: bool = False) -> List[str]:
+    """English words as NLTK's ``word_tokenize`` makes them, punctuation tokens included.
+
+    ``cjk_chars``: make each Han, Kana, Hangul or Thai character a word (NLTK keeps a
+    run of them as one word).
+    """
+    if _APOS_LETTER.search(text):
+        text = _APOS_LETTER.sub(r"\1 \2", text)
+    if '"' in text or "''" in text:
+        text = _OPEN_QUOTE.sub(r"\1 `` ", text)
+        text = text.replace("''", " '' ").replace('"', " '' ")
+    if "." in text:
+        text = _PERIOD.sub(_split_period, text)
+    text = _COMMA_COLON.sub(r" \1 \2", text)
+    if text[-1:] in (":", ","):
+        text = text[:-1] + " " + text[-1]
+    text = _ALWAYS_SPLIT.sub(r" \g<0> ", text)
+    text = " " + text + " "
+    if "'" in text:
+        text = _CLITIC.sub(r"\1 \2 ", text)
+    text = _CONTRACTION.sub(_split_contraction, text)
+    if cjk_chars:
+        text = _CJK.sub(r" \1 ", text)
+    return text.split()
+
+
+def split_lines(text: str) -> List[str]:
+    """Lines as ``str.splitlines`` cuts them (any Unicode line break; no trailing empty line)."""
+    return text.splitlines()
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+
+
+def split_paragraphs(text: str) -> List[str]:
+    """Paragraphs: the stripped text cut at every run of two or more newlines."""
+    return _PARAGRAPH_BREAK.split(text.strip())
+
+
+def duplicates(items: Sequence[str]) -> Tuple[int, int]:
+    """(number of items that repeat an earlier one, characters in those repeats)."""
+    distinct = set(items)
+    return len(items) - len(distinct), sum(map(len, items)) - sum(map(len, distinct))
+
+
+# --- n-grams over word ids ------------------------------------------------------------
+class NGrams:
+    """Repetition statistics over the n-grams of one word list, as datatrove computes them.
+
+    N-grams are compared exactly (as tuples of word ids). Only the positions whose
+    (n-1)-gram repeats can start a repeated n-gram, so each larger ``n`` looks at fewer
+    positions; on ordinary text the cost is dominated by ``n = 2``.
+    """
+
+    def __init__(self, words: Sequence[str]):
+        index = {w: i for i, w in enumerate(dict.fromkeys(words))}
+        self.n_words = n_words = len(words)
+        self._vocab = max(len(index), 1)
+        self._ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=n_words)
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
+        self._cum = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(lengths)))
+        counts = np.bincount(self._ids, minlength=self._vocab)
+        pos = np.flatnonzero(counts[self._ids] > 1)
+        first = np.full(self._vocab, -1, dtype=np.int64)
+        first[self._ids[::-1]] = np.arange(n_words - 1, -1, -1)
+        # per n: positions whose n-gram repeats, their n-gram's group, and per group its count
+        # and first position
+        self._levels = {1: (pos, self._ids[pos], counts, first)}
+
+    def _level(self, n: int):
+        level = self._levels.get(n)
+        if level is None:
+            pos, group, _, _ = self._level(n - 1)
+            fits = pos <= self.n_words - n
+            pos, group = pos[fits], group[fits]
+            combined = group * self._vocab + self._ids[pos + n - 1]
+            _, first_idx, inverse, counts = np.unique(
+                combined, return_index=True, return_inverse=True, return_counts=True)
+            inverse = inverse.ravel()
+            repeated = counts[inverse] > 1
+            level = self._levels[n] = (pos[repeated], inverse[repeated], counts, pos[first_idx])
+        return level
+
+    def _chars(self, start: int, n: int) -> int:
+        return int(self._cum[start + n] - self._cum[start])
+
+    def top_chars(self, n: int) -> int:
+        """Characters of the most frequent n-gram (words joined by single spaces) times its
+        count; ties go to the n-gram seen first (datatrove's ``find_top_duplicate``)."""
+        if self.n_words < n:
+            return 0
+        pos, group, counts, first = self._level(n)
+        if not len(pos):
+            return self._chars(0, n) + n - 1  # every n-gram occurs once: the first one wins
+        groups = np.unique(group)
+        best = counts[groups].max()
+        start = int(first[groups[counts[groups] == best]].min())
+        return int(best) * (self._chars(start, n) + n - 1)
+
+    def duplicate_chars(self, n: int) -> int:
+        """Characters (spaces not counted) in n-grams that repeat an earlier one, scanning left
+        to right and jumping past each repeat (datatrove's ``find_all_duplicate``)."""
+        if self.n_words < n:
+            return 0
+        pos, group, _, first = self._level(n)
+        in_set = set()  # groups added to the seen set at a position other than their first
+        skipped = set()  # positions jumped over, never added to the seen set
+        resume = total = 0
+        for p, g in zip(pos.tolist(), group.tolist()):
+            f = int(first[g])
+            if p == f or p < resume:
+                continue  # a first occurrence, or inside the jump after a repeat
+            if g in in_set or f not in skipped:
+                total += self._chars(p, n)
+                skipped.update(range(p + 1, p + n))
+                resume = p + n
+            else:
+                in_set.add(g)
+        return total
