@@ -12,25 +12,30 @@ from tests.conftest import local_pipeline
 from transforms.base import ERRORS, KEPT, REJECTED
 from transforms.document import Document
 from transforms.exact_dedup import ExactDedup, content_key, normalize_text
+from transforms.priority import priority_key
 
 # xxh64 of the ids, computed once by hand with xxhash.xxh64_intdigest:
 #   z  327173387797980296 < x 6665539201184043299 < b 8666379929374662555
 #   < c 11806979466381907949 < y 13923454618160480178 < a 15154266338359012955
+#   and x2 8244485894526783231, a2 11532782514799973195, y2 17029118772450927433
 
 
-def run(step, docs):
-    """(kept [(id, duplicate_count)], rejected [(id, reason)], errors [id])."""
-    got = {}
+def check_all(cases):
+    """Run every (step, docs, kept, rejected) case in one pipeline: kept as [(id, duplicate_count)],
+    rejected as [(id, step, reason)]; no errors expected."""
     with local_pipeline() as p:
-        out = p | beam.Create(docs) | step
-        assert_that(out[KEPT] | "k" >> beam.Map(lambda d: (d.id, d.annotations.get("duplicate_count"))),
-                    lambda kept: got.__setitem__("kept", sorted(kept)), label="kept")
-        assert_that(out[REJECTED] | "r" >> beam.Map(lambda d: (d.id, d.annotations["drop_step"],
-                                                               d.annotations["drop_reason"])),
-                    lambda rej: got.__setitem__("rejected", sorted(rej)), label="rejected")
-        assert_that(out[ERRORS] | "e" >> beam.Map(lambda e: e["id"]),
-                    lambda err: got.__setitem__("errors", sorted(err)), label="errors")
-    return got["kept"], got["rejected"], got["errors"]
+        for i, (step, docs, kept, rejected) in enumerate(cases):
+            out = p | f"docs {i}" >> beam.Create(docs) | f"step {i}" >> step
+            assert_that(out[KEPT] | f"k {i}" >> beam.Map(lambda d: (d.id, d.annotations.get("duplicate_count"))),
+                        equal_to(kept), label=f"kept {i}")
+            assert_that(out[REJECTED] | f"r {i}" >> beam.Map(
+                lambda d: (d.id, d.annotations["drop_step"], d.annotations["drop_reason"])),
+                equal_to(rejected), label=f"rejected {i}")
+            assert_that(out[ERRORS], equal_to([]), label=f"errors {i}")
+
+
+def check(step, docs, kept, rejected):
+    check_all([(step, docs, kept, rejected)])
 
 
 def dup(doc_id):
@@ -72,57 +77,53 @@ def test_groups_of_one_two_and_many():
             Document("a", "Pair of texts."), Document("c", "pair  of TEXTS."),  # group of 2: c < a
             *[Document(i, "Many copies") for i in ("a2", "b", "x", "y")],         # group of 4 ...
             Document("x2", "many copies"), Document("y2", "MANY COPIES ")]      # ... of 6
-    many = sorted(("a2", "b", "x", "y", "x2", "y2"), key=lambda i: __import__("xxhash").xxh64_intdigest(i))
-    kept, rejected, errors = run(ExactDedup(), docs)
-    assert kept == sorted([("z", 1), ("c", 2), (many[0], 6)])
-    assert rejected == sorted([dup("a")] + [dup(i) for i in many[1:]])
-    assert errors == []
+    check(ExactDedup(), docs,
+          kept=[("c", 2), ("x", 6), ("z", 1)],  # x has the smallest id hash of the six
+          rejected=[dup("a"), dup("a2"), dup("b"), dup("x2"), dup("y"), dup("y2")])
 
 
-def test_id_hash_priority_is_the_default():
-    kept, rejected, _ = run(ExactDedup(), [Document(i, "same") for i in ("a", "b", "c", "x", "y")])
-    assert kept == [("x", 5)]  # smallest id hash of the five
-    assert rejected == [dup("a"), dup("b"), dup("c"), dup("y")]
+def test_priority_rules_and_their_ties():
+    check_all([
+        # id_hash (the default): smallest id hash of the five
+        (ExactDedup(), [Document(i, "same") for i in ("a", "b", "c", "x", "y")],
+         [("x", 5)], [dup("a"), dup("b"), dup("c"), dup("y")]),
+        # newest: a and c tie on date, c's id hash is smaller; z (smallest hash) is undated
+        (ExactDedup(priority="newest"),
+         [Document("a", "t", date="2024-05-01"), Document("c", "t", date="2024-05-01"),
+          Document("b", "t", date="2023-01-01"), Document("z", "t")],
+         [("c", 4)], [dup("a"), dup("b"), dup("z")]),
+        # annotation: a and y tie at 0.9, y's id hash is smaller; z has no score
+        (ExactDedup(priority="annotation", priority_annotation="q"),
+         [Document("a", "t", annotations={"q": 0.9}), Document("y", "t", annotations={"q": 0.9}),
+          Document("b", "t", annotations={"q": 0.1}), Document("z", "t")],
+         [("y", 4)], [dup("a"), dup("b"), dup("z")]),
+    ])
 
 
-def test_newest_wins_ties_by_id_hash_and_undated_lose():
-    docs = [Document("a", "t", date="2024-05-01"), Document("c", "t", date="2024-05-01"),
-            Document("b", "t", date="2023-01-01"), Document("z", "t")]
-    kept, rejected, _ = run(ExactDedup(priority="newest"), docs)
-    assert kept == [("c", 4)]  # a and c tie on date; c's id hash is smaller; z (smallest hash) is undated
-    assert rejected == [dup("a"), dup("b"), dup("z")]
-
-
-def test_annotation_priority_and_ties():
-    docs = [Document("a", "t", annotations={"q": 0.9}), Document("y", "t", annotations={"q": 0.9}),
-            Document("b", "t", annotations={"q": 0.1}), Document("z", "t")]
-    kept, rejected, _ = run(ExactDedup(priority="annotation", priority_annotation="q"), docs)
-    assert kept == [("y", 4)]  # a and y tie at 0.9: y's id hash is smaller
-    assert rejected == [dup("a"), dup("b"), dup("z")]
-
-
-def test_normalize_none_keeps_case_variants_apart():
-    docs = [Document("a", "Text"), Document("b", "text"), Document("c", "text")]
-    kept, rejected, _ = run(ExactDedup(normalize="none"), docs)
-    assert kept == [("a", 1), ("b", 2)]
-    assert rejected == [dup("c")]
-
-
-def test_edge_texts():
-    docs = [Document("a", ""), Document("b", "   "), Document("c", "!!!"), Document("x", "!!!"),
-            Document("y", "中文文本"), Document("z", "中文文本")]
-    kept, rejected, _ = run(ExactDedup(), docs)
-    assert kept == [("b", 2), ("x", 2), ("z", 2)]  # empty and blank are one text under lower_whitespace
-    assert rejected == [dup("a"), dup("c"), dup("y")]
+def test_normalisation_in_the_pipeline_and_edge_texts():
+    check_all([
+        (ExactDedup(normalize="none"), [Document("a", "Text"), Document("b", "text"), Document("c", "text")],
+         [("a", 1), ("b", 2)], [dup("c")]),
+        # empty and blank texts are one text under lower_whitespace
+        (ExactDedup(), [Document("a", ""), Document("b", "   "), Document("c", "!!!"), Document("x", "!!!"),
+                        Document("y", "中文文本"), Document("z", "中文文本")],
+         [("b", 2), ("x", 2), ("z", 2)], [dup("a"), dup("c"), dup("y")]),
+    ])
 
 
 def test_same_result_whatever_the_input_order():
     docs = [Document(f"id-{i}", f"text {i % 7}", date=f"2024-01-{1 + i % 3:02d}") for i in range(60)]
-    first = run(ExactDedup(priority="newest"), docs)
+    groups = {}
+    for d in docs:
+        groups.setdefault(d.text, []).append(d)
+    winners = {min(g, key=lambda d: priority_key(d, "newest")).id: len(g) for g in groups.values()}
+    kept = sorted(winners.items())
+    rejected = [dup(d.id) for d in docs if d.id not in winners]
+    assert len(kept) == 7 and len(rejected) == 53
     shuffled = list(docs)
     random.Random(4).shuffle(shuffled)
-    assert run(ExactDedup(priority="newest"), shuffled) == first
-    assert len(first[0]) == 7 and sum(n for _, n in first[0]) == 60
+    check_all([(ExactDedup(priority="newest"), order, kept, rejected)
+               for order in (docs, shuffled, list(reversed(docs)))])
 
 
 def test_parameters_are_checked_and_typed():

@@ -15,8 +15,7 @@ from tests.conftest import local_pipeline
 from transforms.base import ERRORS, KEPT, REJECTED
 from transforms.document import Document
 from transforms.url_filter import (
-    BANNED_SUBWORD, BANNED_WORD, DEFAULT_BANNED_SUBWORDS, DOMAIN_BLOCKLISTED, SOFT_BANNED_WORDS,
-    URL_BLOCKLISTED, HashedSet, UrlFilter, normalize_word, split_url, substring_pattern, url_keys)
+    BANNED_SUBWORD, BANNED_WORD, DOMAIN_BLOCKLISTED, SOFT_BANNED_WORDS, URL_BLOCKLISTED, HashedSet, UrlFilter, normalize_word, split_url, substring_pattern, url_keys)
 
 
 @pytest.fixture
@@ -30,13 +29,22 @@ def ut1(tmp_path):
     return adult
 
 
+@pytest.fixture
+def words(tmp_path):
+    """Small invented word files, passed as UrlFilter's ``*_files`` parameters."""
+    folder = tmp_path / "words"
+    folder.mkdir()
+    (folder / "banned.txt").write_text("spamword\nscamword\n", encoding="utf-8")
+    (folder / "soft.txt").write_text("cheap\npills\nspamwordly\n", encoding="utf-8")
+    (folder / "subwords.txt").write_text("free money\nbig prize\n", encoding="utf-8")
+    return {"banned_words_files": [str(folder / "banned.txt")],
+            "soft_banned_words_files": [str(folder / "soft.txt")],
+            "banned_subwords_files": [str(folder / "subwords.txt")]}
+
+
 def verdict(step, url):
     out = step.process(Document("d", "text", url=url))
     return out if isinstance(out, str) else None
-
-
-def words_only(**params):
-    return UrlFilter(**params)
 
 
 # --- domains ------------------------------------------------------------------------
@@ -59,7 +67,7 @@ def words_only(**params):
     ("", None),  # no URL: kept
 ])
 def test_domain_blocklist_from_a_ut1_directory(ut1, url, reason):
-    assert verdict(UrlFilter(domain_blocklists=[str(ut1)], default_words=False), url) == reason
+    assert verdict(UrlFilter(domain_blocklists=[str(ut1)]), url) == reason
 
 
 def test_plain_and_gzipped_domain_files(tmp_path):
@@ -67,7 +75,7 @@ def test_plain_and_gzipped_domain_files(tmp_path):
     plain.write_text("one.com\n", encoding="utf-8")
     packed = tmp_path / "more.gz"
     packed.write_bytes(gzip.compress(b"two.com\n"))
-    step = UrlFilter(domain_blocklists=[str(plain), str(packed)], default_words=False)
+    step = UrlFilter(domain_blocklists=[str(plain), str(packed)])
     assert verdict(step, "http://one.com/") == verdict(step, "http://two.com/") == DOMAIN_BLOCKLISTED
     assert verdict(step, "http://three.com/") is None
 
@@ -95,13 +103,13 @@ def test_missing_blocklists_raise(tmp_path, ut1):
     ("https://mixed.com/a", None),
 ])
 def test_url_blocklist_matches_path_prefixes(ut1, url, reason):
-    assert verdict(UrlFilter(url_blocklists=[str(ut1)], default_words=False), url) == reason
+    assert verdict(UrlFilter(url_blocklists=[str(ut1)]), url) == reason
 
 
 def test_url_entry_with_query(tmp_path):
     listed = tmp_path / "urls.txt"
     listed.write_text("site.com/view?id=7\n", encoding="utf-8")
-    step = UrlFilter(url_blocklists=[str(listed)], default_words=False)
+    step = UrlFilter(url_blocklists=[str(listed)])
     assert verdict(step, "http://site.com/view?id=7") == URL_BLOCKLISTED
     assert verdict(step, "http://site.com/view?id=8") is None
 
@@ -117,62 +125,94 @@ def test_url_helpers():
 
 
 @pytest.mark.parametrize("url, reason", [
-    ("https://example.com/my-porn-video", BANNED_WORD),  # one hard word is enough
-    ("https://example.com/pornography", None),  # words are whole: "pornography" is soft, alone
-    ("https://example.com/Porn", None),  # datatrove compares words as written
-    ("https://example.com/sex-and-nude", SOFT_BANNED_WORDS),  # 2 distinct soft words: the threshold
-    ("https://example.com/sex", None),  # 1: below it
-    ("https://example.com/sex/sex/sex", None),  # repeats count once
-    ("https://example.com/big-knockers-here", BANNED_SUBWORD),  # sub-words ignore separators
-    ("https://example.com/BIGTITS", BANNED_SUBWORD),  # and case
-    ("https://example.com/middlesex-news", None),
+    ("https://example.com/my-spamword-video", BANNED_WORD),  # one hard word is enough
+    ("https://example.com/spamwordly", None),  # words are whole: "spamwordly" is soft, alone
+    ("https://example.com/Spamword", None),  # datatrove compares words as written
+    ("https://example.com/cheap-and-pills", SOFT_BANNED_WORDS),  # 2 distinct soft words: the threshold
+    ("https://example.com/cheap", None),  # 1: below it
+    ("https://example.com/cheap/cheap/cheap", None),  # repeats count once
+    ("https://example.com/free-money-here", BANNED_SUBWORD),  # sub-words ignore separators
+    ("https://example.com/BIGPRIZE", BANNED_SUBWORD),  # and case
+    ("https://example.com/cheapest-news", None),
     ("", None),
 ])
-def test_default_word_lists(url, reason):
-    assert verdict(UrlFilter(), url) == reason
+def test_word_lists_from_files(words, url, reason):
+    assert verdict(UrlFilter(**words), url) == reason
 
 
-def test_soft_word_threshold_boundary():
-    step = UrlFilter(soft_word_threshold=3)
-    assert verdict(step, "https://e.com/sex-nude") is None
-    assert verdict(step, "https://e.com/sex-nude-naked") == SOFT_BANNED_WORDS
+def test_word_files_load_words_skipping_comments_and_blank_lines(tmp_path):
+    banned = tmp_path / "banned.txt"
+    banned.write_text("# a comment: notaword\nspamword\n\n  \nScamWord\n", encoding="utf-8")
+    soft = tmp_path / "soft.txt.gz"
+    soft.write_bytes(gzip.compress(b"cheap\n# pills\n\nbargain\n"))
+    subwords = tmp_path / "subwords.txt"
+    subwords.write_text("\n# big prize\nfree money\n", encoding="utf-8")
+    step = UrlFilter(banned_words=["casino"], banned_words_files=[str(banned)],
+                     soft_banned_words_files=[str(soft)], banned_subwords_files=[str(subwords)])
+    step.setup()
+    assert step._banned == {"casino", "spamword", "scamword"}  # added to the inline words, lowercased
+    assert step._soft == {"cheap", "bargain"}
+    assert verdict(step, "https://e.com/spamword") == verdict(step, "https://e.com/casino") == BANNED_WORD
+    assert verdict(step, "https://e.com/notaword") is None  # comment lines are not words
+    assert verdict(step, "https://e.com/cheap-bargain") == SOFT_BANNED_WORDS
+    assert verdict(step, "https://e.com/cheap-pills") is None
+    assert verdict(step, "https://e.com/get-FreeMoney") == BANNED_SUBWORD
+    assert verdict(step, "https://e.com/bigprize") is None
+
+
+def test_missing_word_file_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        UrlFilter(banned_words_files=[str(tmp_path / "absent.txt")]).setup()
+    with pytest.raises(FileNotFoundError):
+        UrlFilter(soft_banned_words_files=[str(tmp_path)]).setup()  # a directory is not a word file
+
+
+def test_soft_word_threshold_boundary(words):
+    step = UrlFilter(soft_word_threshold=3, **words)
+    assert verdict(step, "https://e.com/cheap-pills") is None
+    assert verdict(step, "https://e.com/cheap-pills-spamwordly") == SOFT_BANNED_WORDS
     with pytest.raises(ValueError):
         UrlFilter(soft_word_threshold=0)
 
 
-def test_own_words_and_no_defaults():
+def test_inline_words_and_no_shipped_lists():
     step = UrlFilter(banned_words=["Casino"], soft_banned_words=["cheap", "pills"],
-                     banned_subwords=["free money"], default_words=False)
+                     banned_subwords=["free money"])
     assert verdict(step, "https://e.com/casino") == BANNED_WORD  # list entries are lowercased
     assert verdict(step, "https://e.com/cheap-pills") == SOFT_BANNED_WORDS
     assert verdict(step, "https://e.com/get-FreeMoney") == BANNED_SUBWORD
-    assert verdict(step, "https://e.com/porn") is None
+    assert verdict(step, "https://e.com/spamword") is None
+    bare = UrlFilter()  # no word lists are shipped: without words or files, no word check fires
+    bare.setup()
+    assert not bare._banned and not bare._soft and bare._subword_re is None
 
 
-def test_ignore_case_matches_capitalised_words():
-    assert verdict(UrlFilter(ignore_case=True), "https://example.com/Porn") == BANNED_WORD
+def test_ignore_case_matches_capitalised_words(words):
+    assert verdict(UrlFilter(ignore_case=True, **words), "https://example.com/Spamword") == BANNED_WORD
 
 
-def test_only_symbols_and_non_ascii_urls_are_kept():
-    assert verdict(UrlFilter(), "///???") is None
-    assert verdict(UrlFilter(), "https://例子.中国/路径") is None
-    assert verdict(UrlFilter(), "https://e.com/\ud800") is None
+def test_only_symbols_and_non_ascii_urls_are_kept(words):
+    step = UrlFilter(**words)
+    assert verdict(step, "///???") is None
+    assert verdict(step, "https://例子.中国/路径") is None
+    assert verdict(step, "https://e.com/\ud800") is None
 
 
-def test_checks_run_in_datatrove_order(ut1):
-    step = UrlFilter(domain_blocklists=[str(ut1)], url_blocklists=[str(ut1)])
-    assert verdict(step, "http://badsite.com/porn") == DOMAIN_BLOCKLISTED
-    assert verdict(step, "http://freehost.com/users/bad/porn") == URL_BLOCKLISTED
-    assert verdict(step, "http://e.com/porn/sex/nude/bigtits") == BANNED_WORD
-    assert verdict(step, "http://e.com/sex/nude/bigtits") == SOFT_BANNED_WORDS
+def test_checks_run_in_datatrove_order(ut1, words):
+    step = UrlFilter(domain_blocklists=[str(ut1)], url_blocklists=[str(ut1)], **words)
+    assert verdict(step, "http://badsite.com/spamword") == DOMAIN_BLOCKLISTED
+    assert verdict(step, "http://freehost.com/users/bad/spamword") == URL_BLOCKLISTED
+    assert verdict(step, "http://e.com/spamword/cheap/pills/bigprize") == BANNED_WORD
+    assert verdict(step, "http://e.com/cheap/pills/bigprize") == SOFT_BANNED_WORDS
+    assert verdict(step, "http://e.com/cheap/bigprize") == BANNED_SUBWORD
 
 
-def test_annotate_and_dry_run():
-    out = UrlFilter(annotate=True).process(Document("d", "t", url="https://e.com/sex"))
+def test_annotate_and_dry_run(words):
+    out = UrlFilter(annotate=True, **words).process(Document("d", "t", url="https://e.com/cheap"))
     assert out.annotations == {"url_filter_domain_blocklisted": False, "url_filter_url_blocklisted": False,
                                "url_filter_banned_words": 0, "url_filter_soft_banned_words": 1,
                                "url_filter_banned_subword": False}
-    out = UrlFilter(dry_run=True).process(Document("d", "t", url="https://e.com/porn"))
+    out = UrlFilter(dry_run=True, **words).process(Document("d", "t", url="https://e.com/spamword"))
     assert out.annotations["url_filter_drop"] == BANNED_WORD
     assert set(out.annotations) <= set(UrlFilter.ANNOTATIONS)
 
@@ -181,9 +221,13 @@ def test_annotate_and_dry_run():
 
 
 def test_trie_pattern_finds_what_a_flat_alternation_finds():
-    words = sorted({normalize_word(w) for w in DEFAULT_BANNED_SUBWORDS} | {"sexvideo", "sex"})
-    trie, flat = re.compile(substring_pattern(words)), re.compile("|".join(map(re.escape, words)))
     rng = random.Random(7)
+    letters = "abcdeghilnoprstuvwxy0123"
+    invented = {"free money", "freebie", "free", "big prize", "bigprizes", "cheap pills", "cheapo",
+                "spam word", "spamword", "prize", "ab", "abc", "abcd"}
+    invented |= {"".join(rng.choice(letters) for _ in range(rng.randint(2, 8))) for _ in range(150)}
+    words = sorted({normalize_word(w) for w in invented})
+    trie, flat = re.compile(substring_pattern(words)), re.compile("|".join(map(re.escape, words)))
     for _ in range(2000):
         noise = lambda n: "".join(rng.choice("abcdeghilnoprstuvwxy0123") for _ in range(n))  # noqa: E731
         text = noise(rng.randint(0, 40)) + rng.choice(words + [""] * len(words)) + noise(rng.randint(0, 20))
@@ -200,6 +244,9 @@ def test_hashed_set():
 def test_parameters_for_recipes():
     params = step_params(UrlFilter)
     assert list(params)[:3] == ["domain_blocklists", "url_blocklists", "banned_words"]
+    for name in ("banned_words_files", "soft_banned_words_files", "banned_subwords_files"):
+        assert params[name].default is None
+    assert "default_words" not in params
     assert params["soft_word_threshold"].default == 2
     assert "dry_run" in params
 
@@ -212,13 +259,13 @@ def test_pickled_step_leaves_loaded_lists_behind(ut1):
     assert verdict(copy, "http://badsite.com/") == DOMAIN_BLOCKLISTED
 
 
-def test_beam_kept_and_rejected(ut1):
+def test_beam_kept_and_rejected(ut1, words):
     docs = [Document("ok", "t", url="https://news.example.com/story"),
             Document("dom", "t", url="https://badsite.com/"),
-            Document("word", "t", url="https://e.com/porn"),
+            Document("word", "t", url="https://e.com/spamword"),
             Document("nourl", "t")]
     with local_pipeline() as p:
-        out = p | beam.Create(docs) | UrlFilter(domain_blocklists=[str(ut1)])
+        out = p | beam.Create(docs) | UrlFilter(domain_blocklists=[str(ut1)], **words)
         assert_that(out[KEPT] | "k" >> beam.Map(lambda d: d.id), equal_to(["ok", "nourl"]), label="kept")
         assert_that(out[REJECTED] | "r" >> beam.Map(lambda d: (d.id, d.annotations["drop_reason"])),
                     equal_to([("dom", DOMAIN_BLOCKLISTED), ("word", BANNED_WORD)]), label="rejected")

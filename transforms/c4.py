@@ -70,12 +70,13 @@ class _Zero(dict):
 
 
 _PUNKT = None
+_BOUNDARY: Optional[Pattern] = None  # Punkt's own regex of possible sentence boundaries
 _PUNKT_LOCK = threading.Lock()
 
 
 def english_punkt():
     """NLTK's Punkt tokenizer with the English model and pre-3.9 quote rules (one per process)."""
-    global _PUNKT
+    global _PUNKT, _BOUNDARY
     if _PUNKT is None:
         with _PUNKT_LOCK:
             if _PUNKT is None:
@@ -95,7 +96,9 @@ def english_punkt():
                 params.collocations = set(english.COLLOCATIONS)
                 params.sent_starters = set(english.SENT_STARTERS)
                 params.ortho_context = _Zero(english.ORTHO_CONTEXT)
-                _PUNKT = PunktSentenceTokenizer(params, lang_vars=AsciiQuoteVars())
+                lang_vars = AsciiQuoteVars()
+                _BOUNDARY = lang_vars.period_context_re()
+                _PUNKT = PunktSentenceTokenizer(params, lang_vars=lang_vars)
     return _PUNKT
 
 
@@ -104,7 +107,7 @@ def count_sentences(line: str) -> int:
     (no . ? ! followed by a word or punctuation) is one sentence; Punkt runs
     only on the others."""
     tokenizer = english_punkt()
-    if tokenizer._lang_vars.period_context_re().search(line) is None:
+    if _BOUNDARY.search(line) is None:
         return 1 if line.strip() else 0
     return len(tokenizer.tokenize(line))
 

@@ -62,6 +62,14 @@ TIMEOUT = "extract_timeout"
 DEFAULT_CONTENT_TYPES = ("text/html", "application/xhtml+xml", "")
 EXTRACTORS = ("trafilatura", "resiliparse")
 
+# A short page whose main text is small enough for trafilatura to try its justext rescue.
+_WARM_UP_PAGE = (
+    "<html><head><title>Warm-up</title></head><body><header><nav><ul><li><a href='/'>Home</a></li>"
+    "<li><a href='/news'>News</a></li></ul></nav></header><main><article><h1>Warm-up</h1>"
+    "<p>The city library reopens on Monday after a renovation that took two years; the new reading "
+    "rooms hold forty desks.</p></article></main><footer><p>Copyright. All rights reserved.</p>"
+    "</footer></body></html>")
+
 
 class Extract(DocumentStep):
     """Replace a page's HTML with its main text (trafilatura with FineWeb's settings by default).
@@ -73,7 +81,8 @@ class Extract(DocumentStep):
         favor_recall: trafilatura keeps more text when unsure (FineWeb: False).
         include_comments: also keep the page's user-comment section (FineWeb: False).
         include_tables: keep the text of HTML tables.
-        deduplicate: keep at most three copies of a text segment within the page (FineWeb: True); other pages never count.
+        deduplicate: keep at most three copies of a text segment within the page (FineWeb: True);
+            other pages never count.
         fast: skip trafilatura's fallback extractors (faster, slightly less text recovered).
         max_html_bytes: drop pages whose HTML is larger than this many UTF-8 bytes, before extracting.
         timeout_s: per-page extraction time budget in seconds; slower pages are dropped (0 disables it).
@@ -134,6 +143,15 @@ class Extract(DocumentStep):
             return trafilatura.extract(
                 html, deduplicate=LRUCache(maxsize=LRU_SIZE) if deduplicate else False, **options)
         self._extract_fn = extract
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        # trafilatura loads justext's stoplists for 100 languages on first use
+        # (about 0.2 s): pay that here, not against the first page's time budget
+        try:
+            self._extract_fn(_WARM_UP_PAGE)
+        except Exception:  # a warm-up failure only costs time later
+            pass
 
     def process(self, doc: Document) -> Union[Document, str]:
         if self._extract_fn is None:

@@ -75,27 +75,28 @@ def count_words(text: str) -> int:
     """DCLM ``split_words(text, ignore_punctuation=True)``: fastText tokens that start alphanumeric."""
     data = text.encode("utf-8", "surrogatepass")
     classes = data.translate(_CLASSES)
-    n = classes.count(b"sa") + (classes[:1] == b"a")
+    n = classes.count(b"sa") + (classes[:1] == b"a")  # tokens starting with an ASCII letter or digit
     non_ascii_starts = classes.count(b"su")
-    if non_ascii_starts > 32:  # e.g. Cyrillic or Greek text: tokenize instead
+    if non_ascii_starts > n:  # mostly non-Latin text: tokenize instead of looking at each start
         return sum(1 for t in _FT_SEP.split(text) if t and t[0].isalnum())
     if classes[:1] == b"u" and text[0].isalnum():
         n += 1
     at = 0
-    for _ in range(non_ascii_starts):
+    for _ in range(non_ascii_starts):  # “quoted”, é..., 中文: decode the first character
         at = classes.find(b"su", at) + 1
         n += data[at:at + 4].decode("utf-8", "replace")[0].isalnum()
     return n
 
 
-def _char_counts(text: str, lines: List[str], ascii_delete: bytes, predicate) -> List[int]:
-    """Per line of ``text`` (= '\\n'.join(lines)), how many characters satisfy ``predicate``."""
+def _char_counts(text: str, ascii_delete: bytes, predicate) -> List[int]:
+    """Per line of ``text``, how many characters satisfy ``predicate`` (ASCII ones found by ``ascii_delete``)."""
     data = text.encode("utf-8", "surrogatepass")
     counts = list(map(len, data.translate(None, ascii_delete).split(b"\n")))
     if text.isascii():
         return counts
-    non_ascii = data.translate(None, _ASCII_BUT_NEWLINE).split(b"\n")
-    return [sum(map(predicate, line)) if extra else n for line, n, extra in zip(lines, counts, non_ascii)]
+    # The non-ASCII characters of each line (deleting ASCII bytes leaves whole UTF-8 sequences).
+    others = data.translate(None, _ASCII_BUT_NEWLINE).decode("utf-8", "surrogatepass").split("\n")
+    return [n + sum(map(predicate, extra)) if extra else n for n, extra in zip(counts, others)]
 
 
 def _keep(lines: List[str], keep: List[bool]) -> Tuple[List[str], int]:
@@ -201,13 +202,13 @@ class RefinedWebFilter(FilterStep):
         lines = text.split("\n")
 
         ratio = self.max_uppercase_ratio
-        upper = _char_counts(text, lines, _NOT_UPPER, str.isupper)
+        upper = _char_counts(text, _NOT_UPPER, str.isupper)
         lines, removed["uppercase"] = _keep(lines, [not s or n / len(s) <= ratio for s, n in zip(lines, upper)])
         lines, change = _strip(lines)
         stripped += change
 
         ratio = self.max_numeric_ratio
-        digits = _char_counts("\n".join(lines), lines, _NOT_DIGIT, str.isdigit)
+        digits = _char_counts("\n".join(lines), _NOT_DIGIT, str.isdigit)
         lines, removed["numeric"] = _keep(lines, [not s or n / len(s) <= ratio for s, n in zip(lines, digits)])
         lines, change = _strip(lines)
         stripped += change

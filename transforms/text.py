@@ -212,8 +212,9 @@ class NGrams:
         self.n_words = n_words = len(words)
         self._vocab = max(len(index), 1)
         self._ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=n_words)
-        lengths = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
-        self._cum = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(lengths)))
+        self._lengths = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
+        self._cum = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(self._lengths)))
+        self.word_chars = int(self._cum[-1])  # characters of all words, spaces not counted
         counts = np.bincount(self._ids, minlength=self._vocab)
         pos = np.flatnonzero(counts[self._ids] > 1)
         first = np.full(self._vocab, -1, dtype=np.int64)
@@ -239,18 +240,40 @@ class NGrams:
     def _chars(self, start: int, n: int) -> int:
         return int(self._cum[start + n] - self._cum[start])
 
-    def top_chars(self, n: int) -> int:
-        """Characters of the most frequent n-gram (words joined by single spaces) times its
-        count; ties go to the n-gram seen first (datatrove's ``find_top_duplicate``)."""
-        if self.n_words < n:
-            return 0
+    def _top(self, n: int) -> Tuple[int, int]:
+        """(count, first position) of the most frequent n-gram, ties going to the n-gram
+        seen first, as ``Counter.most_common(1)`` picks."""
         pos, group, counts, first = self._level(n)
         if not len(pos):
-            return self._chars(0, n) + n - 1  # every n-gram occurs once: the first one wins
-        groups = np.unique(group)
-        best = counts[groups].max()
-        start = int(first[groups[counts[groups] == best]].min())
-        return int(best) * (self._chars(start, n) + n - 1)
+            return 1, 0  # every n-gram occurs once: the first one wins
+        best = counts[group].max()
+        return int(best), int(first[group[counts[group] == best]].min())
+
+    def top_chars(self, n: int) -> int:
+        """Characters of the most frequent n-gram, its words joined by single spaces, times
+        its count (datatrove's ``find_top_duplicate``); 0 when there is no n-gram."""
+        if self.n_words < n:
+            return 0
+        count, start = self._top(n)
+        return count * (self._chars(start, n) + n - 1)
+
+    def top_word_chars(self, n: int) -> int:
+        """Characters of the words of the most frequent n-gram times its count."""
+        if self.n_words < n:
+            return 0
+        count, start = self._top(n)
+        return count * self._chars(start, n)
+
+    def covered_chars(self, n: int) -> int:
+        """Characters of the words covered by n-grams that occur more than once, each word
+        counted once however many such n-grams cover it."""
+        if self.n_words < n:
+            return 0
+        pos = self._level(n)[0]
+        edges = np.zeros(self.n_words + 1, dtype=np.int64)
+        np.add.at(edges, pos, 1)
+        np.add.at(edges, pos + n, -1)
+        return int(self._lengths[np.cumsum(edges[:-1]) > 0].sum())
 
     def duplicate_chars(self, n: int) -> int:
         """Characters (spaces not counted) in n-grams that repeat an earlier one, scanning left

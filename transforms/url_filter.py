@@ -9,6 +9,13 @@ distinct matches drop), then banned sub-words searched in the URL with every
 such character removed and lowercased. The checks run in datatrove's order and
 the first that fires names the drop reason.
 
+Word lists: FineWeb used datatrove's word lists (``banned_words.txt``,
+``soft_banned_words.txt`` and ``banned_subwords.txt`` in ``src/datatrove/assets/``
+of the datatrove repository, https://github.com/huggingface/datatrove). Thresher
+does not ship them: a FineWeb-faithful run passes those files as
+``banned_words_files``, ``soft_banned_words_files`` and ``banned_subwords_files``.
+Without word files or inline words, no word check fires.
+
 Blocklists are files with one entry a line (``#`` starts a comment), or UT1
 category directories (``adult/`` holding ``domains`` and ``urls``); ``.gz``
 files are read too. UT1 (squidGuard) formats: a ``domains`` entry blocks the
@@ -32,11 +39,7 @@ once per worker process (``Shared``): a Python set of strings takes over 100
 MB per million domains, and UT1's adult list has millions. The chance that a
 key collides with one of a million entries is about 5e-14. Measured on the
 2-core build machine: loading about 5 s per million entries; per document
-15 µs with the default word lists, 30 µs with blocklists.
-
-Default word lists: datatrove's ``src/datatrove/assets/banned_words.txt``,
-``banned_subwords.txt`` and ``soft_banned_words.txt`` (Apache-2.0, read at
-commits 6fcdc41 and 07d4409), entries commented out there left out.
+15 µs with datatrove's word lists, 30 µs with blocklists.
 """
 from __future__ import annotations
 
@@ -71,62 +74,6 @@ BANNED_SUBWORD = "url_banned_subword"
 # UT1 category directories hold these files.
 UT1_DOMAINS = "domains"
 UT1_URLS = "urls"
-
-DEFAULT_BANNED_WORDS = """
-18abused 2g1c acrotomophilia anilingus arsehole assmunch autoerotic babeland bangbros bangbus
-bareback barenaked bastinado bbw bdsm beaner beaners beastiality bigcock bimbos birdlock bitches
-blowjob blumpkin bollocks bondage boner bukkake bulldyke bunghole busty camgirl camslut camwhore
-carpetmuncher cialis clit cock cocks coprolagnia coprophilia cornhole creampie cumming cumshot
-cumshots cunnilingus darkie daterape deepthroat dendrophilia dildo dingleberries dingleberry
-doggiestyle doggystyle dolcett dominatrix dommes dvda ecchi eunuch faggot felch feltch femdom
-figging fingerbang fingering fisting footjob frotting fuckin fucking fucktards fudgepacker
-futanari gangbang goatcx goatse gokkun goodpoop goregasm grope gspot guro handjob hentai honkey
-hooker horny humping jailbait japaneseadult jigaboo jiggaboo jiggerboo jizz juggs kike kinbaku
-kinkster kinky knobbing livesex lovemaking masturbating milf motherfucker muffdiving nambla
-nawashi nigga nigger nimphomania nsfw nutten nympho nymphomania omorashi orgy paki pedobear
-pegging pikey pissing pisspig ponyplay poon poontang poopchute porn porno pthc pubes punany
-pussy queaf queef quim raep raghead rimjob rimming salope santorum scat schlong scissoring
-sexcam sexo shemale shibari shitblimp shota shrimping skeet slanteye slut smut sodomize spic
-splooge spooge spunk strapon strappado stroking sucking swinger throating fuckedvideo thumbzilla
-tit tits titties titty tosser towelhead tranny tribadism tubgirl tushy twat twink twinkie
-undressing upskirt urophilia viagra vibrator vorarephilia voyeur voyeurweb voyuer wank wetback
-whore worldsex xxx yaoi yiffy zoophilia
-""".split()
-
-DEFAULT_BANNED_SUBWORDS = [w.strip() for w in """
-2 girls 1 cup, alabama hot pocket, alaskan pipeline, auto erotic, baby batter, baby juice,
-ball gag, ball gravy, ball kicking, ball licking, ball sack, ball sucking, barely legal,
-beaver cleaver, beaver lips, big black, big breasts, big knockers, big tits, black cock,
-blonde action, blonde on blonde, blow job, blow your load, blue waffle, booty call,
-brown showers, brunette action, bukkake, bullet vibe, bung hole, butt cheeks, butt hole,
-call girl, camel toe, carpet muncher, chat online with girls, chaturbate, chocolate rosebuds,
-cleveland steamer, clover clamps, date rape, deep throat, dirty pillows, dirty sanchez,
-dog style, doggie style, doggy style, donkey punch, double dong, double penetration,
-dp action, dry hump, eat my ass, escort service, face sitting, female squirting, free sex,
-fuck buttons, fudge packer, gang bang, gay sex, get laid, giant cock, girl on top,
-girls gone wild, golden shower, goo girl, group sex, guys sex, hand job, hot chat, hot chick,
-hot nude, huge fat, jack off, jail bait, jelly donut, jerk off, leather restraint,
-leather straight jacket, lemon party, make me come, male squirting, massage girl,
-menage a trois, missionary position, muff diver, nig nog, one cup two girls, one guy one jar,
-penis pump, perfect slave, phone sex, piss pig, pleasure chest, pole smoker, poop chute,
-pornhub, brazzers, threesome, prince albert piercing, raging boner, reverse cowgirl,
-rosy palm, rusty trombone, sex doll, sex free, sex video, sex videos, sexy af, shaved beaver,
-shaved pussy, splooge moose, spread legs, strap on, style doggy, suicide girls, sultry women,
-tainted love, tea bagging, tight white, tongue in a, tub girl, two girls one cup,
-urethra play, violet wand, webcam with, wet dream, wrapping men, wrinkled starfish, xvideos,
-yellow showers, youjizz
-""".split(",")]
-
-DEFAULT_SOFT_BANNED_WORDS = """
-anus apeshit asshole ass babes baise bastard bastardo bitch circlejerk boob cum coon coons boobs
-suck brunette bullshit butt clitoris clusterfuck interracial spastic cunt dick domination
-ejaculate ejaculation erotic erotism escort fag fecal fellatio footfetish fuck genitals hardcore
-intercourse latina latino lesbian lingerie lolita masturbate masturbation naked negro neonazi
-nipple nipples nude nudity octopussy orgasm paedophile panties panty pedophile penis playboy
-pornography rape raping incest rapist rectum sadism homoerotic semen sex sexual sexuality
-sexually sexy shit shitty snatch snowballing sodomy spank sucks swastika topless vagina vulva
-webcam
-""".split()
 
 _NOT_ALNUM = re.compile(r"[^a-zA-Z0-9]+")
 _PLAIN_HOST = re.compile(r"[a-z0-9_.\-]+\Z")
@@ -240,14 +187,17 @@ class HashedSet:
         return False
 
 
-def read_list(path: str, ut1_file: str) -> Iterator[str]:
-    """Entries of a list file, or of ``ut1_file`` in a UT1 category directory (``.gz`` read too)."""
+def read_list(path: str, ut1_file: Optional[str] = None) -> Iterator[str]:
+    """Entries of a list file, or of ``ut1_file`` in a UT1 category directory (``.gz`` read too).
+    Without ``ut1_file``, ``path`` must be a list file."""
     from apache_beam.io.filesystems import FileSystems
 
-    inner = FileSystems.join(path, ut1_file)
-    if FileSystems.exists(inner):
+    inner = FileSystems.join(path, ut1_file) if ut1_file else None
+    if inner and FileSystems.exists(inner):
         path = inner
     elif not FileSystems.exists(path) or os.path.isdir(path):
+        if not ut1_file:
+            raise FileNotFoundError(f"url_filter: list file {path!r} not found")
         raise FileNotFoundError(f"url_filter: blocklist {path!r} is neither a list file nor a directory "
                                 f"holding a {ut1_file!r} file")
     with FileSystems.open(path) as f:
@@ -282,25 +232,37 @@ def _word_set(words: Iterable[str]) -> FrozenSet[str]:
     return frozenset(w for w in map(normalize_word, words) if w)
 
 
+def _read_words(paths: List[str]) -> List[str]:
+    """The words of word files, one a line (``read_list``: blank lines and ``#`` comments skipped)."""
+    return [word for path in paths for word in read_list(path)]
+
+
 class UrlFilter(FilterStep):
     """Drop documents whose URL's domain or URL is blocklisted, or whose URL holds banned words.
 
-    Source: FineWeb (Penedo et al. 2024) via datatrove's URLFilter (its word lists are the defaults);
-    FineWeb's blocklist is UT1's ``adult`` category (https://dsi.ut-capitole.fr/blacklists/).
-    Documents without a URL are kept.
+    Source: FineWeb (Penedo et al. 2024) via datatrove's URLFilter; FineWeb's blocklist is UT1's
+    ``adult`` category (https://dsi.ut-capitole.fr/blacklists/). FineWeb used datatrove's word lists
+    (``src/datatrove/assets/`` in the datatrove repository), which Thresher does not ship: a
+    FineWeb-faithful run passes those files as the ``*_files`` parameters. Documents without a URL
+    are kept.
 
     Parameters:
         domain_blocklists: domain list files or UT1 category directories (their ``domains``);
             an entry blocks the domain and its subdomains.
         url_blocklists: URL list files or UT1 category directories (their ``urls``);
             an entry blocks its path and everything under it.
-        banned_words: URL words one of which drops the document (added to datatrove's list).
-        soft_banned_words: URL words ``soft_word_threshold`` distinct ones of which drop the document
-            (added to datatrove's list).
+        banned_words: URL words one of which drops the document.
+        soft_banned_words: URL words ``soft_word_threshold`` distinct ones of which drop the document.
         banned_subwords: strings whose presence in the URL, reduced to lowercase letters and digits,
-            drops the document (added to datatrove's list).
+            drops the document.
+        banned_words_files: word files (one a line; blank lines and ``#`` comments ignored; ``.gz``
+            read too) whose words are added to ``banned_words`` (FineWeb: datatrove's
+            ``banned_words.txt``).
+        soft_banned_words_files: word files added to ``soft_banned_words`` (FineWeb: datatrove's
+            ``soft_banned_words.txt``).
+        banned_subwords_files: word files added to ``banned_subwords`` (FineWeb: datatrove's
+            ``banned_subwords.txt``).
         soft_word_threshold: distinct soft-banned words that drop a document (datatrove: 2).
-        default_words: include datatrove's banned, soft-banned and banned sub-word lists.
         ignore_case: match URL words whatever their case (datatrove matches lowercase words only).
     """
 
@@ -312,8 +274,10 @@ class UrlFilter(FilterStep):
     def __init__(self, domain_blocklists: Optional[List[str]] = None, url_blocklists: Optional[List[str]] = None,
                  banned_words: Optional[List[str]] = None, soft_banned_words: Optional[List[str]] = None,
                  banned_subwords: Optional[List[str]] = None,
+                 banned_words_files: List[str] = None, soft_banned_words_files: List[str] = None,
+                 banned_subwords_files: List[str] = None,
                  soft_word_threshold: int = DATATROVE_SOFT_WORD_THRESHOLD,
-                 default_words: bool = True, ignore_case: bool = False, **common):
+                 ignore_case: bool = False, **common):
         super().__init__(**common)
         if soft_word_threshold < 1:
             raise ValueError(f"url_filter: soft_word_threshold must be >= 1, got {soft_word_threshold}")
@@ -322,16 +286,17 @@ class UrlFilter(FilterStep):
         self.banned_words = list(banned_words or [])
         self.soft_banned_words = list(soft_banned_words or [])
         self.banned_subwords = list(banned_subwords or [])
+        self.banned_words_files = list(banned_words_files or [])
+        self.soft_banned_words_files = list(soft_banned_words_files or [])
+        self.banned_subwords_files = list(banned_subwords_files or [])
         self.soft_word_threshold = soft_word_threshold
-        self.default_words = default_words
         self.ignore_case = ignore_case
         self._lists: Optional[_Lists] = None
 
     def setup(self) -> None:
-        defaults = self.default_words
-        self._banned = _word_set(self.banned_words + (DEFAULT_BANNED_WORDS if defaults else []))
-        self._soft = _word_set(self.soft_banned_words + (DEFAULT_SOFT_BANNED_WORDS if defaults else []))
-        subwords = sorted(_word_set(self.banned_subwords + (DEFAULT_BANNED_SUBWORDS if defaults else [])))
+        self._banned = _word_set(self.banned_words + _read_words(self.banned_words_files))
+        self._soft = _word_set(self.soft_banned_words + _read_words(self.soft_banned_words_files))
+        subwords = sorted(_word_set(self.banned_subwords + _read_words(self.banned_subwords_files)))
         self._subword_re = re.compile(substring_pattern(subwords)) if subwords else None
         self._lists = shared_lists(tuple(self.domain_blocklists), tuple(self.url_blocklists))
 
