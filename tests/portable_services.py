@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 import socket
 import subprocess
 import sys
@@ -55,7 +56,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> 
 
 @contextlib.contextmanager
 def job_service_and_worker_pool(lifetime_s: int = 900) -> Iterator[Tuple[str, str]]:
-    """Yields (job endpoint, worker pool address), both on 127.0.0.1."""
+    """Yields (job endpoint, worker pool address, service pids), both services on 127.0.0.1."""
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     job_port, pool_port = free_port(), free_port()
@@ -67,7 +68,7 @@ def job_service_and_worker_pool(lifetime_s: int = 900) -> Iterator[Tuple[str, st
                                     start_new_session=True)
             procs.append(proc)
             _wait_for_port(port, proc)
-        yield f"127.0.0.1:{job_port}", f"127.0.0.1:{pool_port}"
+        yield f"127.0.0.1:{job_port}", f"127.0.0.1:{pool_port}", [p.pid for p in procs]
     finally:
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
@@ -76,3 +77,41 @@ def job_service_and_worker_pool(lifetime_s: int = 900) -> Iterator[Tuple[str, st
                 proc.wait(timeout=10)
             if proc.poll() is None:
                 os.killpg(proc.pid, 9)
+
+
+_LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+def _process_tree(pid: int) -> list:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in pathlib.Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return pids
+
+
+def listening_addresses(pids) -> list:
+    """(hex address, port) of every TCP socket in LISTEN state owned by ``pids`` and their children."""
+    inodes = set()
+    for pid in pids:
+        for child in _process_tree(pid):
+            for fd in pathlib.Path(f"/proc/{child}/fd").glob("*"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in pathlib.Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A = LISTEN
+                address, port = fields[1].split(":")
+                found.append((address, int(port, 16)))
+    return found
+
+
+def all_on_loopback(addresses) -> bool:
+    return all(address in _LOOPBACK for address, _ in addresses)

@@ -6,7 +6,7 @@ import json
 import pyarrow.dataset as ds
 
 from pipelines.cli import main
-from tests.portable_services import job_service_and_worker_pool
+from tests.portable_services import all_on_loopback, job_service_and_worker_pool, listening_addresses
 
 RECIPE = """
 version: 1
@@ -28,7 +28,7 @@ def test_portable_runner_matches_local(tmp_path):
     corpus = tmp_path / "corpus"
     write_corpus(str(corpus), pages=40, files=2)
     results = {}
-    with job_service_and_worker_pool() as (job_endpoint, pool):
+    with job_service_and_worker_pool() as (job_endpoint, pool, pids):
         for runner in ("local", "portable"):
             out = tmp_path / runner
             recipe = tmp_path / f"{runner}.yaml"
@@ -43,5 +43,7 @@ def test_portable_runner_matches_local(tmp_path):
             stats = json.loads((out / "stats.json").read_text())
             assert stats["balanced"]
             results[runner] = (output_docs(out), stats["steps"], stats["input"])
+        listening = listening_addresses(pids)
+        assert len(listening) >= 2 and all_on_loopback(listening), listening
     assert results["portable"] == results["local"]
     assert len(results["local"][0]) > 20

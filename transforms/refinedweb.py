@@ -43,6 +43,7 @@ RULES = ("uppercase", "numeric", "counter", "short_line", "cart", "read_more", "
 # DCLM counter_line_modifier, matched against the lower-cased line.
 _COUNTER_WORDS = ("likes", "shares", "comments", "retweets", "reposts", "quotes", "bookmarks",
                   "upvotes", "downvotes", "downloads", "views", "followers")
+_COUNTER_START = re.compile(r"\W*\d")  # necessary: a line matching _COUNTER once lower-cased starts so
 _COUNTER = re.compile(r"^\W*\d(?:,|\.|\d)*(?:K|k|M|m|B|b)?\s+(?:" + "|".join(_COUNTER_WORDS) + r")\W*$")
 # DCLM substring_line_modifier(remove_substring_only=True), case-insensitive: (rule, pattern, literal
 # that a matching line must contain once lower-cased). As in DCLM the banned string enters the regex
@@ -88,15 +89,21 @@ def count_words(text: str) -> int:
     return n
 
 
-def _char_counts(text: str, ascii_delete: bytes, predicate) -> List[int]:
-    """Per line of ``text``, how many characters satisfy ``predicate`` (ASCII ones found by ``ascii_delete``)."""
-    data = text.encode("utf-8", "surrogatepass")
-    counts = list(map(len, data.translate(None, ascii_delete).split(b"\n")))
-    if text.isascii():
-        return counts
-    # The non-ASCII characters of each line (deleting ASCII bytes leaves whole UTF-8 sequences).
-    others = data.translate(None, _ASCII_BUT_NEWLINE).decode("utf-8", "surrogatepass").split("\n")
-    return [n + sum(map(predicate, extra)) if extra else n for n, extra in zip(counts, others)]
+class _Encoded:
+    """A text as UTF-8 bytes, plus its non-ASCII characters line by line: shared by the per-line counts."""
+
+    def __init__(self, text: str):
+        self.data = text.encode("utf-8", "surrogatepass")
+        # deleting the ASCII bytes leaves whole UTF-8 sequences
+        self.others = None if text.isascii() else self.data.translate(None, _ASCII_BUT_NEWLINE).decode(
+            "utf-8", "surrogatepass")
+
+    def counts(self, ascii_delete: bytes, predicate) -> List[int]:
+        """Per line, how many characters satisfy ``predicate`` (the ASCII ones are those ``ascii_delete`` keeps)."""
+        counts = list(map(len, self.data.translate(None, ascii_delete).split(b"\n")))
+        if self.others is None or not any(map(predicate, self.others)):
+            return counts
+        return [n + sum(map(predicate, extra)) if extra else n for n, extra in zip(counts, self.others.split("\n"))]
 
 
 def _keep(lines: List[str], keep: List[bool]) -> Tuple[List[str], int]:
@@ -116,7 +123,10 @@ def _strip(lines: List[str]) -> Tuple[List[str], int]:
         end -= 1
     if start == end:
         return [], 0  # whitespace-only lines hold no word: their tokens start with a space character
-    lines = lines[start:end]
+    if start or end < len(lines) or lines[0][:1].isspace() or lines[-1][-1:].isspace():
+        lines = lines[start:end]
+    else:
+        return lines, 0
     change = 0
     for i, strip in ((0, str.lstrip), (-1, str.rstrip)):
         new = strip(lines[i])
@@ -178,9 +188,7 @@ class RefinedWebFilter(FilterStep):
         self.max_substring_line_words = max_substring_line_words
         self.max_removed_ratio = max_removed_ratio
 
-    def _remove_substring(self, lines: List[str], pattern, literal: str) -> Tuple[List[str], int]:
-        if literal not in _lower_for_search("\n".join(lines)):
-            return lines, 0
+    def _remove_substring(self, lines: List[str], pattern) -> Tuple[List[str], int]:
         kept, removed, limit = [], 0, self.max_substring_line_words
         for line in lines:
             if line and len(line.split()) <= limit:
@@ -201,20 +209,25 @@ class RefinedWebFilter(FilterStep):
         stripped = 0  # words gained or lost by DCLM's strip() of the document (rare: Unicode spaces)
         lines = text.split("\n")
 
+        encoded = _Encoded(text)
         ratio = self.max_uppercase_ratio
-        upper = _char_counts(text, _NOT_UPPER, str.isupper)
+        upper = encoded.counts(_NOT_UPPER, str.isupper)
+        start = lines
         lines, removed["uppercase"] = _keep(lines, [not s or n / len(s) <= ratio for s, n in zip(lines, upper)])
         lines, change = _strip(lines)
         stripped += change
 
         ratio = self.max_numeric_ratio
-        digits = _char_counts("\n".join(lines), _NOT_DIGIT, str.isdigit)
+        if lines is not start:  # lines went or were stripped: count again
+            encoded = _Encoded("\n".join(lines))
+        digits = encoded.counts(_NOT_DIGIT, str.isdigit)
         lines, removed["numeric"] = _keep(lines, [not s or n / len(s) <= ratio for s, n in zip(lines, digits)])
         lines, change = _strip(lines)
         stripped += change
 
-        # a line that starts with a letter cannot match ^\W*\d: most lines are decided by that test alone
-        keep = [s[:1].isalpha() or _COUNTER.search(s.lower()) is None for s in lines]
+        # Only a line starting with \W*\d can match; a letter first settles most lines at once.
+        keep = [s[:1].isalpha() or _COUNTER_START.match(s) is None or _COUNTER.search(s.lower()) is None
+                for s in lines]
         lines, removed["counter"] = _keep(lines, keep)
         lines, change = _strip(lines)
         stripped += change
@@ -223,8 +236,17 @@ class RefinedWebFilter(FilterStep):
         keep = [not s or len(s.split(None, k - 1)) >= k for s in lines] if k else [True] * len(lines)
         lines, removed["short_line"] = _keep(lines, keep)  # DCLM does not strip after this one
 
+        lower = None
         for rule, pattern, literal in _SUBSTRINGS:
-            lines, removed[rule] = self._remove_substring(lines, pattern, literal)
+            if lower is None:
+                lower = _lower_for_search("\n".join(lines))
+            if literal in lower:
+                before = lines
+                lines, removed[rule] = self._remove_substring(lines, pattern)
+                if removed[rule] or len(lines) != len(before):
+                    lower = None  # an edit may join text into a later phrase: look again
+            else:
+                removed[rule] = 0
             lines, change = _strip(lines)
             stripped += change
 

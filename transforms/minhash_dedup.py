@@ -1,0 +1,378 @@
+"""Near-duplicate removal: MinHash LSH candidates, optional Jaccard check, connected components.
+
+Reference: datatrove's four MinHash stages (``pipeline/dedup/minhash.py``),
+which FineWeb ran with 5-gram shingles, 14 bands x 8 rows, 64-bit hashes and
+no verification; FineWeb-2 kept each cluster's size to upsample by it.
+
+Data flow (every shuffle carries integers or compact byte strings except the
+last join, which ships each document once):
+
+1. signatures (``transforms.minhash``): per document a node id, its band keys,
+   its priority key and, with ``verify``, its compact shingle set;
+2. buckets: documents sharing a band key form a bucket; each member is linked
+   to the bucket's smallest node (a star: n members cost n - 1 edges); edges
+   found in several bands count once;
+3. verification (optional): an edge is kept only if the true Jaccard of its
+   two shingle sets reaches ``threshold``. Every shingle set is shuffled once
+   (keyed by node, joined to the edges where that node is the member), then
+   sent on once per edge to the edge's centre. Only star edges are checked,
+   so two members similar to each other but not to their bucket's centre may
+   stay apart in that bucket (more documents kept, never fewer);
+4. clusters: connected components of the edges (``ConnectedComponents``,
+   large-star / small-star, ``max_rounds`` rounds);
+5. decision: per cluster the document with the smallest
+   ``priority_key`` is kept and annotated ``cluster_size`` (the number of
+   documents of this run in the cluster; 1 for documents in no cluster);
+   the others are rejected as ``minhash_duplicate``.
+
+Node ids are the xxh64 of the document id with the lowest bit 0 (reference
+signatures: bit 1). Two different ids with one node id (a 64-bit collision,
+about 3% likely in a billion documents) are detected when the cluster is
+decided: every document of such a cluster is kept (counted as
+``node_id_collisions``). Documents that share an id share a node and a fate
+(run exact dedup first). Documents without words have no shingle and are kept.
+
+Convergence: the step's ``report`` output holds ``("converged", 1 or 0)`` and
+``("unconverged_nodes", n)`` (also the Beam counter
+``minhash_dedup.unconverged_nodes``). Not converged, clusters are split, never
+merged: more documents are kept, and none is dropped without a duplicate.
+
+Reference signatures: ``write_signatures`` writes Parquet files
+(``{path}-SSSSS-of-NNNNN.parquet``) with columns ``id`` (string) and ``bands``
+(list<int64>, the band keys) and the parameters in the schema metadata key
+``thresher.minhash``. ``reference_signatures`` (a glob of such files, same
+ngram/bands/rows/seed) adds their documents to the buckets: a cluster holding a
+reference document loses all its documents of this run
+(``minhash_reference_duplicate``); reference documents are never output.
+Edges to reference documents are not verified (their shingles are not stored).
+"""
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.base import (ERRORS, METRICS_NAMESPACE, error_record, rejected, step_outputs,
+                             step_reason)
+from transforms.connected_components import LABELS, UNCONVERGED, ConnectedComponents
+from transforms.document import Document
+from transforms.minhash import (band_keys, compact_set, jaccard, node_id, shingle_hashes,
+                                signature)
+from transforms.priority import check_rule, priority_key
+
+NAME = "minhash_dedup"
+DUPLICATE = "minhash_duplicate"
+REFERENCE_DUPLICATE = "minhash_reference_duplicate"
+# datatrove MinhashConfig / FineWeb: 5-grams, 14 bands x 8 rows, seed 1.
+NGRAM, BANDS, ROWS, SEED = 5, 14, 8, 1
+# FineWeb verified nothing; 0.8 is where 14 x 8 LSH finds 92% of pairs (s_curve).
+THRESHOLD = 0.8
+MAX_ROUNDS = 12  # a 10,000-node chain needs 11 (transforms/connected_components.py)
+SIGNATURE_META = "thresher.minhash"
+
+_BANDS, _SETS, _PRIO, _SIGS = "bands", "sets", "prio", "sigs"
+
+
+def current_node(doc_id: str) -> int:
+    return node_id(doc_id) & ~1
+
+
+def reference_node(doc_id: str) -> int:
+    return node_id(doc_id) | 1
+
+
+def signature_params(ngram: int, bands: int, rows: int, seed: int) -> dict:
+    return {"ngram": ngram, "bands": bands, "rows": rows, "seed": seed, "normalisation": 1}
+
+
+class _Signatures(beam.DoFn):
+    """Document -> (node, doc) and the compact records the later stages shuffle."""
+
+    def __init__(self, ngram, bands, rows, seed, verify, rule, annotation, write):
+        self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
+        self.verify, self.rule, self.annotation, self.write = verify, rule, annotation, write
+
+    def setup(self):
+        self._in = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.in")
+        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.errors")
+
+    def process(self, doc: Document):
+        self._in.inc()
+        try:
+            node = current_node(doc.id)
+            shingles = shingle_hashes(doc.text, self.ngram)
+            sig = signature(shingles, self.bands * self.rows, self.seed)
+            keys = band_keys(sig, self.bands, self.rows) if sig is not None else []
+            prio = priority_key(doc, self.rule, self.annotation)
+            shingle_set = compact_set(shingles) if self.verify and keys else None
+        except Exception as exc:  # one bad record must never fail the job
+            self._errors.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(NAME, exc, doc))
+            return
+        yield node, doc
+        if not keys:
+            return
+        yield beam.pvalue.TaggedOutput(_PRIO, (node, (prio, doc.id)))
+        for key in keys:
+            yield beam.pvalue.TaggedOutput(_BANDS, (key, node))
+        if shingle_set is not None:
+            yield beam.pvalue.TaggedOutput(_SETS, (node, shingle_set))
+        if self.write:
+            yield beam.pvalue.TaggedOutput(_SIGS, {"id": doc.id, "bands": keys})
+
+
+def _star_edges(element):
+    """A bucket's members linked to its smallest node; buckets of reference nodes only give nothing."""
+    _, nodes = element
+    centre = None
+    current = False
+    for n in nodes:
+        centre = n if centre is None or n < centre else centre
+        current = current or not n & 1
+    if not current:
+        return
+    for n in nodes:
+        if n != centre:
+            yield centre, n
+
+
+def _member_sets(element):
+    """Keyed by a node: its set goes to each centre it hangs from, and to itself if it is a centre."""
+    node, grouped = element
+    sets = list(grouped["set"])
+    shingle_set = sets[0] if len(sets) == 1 else None  # none (reference) or several (collision): unchecked
+    for centre in grouped["member_of"]:
+        yield centre, ("member", node, shingle_set)
+    if shingle_set is not None and any(True for _ in grouped["centre_of"]):
+        yield node, ("centre", node, shingle_set)
+
+
+class _CheckEdges(beam.DoFn):
+    """Keeps the star edges of one centre whose Jaccard reaches the threshold."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def setup(self):
+        self._dropped = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.edges_below_threshold")
+
+    def process(self, element):
+        centre, values = element
+        values = list(values)
+        own = next((s for kind, _, s in values if kind == "centre"), None)
+        for kind, member, member_set in values:
+            if kind != "member":
+                continue
+            if own is None or member_set is None or jaccard(own, member_set) >= self.threshold:
+                yield centre, member
+            else:
+                self._dropped.inc()
+
+
+def _cluster_members(element):
+    """Keyed by node: (cluster label, (node, best priority, documents, collided))."""
+    node, grouped = element
+    labels = list(grouped["label"])
+    if not labels:
+        return
+    prios = sorted(grouped["prio"])
+    collided = len({doc_id for _, doc_id in prios}) > 1
+    yield labels[0], (node, prios[0][0] if prios else None, len(prios), collided)
+
+
+class _Decide(beam.DoFn):
+    """Per cluster: the best document is kept, the others are duplicates."""
+
+    def setup(self):
+        self._collisions = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.node_id_collisions")
+
+    def process(self, element):
+        label, members = element
+        best, size, collided, reference = None, 0, False, False
+        for node, prio, count, node_collided in members:
+            if node & 1:
+                reference = True
+                continue
+            size += count
+            collided = collided or node_collided
+            if best is None or (prio, node) < best:
+                best = (prio, node)
+        if best is None:
+            return
+        if collided:
+            self._collisions.inc()
+            yield beam.pvalue.TaggedOutput("collided", 1)
+        yield beam.pvalue.TaggedOutput("cluster", 1)
+        for node, _, _, _ in members:
+            if node & 1:
+                continue
+            if reference:
+                reason = REFERENCE_DUPLICATE
+            elif collided or node == best[1]:
+                reason = None
+            else:
+                reason = DUPLICATE
+            yield node, (reason, size)
+
+
+class _Apply(beam.DoFn):
+    """Joins each document to its cluster decision."""
+
+    def setup(self):
+        self._out = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.out")
+        self._dropped = {r: Metrics.counter(METRICS_NAMESPACE, step_reason(NAME, r))
+                         for r in (DUPLICATE, REFERENCE_DUPLICATE)}
+
+    def process(self, element):
+        _, grouped = element
+        decisions = list(grouped["decision"])
+        reason, size = decisions[0] if decisions else (None, 1)
+        for doc in grouped["doc"]:
+            doc = doc.annotate(cluster_size=size)
+            if reason is None:
+                self._out.inc()
+                yield doc
+            else:
+                self._dropped[reason].inc()
+                yield beam.pvalue.TaggedOutput("rejected", rejected(doc, NAME, reason))
+
+
+class _ReadReference(beam.DoFn):
+    """One signature file -> (band key, reference node), after checking its parameters."""
+
+    def __init__(self, params: dict):
+        self.params = params
+
+    def process(self, path: str):
+        import pyarrow.parquet as pq
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.open(path) as f:
+            table = pq.read_table(f, columns=["id", "bands"])
+        meta = json.loads((table.schema.metadata or {}).get(SIGNATURE_META.encode(), b"{}"))
+        if meta != self.params:
+            raise ValueError(f"reference signatures {path} were made with {meta}, this step uses {self.params}")
+        for doc_id, keys in zip(table.column("id").to_pylist(), table.column("bands").to_pylist()):
+            node = reference_node(doc_id)
+            for key in keys:
+                yield key, node
+
+
+def _match(pattern: str) -> List[str]:
+    from apache_beam.io.filesystems import FileSystems
+
+    files = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+    if not files:
+        raise ValueError(f"no reference signature file matches {pattern}")
+    return files
+
+
+def _count(pcoll, label: str, name: str):
+    return (pcoll | f"{label} count" >> beam.combiners.Count.Globally()
+            | f"{label} report" >> beam.Map(lambda n: (name, n)))
+
+
+class MinHashDedup(beam.PTransform):
+    """Removes near-duplicate documents: MinHash LSH, optional Jaccard check, one document kept per cluster.
+
+    Source: datatrove MinHash dedup (FineWeb: 5-grams, 14 x 8, no verification); Kiveris et al. 2014 for
+    the clustering; FineWeb-2 for ``cluster_size``.
+    ngram: words per shingle (documents with fewer words have one shingle of all of them).
+    bands: LSH bands; rows: minima per band (bands x rows permutations).
+    seed: seed of the permutations (same seed = same signatures; datatrove's draws).
+    verify: check each candidate edge's true Jaccard on the shingle sets (FineWeb did not).
+    threshold: smallest Jaccard of a verified edge.
+    max_rounds: large-star/small-star rounds of the clustering (see report "converged").
+    priority: which document of a cluster is kept (transforms/priority.py); priority_annotation: its annotation.
+    reference_signatures: glob of signature files of an earlier run; their near-duplicates are dropped.
+    write_signatures: path prefix where this run's signatures are written (Parquet).
+    """
+
+    name = NAME
+    ANNOTATIONS = {"cluster_size": "int64"}
+
+    def __init__(self, ngram: int = NGRAM, bands: int = BANDS, rows: int = ROWS, seed: int = SEED,
+                 verify: bool = True, threshold: float = THRESHOLD, max_rounds: int = MAX_ROUNDS,
+                 priority: str = "id_hash", priority_annotation: Optional[str] = None,
+                 reference_signatures: Optional[str] = None, write_signatures: Optional[str] = None):
+        super().__init__()
+        for key, value in (("ngram", ngram), ("bands", bands), ("rows", rows), ("max_rounds", max_rounds)):
+            if value < 1:
+                raise ValueError(f"{key} must be at least 1, got {value}")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+        check_rule(priority, priority_annotation)
+        self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
+        self.verify, self.threshold, self.max_rounds = verify, threshold, max_rounds
+        self.priority, self.priority_annotation = priority, priority_annotation
+        self.reference_signatures, self.write_signatures = reference_signatures, write_signatures
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("pipeline", None)
+        return state
+
+    def expand(self, docs):
+        params = signature_params(self.ngram, self.bands, self.rows, self.seed)
+        sig = docs | "signatures" >> beam.ParDo(_Signatures(
+            self.ngram, self.bands, self.rows, self.seed, self.verify, self.priority,
+            self.priority_annotation, bool(self.write_signatures))).with_outputs(
+            _BANDS, _SETS, _PRIO, _SIGS, ERRORS, main="docs")
+        if self.write_signatures:
+            self._write(sig[_SIGS], params)
+
+        bands = sig[_BANDS]
+        if self.reference_signatures:
+            reference = (docs.pipeline
+                         | "reference glob" >> beam.Create([self.reference_signatures])
+                         | "reference files" >> beam.FlatMap(_match)
+                         | "spread reference files" >> beam.Reshuffle()
+                         | "reference bands" >> beam.ParDo(_ReadReference(params)))
+            bands = (bands, reference) | "all bands" >> beam.Flatten()
+        edges = (bands
+                 | "buckets" >> beam.GroupByKey()
+                 | "star edges" >> beam.FlatMap(_star_edges)
+                 | "distinct edges" >> beam.Distinct())
+        report = [_count(edges, "candidate edges", "candidate_edges")]
+        if self.verify:
+            edges = self._check(edges, sig[_SETS])
+            report.append(_count(edges, "verified edges", "verified_edges"))
+
+        cc = edges | "clusters" >> ConnectedComponents(self.max_rounds, counter_prefix=NAME)
+        decided = ({"label": cc[LABELS], "prio": sig[_PRIO]}
+                   | "join priorities" >> beam.CoGroupByKey()
+                   | "cluster members" >> beam.FlatMap(_cluster_members)
+                   | "group clusters" >> beam.GroupByKey()
+                   | "decide" >> beam.ParDo(_Decide()).with_outputs("cluster", "collided", main="decision"))
+        out = ({"doc": sig["docs"], "decision": decided["decision"]}
+               | "join decisions" >> beam.CoGroupByKey()
+               | "apply" >> beam.ParDo(_Apply()).with_outputs("rejected", main="kept"))
+
+        unconverged = cc[UNCONVERGED]
+        report += [
+            unconverged | "unconverged report" >> beam.Map(lambda n: ("unconverged_nodes", n)),
+            unconverged | "converged report" >> beam.Map(lambda n: ("converged", int(n == 0))),
+            _count(decided["cluster"], "clusters", "clusters"),
+            _count(decided["collided"], "collisions", "node_id_collisions"),
+        ]
+        report = tuple(report) | "report" >> beam.Flatten()
+        return step_outputs(out["kept"], out["rejected"], sig[ERRORS], report)
+
+    def _check(self, edges, sets):
+        member_of = edges | "by member" >> beam.Map(lambda e: (e[1], e[0]))
+        centre_of = edges | "by centre" >> beam.Map(lambda e: (e[0], e[1]))
+        return ({"set": sets, "member_of": member_of, "centre_of": centre_of}
+                | "join member sets" >> beam.CoGroupByKey()
+                | "send member sets" >> beam.FlatMap(_member_sets)
+                | "group by centre" >> beam.GroupByKey()
+                | "check jaccard" >> beam.ParDo(_CheckEdges(self.threshold)))
+
+    def _write(self, sigs, params):
+        import pyarrow as pa
+
+        schema = pa.schema([("id", pa.string()), ("bands", pa.list_(pa.int64()))],
+                           metadata={SIGNATURE_META: json.dumps(params, sort_keys=True)})
+        sigs | "write signatures" >> beam.io.WriteToParquet(
+            self.write_signatures, schema, file_name_suffix=".parquet")
