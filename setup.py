@@ -27,6 +27,8 @@ setup(
         "google-cloud-storage>=2.14,<4",
     ],
     extras_require={
+        # extract with extractor: resiliparse (about 8x faster than trafilatura, DCLM)
+        "resiliparse": ["resiliparse>=2.0.1,<3"],
         "dev": [
             "pytest>=8,<10",
             "datasets>=2.18,<6",

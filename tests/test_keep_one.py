@@ -5,7 +5,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import local_pipeline
@@ -84,7 +84,7 @@ def expected(rule, key):
 
 
 def run_both(options=None):
-    p = TestPipeline(runner=FnApiRunner(), options=options) if options else local_pipeline()
+    p = test_pipeline.TestPipeline(runner=FnApiRunner(), options=options) if options else local_pipeline()
     with p:
         docs = p | beam.Create(DOCS)
         exact = docs | "exact" >> ExactDedup()

@@ -122,8 +122,8 @@ class DocumentStep(beam.PTransform):
         raise NotImplementedError
 
     def expand(self, docs):
-        return docs | "Apply" >> beam.ParDo(_DocumentStepFn(self)).with_outputs(
-            REJECTED, ERRORS, main=KEPT)
+        outputs = docs | "Apply" >> beam.ParDo(_DocumentStepFn(self)).with_outputs(REJECTED, ERRORS, main=KEPT)
+        return step_outputs(outputs[KEPT], outputs[REJECTED], outputs[ERRORS])
 
     def __getstate__(self):
         # Only the parameters travel to workers, not the pipeline the transform was applied to.

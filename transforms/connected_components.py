@@ -29,7 +29,7 @@ once, and a node with no other edge gets no label.
 """
 from __future__ import annotations
 
-from typing import Iterable, Tuple
+from typing import Iterable, List, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -54,10 +54,28 @@ def _both_ways(edge: Tuple[int, int]) -> Iterable[Tuple[int, int]]:
     yield v, u
 
 
-class _LargeStar(beam.DoFn):
-    """Links the larger neighbours of u to the smallest node of u's neighbourhood."""
+def large_star(u: int, neighbours: Iterable[int]) -> Tuple[List[Tuple[int, int]], bool]:
+    """(edges, changed): u's larger neighbours linked to the smallest node of u's neighbourhood."""
+    neighbours = set(neighbours)
+    m = min(min(neighbours), u)
+    larger = [v for v in neighbours if v > u]
+    return [(v, m) for v in larger], bool(m != u and larger)
 
-    def __init__(self, counter: str):
+
+def small_star(u: int, neighbours: Iterable[int]) -> Tuple[List[Tuple[int, int]], bool]:
+    """(edges, changed): u and its smaller neighbours linked to the smallest of them."""
+    smaller = {v for v in neighbours if v < u}
+    if not smaller:
+        return [], False
+    m = min(smaller)
+    return [(u, m)] + [(v, m) for v in smaller if v != m], len(smaller) > 1
+
+
+class _Star(beam.DoFn):
+    """Applies ``large_star`` or ``small_star`` to one node's grouped neighbours."""
+
+    def __init__(self, large: bool, counter: str):
+        self._large = large
         self._counter_name = counter
 
     def setup(self):
@@ -65,36 +83,17 @@ class _LargeStar(beam.DoFn):
 
     def process(self, element):
         u, neighbours = element
-        neighbours = set(neighbours)
-        m = min(min(neighbours), u)
-        larger = [v for v in neighbours if v > u]
-        if m != u and larger:
+        edges, changed = (large_star if self._large else small_star)(u, neighbours)
+        if changed:
             self._changes.inc()
-        for v in larger:
-            yield v, m
+        return edges
 
 
-class _SmallStar(beam.DoFn):
-    """Links u and its smaller neighbours to the smallest of them."""
-
-    def __init__(self, counter: str):
-        self._counter_name = counter
-
-    def setup(self):
-        self._changes = Metrics.counter(METRICS_NAMESPACE, self._counter_name)
-
-    def process(self, element):
-        u, neighbours = element
-        smaller = {v for v in neighbours if v < u}
-        if not smaller:
-            return
-        m = min(smaller)
-        if len(smaller) > 1:
-            self._changes.inc()
-        yield u, m
-        for v in smaller:
-            if v != m:
-                yield v, m
+def is_star_leaf_or_root(u: int, neighbours: Iterable[int]) -> bool:
+    """True unless u has several smaller neighbours, or a smaller and a larger one."""
+    n_smaller = sum(1 for v in set(neighbours) if v < u)
+    larger = any(v > u for v in neighbours)
+    return not (n_smaller > 1 or (n_smaller and larger))
 
 
 class _Neighbourhood(beam.CombineFn):
@@ -172,10 +171,10 @@ class ConnectedComponents(beam.PTransform):
             edges = (edges
                      | f"large star {r} both ways" >> beam.FlatMap(_both_ways)
                      | f"large star {r} group" >> beam.GroupByKey()
-                     | f"large star {r}" >> beam.ParDo(_LargeStar(rounds))
+                     | f"large star {r}" >> beam.ParDo(_Star(True, rounds))
                      | f"small star {r} both ways" >> beam.FlatMap(_both_ways)
                      | f"small star {r} group" >> beam.GroupByKey()
-                     | f"small star {r}" >> beam.ParDo(_SmallStar(rounds)))
+                     | f"small star {r}" >> beam.ParDo(_Star(False, rounds)))
         labelled = (edges
                     | "neighbourhoods" >> beam.FlatMap(_with_side)
                     | "summarise neighbourhoods" >> beam.CombinePerKey(_Neighbourhood())

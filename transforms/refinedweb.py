@@ -243,7 +243,7 @@ class RefinedWebFilter(FilterStep):
             if literal in lower:
                 before = lines
                 lines, removed[rule] = self._remove_substring(lines, pattern)
-                if removed[rule] or len(lines) != len(before):
+                if lines != before:
                     lower = None  # an edit may join text into a later phrase: look again
             else:
                 removed[rule] = 0
