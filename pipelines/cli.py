@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append", default=[], metavar="[NAME=]GLOB",
                      help="replace an input's paths (NAME= needed when the recipe has several inputs); repeatable")
     run.add_argument("--output", help="output directory (default: the recipe's output.path)")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a recipe parameter used as {NAME} in paths; repeatable")
     run.add_argument("--runner", choices=RUNNERS, default="local")
     run.add_argument("--workers", type=int, help="local: worker processes (default: one per core)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
@@ -74,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="validate a recipe without running it")
     validate.add_argument("recipe")
+    validate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
 
     sub.add_parser("steps", help="list the steps a recipe can use, with their parameters")
 
@@ -84,6 +87,17 @@ def _parser() -> argparse.ArgumentParser:
     quick.add_argument("--dir", default="quickstart", help="working directory for corpus and output")
     quick.add_argument("--workers", type=int)
     return parser
+
+
+def parse_params(items: List[str]) -> dict:
+    """``["dump=CC-MAIN-2024-33"]`` -> ``{"dump": "CC-MAIN-2024-33"}``."""
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--param takes NAME=VALUE, got {item!r}")
+        params[name] = value
+    return params
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -101,7 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("\n".join(describe_steps()))
             return 0
         if args.command == "validate":
-            recipe = load_recipe(args.recipe, STEPS)
+            recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param))
             check_inputs_exist(recipe)
             print(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))")
             return 0
@@ -124,7 +138,7 @@ def _run(args, extra: List[str]) -> int:
     from pipelines.run import apply_overrides, run_recipe
     from pipelines.report import summary_table
 
-    recipe = load_recipe(args.recipe, STEPS)
+    recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param))
     recipe = apply_overrides(recipe, args.input, args.output)
     check_inputs_exist(recipe)
     cfg = RunnerConfig(

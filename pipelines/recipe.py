@@ -4,6 +4,7 @@ A recipe is YAML, loaded with a safe loader and validated completely before
 any pipeline is built::
 
     version: 1
+    params: {dump: CC-MAIN-2024-10}  # optional; {dump} in paths, --param dump=... overrides
     inputs:                      # named inputs
       web:
         paths: [crawl/*.warc.gz] # a glob or a list of globs, local or gs://
@@ -88,12 +89,14 @@ class Recipe:
     steps: List[StepSpec]
     output: OutputSpec
     name: str = ""
+    params: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         """The resolved recipe (defaults filled in), as it would be written in YAML."""
         return {
             "version": self.version,
             "name": self.name,
+            "params": dict(self.params),
             "inputs": {n: _without(dataclasses.asdict(i), "name") for n, i in self.inputs.items()},
             "steps": [{"step": s.step, **s.params} for s in self.steps],
             "output": dataclasses.asdict(self.output),
@@ -211,8 +214,12 @@ def _choices(given: str, valid: typing.Iterable[str]) -> str:
 
 # ---------------------------------------------------------------- loading
 
-def load_recipe(path: str, steps: Dict[str, type], text: Optional[str] = None) -> Recipe:
-    """Read and validate a recipe file against the registered ``steps``."""
+def load_recipe(path: str, steps: Dict[str, type], text: Optional[str] = None,
+                params: Optional[Dict[str, str]] = None) -> Recipe:
+    """Read and validate a recipe file against the registered ``steps``.
+
+    ``params`` override the recipe's ``params`` (e.g. ``--param dump=CC-MAIN-2024-33``).
+    """
     if text is None:
         from apache_beam.io.filesystems import FileSystems  # gs:// recipes too
         try:
@@ -224,26 +231,68 @@ def load_recipe(path: str, steps: Dict[str, type], text: Optional[str] = None) -
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RecipeError(path, "", f"not valid YAML: {exc}") from None
-    return parse_recipe(data, path, steps)
+    return parse_recipe(data, path, steps, params)
 
 
-def parse_recipe(data: Any, file: str, steps: Dict[str, type]) -> Recipe:
+def _substitute(data: Dict[str, Any], file: str, overrides: Optional[Dict[str, str]]) -> Dict[str, Any]:
+    """Replace ``{name}`` in input paths and the output path by the recipe's or the caller's params."""
+    declared = data.get("params") or {}
+    if not isinstance(declared, dict) or not all(isinstance(v, (str, int)) for v in declared.values()):
+        raise RecipeError(file, "params", "expected a mapping of name -> string default")
+    values = {str(k): str(v) for k, v in declared.items()}
+    for key, value in (overrides or {}).items():
+        if key not in values:
+            raise RecipeError(file, f"params.{key}", "not a parameter of this recipe" + _choices(key, values))
+        values[key] = value
+
+    def fill(text: Any, where: str) -> Any:
+        if not isinstance(text, str) or "{" not in text:
+            return text
+        try:
+            return text.format_map(values)
+        except KeyError as exc:
+            raise RecipeError(file, where, f"unknown parameter {{{exc.args[0]}}}" + _choices(exc.args[0], values)) from None
+        except (ValueError, IndexError) as exc:
+            raise RecipeError(file, where, f"bad placeholder in {text!r}: {exc}") from None
+
+    data = dict(data)
+    if isinstance(data.get("inputs"), dict):
+        inputs = {}
+        for name, spec in data["inputs"].items():
+            if isinstance(spec, dict):
+                spec = dict(spec)
+                paths = spec.get("paths")
+                if isinstance(paths, list):
+                    spec["paths"] = [fill(p, f"inputs.{name}.paths[{i}]") for i, p in enumerate(paths)]
+                else:
+                    spec["paths"] = fill(paths, f"inputs.{name}.paths")
+            inputs[name] = spec
+        data["inputs"] = inputs
+    if isinstance(data.get("output"), dict):
+        data["output"] = {**data["output"], "path": fill(data["output"].get("path"), "output.path")}
+    data["params"] = values
+    return data
+
+
+def parse_recipe(data: Any, file: str, steps: Dict[str, type],
+                 params: Optional[Dict[str, str]] = None) -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError(file, "", "a recipe is a mapping with version, inputs, steps and output")
-    known = {"version", "name", "inputs", "steps", "output"}
+    known = {"version", "name", "params", "inputs", "steps", "output"}
     for key in data:
         if key not in known:
             raise RecipeError(file, str(key), "unknown top-level field" + _choices(str(key), known))
     for key in ("version", "inputs", "steps", "output"):
         if key not in data:
             raise RecipeError(file, key, "missing required field")
+    data = _substitute(data, file, params)
     version = data["version"]
     if version not in SUPPORTED_VERSIONS:
         raise RecipeError(file, "version", f"unsupported version {version!r}; supported: {SUPPORTED_VERSIONS}")
     name = data.get("name") or ""
     if not isinstance(name, str):
         raise RecipeError(file, "name", f"expected str, got {_show(name)}")
-    return Recipe(file=file, version=version, name=name,
+    return Recipe(file=file, version=version, name=name, params=data["params"],
                   inputs=_parse_inputs(data["inputs"], file),
                   steps=_parse_steps(data["steps"], file, steps),
                   output=_parse_output(data["output"], file))

@@ -167,3 +167,21 @@ def test_unreadable_recipe_file(tmp_path):
     with pytest.raises(RecipeError) as info:
         load_recipe(str(tmp_path / "absent.yaml"), STEPS)
     assert "cannot read recipe" in str(info.value)
+
+
+def test_params_fill_paths_and_can_be_overridden(tmp_path):
+    text = ("version: 1\nparams: {dump: CC-2024-10}\ninputs: {web: {paths: ['crawl/{dump}/*.warc.gz']}}\n"
+            "steps: []\noutput: {path: 'out/{dump}'}\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    recipe = load_recipe(str(path), STEPS)
+    assert recipe.inputs["web"].paths == ["crawl/CC-2024-10/*.warc.gz"] and recipe.output.path == "out/CC-2024-10"
+    recipe = load_recipe(str(path), STEPS, params={"dump": "CC-2024-33"})
+    assert recipe.output.path == "out/CC-2024-33" and recipe.params == {"dump": "CC-2024-33"}
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(path), STEPS, params={"dmp": "x"})
+    assert info.value.where == "params.dmp" and "did you mean 'dump'" in str(info.value)
+    path.write_text(text.replace("out/{dump}", "out/{month}"))
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(path), STEPS)
+    assert info.value.where == "output.path" and "unknown parameter {month}" in str(info.value)

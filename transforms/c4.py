@@ -134,14 +134,16 @@ class C4Filter(FilterStep):
     filter_no_terminal_punct off. Not here: TFDS's corpus-wide line dedup and
     200k-char page limit, and its bad-words test (see C4BadWords).
 
-    Sentences are counted exactly only when the decision needs it (fewer kept
-    lines than min_num_sentences) or when annotating: otherwise the stored
-    count would be a lower bound. Text without spaces (zh, ja, th) does not
-    crash but has one "word" per line and no ASCII end mark, so its lines are
-    dropped and the page goes as c4_too_few_sentences: run C4 on
+    Punkt runs only when the decision needs it (fewer non-blank kept lines
+    than min_num_sentences, each holding at least one sentence), and then
+    stops at min_num_sentences; with annotate or dry_run it counts every kept
+    line exactly. CPU time per 2,000 words on one core (181 Scrapinghub
+    articles / 1,166 extracted real pages): 0.26 / 0.37 ms with the defaults,
+    3.4 / 3.9 ms with annotate. Text without spaces (zh, ja, th) does not
+    crash, but a line is one "word" and ends in no ASCII end mark, so its lines
+    go and the page is dropped as c4_too_few_sentences: run C4 on
     space-separated languages only. After a page rule fires, the statistics
-    cover the lines read so far. Cost on the 181 Scrapinghub articles: see
-    tests/test_c4.py (well under 1 ms per 2,000 words without annotate).
+    cover the lines read so far.
 
     filter_no_terminal_punct: drop lines that do not end in an end mark (or end in "...").
     end_marks: line endings that count as terminal punctuation.
@@ -309,7 +311,13 @@ class C4BadWords(FilterStep):
     document in processing order. A language without a list is kept
     (datatrove raises unless told otherwise). TFDS built C4 testing each kept
     line with ``[^a-z](words)[^a-z]`` inside ``clean_page``; this follows
-    datatrove and tests the whole text. Cost: see tests/test_c4.py.
+    datatrove and tests the whole text.
+
+    Each list compiles to one regex, factored as a prefix tree and searched in
+    " " + text (same decisions as datatrove's plain alternation: checked on
+    every list with probes and real text). CPU time per 2,000 words on one
+    core, real articles and pages: about 0.4 ms for en (datatrove's regex
+    alone: 2.0-2.2 ms) and 0.27 ms for zh.
 
     wordlist_dir: folder of LDNOOBW lists (or one holding ldnoobw/); "" takes $THRESHER_WORDLISTS.
     english_file: file name of the English list (C4's commit 25e679f by default; "en" for the newest).

@@ -89,13 +89,6 @@ class _Star(beam.DoFn):
         return edges
 
 
-def is_star_leaf_or_root(u: int, neighbours: Iterable[int]) -> bool:
-    """True unless u has several smaller neighbours, or a smaller and a larger one."""
-    n_smaller = sum(1 for v in set(neighbours) if v < u)
-    larger = any(v > u for v in neighbours)
-    return not (n_smaller > 1 or (n_smaller and larger))
-
-
 class _Neighbourhood(beam.CombineFn):
     """(smallest neighbour, smaller neighbours capped at 2, has a larger neighbour) of a node."""
 
