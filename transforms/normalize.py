@@ -42,23 +42,17 @@ FTFY_SETTINGS = dict(unescape_html="auto", remove_terminal_escapes=True, fix_enc
                      fix_line_breaks=False, fix_surrogates=True, remove_control_chars=True, normalization=None)
 
 _LINE_SEPARATORS = re.compile("\r\n?|[\x85\u2028\u2029]")
-# str.isspace() characters other than " " and "\n" (and the line separators above, replaced first).
+# str.isspace() characters other than " " and "\n" and the line separators above.
 _OTHER_SPACES = re.compile("[\t\x0b\x0c\x1c-\x1f\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]")
-_SPACE_RUNS = re.compile(" {2,}")
 
 
 def tidy_whitespace(text: str) -> str:
     """Line breaks to "\\n", other whitespace to single spaces, no spaces at line ends."""
     if "\r" in text or "\x85" in text or "\u2028" in text or "\u2029" in text:
         text = _LINE_SEPARATORS.sub("\n", text)
-    if _OTHER_SPACES.search(text):
-        text = _OTHER_SPACES.sub(" ", text)
-    if "  " in text:
-        text = _SPACE_RUNS.sub(" ", text)
-    if " \n" in text:  # runs are single spaces now: one replace per side is enough
-        text = text.replace(" \n", "\n")
-    if "\n " in text:
-        text = text.replace("\n ", "\n")
+    if "  " in text or " \n" in text or "\n " in text or _OTHER_SPACES.search(text):
+        # str.split() splits on every whitespace character and drops them at both ends
+        text = "\n".join([" ".join(line.split()) for line in text.split("\n")])
     return text
 
 

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Dict, List
+from itertools import repeat
+from typing import Dict, List, Set
 
 from transforms.base import FilterStep
 
@@ -64,8 +65,12 @@ _PHONE = re.compile(
     r")(?![\w-]|\.[0-9])")
 _PHONE_DIGITS = {"intl": (8, 15), "nanp": (10, 11), "trunk": (10, 11)}
 
-# Byte classes for finding candidate lines: ASCII digit -> 0, "." ":" "@" "\n" kept, the rest -> space.
+# Byte classes for finding candidate lines: ASCII digit -> 0, "." ":" "@" "\n" kept, the rest -> space;
+# for phones: the separators a number may hold are deleted, digit -> 0, the rest -> "x", so a line can hold a
+# phone number only if it has "00000000".
 _CLASSES = bytes(ord("0") if 48 <= b <= 57 else b if b in b".:@\n" else 32 for b in range(256))
+_PHONE_CLASSES = bytes(ord("0") if 48 <= b <= 57 else b if b == 10 else ord("x") for b in range(256))
+_PHONE_SEPARATORS = b" .-()+"
 
 
 def is_public_ip(address: str) -> bool:
@@ -153,23 +158,35 @@ class PiiRedact(FilterStep):
             line = _PHONE.sub(lambda m: phones.next() if _phone_ok(m) else m.group(0), line)
         return line
 
-    def _candidate(self, classes: bytes) -> bool:
-        """Can this line (as byte classes) hold something to redact?"""
-        return ((self.redact_emails and b"@" in classes)
-                or (self.redact_ips and b"0.0" in classes and classes.count(b".") >= 3)
-                or (self.redact_ips and self.redact_ipv6 and (b"::" in classes or classes.count(b":") >= 6))
-                or (self.redact_phones and classes.count(b"0") >= 8))
+    def _candidate_lines(self, classes: bytes, phone_classes: bytes) -> Set[int]:
+        """The numbers of the lines that may hold something to redact, from the text's byte classes."""
+        tests = []
+        if self.redact_emails and b"@" in classes:
+            tests.append(lambda c, p: b"@" in c)
+        if self.redact_ips and b"0.0" in classes:
+            tests.append(lambda c, p: b"0.0" in c and c.count(b".") >= 3)
+        if self.redact_ips and self.redact_ipv6 and (b"::" in classes or classes.count(b":") >= 6):
+            tests.append(lambda c, p: b"::" in c or c.count(b":") >= 6)
+        if self.redact_phones and b"00000000" in phone_classes:
+            tests.append(lambda c, p: b"00000000" in p)
+        lines: Set[int] = set()
+        if tests:
+            phone_lines = phone_classes.split(b"\n") if self.redact_phones else repeat(b"")
+            for test in tests:
+                lines.update(i for i, (c, p) in enumerate(zip(classes.split(b"\n"), phone_lines)) if test(c, p))
+        return lines
 
     def clean(self, doc):
         text = doc.text
         emails, ips = _Replacer(self.email_replacements), _Replacer(self.ip_replacements)
         ipv6s, phones = _Replacer(self.ipv6_replacements), _Replacer(self.phone_replacements)
-        classes = text.encode("utf-8", "surrogatepass").translate(_CLASSES)
-        if self._candidate(classes):
+        data = text.encode("utf-8", "surrogatepass")
+        phone_classes = data.translate(_PHONE_CLASSES, _PHONE_SEPARATORS) if self.redact_phones else b""
+        candidates = self._candidate_lines(data.translate(_CLASSES), phone_classes)
+        if candidates:
             lines = text.split("\n")
-            for i, line_classes in enumerate(classes.split(b"\n")):
-                if self._candidate(line_classes):
-                    lines[i] = self._redact_line(lines[i], emails, ips, ipv6s, phones)
+            for i in sorted(candidates):  # in text order: placeholders are taken in turn
+                lines[i] = self._redact_line(lines[i], emails, ips, ipv6s, phones)
             if emails.count or ips.count or ipv6s.count or phones.count:
                 text = "\n".join(lines)
         stats: Dict[str, int] = {"emails": emails.count, "ips": ips.count + ipv6s.count, "phones": phones.count}

@@ -71,13 +71,15 @@ _BACKTICKS = re.compile(r"`+")
 _ALWAYS_SPLIT = "«“‘„»”’;@#$%&?!*[](){}<>"  # characters that are always tokens of their own
 # Commas and colons, unless a digit follows (3,000 and 10:30 stay whole); as in NLTK the
 # character after the mark is consumed, so "::x" gives ":" and ":x".
-_COMMA_COLON = re.compile(r"([:,])([^\d])")
+_COMMA = re.compile(r",(?=\D)")
+_COLON = re.compile(r":(?=\D)")
+_MARK_PAIR = re.compile(r"([:,])([^\d])")  # exact NLTK rule, for ",," "::" ",:" ":,"
 # Clitics and closing apostrophes at the end of a chunk (followed by a space, as in NLTK).
-_CLITIC = re.compile(r"'(?<=[^' ]')(?:[sSmMdD]|ll|LL|re|RE|ve|VE)?(?= )|n(?<=[^' ]n)'t(?= )|N(?<=[^' ]N)'T(?= )")
-_CONTRACTION_WORDS = ("cannot", "d'ye", "gimme", "gonna", "gotta", "lemme", "more'n", "wanna", "'tis", "'twas")
-_CONTRACTION = re.compile(
-    r"(?i)\b(?:(can)(not)|(d)('ye)|(gim)(me)|(gon)(na)|(got)(ta)|(lem)(me)|(more)('n))\b|\b(wan)(na)(?=\s)"
-    r"|(?<= )('t)(is|was)\b")
+_CLITIC = re.compile(r"'(?<=[^' ]')(?=(?:[sSmMdD]|ll|LL|re|RE|ve|VE)? )")
+# Words NLTK splits in two (MacIntyre's contractions), matched case-insensitively.
+_CONTRACTIONS = {"cannot": 3, "d'ye": 1, "gimme": 3, "gonna": 3, "gotta": 3, "lemme": 3, "more'n": 4,
+                 "wanna": 3, "'tis": 2, "'twas": 2}
+_CONTRACTION_FORMS = frozenset(f(w) for w in _CONTRACTIONS for f in (str.lower, str.capitalize, str.upper))
 # Punkt: characters that cannot start a word, that end one, closing marks after a final
 # period, its number pattern, and a next chunk that holds a sentence end of its own.
 _PUNKT_LEAD = "(\"`{[:;&#*@)}]-,"
@@ -92,6 +94,8 @@ _CJK = re.compile(r"([\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00
 def _punkt_type(word: str) -> str:
     """Punkt's type of the token that ends in a period (given without the period):
     lower-cased, numbers folded to ##number##."""
+    if word.isalpha():
+        return word.lower()
     word = _PUNKT_NON_WORD_RE.split(word)[-1].lstrip(_PUNKT_LEAD).lower()
     return "##number##" if _PUNKT_NUMBER.match(word) else word
 
@@ -139,7 +143,7 @@ def _ends_sentence(word: str, following: str) -> bool:
 def _split_period(match: "re.Match[str]") -> str:
     tail, following = match.groups()
     start = match.start()
-    word = match.string[max(0, start - 64):start].split()[-1]  # the chunk before the period
+    word = match.string[max(0, start - 64):start].rsplit(None, 1)[-1]  # the chunk before the period
     if tail:
         if "?" in tail or "!" in tail:
             return match.group(0)  # a later ? or ! ends the sentence instead
@@ -151,20 +155,48 @@ def _split_period(match: "re.Match[str]") -> str:
     return " . " + tail + " "
 
 
+def _opens(before: str, after: str) -> bool:
+    """Whether a double quote between ``before`` and ``after`` opens: at the start, after a
+    space or an opening bracket (NLTK), or where Punkt starts a sentence with it: after a
+    sentence end and a line break, or right after ? ! . when no space follows the quote."""
+    last = before[-1:] or " "
+    if last in ".?!" and after[:1] and not after[:1].isspace() and after[:2] != "--":
+        return True
+    return last in " ([{<«“‘„`" or (last.isspace() and bool(_SENTENCE_END_BEFORE.search(before)))
+
+
 def _convert_quote(match: "re.Match[str]") -> str:
-    """Double quotes become `` when they open (at the start, after a space or an opening
-    bracket, or starting a sentence on a new line) and '' otherwise."""
-    start = match.start()
-    text = match.string
-    before = text[start - 1] if start else " "
-    if before in " ([{<«“‘„`" or (before.isspace() and _SENTENCE_END_BEFORE.search(text, max(0, start - 24), start)):
-        return " `` "
-    return " '' "
+    text, start, end = match.string, match.start(), match.end()
+    return " `` " if _opens(text[max(0, start - 24):start], text[end:end + 2]) else " '' "
 
 
-def _split_contraction(match: "re.Match[str]") -> str:
-    parts = [g for g in match.groups() if g]
-    return " " + " ".join(parts) + " "
+def _convert_quotes(text: str) -> str:
+    """Double quotes (and '') become `` when they open, '' otherwise."""
+    if "''" in text:
+        return _QUOTE.sub(_convert_quote, text)
+    pieces = text.split('"')
+    out = [pieces[0]]
+    at = len(pieces[0])  # where the quote before each next piece stands in ``text``
+    for piece in pieces[1:]:
+        out.append(" `` " if _opens(text[max(0, at - 24):at], piece[:2]) else " '' ")
+        out.append(piece)
+        at += 1 + len(piece)
+    return "".join(out)
+
+
+def _padded(match: "re.Match[str]") -> str:
+    return " " + match.group() + " "
+
+
+def _split_contractions(tokens: List[str]) -> List[str]:
+    out = []
+    for token in tokens:
+        if token in _CONTRACTION_FORMS:
+            cut = _CONTRACTIONS[token.lower()]
+            out += (token[:cut], token[cut:])
+        else:
+            out.append(token)
+    return out
 
 
 def split_words(text: str, cjk_chars: bool = False) -> List[str]:
@@ -176,10 +208,15 @@ def split_words(text: str, cjk_chars: bool = False) -> List[str]:
     if "'" in text:
         text = _APOS_LETTER.sub(r"\1 \2", text)
     if '"' in text or "''" in text:
-        text = _QUOTE.sub(_convert_quote, text)
+        text = _convert_quotes(text)
     if "." in text:
         text = _PERIOD.sub(_split_period, text)
-    text = _COMMA_COLON.sub(r" \1 \2", text)
+    if ",," in text or "::" in text or ",:" in text or ":," in text:
+        text = _MARK_PAIR.sub(r" \1 \2", text)
+    if "," in text:
+        text = _COMMA.sub(" , ", text)
+    if ":" in text:
+        text = _COLON.sub(" : ", text)
     if text[-1:] in (":", ","):
         text = text[:-1] + " " + text[-1]
     for char in _ALWAYS_SPLIT:
@@ -188,18 +225,22 @@ def split_words(text: str, cjk_chars: bool = False) -> List[str]:
     if "--" in text:
         text = text.replace("--", " -- ")
     if ".." in text:
-        text = _ELLIPSIS.sub(r" \g<0> ", text)
+        text = _ELLIPSIS.sub(_padded, text)
     if "`" in text:
-        text = _BACKTICKS.sub(r" \g<0> ", text)
+        text = _BACKTICKS.sub(_padded, text)
     text = " " + text + " "
     if "'" in text:
-        text = _CLITIC.sub(r" \g<0> ", text)
-    lowered = text.lower()
-    if any(word in lowered for word in _CONTRACTION_WORDS):
-        text = _CONTRACTION.sub(_split_contraction, text)
+        if "n't " in text:
+            text = text.replace("n't ", " n't ")
+        if "N'T " in text:
+            text = text.replace("N'T ", " N'T ")
+        text = _CLITIC.sub(" '", text)
     if cjk_chars:
         text = _CJK.sub(r" \1 ", text)
-    return text.split()
+    tokens = text.split()
+    if not _CONTRACTION_FORMS.isdisjoint(tokens):
+        tokens = _split_contractions(tokens)
+    return tokens
 
 
 def split_lines(text: str) -> List[str]:

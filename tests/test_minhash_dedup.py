@@ -1,0 +1,188 @@
+"""minhash_dedup end to end: known near-duplicates, verification, priority, reproducibility, safety."""
+from __future__ import annotations
+
+import random
+from typing import List
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.recipe import step_params
+from tests.conftest import local_pipeline
+from transforms.base import ERRORS, KEPT, REJECTED, REPORT
+from transforms.document import Document
+from transforms.minhash import compact_set, jaccard, shingle_hashes
+from transforms.minhash_dedup import (SIGNATURE_META, MinHashDedup, _ReadReference,
+                                      signature_params)
+from transforms.priority import priority_key
+
+RND = random.Random(42)
+VOCAB = ["".join(RND.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(7)) for _ in range(20_000)]
+
+
+def words(n: int) -> List[str]:
+    return [RND.choice(VOCAB) for _ in range(n)]
+
+
+def edit(ws: List[str], replaced: int) -> List[str]:
+    """Replace ``replaced`` words spread over the text (each changes <= 5 shingles)."""
+    ws = list(ws)
+    for i in range(replaced):
+        ws[(i * 97 + 13) % len(ws)] = "typo" + "abcdefghijklmnopqrstuvwxyz"[i % 26] * (1 + i // 26)
+    return ws
+
+
+BASES = [words(300) for _ in range(6)]
+CORPUS = []
+CLUSTERS = []  # expected clusters of ids
+for b, base in enumerate(BASES):
+    ids = [f"b{b}-orig"]
+    CORPUS.append(Document(ids[0], " ".join(base)))
+    for v in range(b % 3):  # 0, 1 or 2 near-duplicates (one replaced word: Jaccard about 0.97)
+        ids.append(f"b{b}-v{v}")
+        CORPUS.append(Document(ids[-1], " ".join(edit(base, v + 1)).upper()))
+    CLUSTERS.append(ids)
+for u in range(5):
+    CORPUS.append(Document(f"unique-{u}", " ".join(words(200))))
+    CLUSTERS.append([f"unique-{u}"])
+CORPUS.append(Document("empty", ""))  # no words: no shingle, kept
+CORPUS.append(Document("short-a", "Hello there, world!"))  # 3 words: one shingle
+CORPUS.append(Document("short-b", "hello THERE world"))
+CLUSTERS += [["empty"], ["short-a", "short-b"]]
+
+
+def winner(ids, rule="id_hash"):
+    docs = {d.id: d for d in CORPUS}
+    return min(ids, key=lambda i: priority_key(docs[i], rule))
+
+
+def expected(clusters=CLUSTERS):
+    kept = sorted((winner(c), len(c) if c != ["empty"] else 1) for c in clusters)
+    dropped = sorted((i, "minhash_duplicate", len(c)) for c in clusters for i in c if i != winner(c))
+    return kept, dropped
+
+
+def check(p, docs, step, kept, dropped, label=""):
+    out = p | f"create{label}" >> beam.Create(docs) | f"dedup{label}" >> step
+    assert_that(out[KEPT] | f"k{label}" >> beam.Map(lambda d: (d.id, d.annotations["cluster_size"])),
+                equal_to(kept), label=f"kept{label}")
+    assert_that(out[REJECTED] | f"r{label}" >> beam.Map(
+        lambda d: (d.id, d.annotations["drop_reason"], d.annotations["cluster_size"])),
+        equal_to(dropped), label=f"rejected{label}")
+    assert_that(out[ERRORS], equal_to([]), label=f"errors{label}")
+    return out
+
+
+def test_known_near_duplicates_one_kept_per_cluster():
+    kept, dropped = expected()
+    with local_pipeline() as p:
+        out = check(p, CORPUS, MinHashDedup(), kept, dropped)
+        assert_that(out[REPORT] | beam.Filter(lambda kv: kv[0] in ("converged", "clusters", "node_id_collisions")),
+                    equal_to([("converged", 1), ("clusters", 5), ("node_id_collisions", 0)]), label="report")
+
+
+def test_reproducible_across_input_order_and_two_workers():
+    kept, dropped = expected()
+    with local_pipeline() as p:
+        check(p, list(reversed(CORPUS)), MinHashDedup(), kept, dropped)
+    options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    with test_pipeline.TestPipeline(runner=FnApiRunner(), options=options) as p:
+        check(p, CORPUS, MinHashDedup(), kept, dropped)
+
+
+def _pair(jaccard_words: int):
+    base = words(400)
+    return base, edit(base, jaccard_words)
+
+
+def test_verification_threshold_boundary():
+    a, b = _pair(12)  # 12 spread replacements: Jaccard about 0.86, found by LSH with p > 0.99
+    j = jaccard(compact_set(shingle_hashes(" ".join(a))), compact_set(shingle_hashes(" ".join(b))))
+    assert 0.8 < j < 0.9
+    docs = [Document("x", " ".join(a)), Document("y", " ".join(b))]
+    w = min(docs, key=lambda d: priority_key(d, "id_hash")).id
+    loser = "y" if w == "x" else "x"
+    with local_pipeline() as p:
+        check(p, docs, MinHashDedup(threshold=j), [(w, 2)], [(loser, "minhash_duplicate", 2)], "at")
+        check(p, docs, MinHashDedup(threshold=j + 1e-9), [("x", 1), ("y", 1)], [], "past")
+        check(p, docs, MinHashDedup(verify=False, threshold=1.0), [(w, 2)], [(loser, "minhash_duplicate", 2)], "off")
+
+
+def test_priority_annotation_keeps_the_best_document():
+    base = words(300)
+    docs = [Document(f"q{i}", " ".join(edit(base, i)), annotations={"quality": q})
+            for i, q in enumerate([0.1, 0.9, 0.5])]
+    with local_pipeline() as p:
+        check(p, docs, MinHashDedup(priority="annotation", priority_annotation="quality"),
+              [("q1", 3)], [("q0", "minhash_duplicate", 3), ("q2", "minhash_duplicate", 3)])
+
+
+def _chain(n: int):
+    """Documents sliding over one long text: neighbours are near-duplicates, the ends are not."""
+    long_text = words(4 * n + 200)
+    return [Document(f"chain-{i:04d}", " ".join(long_text[4 * i:4 * i + 200])) for i in range(n)]
+
+
+def test_not_converged_keeps_more_and_never_drops_a_unique_document():
+    chain = _chain(300)
+    uniques = [Document(f"solo-{i}", " ".join(words(150))) for i in range(20)]
+    docs = chain + uniques
+    solo_ids = {d.id for d in uniques}
+    with local_pipeline() as p:
+        out = p | beam.Create(docs) | MinHashDedup(max_rounds=1)
+        kept_ids = out[KEPT] | "k" >> beam.Map(lambda d: d.id)
+
+        def safe(ids):
+            ids = set(ids)
+            assert solo_ids <= ids  # no document without a duplicate is dropped
+            assert len(ids - solo_ids) > 1  # the chain was split, not over-merged: more than one kept
+
+        assert_that(kept_ids, safe)
+        assert_that(out[REPORT] | beam.Filter(lambda kv: kv[0] == "converged"),
+                    equal_to([("converged", 0)]), label="not converged")
+        full = p | "again" >> beam.Create(docs) | "converged run" >> MinHashDedup()
+        assert_that(full[KEPT] | "k2" >> beam.Map(lambda d: d.id),
+                    equal_to(sorted(solo_ids | {winner_of(chain)})), label="converged kept")
+
+
+def winner_of(docs):
+    return min(docs, key=lambda d: priority_key(d, "id_hash")).id
+
+
+def test_reference_signatures_drop_matches_of_an_earlier_run(tmp_path):
+    old = [Document(f"old-{i}", " ".join(words(200))) for i in range(4)]
+    with local_pipeline() as p:
+        p | beam.Create(old) | MinHashDedup(write_signatures=str(tmp_path / "sigs" / "part"))
+    new = [Document("new-copy-0", old[0].text + " plus a footer"), Document("new-copy-1", old[1].text.upper()),
+           Document("new-copy-1b", old[1].text + " different footer here"), Document("new-own", " ".join(words(200)))]
+    with local_pipeline() as p:
+        check(p, new, MinHashDedup(reference_signatures=str(tmp_path / "sigs" / "*.parquet")),
+              [("new-own", 1)],
+              [("new-copy-0", "minhash_reference_duplicate", 1), ("new-copy-1", "minhash_reference_duplicate", 2),
+               ("new-copy-1b", "minhash_reference_duplicate", 2)])
+
+
+def test_reference_signatures_with_other_parameters_are_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import json
+    path = tmp_path / "sig.parquet"
+    schema = pa.schema([("id", pa.string()), ("bands", pa.list_(pa.int64()))],
+                       metadata={SIGNATURE_META: json.dumps(signature_params(5, 20, 5, 1))})
+    pq.write_table(pa.table({"id": ["a"], "bands": [[1] * 20]}, schema=schema), path)
+    with pytest.raises(ValueError, match="were made with"):
+        list(_ReadReference(signature_params(5, 14, 8, 1)).process(str(path)))
+
+
+def test_parameters_are_typed_and_checked():
+    params = step_params(MinHashDedup)
+    assert params["bands"].default == 14 and params["rows"].default == 8 and params["ngram"].default == 5
+    assert params["verify"].default is True and params["threshold"].default == 0.8
+    for bad in ({"bands": 0}, {"threshold": 1.5}, {"max_rounds": 0}, {"priority": "first"},
+                {"priority": "annotation"}):
+        with pytest.raises(ValueError):
+            MinHashDedup(**bad)
