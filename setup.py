@@ -31,7 +31,10 @@ setup(
     extras_require={
         # extract with extractor: resiliparse (about 8x faster than trafilatura, DCLM)
         "resiliparse": ["resiliparse>=2.0.1,<3"],
+        # normalize with fix_unicode: true
+        "normalize": ["ftfy>=6.1,<7"],
         "dev": [
+            "ftfy>=6.1,<7",
             "pytest>=8,<10",
             "datasets>=2.18,<6",
         ],

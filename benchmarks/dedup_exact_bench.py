@@ -99,7 +99,8 @@ def main():
         net = run["seconds"] - base["seconds"]
         print(f"{workers} worker(s): pipeline {run['seconds']:.1f} s ({n / run['seconds']:,.0f} docs/s), "
               f"baseline generate+count {base['seconds']:.1f} s, dedup alone {net:.1f} s "
-              f"({n / net:,.0f} docs/s); peak memory of the runner process {run['peak_rss_mb']:.0f} MB")
+              f"({n / net:,.0f} docs/s); runner process peak memory {run['peak_rss_mb']:.0f} MB "
+              f"(baseline {base['peak_rss_mb']:.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ def declared_annotations(recipe: Recipe) -> Dict[str, str]:
     annotations = dict(SOURCE_ANNOTATIONS)
     for spec in recipe.steps:
         annotations.update(getattr(STEPS[spec.step], "ANNOTATIONS", {}))
+        if spec.params.get("dry_run"):  # FilterStep: the reason it would have dropped
+            annotations[f"{spec.step}_drop"] = "string"
     return annotations
 
 

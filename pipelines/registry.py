@@ -14,6 +14,9 @@ from pipelines.recipe import step_params, type_name
 from transforms.c4 import C4BadWords, C4Filter
 from transforms.extract import Extract
 from transforms.language import LanguageFilter
+from transforms.normalize import Normalize
+from transforms.pii import PiiRedact
+from transforms.refinedweb import RefinedWebFilter
 from transforms.url_filter import UrlFilter
 
 _STEP_CLASSES = (
@@ -22,6 +25,9 @@ _STEP_CLASSES = (
     LanguageFilter,
     C4Filter,
     C4BadWords,
+    RefinedWebFilter,
+    Normalize,
+    PiiRedact,
 )
 
 STEPS: Dict[str, type] = {cls.name: cls for cls in _STEP_CLASSES}

@@ -13,6 +13,7 @@ from pipelines.builder import build, output_dirs
 from pipelines.recipe import Recipe, RecipeError
 from pipelines.report import STATS_FILE, SUCCESS_MARKER, read_stats, write_text
 from pipelines.runners import RunnerConfig, make_runner_and_options
+from transforms.sinks import dir_exists, remove_dir
 
 LOCK_FILE = "recipe.lock.yaml"
 _OWNED = (STATS_FILE, SUCCESS_MARKER, LOCK_FILE)
@@ -46,14 +47,25 @@ def _exists(path: str) -> bool:
         return False
 
 
+def _dir_exists(path: str) -> bool:
+    try:
+        return dir_exists(path)
+    except Exception:
+        return False
+
+
 def prepare_output(root: str, overwrite: bool) -> None:
-    """Refuse to mix runs in one directory; with ``overwrite``, remove the previous run's files."""
-    owned = [FileSystems.join(root, name) for name in _OWNED] + list(output_dirs(root).values())
-    present = [p for p in owned if _exists(p)]
+    """Refuse to mix runs in one directory; with ``overwrite``, remove the previous run's files.
+    On gs:// a directory is a prefix: every object under ``data/``, ``rejected/``, ``errors/`` goes."""
+    files = [p for p in (FileSystems.join(root, name) for name in _OWNED) if _exists(p)]
+    dirs = [p for p in output_dirs(root).values() if _dir_exists(p)]
+    present = files + dirs
     if present and not overwrite:
         raise FileExistsError(f"{root} already holds a run's output ({present[0]}); pass --overwrite to replace it")
-    if present:
-        FileSystems.delete(present)
+    if files:
+        FileSystems.delete(files)
+    for directory in dirs:
+        remove_dir(directory)
 
 
 def versions() -> Dict[str, str]:

@@ -45,7 +45,8 @@ class ExactDedup(beam.PTransform):
     documents that shared its text (1 for a unique text). Empty texts are one
     key like any other: all but one empty document are rejected.
 
-    normalize: none (exact UTF-8 bytes), whitespace (whitespace runs collapsed, ends stripped) or lower_whitespace (also lowercased).
+    normalize: none (exact UTF-8 bytes), whitespace (runs collapsed to one space, ends stripped)
+        or lower_whitespace (also lowercased).
     priority: which copy is kept: id_hash (smallest id hash), newest (newest date) or annotation (highest value).
     priority_annotation: the annotation read by the ``annotation`` priority.
     """

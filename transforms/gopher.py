@@ -14,9 +14,8 @@ repetition 0.3 ms.
 """
 from __future__ import annotations
 
-import functools
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from transforms.base import FilterStep
 from transforms.document import Document
@@ -46,15 +45,11 @@ DUP_NGRAM_CHAR_FRAC = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 # datatrove's PUNCTUATION (utils/text.py): a word made only of these is a symbol, not a word.
 PUNCTUATION = ("!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
                + "".join(map(chr, [*range(0, 9), *range(11, 32), *range(127, 160)])))
-_SYMBOL_WORD = re.compile("(?<![^ ])[%s]+(?![^ ])" % re.escape(PUNCTUATION))
-# A word with no letter: only non-word characters, digits or "_" (words are space-joined).
-_NO_LETTER_WORD = re.compile(r"(?<![^ ])(?:[^\w ]|[\d_])+(?![^ ])")
-
-
-@functools.lru_cache(maxsize=16)
-def _stop_word_pattern(stop_words: Tuple[str, ...]) -> "re.Pattern[str]":
-    alternatives = "|".join(map(re.escape, sorted(stop_words, key=len, reverse=True)))
-    return re.compile("(?<![^ ])(?:%s)(?![^ ])" % alternatives)
+# In the words joined by single spaces, with a space at each end: a word made only of
+# punctuation, and a word with no letter (only non-word characters, digits or "_"; re's
+# letters, which differ from str.isalpha only for a few numeric signs such as ² or ½).
+_SYMBOL_WORD = re.compile(" [%s]+(?= )" % re.escape(PUNCTUATION))
+_NO_LETTER_WORD = re.compile(r" [\W\d_]+?(?= )")
 
 
 class GopherQuality(FilterStep):
@@ -135,16 +130,17 @@ class GopherQuality(FilterStep):
         self.min_alpha_words_ratio = min_alpha_words_ratio
         self.min_stop_words = min_stop_words
         self.stop_words = list(stop_words)
+        self._stop_set = frozenset(stop_words)
         self.bullets = list(bullets)
         self.punctuation_is_word = punctuation_is_word
 
     def score(self, doc: Document) -> Dict[str, float]:
         text = doc.text
         tokens = split_words(text)
-        joined = " ".join(tokens)
-        symbols = _SYMBOL_WORD.findall(joined)
+        joined = " %s " % " ".join(tokens)
+        symbols = _SYMBOL_WORD.findall(joined)  # each with its leading space
         n_words = len(tokens) - len(symbols)
-        word_chars = len(joined) - max(len(tokens) - 1, 0) - sum(map(len, symbols))
+        word_chars = len(joined) - len(tokens) - 1 - (sum(map(len, symbols)) - len(symbols))
         per = len(tokens) if self.punctuation_is_word else n_words
         with_letter = len(tokens) - len(_NO_LETTER_WORD.findall(joined))
         lines = text.splitlines()
@@ -159,7 +155,7 @@ class GopherQuality(FilterStep):
             "ellipsis_lines_ratio": (sum(1 for s in lines if s.rstrip().endswith(("...", "…"))) / len(lines)
                                      if lines else 0.0),
             "alpha_words_ratio": with_letter / per if per else 0.0,
-            "stop_words": len(_stop_word_pattern(tuple(self.stop_words)).findall(joined)),
+            "stop_words": sum(map(self._stop_set.__contains__, tokens)),
         }
 
     def decide(self, stats: Dict[str, float]) -> Optional[str]:

@@ -17,8 +17,12 @@ in two versions, both followed here:
   removed; a line that lost sentences is rebuilt from the rest joined by one
   space, a line that lost them all goes.
 
-Then, as TFDS, a page left empty or with fewer than ``min_sentences`` Punkt
-sentences is dropped (line_dedup_too_short).
+Then, as TFDS, a page left empty or with fewer than ``min_sentences`` (3)
+sentences is dropped (line_dedup_too_short). Sentences are NLTK Punkt's with
+the English model (``transforms.c4.english_punkt``), counted as each TFDS
+version did: over the whole new text (line), summed per line (sentences3).
+``min_words`` (whitespace words; 0, off, by default) is an extra floor that
+TFDS does not have, for text Punkt cannot count (CJK).
 
 Deliberate differences from TFDS:
 
@@ -31,7 +35,9 @@ Deliberate differences from TFDS:
   (TFDS's GroupByKey lists the page once per occurrence and removes them all);
   lines that lost nothing are kept as written rather than re-joined;
 * the MD5 of the URL is compared by its first 64 bits, then by the id hash
-  (TFDS compares the full digest; pages there had unique URLs).
+  (TFDS compares the full digest; pages there had unique URLs);
+* units are 64-bit xxh3 hashes, not MD5 hex strings: among 10^10 distinct
+  lines about three pairs collide and count as one line.
 
 Data flow, as TFDS (which avoids any group of a popular line's pages): each
 page emits (unit hash, page key) for its distinct units, where unit hashes
@@ -50,6 +56,7 @@ import xxhash
 from apache_beam.metrics import Metrics
 
 from transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, error_record, rejected, step_outputs, step_reason
+from transforms.c4 import english_punkt
 from transforms.document import Document, DocumentCoder
 from transforms.priority import id_hash
 
@@ -65,18 +72,23 @@ _DOC, _KEEP = 0, 1
 _UNITS = "units"
 
 
+# Hashes are shifted into the signed 64-bit range (order kept): Beam's default
+# coder writes those as varints and pickles larger ints.
+_SHIFT = 1 << 63
+
+
 def url_rank(url: str) -> int:
-    """First 64 bits of the URL's MD5, big-endian: orders as TFDS's hex digests do."""
-    return int.from_bytes(hashlib.md5(url.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+    """First 64 bits of the URL's MD5, big-endian, shifted: orders as TFDS's hex digests do."""
+    return int.from_bytes(hashlib.md5(url.encode("utf-8", "surrogatepass")).digest()[:8], "big") - _SHIFT
 
 
 def page_key(doc: Document) -> Tuple[int, int]:
     """The page's rank and identity in the shuffle: the smallest wins every unit it holds."""
-    return url_rank(doc.url), id_hash(doc.id)
+    return url_rank(doc.url), id_hash(doc.id) - _SHIFT
 
 
 def _hash(text: str) -> int:
-    return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
+    return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass")) - _SHIFT
 
 
 def line_unit(line: str) -> Optional[int]:
@@ -95,7 +107,6 @@ def sentence_units(sentences: List[str]) -> Iterable[Tuple[int, int, int]]:
 
 
 def _sentences(line: str) -> List[str]:
-    from transforms.c4 import english_punkt
     return english_punkt().tokenize(line)
 
 
@@ -150,7 +161,6 @@ def too_short(text: str, sentences_left: Optional[int], min_sentences: int, min_
         return True
     if min_sentences > 0:
         if sentences_left is None:  # count lazily, stopping at the minimum
-            from transforms.c4 import english_punkt
             sentences_left = sum(1 for _ in itertools.islice(english_punkt().span_tokenize(text), min_sentences))
         return sentences_left < min_sentences
     return False
@@ -165,6 +175,8 @@ class _EmitUnits(beam.DoFn):
     def setup(self):
         self._in = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.in")
         self._errors = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.errors")
+        if self._unit == "sentences3":
+            english_punkt()
 
     def process(self, doc: Document):
         self._in.inc()
@@ -192,6 +204,8 @@ class _RemoveLost(beam.DoFn):
         self._dropped = Metrics.counter(METRICS_NAMESPACE, step_reason(self._step, TOO_SHORT))
         self._errors = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.errors")
         self._removed = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.removed_units")
+        if self._unit == "sentences3" or self._min_sentences > 0:
+            english_punkt()
 
     def process(self, element):
         _, values = element

@@ -23,7 +23,8 @@ last join, which ships each document once):
 5. decision: per cluster the document with the smallest
    ``priority_key`` is kept and annotated ``cluster_size`` (the number of
    documents of this run in the cluster; 1 for documents in no cluster);
-   the others are rejected as ``minhash_duplicate``.
+   the others are rejected as ``minhash_duplicate`` with ``duplicate_of`` (the
+   kept document's id) and ``cluster_size``.
 
 Node ids are the xxh64 of the document id with the lowest bit 0 (reference
 signatures: bit 1). Two different ids with one node id (a 64-bit collision,
@@ -172,14 +173,14 @@ class _CheckEdges(beam.DoFn):
 
 
 def _cluster_members(element):
-    """Keyed by node: (cluster label, (node, best priority, documents, collided))."""
+    """Keyed by node: (cluster label, (node, best (priority, id), documents, collided))."""
     node, grouped = element
     labels = list(grouped["label"])
     if not labels:
         return
     prios = sorted(grouped["prio"])
     collided = len({doc_id for _, doc_id in prios}) > 1
-    yield labels[0], (node, prios[0][0] if prios else None, len(prios), collided)
+    yield labels[0], (node, prios[0] if prios else None, len(prios), collided)
 
 
 class _Decide(beam.DoFn):
@@ -197,7 +198,7 @@ class _Decide(beam.DoFn):
                 continue
             size += count
             collided = collided or node_collided
-            if best is None or (prio, node) < best:
+            if prio is not None and (best is None or (prio, node) < best):
                 best = (prio, node)
         if best is None:
             return
@@ -214,7 +215,7 @@ class _Decide(beam.DoFn):
                 reason = None
             else:
                 reason = DUPLICATE
-            yield node, (reason, size)
+            yield node, (reason, size, best[0][1])
 
 
 class _Apply(beam.DoFn):
@@ -228,15 +229,17 @@ class _Apply(beam.DoFn):
     def process(self, element):
         _, grouped = element
         decisions = list(grouped["decision"])
-        reason, size = decisions[0] if decisions else (None, 1)
+        reason, size, kept_id = decisions[0] if decisions else (None, 1, "")
         for doc in grouped["doc"]:
-            doc = doc.annotate(cluster_size=size)
             if reason is None:
                 self._out.inc()
-                yield doc
+                yield doc.annotate(cluster_size=size)
             else:
                 self._dropped[reason].inc()
-                yield beam.pvalue.TaggedOutput("rejected", rejected(doc, NAME, reason))
+                notes = {"cluster_size": size}
+                if reason == DUPLICATE:
+                    notes["duplicate_of"] = kept_id
+                yield beam.pvalue.TaggedOutput("rejected", rejected(doc.annotate(**notes), NAME, reason))
 
 
 class _ReadReference(beam.DoFn):
@@ -291,7 +294,7 @@ class MinHashDedup(beam.PTransform):
     """
 
     name = NAME
-    ANNOTATIONS = {"cluster_size": "int64"}
+    ANNOTATIONS = {"cluster_size": "int64", "duplicate_of": "string"}
 
     def __init__(self, ngram: int = NGRAM, bands: int = BANDS, rows: int = ROWS, seed: int = SEED,
                  verify: bool = True, threshold: float = THRESHOLD, max_rounds: int = MAX_ROUNDS,

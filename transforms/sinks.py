@@ -176,10 +176,28 @@ class _FinalizeFiles(beam.DoFn):
             FileSystems.rename([i["temp"] for i in infos], names)
         else:  # nothing came in: one empty shard, so readers see the schema
             self._open_writer(names[0]).close()
-        if FileSystems.exists(self._temp_dir):
-            FileSystems.delete([self._temp_dir])
+        remove_dir(self._temp_dir)  # what failed attempts left
         for name, info in zip(names, infos or [{"rows": 0}]):
             yield {"path": name, "rows": info["rows"]}
+
+
+def dir_exists(path: str) -> bool:
+    """Whether a directory exists; on an object store (gs://, no real directories),
+    whether any object lies under the prefix ``path/``."""
+    if FileSystems.get_filesystem(path).has_dirs():
+        return FileSystems.exists(path)
+    return bool(FileSystems.match([path.rstrip("/") + "/**"], limits=[1])[0].metadata_list)
+
+
+def remove_dir(path: str) -> None:
+    """Delete a directory and everything in it; on gs://, every object under ``path/``.
+    (Beam's GCS ``delete`` is recursive only for a path ending in ``/``; a local one must not.)"""
+    if not dir_exists(path):
+        return
+    if FileSystems.get_filesystem(path).has_dirs():
+        FileSystems.delete([path])
+    else:
+        FileSystems.delete([path.rstrip("/") + "/"])
 
 
 def _temp_dir(directory: str) -> str:

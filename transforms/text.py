@@ -27,6 +27,7 @@ raises on any string (empty, whitespace only, lone surrogates).
 from __future__ import annotations
 
 import re
+import threading
 from typing import List, Sequence, Tuple
 
 import numpy as np
@@ -71,8 +72,8 @@ _BACKTICKS = re.compile(r"`+")
 _ALWAYS_SPLIT = "«“‘„»”’;@#$%&?!*[](){}<>"  # characters that are always tokens of their own
 # Commas and colons, unless a digit follows (3,000 and 10:30 stay whole); as in NLTK the
 # character after the mark is consumed, so "::x" gives ":" and ":x".
-_COMMA = re.compile(r",(?=\D)")
-_COLON = re.compile(r":(?=\D)")
+_COMMA = re.compile(r",(?=[^\d ])")  # after ", " became " , "
+_COLON = re.compile(r":(?=[^\d ])")
 _MARK_PAIR = re.compile(r"([:,])([^\d])")  # exact NLTK rule, for ",," "::" ",:" ":,"
 # Clitics and closing apostrophes at the end of a chunk (followed by a space, as in NLTK).
 _CLITIC = re.compile(r"'(?<=[^' ]')(?=(?:[sSmMdD]|ll|LL|re|RE|ve|VE)? )")
@@ -80,6 +81,7 @@ _CLITIC = re.compile(r"'(?<=[^' ]')(?=(?:[sSmMdD]|ll|LL|re|RE|ve|VE)? )")
 _CONTRACTIONS = {"cannot": 3, "d'ye": 1, "gimme": 3, "gonna": 3, "gotta": 3, "lemme": 3, "more'n": 4,
                  "wanna": 3, "'tis": 2, "'twas": 2}
 _CONTRACTION_FORMS = frozenset(f(w) for w in _CONTRACTIONS for f in (str.lower, str.capitalize, str.upper))
+_CONTRACTION_TOKENS = _CONTRACTION_FORMS | {w + "." for w in _CONTRACTION_FORMS}
 # Punkt: characters that cannot start a word, that end one, closing marks after a final
 # period, its number pattern, and a next chunk that holds a sentence end of its own.
 _PUNKT_LEAD = "(\"`{[:;&#*@)}]-,"
@@ -146,13 +148,14 @@ def _split_period(match: "re.Match[str]") -> str:
     word = match.string[max(0, start - 64):start].rsplit(None, 1)[-1]  # the chunk before the period
     if tail:
         if "?" in tail or "!" in tail:
-            return match.group(0)  # a later ? or ! ends the sentence instead
+            return match.group()  # a later ? or ! ends the sentence instead
         closing = not following and _CLOSERS.match(tail)  # at the very end of the text
         if not closing and (tail[0] not in _PUNKT_NON_WORD or not _ends_sentence(word, tail[0])):
-            return match.group(0)  # "end.”" inside the text: Punkt sees no candidate
-    elif following and not _ends_sentence(word, following):
-        return match.group(0)
-    return " . " + tail + " "
+            return match.group()  # "end.”" inside the text: Punkt sees no candidate
+        return " . " + tail + " "
+    if not following or (len(word) > 1 and word.isalpha() and word.lower() not in PUNKT_ABBREVIATIONS):
+        return " . "  # the end of the text, or a sentence ending in a plain word
+    return " . " if _ends_sentence(word, following) else "."
 
 
 def _opens(before: str, after: str) -> bool:
@@ -191,32 +194,49 @@ def _padded(match: "re.Match[str]") -> str:
 def _split_contractions(tokens: List[str]) -> List[str]:
     out = []
     for token in tokens:
-        if token in _CONTRACTION_FORMS:
-            cut = _CONTRACTIONS[token.lower()]
-            out += (token[:cut], token[cut:])
+        word = token[:-1] if token[-1:] == "." else token  # NLTK also cuts "cannot." in three
+        if word in _CONTRACTION_FORMS:
+            cut = _CONTRACTIONS[word.lower()]
+            out += (word[:cut], word[cut:]) if word == token else (word[:cut], word[cut:], ".")
         else:
             out.append(token)
     return out
+
+
+_last = threading.local()  # the last text split in this thread, and its words
 
 
 def split_words(text: str, cjk_chars: bool = False) -> List[str]:
     """English words as NLTK's ``word_tokenize`` makes them, punctuation tokens included.
 
     ``cjk_chars``: make each Han, Kana, Hangul or Thai character a word (NLTK keeps a
-    run of them as one word).
+    run of them as one word). The last result is kept per thread, so filters that run one
+    after another on the same text object split it once.
     """
+    last = getattr(_last, "words", None)
+    if last is not None and last[0] is text and last[1] == cjk_chars:
+        return list(last[2])
+    words = _split_words(text, cjk_chars)
+    _last.words = (text, cjk_chars, tuple(words))
+    return words
+
+
+def _split_words(text: str, cjk_chars: bool) -> List[str]:
     if "'" in text:
         text = _APOS_LETTER.sub(r"\1 \2", text)
+    if "`" in text:
+        text = _BACKTICKS.sub(_padded, text)
     if '"' in text or "''" in text:
         text = _convert_quotes(text)
     if "." in text:
         text = _PERIOD.sub(_split_period, text)
     if ",," in text or "::" in text or ",:" in text or ":," in text:
         text = _MARK_PAIR.sub(r" \1 \2", text)
-    if "," in text:
-        text = _COMMA.sub(" , ", text)
-    if ":" in text:
-        text = _COLON.sub(" : ", text)
+    else:
+        if "," in text:
+            text = _COMMA.sub(" , ", text.replace(", ", " , "))
+        if ":" in text:
+            text = _COLON.sub(" : ", text.replace(": ", " : "))
     if text[-1:] in (":", ","):
         text = text[:-1] + " " + text[-1]
     for char in _ALWAYS_SPLIT:
@@ -226,8 +246,6 @@ def split_words(text: str, cjk_chars: bool = False) -> List[str]:
         text = text.replace("--", " -- ")
     if ".." in text:
         text = _ELLIPSIS.sub(_padded, text)
-    if "`" in text:
-        text = _BACKTICKS.sub(_padded, text)
     text = " " + text + " "
     if "'" in text:
         if "n't " in text:
@@ -238,7 +256,7 @@ def split_words(text: str, cjk_chars: bool = False) -> List[str]:
     if cjk_chars:
         text = _CJK.sub(r" \1 ", text)
     tokens = text.split()
-    if not _CONTRACTION_FORMS.isdisjoint(tokens):
+    if not _CONTRACTION_TOKENS.isdisjoint(tokens):  # also caches every token's hash
         tokens = _split_contractions(tokens)
     return tokens
 
@@ -263,46 +281,94 @@ def duplicates(items: Sequence[str]) -> Tuple[int, int]:
 
 
 # --- n-grams over word ids ------------------------------------------------------------
+def _group(keys: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group equal keys: (group of each key, size of each group, index of each group's first
+    key), as ``np.unique`` with fewer steps."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    new = np.empty(len(keys), dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    sizes = np.empty(len(starts), dtype=np.int64)
+    sizes[:-1] = starts[1:] - starts[:-1]
+    sizes[-1:] = len(keys) - starts[-1:]
+    return inverse, sizes, order[starts]
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_SMALL = 48  # below this many positions, plain Python groups faster than numpy
+
+
 class NGrams:
     """Repetition statistics over the n-grams of one word list, as datatrove computes them.
 
     N-grams are compared exactly (as tuples of word ids). Only the positions whose
     (n-1)-gram repeats can start a repeated n-gram, so each larger ``n`` looks at fewer
-    positions; on ordinary text the cost is dominated by ``n = 2``.
+    positions.
     """
 
     def __init__(self, words: Sequence[str]):
-        index = {w: i for i, w in enumerate(dict.fromkeys(words))}
+        index = dict.fromkeys(words)
+        index = dict(zip(index, range(len(index))))
         self.n_words = n_words = len(words)
-        self._vocab = max(len(index), 1)
-        self._ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=n_words)
-        self._lengths = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
-        self._cum = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(self._lengths)))
-        self.word_chars = int(self._cum[-1])  # characters of all words, spaces not counted
-        counts = np.bincount(self._ids, minlength=self._vocab)
-        pos = np.flatnonzero(counts[self._ids] > 1)
-        first = np.full(self._vocab, -1, dtype=np.int64)
-        first[self._ids[::-1]] = np.arange(n_words - 1, -1, -1)
-        # per n: positions whose n-gram repeats, their n-gram's group, and per group its count
-        # and first position
-        self._levels = {1: (pos, self._ids[pos], counts, first)}
+        self._vocab = vocab = max(len(index), 1)
+        self._ids = ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=n_words)
+        self._words = words
+        counts = np.bincount(ids, minlength=vocab)
+        pos = np.flatnonzero(counts[ids] > 1)
+        first = np.zeros(vocab, dtype=np.int64)
+        first[ids[::-1]] = np.arange(n_words - 1, -1, -1)
+        # per n: positions whose n-gram occurs more than once, the n-gram's group at each,
+        # and per group its count and first position
+        self._levels = {1: (pos, ids[pos], counts, first)}
 
     def _level(self, n: int):
         level = self._levels.get(n)
-        if level is None:
-            pos, group, _, _ = self._level(n - 1)
-            fits = pos <= self.n_words - n
-            pos, group = pos[fits], group[fits]
-            combined = group * self._vocab + self._ids[pos + n - 1]
-            _, first_idx, inverse, counts = np.unique(
-                combined, return_index=True, return_inverse=True, return_counts=True)
-            inverse = inverse.ravel()
+        if level is not None:
+            return level
+        pos, group = self._level(n - 1)[:2]
+        fits = pos <= self.n_words - n
+        pos, group = pos[fits], group[fits]
+        keys = group * self._vocab + self._ids[pos + n - 1]
+        if len(pos) >= _SMALL:
+            inverse, counts, first_idx = _group(keys)
             repeated = counts[inverse] > 1
-            level = self._levels[n] = (pos[repeated], inverse[repeated], counts, pos[first_idx])
+            level = (pos[repeated], inverse[repeated], counts, pos[first_idx])
+        else:
+            seen = {}
+            for key, p in zip(keys.tolist(), pos.tolist()):
+                entry = seen.get(key)
+                if entry is None:
+                    seen[key] = [1, p]
+                else:
+                    entry[0] += 1
+            ids, counts, firsts, rep_pos, rep_group = {}, [], [], [], []
+            for key, p in zip(keys.tolist(), pos.tolist()):
+                count, first = seen[key]
+                if count > 1:
+                    g = ids.get(key)
+                    if g is None:
+                        g = ids[key] = len(counts)
+                        counts.append(count)
+                        firsts.append(first)
+                    rep_pos.append(p)
+                    rep_group.append(g)
+            level = (np.array(rep_pos, dtype=np.int64), np.array(rep_group, dtype=np.int64),
+                     np.array(counts, dtype=np.int64), np.array(firsts, dtype=np.int64))
+        self._levels[n] = level
         return level
 
     def _chars(self, start: int, n: int) -> int:
-        return int(self._cum[start + n] - self._cum[start])
+        """Characters of the n words from ``start``, spaces not counted."""
+        return sum(map(len, self._words[start:start + n]))
+
+    @property
+    def word_chars(self) -> int:
+        """Characters of all words, spaces not counted."""
+        return sum(map(len, self._words))
 
     def _top(self, n: int) -> Tuple[int, int]:
         """(count, first position) of the most frequent n-gram, ties going to the n-gram
@@ -310,8 +376,9 @@ class NGrams:
         pos, group, counts, first = self._level(n)
         if not len(pos):
             return 1, 0  # every n-gram occurs once: the first one wins
-        best = counts[group].max()
-        return int(best), int(first[group[counts[group] == best]].min())
+        sizes = counts[group]
+        best = sizes.max()
+        return int(best), int(first[group[sizes == best]].min())
 
     def top_chars(self, n: int) -> int:
         """Characters of the most frequent n-gram, its words joined by single spaces, times
@@ -337,7 +404,8 @@ class NGrams:
         edges = np.zeros(self.n_words + 1, dtype=np.int64)
         np.add.at(edges, pos, 1)
         np.add.at(edges, pos + n, -1)
-        return int(self._lengths[np.cumsum(edges[:-1]) > 0].sum())
+        covered = np.flatnonzero(np.cumsum(edges[:-1]) > 0).tolist()
+        return sum(map(len, map(self._words.__getitem__, covered)))
 
     def duplicate_chars(self, n: int) -> int:
         """Characters (spaces not counted) in n-grams that repeat an earlier one, scanning left
@@ -345,14 +413,24 @@ class NGrams:
         if self.n_words < n:
             return 0
         pos, group, _, first = self._level(n)
+        later = pos != first[group]
+        repeats, groups = pos[later], group[later]
+        if not len(repeats):
+            return 0
+        # Usual case: repeats at least n apart and no first occurrence inside a jump, so
+        # every repeat counts.
+        if len(repeats) == 1 or (repeats[1:] - repeats[:-1]).min() >= n:
+            firsts = first[groups]
+            before = np.searchsorted(repeats, firsts) - 1
+            if not np.any((before >= 0) & (firsts < repeats[np.maximum(before, 0)] + n)):
+                return sum(self._chars(p, n) for p in repeats.tolist())
         in_set = set()  # groups added to the seen set at a position other than their first
         skipped = set()  # positions jumped over, never added to the seen set
         resume = total = 0
-        for p, g in zip(pos.tolist(), group.tolist()):
-            f = int(first[g])
-            if p == f or p < resume:
-                continue  # a first occurrence, or inside the jump after a repeat
-            if g in in_set or f not in skipped:
+        for p, g in zip(repeats.tolist(), groups.tolist()):
+            if p < resume:
+                continue  # inside the jump after a repeat
+            if g in in_set or int(first[g]) not in skipped:
                 total += self._chars(p, n)
                 skipped.update(range(p + 1, p + n))
                 resume = p + n

@@ -1,0 +1,142 @@
+"""Throughput and memory of MinHash signatures and of the whole ``minhash_dedup`` step.
+
+Synthetic short documents: 100 words drawn from a 50,000-word vocabulary,
+one in ten an edited copy (1 word replaced: Jaccard about 0.9) of the one before, generated inside the
+pipeline (no Create of the whole corpus). Each configuration runs in its own
+process; peak memory is the largest resident set of that process or of any
+worker process it started (``resource.getrusage``).
+
+* signatures: ``shingle_hashes`` + ``signature`` + ``band_keys`` in a plain
+  loop, one core;
+* step: the default recipe parameters (5-grams, 14 x 8, verify on, 12 rounds)
+  on the FnApiRunner, 1 worker (in_memory) or 2 (multi_processing), end to
+  end from generation to counting the kept and rejected documents.
+
+Measured on the 2-core build machine (shared with other jobs, so +-20%):
+
+see the table printed by the script; latest figures below.
+
+Usage: python benchmarks/minhash_scale.py [--sizes 10000 100000] [--million]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+VOCAB_SIZE = 50_000
+WORDS = 100
+SHARD = 5_000
+
+
+def _vocab():
+    rnd = random.Random(12345)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rnd.choice(letters) for _ in range(rnd.randint(3, 9))) for _ in range(VOCAB_SIZE)]
+
+
+def shard_docs(shard: int, size: int):
+    """Documents shard*SHARD .. : one in ten copies the previous document with 1 word replaced."""
+    from transforms.document import Document
+
+    vocab = _vocab()
+    rnd = random.Random(shard)
+    prev = None
+    for i in range(shard * SHARD, min(size, (shard + 1) * SHARD)):
+        if prev is not None and i % 10 == 9:
+            words = list(prev)
+            words[rnd.randrange(WORDS)] = rnd.choice(vocab)
+        else:
+            words = [rnd.choice(vocab) for _ in range(WORDS)]
+        prev = words
+        yield Document(f"doc-{i:08d}", " ".join(words))
+
+
+def peak_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def bench_signatures(size: int) -> dict:
+    from transforms.minhash import band_keys, shingle_hashes, signature
+
+    docs = [d for s in range((size + SHARD - 1) // SHARD) for d in shard_docs(s, size)]
+    start = time.perf_counter()
+    for d in docs:
+        sig = signature(shingle_hashes(d.text))
+        band_keys(sig)
+    seconds = time.perf_counter() - start
+    return {"what": "signatures", "docs": size, "workers": 1, "seconds": seconds,
+            "docs_per_s": size / seconds, "peak_mb": peak_mb()}
+
+
+def bench_step(size: int, workers: int) -> dict:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from transforms.minhash_dedup import MinHashDedup
+
+    mode = "multi_processing" if workers > 1 else "in_memory"
+    options = PipelineOptions([f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"])
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
+            docs = (p | beam.Create(list(range((size + SHARD - 1) // SHARD)))
+                    | beam.Reshuffle()
+                    | beam.FlatMap(shard_docs, size))
+            out = docs | MinHashDedup()
+            kept = out["kept"] | "count kept" >> beam.combiners.Count.Globally() | "k" >> beam.Map(
+                lambda n: ("kept", n))
+            dropped = out["rejected"] | "count rejected" >> beam.combiners.Count.Globally() | "r" >> beam.Map(
+                lambda n: ("rejected", n))
+            ((kept, dropped, out["report"]) | beam.Flatten() | beam.Map(json.dumps)
+             | beam.io.WriteToText(os.path.join(tmp, "counts")))
+        seconds = time.perf_counter() - start
+        counts = dict(json.loads(line) for name in os.listdir(tmp) for line in open(os.path.join(tmp, name)))
+    return {"what": "minhash_dedup", "docs": size, "workers": workers, "seconds": seconds,
+            "docs_per_s": size / seconds, "peak_mb": peak_mb(), "kept": counts.get("kept"),
+            "rejected": counts.get("rejected"), "converged": counts.get("converged")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--million", action="store_true", help="also 1,000,000 documents")
+    parser.add_argument("--one", nargs=2, type=int, metavar=("DOCS", "WORKERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--signatures", type=int, metavar="DOCS", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(bench_step(*args.one)))
+        return
+    if args.signatures:
+        print(json.dumps(bench_signatures(args.signatures)))
+        return
+    sizes = args.sizes + ([1_000_000] if args.million else [])
+    runs = [["--signatures", str(sizes[-1] if sizes[-1] <= 100_000 else 100_000)]]
+    runs += [["--one", str(n), str(w)] for n in sizes for w in (1, 2)]
+    print(f"{'what':14s} {'docs':>9s} {'workers':>7s} {'seconds':>8s} {'docs/s':>8s} {'peak MB':>8s}  result")
+    for extra in runs:
+        proc = subprocess.run([sys.executable, __file__] + extra, capture_output=True, text=True)
+        if proc.returncode:
+            print(proc.stderr[-3000:])
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = "" if r["what"] == "signatures" else (
+            f"kept {r['kept']}, rejected {r['rejected']}, converged {r['converged']}")
+        print(f"{r['what']:14s} {r['docs']:9d} {r['workers']:7d} {r['seconds']:8.1f} {r['docs_per_s']:8.0f} "
+              f"{r['peak_mb']:8.0f}  {result}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Run a recipe from Beam-style ``--name=value`` arguments: the Dataflow flex-template entry point.
+
+Dataflow starts the template's container and runs this file with the
+template parameters (``deploy/dataflow/metadata.json``) and its own pipeline
+options (``--project``, ``--region``, ``--temp_location``, ``--job_name``...)
+as ``--name=value`` arguments. Airflow's ``BeamRunPythonPipelineOperator``
+calls a Python file the same way, so the same file submits a recipe to Flink
+(``--runner=FlinkRunner --flink_master=...``).
+
+Template parameters (everything else goes to Beam as pipeline options):
+
+* ``recipe``: the recipe YAML, on ``gs://`` or baked into the image (``/template/recipes/``).
+* ``input``: ``[NAME=]GLOB`` replacing an input's paths; several separated by ``;``.
+* ``output``: the output directory, replacing the recipe's ``output.path``.
+* ``params``: recipe parameters ``NAME=VALUE;NAME=VALUE`` (``{NAME}`` in paths). Values may hold
+  strftime codes (``%Y``, ``%m``, ``%d``), filled with the launch date (UTC), so that a job
+  started by a fixed scheduler request writes each run to a new directory.
+* ``machine_type``, ``max_num_workers``, ``disk_size_gb``: Dataflow workers
+  (defaults n2-standard-4 and at most 10 workers; disk: Dataflow's default).
+* ``sdk_container_image``: the image Dataflow workers run (the template's own image).
+
+The recipe then runs through ``pipelines.run.run_recipe``, as ``thresher run``
+does, never with ``--overwrite``: an output directory that already holds a run
+is refused.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import List, Optional, Tuple
+
+#: Dataflow worker defaults: enough memory for trafilatura + fastText per core, and a cost cap.
+DEFAULT_MACHINE_TYPE = "n2-standard-4"
+DEFAULT_MAX_WORKERS = 10
+
+#: Beam runner name -> ``RunnerConfig.runner``
+_RUNNERS = {"dataflowrunner": "dataflow", "dataflow": "dataflow", "flinkrunner": "flink", "flink": "flink",
+            "portablerunner": "portable", "portable": "portable"}
+
+
+def template_parser() -> argparse.ArgumentParser:
+    """The template's own parameters: exactly those declared in ``deploy/dataflow/metadata.json``."""
+    parser = argparse.ArgumentParser(prog="launcher.py", description="Run a Thresher recipe (flex template).",
+                                     allow_abbrev=False)
+    parser.add_argument("--recipe", required=True, help="recipe YAML (gs://... or /template/recipes/...)")
+    parser.add_argument("--input", default="", help="[NAME=]GLOB replacing an input's paths; several separated by ;")
+    parser.add_argument("--output", default="", help="output directory (default: the recipe's output.path)")
+    parser.add_argument("--params", default="", help="recipe parameters NAME=VALUE;NAME=VALUE")
+    parser.add_argument("--machine_type", "--worker_machine_type", dest="machine_type", default=None,
+                        help=f"Dataflow worker machine type (default {DEFAULT_MACHINE_TYPE})")
+    parser.add_argument("--max_num_workers", type=int, default=None,
+                        help=f"Dataflow autoscaling cap (default {DEFAULT_MAX_WORKERS})")
+    parser.add_argument("--disk_size_gb", type=int, default=None, help="Dataflow worker boot disk size")
+    parser.add_argument("--sdk_container_image", default=None, help="image Dataflow workers run")
+    return parser
+
+
+def split_list(value: str) -> List[str]:
+    """``"a; b;"`` -> ``["a", "b"]``."""
+    return [item.strip() for item in value.split(";") if item.strip()]
+
+
+def launch_params(value: str, now: Optional[time.struct_time] = None) -> dict:
+    """``"dump=CC-MAIN-2024-33;run=%Y-%m"`` -> ``{"dump": "CC-MAIN-2024-33", "run": "2024-08"}``."""
+    from pipelines.cli import parse_params
+    now = now or time.gmtime()
+    return {name: time.strftime(text, now) if "%" in text else text
+            for name, text in parse_params(split_list(value)).items()}
+
+
+def runner_config(args: argparse.Namespace, beam_args: List[str]):
+    """A ``RunnerConfig`` for the runner named by ``--runner`` (default Dataflow); Beam arguments pass through."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+
+    from pipelines.runners import RunnerConfig
+
+    options = PipelineOptions(beam_args)
+    name = (options.view_as(StandardOptions).runner or "DataflowRunner").lower()
+    if name not in _RUNNERS:
+        raise ValueError(f"--runner={name}: the launcher runs DataflowRunner, FlinkRunner or PortableRunner")
+    runner = _RUNNERS[name]
+    passed = [a for a in beam_args if not a.startswith("--runner")]
+    if runner != "dataflow":
+        return RunnerConfig(runner=runner, extra_args=tuple(passed))
+    gcp = options.view_as(GoogleCloudOptions)
+    if not args.sdk_container_image:
+        raise ValueError("--sdk_container_image is required: the template's image, which Dataflow workers run")
+    worker = [f"--sdk_container_image={args.sdk_container_image}",
+              f"--machine_type={args.machine_type or DEFAULT_MACHINE_TYPE}"]
+    if args.disk_size_gb:
+        worker.append(f"--disk_size_gb={args.disk_size_gb}")
+    return RunnerConfig(runner="dataflow", workers=args.max_num_workers or DEFAULT_MAX_WORKERS,
+                        project=gcp.project, region=gcp.region,
+                        temp_location=gcp.temp_location or gcp.staging_location,
+                        extra_args=tuple(worker + passed))
+
+
+def prepare(argv: List[str]) -> Tuple[object, object]:
+    """(validated recipe with overrides applied, RunnerConfig) from the launcher's arguments."""
+    from pipelines.recipe import check_inputs_exist, load_recipe
+    from pipelines.registry import STEPS
+    from pipelines.run import apply_overrides
+
+    args, beam_args = template_parser().parse_known_args(argv)
+    recipe = load_recipe(args.recipe, STEPS, params=launch_params(args.params))
+    recipe = apply_overrides(recipe, split_list(args.input), args.output or None)
+    check_inputs_exist(recipe)
+    return recipe, runner_config(args, beam_args)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from pipelines.run import run_recipe
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    recipe, cfg = prepare(list(sys.argv[1:] if argv is None else argv))
+    logging.info("thresher: running %s (%s) to %s on %s", recipe.file, recipe.name, recipe.output.path, cfg.runner)
+    stats = run_recipe(recipe, cfg, overwrite=False)  # scheduled runs never replace an earlier run's output
+    return 0 if stats is None or stats["balanced"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
