@@ -39,7 +39,8 @@ def describe_steps() -> List[str]:
     for name in sorted(STEPS):
         cls = STEPS[name]
         doc = inspect.getdoc(cls) or ""
-        lines.append(f"{name}: {doc.splitlines()[0] if doc else ''}")
+        summary = " ".join(doc.split("\n\n")[0].split())  # the docstring's first paragraph
+        lines.append(f"{name}: {summary}")
         for p in step_params(cls).values():
             default = "required" if p.required else f"default {p.default!r}"
             lines.append(f"    {p.name}: {type_name(p.hint)} ({default})")
