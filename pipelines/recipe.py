@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import re
 import typing
 from typing import Any, Dict, List, Optional
 
@@ -234,8 +235,12 @@ def load_recipe(path: str, steps: Dict[str, type], text: Optional[str] = None,
     return parse_recipe(data, path, steps, params)
 
 
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def _substitute(data: Dict[str, Any], file: str, overrides: Optional[Dict[str, str]]) -> Dict[str, Any]:
-    """Replace ``{name}`` in input paths and the output path by the recipe's or the caller's params."""
+    """Replace ``{name}`` by the recipe's or the caller's params: in input paths and the output path
+    (an unknown name is an error) and in step parameters (only declared names are replaced)."""
     declared = data.get("params") or {}
     if not isinstance(declared, dict) or not all(isinstance(v, (str, int)) for v in declared.values()):
         raise RecipeError(file, "params", "expected a mapping of name -> string default")
@@ -245,15 +250,18 @@ def _substitute(data: Dict[str, Any], file: str, overrides: Optional[Dict[str, s
             raise RecipeError(file, f"params.{key}", "not a parameter of this recipe" + _choices(key, values))
         values[key] = value
 
-    def fill(text: Any, where: str) -> Any:
+    def fill(text: Any, where: str, strict: bool = True) -> Any:
         if not isinstance(text, str) or "{" not in text:
             return text
-        try:
-            return text.format_map(values)
-        except KeyError as exc:
-            raise RecipeError(file, where, f"unknown parameter {{{exc.args[0]}}}" + _choices(exc.args[0], values)) from None
-        except (ValueError, IndexError) as exc:
-            raise RecipeError(file, where, f"bad placeholder in {text!r}: {exc}") from None
+
+        def one(match):
+            name = match.group(1)
+            if name in values:
+                return values[name]
+            if strict:
+                raise RecipeError(file, where, f"unknown parameter {{{name}}}" + _choices(name, values))
+            return match.group(0)
+        return _PLACEHOLDER.sub(one, text)
 
     data = dict(data)
     if isinstance(data.get("inputs"), dict):
@@ -270,6 +278,11 @@ def _substitute(data: Dict[str, Any], file: str, overrides: Optional[Dict[str, s
         data["inputs"] = inputs
     if isinstance(data.get("output"), dict):
         data["output"] = {**data["output"], "path": fill(data["output"].get("path"), "output.path")}
+    if isinstance(data.get("steps"), list):  # step parameters: declared names only, other braces kept
+        data["steps"] = [
+            {k: ([fill(v, "", False) for v in value] if isinstance(value, list) else fill(value, "", False))
+             for k, value in step.items()} if isinstance(step, dict) else step
+            for step in data["steps"]]
     data["params"] = values
     return data
 

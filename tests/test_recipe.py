@@ -185,3 +185,12 @@ def test_params_fill_paths_and_can_be_overridden(tmp_path):
     with pytest.raises(RecipeError) as info:
         load_recipe(str(path), STEPS)
     assert info.value.where == "output.path" and "unknown parameter {month}" in str(info.value)
+
+
+def test_params_fill_step_parameters_and_leave_other_braces(tmp_path):
+    text = ("version: 1\nparams: {lists: /data/lists}\ninputs: {web: {paths: [x]}}\noutput: {path: out}\n"
+            "steps:\n  - step: sample\n    words: ['{lists}/a.txt', '{notaparam}']\n    label: 'x{lists}'\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    params = load_recipe(str(path), STEPS).steps[0].params
+    assert params["words"] == ["/data/lists/a.txt", "{notaparam}"] and params["label"] == "x/data/lists"

@@ -13,11 +13,13 @@ last join, which ships each document once):
    to the bucket's smallest node (a star: n members cost n - 1 edges); edges
    found in several bands count once;
 3. verification (optional): an edge is kept only if the true Jaccard of its
-   two shingle sets reaches ``threshold``. Every shingle set is shuffled once
-   (keyed by node, joined to the edges where that node is the member), then
-   sent on once per edge to the edge's centre. Only star edges are checked,
-   so two members similar to each other but not to their bucket's centre may
-   stay apart in that bucket (more documents kept, never fewer);
+   two shingle sets reaches ``threshold``. Every shingle set is shuffled once,
+   keyed by node and joined to the node's star; a centre's set is then sent
+   once to each of its members, where the Jaccard is computed. No worker holds
+   more than a member's own set and one set per band, or a centre's member
+   ids. Only star edges are checked, so two members similar to each other but
+   not to their bucket's centre may stay apart in that bucket (more documents
+   kept, never fewer);
 4. clusters: connected components of the edges (``ConnectedComponents``,
    large-star / small-star, ``max_rounds`` rounds);
 5. decision: per cluster the document with the smallest
@@ -34,8 +36,8 @@ decided: every document of such a cluster is kept (counted as
 (run exact dedup first). Documents without words have no shingle and are kept.
 
 Convergence: the step's ``report`` output holds ``("converged", 1 or 0)`` and
-``("unconverged_nodes", n)`` (also the Beam counter
-``minhash_dedup.unconverged_nodes``). Not converged, clusters are split, never
+``("unconverged_nodes", n)``, also as Beam counters ``minhash_dedup.converged``
+(1 or 0) and ``minhash_dedup.unconverged_nodes``. Not converged, clusters are split, never
 merged: more documents are kept, and none is dropped without a duplicate.
 
 Reference signatures: ``write_signatures`` writes Parquet files
@@ -139,19 +141,19 @@ def _star_edges(element):
             yield centre, n
 
 
-def _member_sets(element):
-    """Keyed by a node: its set goes to each centre it hangs from, and to itself if it is a centre."""
+def _send_sets(element):
+    """Keyed by a node: its set goes to each member of its star, and to itself if it is a member."""
     node, grouped = element
     sets = list(grouped["set"])
-    shingle_set = sets[0] if len(sets) == 1 else None  # none (reference) or several (collision): unchecked
-    for centre in grouped["member_of"]:
-        yield centre, ("member", node, shingle_set)
-    if shingle_set is not None and any(True for _ in grouped["centre_of"]):
-        yield node, ("centre", node, shingle_set)
+    own = sets[0] if len(sets) == 1 else None  # none (reference) or several (id collision): unchecked
+    for member in grouped["members"]:
+        yield member, ("centre", node, own)
+    if any(True for _ in grouped["centres"]):
+        yield node, ("own", node, own)
 
 
 class _CheckEdges(beam.DoFn):
-    """Keeps the star edges of one centre whose Jaccard reaches the threshold."""
+    """Keeps the edges of one member whose Jaccard with their centre reaches the threshold."""
 
     def __init__(self, threshold: float):
         self.threshold = threshold
@@ -160,13 +162,13 @@ class _CheckEdges(beam.DoFn):
         self._dropped = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.edges_below_threshold")
 
     def process(self, element):
-        centre, values = element
-        values = list(values)
-        own = next((s for kind, _, s in values if kind == "centre"), None)
-        for kind, member, member_set in values:
-            if kind != "member":
+        member, values = element
+        values = list(values)  # its own set and at most one centre set per band
+        own = next((s for kind, _, s in values if kind == "own"), None)
+        for kind, centre, centre_set in values:
+            if kind != "centre":
                 continue
-            if own is None or member_set is None or jaccard(own, member_set) >= self.threshold:
+            if own is None or centre_set is None or jaccard(own, centre_set) >= self.threshold:
                 yield centre, member
             else:
                 self._dropped.inc()
@@ -272,6 +274,12 @@ def _match(pattern: str) -> List[str]:
     return files
 
 
+def _converged(unconverged_nodes: int):
+    converged = int(unconverged_nodes == 0)
+    Metrics.counter(METRICS_NAMESPACE, f"{NAME}.converged").inc(converged)
+    return "converged", converged
+
+
 def _count(pcoll, label: str, name: str):
     return (pcoll | f"{label} count" >> beam.combiners.Count.Globally()
             | f"{label} report" >> beam.Map(lambda n: (name, n)))
@@ -356,7 +364,7 @@ class MinHashDedup(beam.PTransform):
         unconverged = cc[UNCONVERGED]
         report += [
             unconverged | "unconverged report" >> beam.Map(lambda n: ("unconverged_nodes", n)),
-            unconverged | "converged report" >> beam.Map(lambda n: ("converged", int(n == 0))),
+            unconverged | "converged report" >> beam.Map(_converged),
             _count(decided["cluster"], "clusters", "clusters"),
             _count(decided["collided"], "collisions", "node_id_collisions"),
         ]
@@ -364,12 +372,12 @@ class MinHashDedup(beam.PTransform):
         return step_outputs(out["kept"], out["rejected"], sig[ERRORS], report)
 
     def _check(self, edges, sets):
-        member_of = edges | "by member" >> beam.Map(lambda e: (e[1], e[0]))
-        centre_of = edges | "by centre" >> beam.Map(lambda e: (e[0], e[1]))
-        return ({"set": sets, "member_of": member_of, "centre_of": centre_of}
-                | "join member sets" >> beam.CoGroupByKey()
-                | "send member sets" >> beam.FlatMap(_member_sets)
-                | "group by centre" >> beam.GroupByKey()
+        members = edges | "members of centre" >> beam.Map(lambda e: (e[0], e[1]))
+        centres = edges | "centres of member" >> beam.Map(lambda e: (e[1], e[0]))
+        return ({"set": sets, "members": members, "centres": centres}
+                | "join sets" >> beam.CoGroupByKey()
+                | "send sets" >> beam.FlatMap(_send_sets)
+                | "group by member" >> beam.GroupByKey()
                 | "check jaccard" >> beam.ParDo(_CheckEdges(self.threshold)))
 
     def _write(self, sigs, params):
