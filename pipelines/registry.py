@@ -12,11 +12,14 @@ from typing import Dict, List
 
 from pipelines.recipe import step_params, type_name
 from transforms.c4 import C4BadWords, C4Filter
+from transforms.exact_dedup import ExactDedup
 from transforms.extract import Extract
 from transforms.language import LanguageFilter
 from transforms.normalize import Normalize
 from transforms.pii import PiiRedact
+from transforms.line_dedup import LineDedup
 from transforms.refinedweb import RefinedWebFilter
+from transforms.url_dedup import UrlDedup
 from transforms.url_filter import UrlFilter
 
 _STEP_CLASSES = (
@@ -28,6 +31,9 @@ _STEP_CLASSES = (
     RefinedWebFilter,
     Normalize,
     PiiRedact,
+    UrlDedup,
+    ExactDedup,
+    LineDedup,
 )
 
 STEPS: Dict[str, type] = {cls.name: cls for cls in _STEP_CLASSES}

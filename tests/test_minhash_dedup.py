@@ -190,3 +190,28 @@ def test_parameters_are_typed_and_checked():
                 {"priority": "annotation"}):
         with pytest.raises(ValueError):
             MinHashDedup(**bad)
+
+
+def test_node_id_collision_keeps_the_whole_cluster(monkeypatch):
+    import transforms.minhash_dedup as module
+    real = module.current_node
+    monkeypatch.setattr(module, "current_node", lambda i: real("same") if i in ("a", "b") else real(i))
+    base = words(200)
+    docs = [Document("a", " ".join(base)), Document("b", " ".join(words(200))),
+            Document("c", " ".join(edit(base, 1)))]
+    with local_pipeline() as p:  # in-process runner: the patched function is the one called
+        out = check(p, docs, MinHashDedup(max_rounds=FAST), [("a", 3), ("b", 3), ("c", 3)], [])
+        assert_that(out[REPORT] | beam.Filter(lambda kv: kv[0] == "node_id_collisions"),
+                    equal_to([("node_id_collisions", 1)]), label="collisions")
+
+
+def test_converged_counter():
+    from apache_beam.metrics.metric import MetricsFilter
+    p = local_pipeline()
+    p | beam.Create(CORPUS[:5]) | MinHashDedup(max_rounds=1)
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query(
+        MetricsFilter().with_namespace("thresher"))["counters"]}
+    assert counters["minhash_dedup.converged"] == 1
+    assert counters["minhash_dedup.in"] == 5

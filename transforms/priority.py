@@ -33,7 +33,8 @@ def check_rule(rule: str, annotation: Optional[str]) -> None:
 
 
 def id_hash(doc_id: str) -> int:
-    return xxhash.xxh64_intdigest(doc_id.encode("utf-8", "surrogatepass"))
+    """64-bit hash of an id, shifted into the signed range so Beam encodes it as an int, not a pickle."""
+    return xxhash.xxh64_intdigest(doc_id.encode("utf-8", "surrogatepass")) - 2**63
 
 
 def _descending(text: str) -> Tuple[int, ...]:

@@ -63,7 +63,7 @@ PUNKT_COLLOCATIONS = frozenset(
 # An apostrophe before a one-letter word that is no clitic ('a -> ' a).
 _APOS_LETTER = re.compile(r"(?i)(')(?!re|ve|ll|m|t|s|d|n)(\w)\b")
 _QUOTE = re.compile(r"''|\"")
-_SENTENCE_END_BEFORE = re.compile(r"[.?!][\'\")\]}]*\s+$")
+_SENTENCE_END_BEFORE = re.compile(r"(?:[?!]|(?<![.\s])\.)[\'\")\]}]*\s+$")
 # The last period of a chunk (not part of an ellipsis), the rest of the chunk after it, and
 # the next chunk. Punkt considers only the last candidate of a chunk.
 _PERIOD = re.compile(r"\.(?<=[^\s.]\.)([^\s.]*)(?!\S)(?:(?=\s+(\S+)))?")
@@ -77,11 +77,14 @@ _COLON = re.compile(r":(?=[^\d ])")
 _MARK_PAIR = re.compile(r"([:,])([^\d])")  # exact NLTK rule, for ",," "::" ",:" ":,"
 # Clitics and closing apostrophes at the end of a chunk (followed by a space, as in NLTK).
 _CLITIC = re.compile(r"'(?<=[^' ]')(?=(?:[sSmMdD]|ll|LL|re|RE|ve|VE)? )")
-# Words NLTK splits in two (MacIntyre's contractions), matched case-insensitively.
-_CONTRACTIONS = {"cannot": 3, "d'ye": 1, "gimme": 3, "gonna": 3, "gotta": 3, "lemme": 3, "more'n": 4,
-                 "wanna": 3, "'tis": 2, "'twas": 2}
-_CONTRACTION_FORMS = frozenset(f(w) for w in _CONTRACTIONS for f in (str.lower, str.capitalize, str.upper))
-_CONTRACTION_TOKENS = _CONTRACTION_FORMS | {w + "." for w in _CONTRACTION_FORMS}
+# MacIntyre's contractions, which NLTK splits in two (CONTRACTIONS2 and 3 of destructive.py).
+# They are looked for among the words first (cheap), in their usual spellings.
+_CONTRACTIONS = re.compile(
+    r"(?i)\b(can)(not)\b|\b(d)('ye)\b|\b(gim)(me)\b|\b(gon)(na)\b|\b(got)(ta)\b|\b(lem)(me)\b"
+    r"|\b(more)('n)\b|\b(wan)(na)(?=\s)| ('t)(is)\b| ('t)(was)\b")
+_CONTRACTION_WORDS = ("cannot", "d'ye", "gimme", "gonna", "gotta", "lemme", "more'n", "wanna", "'tis", "'twas")
+_CONTRACTION_TOKENS = frozenset(f(w) + end for w in _CONTRACTION_WORDS
+                                for f in (str.lower, str.capitalize, str.upper) for end in ("", "."))
 # Punkt: characters that cannot start a word, that end one, closing marks after a final
 # period, its number pattern, and a next chunk that holds a sentence end of its own.
 _PUNKT_LEAD = "(\"`{[:;&#*@)}]-,"
@@ -158,19 +161,26 @@ def _split_period(match: "re.Match[str]") -> str:
     return " . " if _ends_sentence(word, following) else "."
 
 
-def _opens(before: str, after: str) -> bool:
-    """Whether a double quote between ``before`` and ``after`` opens: at the start, after a
-    space or an opening bracket (NLTK), or where Punkt starts a sentence with it: after a
-    sentence end and a line break, or right after ? ! . when no space follows the quote."""
-    last = before[-1:] or " "
+def _opens(before: str, after: str, quote: str = '"') -> bool:
+    """Whether a double quote between ``before`` and ``after`` opens: after a space or an
+    opening bracket (NLTK), or, for ``"``, where Punkt starts a sentence with it: at the
+    start, after a sentence end and a line break, or right after ? ! . when no space
+    follows the quote."""
+    last = before[-1:]
+    if last in " ([{<«“‘„`" and last:
+        return True
+    if quote != '"':
+        return False
+    if not last:
+        return True
     if last in ".?!" and after[:1] and not after[:1].isspace() and after[:2] != "--":
         return True
-    return last in " ([{<«“‘„`" or (last.isspace() and bool(_SENTENCE_END_BEFORE.search(before)))
+    return last.isspace() and bool(_SENTENCE_END_BEFORE.search(before))
 
 
 def _convert_quote(match: "re.Match[str]") -> str:
     text, start, end = match.string, match.start(), match.end()
-    return " `` " if _opens(text[max(0, start - 24):start], text[end:end + 2]) else " '' "
+    return " `` " if _opens(text[max(0, start - 24):start], text[end:end + 2], match.group()) else " '' "
 
 
 def _convert_quotes(text: str) -> str:
@@ -191,16 +201,8 @@ def _padded(match: "re.Match[str]") -> str:
     return " " + match.group() + " "
 
 
-def _split_contractions(tokens: List[str]) -> List[str]:
-    out = []
-    for token in tokens:
-        word = token[:-1] if token[-1:] == "." else token  # NLTK also cuts "cannot." in three
-        if word in _CONTRACTION_FORMS:
-            cut = _CONTRACTIONS[word.lower()]
-            out += (word[:cut], word[cut:]) if word == token else (word[:cut], word[cut:], ".")
-        else:
-            out.append(token)
-    return out
+def _split_contraction(match: "re.Match[str]") -> str:
+    return " %s %s " % tuple(g for g in match.groups() if g is not None)
 
 
 _last = threading.local()  # the last text split in this thread, and its words
@@ -246,7 +248,7 @@ def _split_words(text: str, cjk_chars: bool) -> List[str]:
         text = text.replace("--", " -- ")
     if ".." in text:
         text = _ELLIPSIS.sub(_padded, text)
-    text = " " + text + " "
+    text = " " + text.rstrip() + " "  # NLTK pads each sentence, the last one stripped
     if "'" in text:
         if "n't " in text:
             text = text.replace("n't ", " n't ")
@@ -256,8 +258,8 @@ def _split_words(text: str, cjk_chars: bool) -> List[str]:
     if cjk_chars:
         text = _CJK.sub(r" \1 ", text)
     tokens = text.split()
-    if not _CONTRACTION_TOKENS.isdisjoint(tokens):  # also caches every token's hash
-        tokens = _split_contractions(tokens)
+    if not _CONTRACTION_TOKENS.isdisjoint(tokens):  # (this also caches every word's hash)
+        tokens = _CONTRACTIONS.sub(_split_contraction, text).split()
     return tokens
 
 
