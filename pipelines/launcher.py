@@ -31,6 +31,18 @@ import sys
 import time
 from typing import List, Optional, Tuple
 
+if __name__ == "__main__" and not __package__:  # run as a file (Dataflow, Airflow): import the package,
+    import os  # not this folder's modules as top-level ones
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+
+from pipelines.cli import parse_params
+from pipelines.recipe import Recipe, check_inputs_exist, load_recipe
+from pipelines.registry import STEPS
+from pipelines.run import apply_overrides, run_recipe
+from pipelines.runners import RunnerConfig
+
 #: Dataflow worker defaults: enough memory for trafilatura + fastText per core, and a cost cap.
 DEFAULT_MACHINE_TYPE = "n2-standard-4"
 DEFAULT_MAX_WORKERS = 10
@@ -64,7 +76,6 @@ def split_list(value: str) -> List[str]:
 
 def launch_params(value: str, now: Optional[time.struct_time] = None) -> dict:
     """``"dump=CC-MAIN-2024-33;run=%Y-%m"`` -> ``{"dump": "CC-MAIN-2024-33", "run": "2024-08"}``."""
-    from pipelines.cli import parse_params
     now = now or time.gmtime()
     return {name: time.strftime(text, now) if "%" in text else text
             for name, text in parse_params(split_list(value)).items()}
@@ -72,10 +83,6 @@ def launch_params(value: str, now: Optional[time.struct_time] = None) -> dict:
 
 def runner_config(args: argparse.Namespace, beam_args: List[str]):
     """A ``RunnerConfig`` for the runner named by ``--runner`` (default Dataflow); Beam arguments pass through."""
-    from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
-
-    from pipelines.runners import RunnerConfig
-
     options = PipelineOptions(beam_args)
     name = (options.view_as(StandardOptions).runner or "DataflowRunner").lower()
     if name not in _RUNNERS:
@@ -97,12 +104,8 @@ def runner_config(args: argparse.Namespace, beam_args: List[str]):
                         extra_args=tuple(worker + passed))
 
 
-def prepare(argv: List[str]) -> Tuple[object, object]:
+def prepare(argv: List[str]) -> Tuple[Recipe, RunnerConfig]:
     """(validated recipe with overrides applied, RunnerConfig) from the launcher's arguments."""
-    from pipelines.recipe import check_inputs_exist, load_recipe
-    from pipelines.registry import STEPS
-    from pipelines.run import apply_overrides
-
     args, beam_args = template_parser().parse_known_args(argv)
     recipe = load_recipe(args.recipe, STEPS, params=launch_params(args.params))
     recipe = apply_overrides(recipe, split_list(args.input), args.output or None)
@@ -111,8 +114,6 @@ def prepare(argv: List[str]) -> Tuple[object, object]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from pipelines.run import run_recipe
-
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     recipe, cfg = prepare(list(sys.argv[1:] if argv is None else argv))
     logging.info("thresher: running %s (%s) to %s on %s", recipe.file, recipe.name, recipe.output.path, cfg.runner)

@@ -14,6 +14,8 @@ from pipelines.recipe import step_params, type_name
 from transforms.c4 import C4BadWords, C4Filter
 from transforms.exact_dedup import ExactDedup
 from transforms.extract import Extract
+from transforms.fineweb_quality import FineWebQuality
+from transforms.gopher import GopherQuality, GopherRepetition
 from transforms.language import LanguageFilter
 from transforms.normalize import Normalize
 from transforms.pii import PiiRedact
@@ -26,8 +28,11 @@ _STEP_CLASSES = (
     UrlFilter,
     Extract,
     LanguageFilter,
+    GopherRepetition,
+    GopherQuality,
     C4Filter,
     C4BadWords,
+    FineWebQuality,
     RefinedWebFilter,
     Normalize,
     PiiRedact,

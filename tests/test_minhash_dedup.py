@@ -53,7 +53,12 @@ for u in range(5):
 CORPUS.append(Document("empty", ""))  # no words: no shingle, kept
 CORPUS.append(Document("short-a", "Hello there, world!"))  # 3 words: one shingle
 CORPUS.append(Document("short-b", "hello THERE world"))
-CLUSTERS += [["empty"], ["short-a", "short-b"]]
+CORPUS.append(Document("spaces", "  \n\t  "))  # only whitespace / only symbols: no shingle, kept
+CORPUS.append(Document("symbols", "!!! ??? --- ***"))
+CJK = "".join(chr(0x4E00 + RND.randrange(3000)) for _ in range(200))
+CORPUS.append(Document("cjk-a", CJK))  # every Han character is a word: 196 shingles
+CORPUS.append(Document("cjk-b", CJK[:100] + "中" + CJK[101:]))  # one character changed: Jaccard 191/201
+CLUSTERS += [["empty"], ["short-a", "short-b"], ["spaces"], ["symbols"], ["cjk-a", "cjk-b"]]
 
 
 def winner(ids, rule="id_hash"):
@@ -62,7 +67,7 @@ def winner(ids, rule="id_hash"):
 
 
 def expected(clusters=CLUSTERS):
-    kept = sorted((winner(c), len(c) if c != ["empty"] else 1) for c in clusters)
+    kept = sorted((winner(c), len(c)) for c in clusters)
     dropped = sorted((i, "minhash_duplicate", len(c)) for c in clusters for i in c if i != winner(c))
     return kept, dropped
 
@@ -85,7 +90,7 @@ def test_known_near_duplicates_one_kept_per_cluster():
         assert_that(out[REJECTED] | "of" >> beam.Map(lambda d: (d.id, d.annotations["duplicate_of"])),
                     equal_to([(i, winner(c)) for c in CLUSTERS for i in c if i != winner(c)]), label="of")
         assert_that(out[REPORT] | beam.Filter(lambda kv: kv[0] in ("converged", "clusters", "node_id_collisions")),
-                    equal_to([("converged", 1), ("clusters", 5), ("node_id_collisions", 0)]), label="report")
+                    equal_to([("converged", 1), ("clusters", 6), ("node_id_collisions", 0)]), label="report")
 
 
 def test_reproducible_across_input_order_and_two_workers():

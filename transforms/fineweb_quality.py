@@ -12,10 +12,11 @@ is dropped, checks in this order, when:
 * there are more than 0.3 newlines per word (``split_words`` tokens, punctuation
   included).
 
-Measured on the 1,166 real pages of ``bench/real-pages.texts.jsonl.gz`` against
-datatrove 0.2.0 with NLTK 3.8.1: the same decision on 100% of documents (see
-``tests/test_fineweb_quality.py``). Cost: 0.05 ms per 2,000-word document on one
-core, plus 0.2 ms to split the words.
+On the 1,166 real pages of ``bench/real-pages.texts.jsonl.gz`` it decides every
+page as datatrove 0.2.0 with NLTK 3.8.1 does (``tests/test_fineweb_quality.py``).
+Cost per 2,000-word page, CPU on the 2-core build machine: 0.05 ms once the words are
+split, plus 0.9 ms to split them (once for consecutive filters on the same text);
+datatrove 0.2.0 takes 13 ms.
 """
 from __future__ import annotations
 

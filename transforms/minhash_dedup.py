@@ -13,7 +13,8 @@ last join, which ships each document once):
    to the bucket's smallest node (a star: n members cost n - 1 edges); edges
    found in several bands count once;
 3. verification (optional): an edge is kept only if the true Jaccard of its
-   two shingle sets reaches ``threshold``. Every shingle set is shuffled once,
+   two shingle sets reaches ``threshold`` (sets of the upper 32 bits of the
+   shingle hashes: 4 bytes a shingle). Every shingle set is shuffled once,
    keyed by node and joined to the node's star; a centre's set is then sent
    once to each of its members, where the Jaccard is computed. No worker holds
    more than a member's own set and one set per band, or a centre's member
@@ -29,16 +30,16 @@ last join, which ships each document once):
    kept document's id) and ``cluster_size``.
 
 Node ids are the xxh64 of the document id with the lowest bit 0 (reference
-signatures: bit 1). Two different ids with one node id (a 64-bit collision,
-about 3% likely in a billion documents) are detected when the cluster is
+signatures: bit 1). Two different ids with one node id (a 63-bit collision,
+about 5% likely somewhere in a billion documents) are detected when the cluster is
 decided: every document of such a cluster is kept (counted as
 ``node_id_collisions``). Documents that share an id share a node and a fate
 (run exact dedup first). Documents without words have no shingle and are kept.
 
 Convergence: the step's ``report`` output holds ``("converged", 1 or 0)`` and
 ``("unconverged_nodes", n)``, also as Beam counters ``minhash_dedup.converged``
-(1 or 0) and ``minhash_dedup.unconverged_nodes``. Not converged, clusters are split, never
-merged: more documents are kept, and none is dropped without a duplicate.
+(1 or 0) and ``minhash_dedup.unconverged_nodes``. Not converged, clusters are
+split, never merged: more documents are kept, none without a duplicate is dropped.
 
 Reference signatures: ``write_signatures`` writes Parquet files
 (``{path}-SSSSS-of-NNNNN.parquet``) with columns ``id`` (string) and ``bands``
