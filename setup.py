@@ -35,6 +35,7 @@ setup(
         "normalize": ["ftfy>=6.1,<7"],
         "dev": [
             "ftfy>=6.1,<7",
+            "gcp-storage-emulator>=2026.7",
             "pytest>=8,<10",
             "datasets>=2.18,<6",
         ],

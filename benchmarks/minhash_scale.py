@@ -114,13 +114,17 @@ def bench_step(size: int, workers: int) -> dict:
                 lambda n: ("kept", n))
             dropped = out["rejected"] | "count rejected" >> beam.combiners.Count.Globally() | "r" >> beam.Map(
                 lambda n: ("rejected", n))
-            ((kept, dropped, out["report"]) | beam.Flatten() | beam.Map(json.dumps)
+            errors = out["errors"] | "count errors" >> beam.combiners.Count.Globally() | "e" >> beam.Map(
+                lambda n: ("errors", n))
+            sample = out["errors"] | "sample errors" >> beam.combiners.Sample.FixedSizeGlobally(3) | "s" >> beam.Map(
+                lambda e: ("error_sample", [x.get("error") for x in e]))
+            ((kept, dropped, errors, sample, out["report"]) | beam.Flatten() | beam.Map(json.dumps)
              | beam.io.WriteToText(os.path.join(tmp, "counts")))
         seconds = time.perf_counter() - start
         counts = dict(json.loads(line) for name in os.listdir(tmp) for line in open(os.path.join(tmp, name)))
     return {"what": "minhash_dedup", "docs": size, "workers": workers, "seconds": seconds,
             "docs_per_s": size / seconds, "peak_mb": peak_mb(), "kept": counts.get("kept"),
-            "rejected": counts.get("rejected"), "converged": counts.get("converged")}
+            "rejected": counts.get("rejected"), "converged": counts.get("converged"), "counts": counts}
 
 
 def main() -> None:

@@ -5,6 +5,7 @@
     thresher validate RECIPE
     thresher steps
     thresher assets [--cache-dir DIR]
+    thresher template-body ...   (Dataflow flex-template launch body, for schedulers)
     thresher quickstart [--dir DIR]
 """
 from __future__ import annotations
@@ -80,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("steps", help="list the steps a recipe can use, with their parameters")
 
+    from pipelines.template import add_arguments as add_template_body_arguments
+    add_template_body_arguments(sub.add_parser(
+        "template-body", help="print the Dataflow flexTemplates.launch request body (JSON) that runs a recipe"))
+
     assets = sub.add_parser("assets", help="download the models steps need (lid.176 language ID) to the user cache")
     assets.add_argument("--cache-dir", help="where to put them (default ~/.cache/thresher)")
 
@@ -125,6 +130,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "quickstart":
             return _quickstart(args)
+        if args.command == "template-body":
+            from pipelines.template import print_template_body
+            return print_template_body(args)
         return _run(args, extra)
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -88,9 +88,8 @@ def runner_config(args: argparse.Namespace, beam_args: List[str]):
     if name not in _RUNNERS:
         raise ValueError(f"--runner={name}: the launcher runs DataflowRunner, FlinkRunner or PortableRunner")
     runner = _RUNNERS[name]
-    passed = [a for a in beam_args if not a.startswith("--runner")]
     if runner != "dataflow":
-        return RunnerConfig(runner=runner, extra_args=tuple(passed))
+        return RunnerConfig(runner=runner, extra_args=tuple(beam_args))
     gcp = options.view_as(GoogleCloudOptions)
     if not args.sdk_container_image:
         raise ValueError("--sdk_container_image is required: the template's image, which Dataflow workers run")
@@ -101,7 +100,7 @@ def runner_config(args: argparse.Namespace, beam_args: List[str]):
     return RunnerConfig(runner="dataflow", workers=args.max_num_workers or DEFAULT_MAX_WORKERS,
                         project=gcp.project, region=gcp.region,
                         temp_location=gcp.temp_location or gcp.staging_location,
-                        extra_args=tuple(worker + passed))
+                        extra_args=tuple(worker + beam_args))
 
 
 def prepare(argv: List[str]) -> Tuple[Recipe, RunnerConfig]:
@@ -114,10 +113,16 @@ def prepare(argv: List[str]) -> Tuple[Recipe, RunnerConfig]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Exit status 0 when the job was submitted (Dataflow) or ran balanced; 2 on a recipe, input or output problem."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    recipe, cfg = prepare(list(sys.argv[1:] if argv is None else argv))
-    logging.info("thresher: running %s (%s) to %s on %s", recipe.file, recipe.name, recipe.output.path, cfg.runner)
-    stats = run_recipe(recipe, cfg, overwrite=False)  # scheduled runs never replace an earlier run's output
+    try:
+        recipe, cfg = prepare(list(sys.argv[1:] if argv is None else argv))
+        logging.info("thresher: running %s (%s) to %s on %s", recipe.file, recipe.name, recipe.output.path,
+                     cfg.runner)
+        stats = run_recipe(recipe, cfg, overwrite=False)  # scheduled runs never replace an earlier run's output
+    except (FileExistsError, ValueError) as exc:  # RecipeError is a ValueError
+        logging.error("thresher: error: %s", exc)
+        return 2
     return 0 if stats is None or stats["balanced"] else 1
 
 

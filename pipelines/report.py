@@ -13,6 +13,8 @@ from typing import Any, Dict, Iterable, List, Tuple
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.sinks import remove_dir
+
 SUCCESS_MARKER = "_SUCCESS"
 STATS_FILE = "stats.json"
 
@@ -76,9 +78,8 @@ class FinalizeRun(beam.DoFn):
         self._dir, self._summary = output_dir, summary
 
     def process(self, _, counts, files):
-        temporary = FileSystems.join(self._dir, "_temporary")
-        if FileSystems.exists(temporary):  # the sinks removed their own parts; drop what is left
-            FileSystems.delete([temporary])
+        # the sinks removed their own parts; drop what is left
+        remove_dir(FileSystems.join(self._dir, "_temporary"))
         stats = build_stats(counts, self._summary, files)
         write_text(FileSystems.join(self._dir, STATS_FILE), json.dumps(stats, indent=2) + "\n")
         write_text(FileSystems.join(self._dir, SUCCESS_MARKER), "")

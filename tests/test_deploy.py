@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shlex
 import subprocess
 import types
 
@@ -110,15 +109,17 @@ def test_launcher_passes_beam_options_through_and_fills_dates(recipe):
                                                                                       "localhost:50000", 4)
 
 
-def test_launcher_never_overwrites(recipe, tmp_path):
+def test_launcher_never_overwrites(recipe, tmp_path, caplog):
     from pipelines import launcher
     out = tmp_path / "out" / "CC-1" / "r1"
     out.mkdir(parents=True)
     (out / "stats.json").write_text("{}")
     argv = [f"--recipe={recipe}", "--params=dump=CC-1;run=r1", f"--sdk_container_image={IMAGE}", *DATAFLOW_ARGS]
-    with pytest.raises(FileExistsError, match="already holds a run"):
-        launcher.main(argv + ["--overwrite"])  # not a launcher option: Beam ignores it, the refusal stands
+    assert launcher.main(argv + ["--overwrite"]) == 2  # not a launcher option: Beam ignores it, the refusal stands
+    assert "already holds a run's output" in caplog.text
     assert (out / "stats.json").read_text() == "{}"
+    assert launcher.main([f"--recipe={tmp_path / 'missing.yaml'}", *DATAFLOW_ARGS]) == 2
+    assert "cannot read recipe" in caplog.text
 
 
 def test_launcher_job_translates_for_dataflow(recipe, monkeypatch):
@@ -160,7 +161,8 @@ def test_template_body_matches_metadata_and_launcher(capsys):
     body = template_body("gs://b/recipes/fineweb.yaml", "gs://b/templates/thresher.json",
                          job_name_for("gs://b/recipes/FineWeb_v2.yaml"), {"dump": "CC-MAIN-2024-33", "run": "%Y-%m"},
                          sdk_container_image=IMAGE, inputs=["web=gs://b/crawl/*.warc.gz"], output="gs://b/out/x",
-                         max_num_workers=20, temp_location="gs://b/temp", service_account_email="w@p.iam.gserviceaccount.com")
+                         max_num_workers=20, temp_location="gs://b/temp",
+                         service_account_email="w@p.iam.gserviceaccount.com")
     launch = body["launchParameter"]
     assert set(launch) == {"jobName", "containerSpecGcsPath", "parameters", "environment"}
     assert launch["jobName"] == "thresher-fineweb-v2"
@@ -209,15 +211,33 @@ def test_scripts_parse_and_never_overwrite():
 
 # ---------------------------------------------------------------- images
 
-def _beam_pin() -> str:
-    pins = dict(line.split("==") for line in (DEPLOY / "requirements.txt").read_text().splitlines()
+def _pins() -> dict:
+    return dict(line.split("==") for line in (DEPLOY / "requirements.txt").read_text().splitlines()
                 if "==" in line and not line.startswith("#"))
-    return pins["apache-beam"]
+
+
+def _install_requires() -> list:
+    import ast
+    tree = ast.parse((PROJECT_ROOT / "setup.py").read_text())
+    (found,) = [k.value for k in ast.walk(tree) if isinstance(k, ast.keyword) and k.arg == "install_requires"]
+    return [ast.literal_eval(e) for e in found.elts]
+
+
+def test_pinned_requirements_cover_setup_py():
+    """deploy/requirements.txt (what the images install) pins every runtime dependency within setup.py's bounds."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    pins = {canonicalize_name(k): v for k, v in _pins().items()}
+    for line in _install_requires():
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is in setup.py but not pinned in deploy/requirements.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), (line, pins[name])
 
 
 def test_images_match_the_tested_versions():
     import apache_beam
-    assert _beam_pin() == apache_beam.__version__
+    assert _pins()["apache-beam"] == apache_beam.__version__
     for name in ("dataflow", "flink"):
         text = (DEPLOY / name / "Dockerfile").read_text()
         assert f"COPY --from=apache/beam_python3.11_sdk:{apache_beam.__version__} /opt/apache/beam /opt/apache/beam" \
@@ -339,4 +359,4 @@ def test_airflow_dag_parses(tmp_path, monkeypatch):
     argv = [f"--{k}={v}" for k, v in options.items() if not isinstance(v, bool)]
     args, beam_args = template_parser().parse_known_args(argv)
     assert args.params == "dump=CC-MAIN-2024-33" and args.recipe == "gs://b/recipes/fineweb.yaml"
-    assert _option(shlex.split(" ".join(beam_args).replace("=", " ")), "--environment_config") == "localhost:50000"
+    assert {"--environment_type=EXTERNAL", "--environment_config=localhost:50000", "--parallelism=4"} <= set(beam_args)

@@ -161,5 +161,6 @@ def test_gcs_output_is_not_mixed_and_overwrite_replaces_every_object(gcs, tmp_pa
     one.write_text(RECIPE.format(root=root, shard_mb=64))
     assert main(["run", str(one), "--workers", "1", "--quiet", "--overwrite"]) == 0
     after = sorted(b.name for b in bucket.list_blobs(prefix="ow/out/none/"))
-    assert [n for n in after if n.startswith("ow/out/none/data/")] == ["ow/out/none/data/part-00000-of-00001.parquet"], after
+    data = [n for n in after if n.startswith("ow/out/none/data/")]
+    assert data == ["ow/out/none/data/part-00000-of-00001.parquet"], after
     assert not [n for n in after if "_temporary" in n], after

@@ -17,6 +17,7 @@ implements ``process(doc)`` returning the kept document or a drop reason.
 """
 from __future__ import annotations
 
+import time
 import traceback
 from typing import ClassVar, Dict, Iterable, Optional, Union
 
@@ -61,6 +62,7 @@ class _StepCounters:
         self.docs_in = Metrics.counter(METRICS_NAMESPACE, f"{step}.in")
         self.docs_out = Metrics.counter(METRICS_NAMESPACE, f"{step}.out")
         self.errors = Metrics.counter(METRICS_NAMESPACE, f"{step}.errors")
+        self.busy_us = Metrics.counter(METRICS_NAMESPACE, f"{step}.busy_us")  # time in process()
         self._dropped = {}
 
     def dropped(self, reason: str):
@@ -87,12 +89,15 @@ class _DocumentStepFn(beam.DoFn):
     def process(self, doc: Document):
         counters = self._counters
         counters.docs_in.inc()
+        started = time.perf_counter()
         try:
             outcome = self._step.process(doc)
         except Exception as exc:  # one bad record must never fail the job
+            counters.busy_us.inc(int((time.perf_counter() - started) * 1e6))
             counters.errors.inc()
             yield beam.pvalue.TaggedOutput(ERRORS, error_record(self._step.name, exc, doc))
             return
+        counters.busy_us.inc(int((time.perf_counter() - started) * 1e6))
         if isinstance(outcome, str):
             counters.dropped(outcome)
             yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, self._step.name, outcome))
