@@ -148,7 +148,7 @@ VOCAB = {
                      "cerca del puente viejo",
                      "antes de una salida larga|en las tardes de invierno|durante las carreras de primavera|"
                      "los fines de semana|después de una lluvia fuerte"),
-        "cocina": ("cocina-casera.test", "cocineros|panaderos|abuelas|chefs|estudiantes|anfitriones",
+        "cocina": ("cocina-casera.test", "cocineros|panaderos|abuelos|chefs|estudiantes|anfitriones",
                    "las cebollas|los panes de masa madre|las sopas de lentejas|las especias|las cazuelas|"
                    "las salsas de tomate|los pasteles|los guisos|las recetas|las tartas|los cuchillos|las hierbas frescas",
                    "simples|fáciles|suaves|picantes|humildes|enormes|excelentes|calientes|dulces|populares",
@@ -231,7 +231,7 @@ GRAMMAR = {
                 "[manche/einige/viele] {who} halten es für sinnvoll, die {n} {p} zu {v}|"
                 "[letztes Jahr/im vergangenen Sommer/vor ein paar Jahren] haben wir [begonnen/versucht], die {n} {p} zu {v}|"
                 "die {aen} {n} verdienen [mehr/etwas mehr/deutlich mehr] Aufmerksamkeit als die {n2}|"
-                "[nach unserer Erfahrung/soweit wir wissen] machen {ae} {n} {p} [selten/kaum] Ärger|"
+                "[nach unserer Erfahrung/soweit wir wissen,] machen {ae} {n} {p} [selten/kaum] Ärger|"
                 "[ein Nachbar/eine Leserin/ein Freund] hat uns [einmal/neulich] gezeigt, wie man {ae} {n} {v} kann|"
                 "{p} gab es [mehr/weniger] {ae} {n}, als wir [erwartet/gedacht] hatten|"
                 "wer die {n} {t} {v} will, [braucht etwas Geduld/sollte früh anfangen/muss gut planen]|"
@@ -280,7 +280,7 @@ GRAMMAR = {
                "poursuivant la navigation, vous acceptez leur utilisation.§Accepter"),
     "es": dict(
         clauses="los {who} {v3} {n} {a} {p}|{t}, los {who} prefieren {v} {n}|es mejor {v} {n} {t}|"
-                "{n} {a} necesitan [un poco/bastante/mucha] más paciencia que {n2}|hemos aprendido que hay que {v} {n} {p}|"
+                "{n} {a} necesitan [un poco más de/bastante más/mucha más] paciencia que {n2}|hemos aprendido que hay que {v} {n} {p}|"
                 "muchos {who} suelen {v} {n} {t}|nadie quiere {v} {n} {a} con prisa|"
                 "{n} dicen más sobre {n2} que cualquier libro|no hace falta mucho dinero para {v} {n} {a}|"
                 "los {who} que {v3} {n} {t} tienen menos problemas con {n2}|nos costó un tiempo aprender a {v} bien {n}|"
@@ -560,7 +560,7 @@ def _build(rng: random.Random, pages: int) -> tuple:
         url = add("exact_dup", w, title, _article(title, paras, w.sep), "" if same_site else rng.choice(MIRRORS),
                   "amp" if same_site else "syndicated", layout="amp")
         exp["exact_dup_pairs"].append([src, url])
-    spaced = [a for a in articles if a not in exact and a[0].lang != "zh"]  # word shingles need spaces
+    spaced = [a for a in articles if a not in exact and a[0].lang != "zh"]  # Chinese "words" are whole clauses
     for w, title, paras, src in rng.sample(spaced, plan["near_dup"]):
         url = add("near_dup", w, title, _article(title, w.near_copy(paras), w.sep), rng.choice(SCRAPERS))
         exp["near_dup_pairs"].append([src, url])

@@ -12,6 +12,11 @@ import trafilatura
 from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.quickstart_corpus import jaccard, main, write_corpus
+from transforms.assets import find_lid_model
+from transforms.document import Document
+from transforms.extract import Extract
+from transforms.gopher import GopherQuality, GopherRepetition
+from transforms.language import LanguageFilter
 
 GOPHER_STOP_WORDS = {"the", "be", "to", "of", "and", "that", "have", "with"}
 
@@ -48,6 +53,65 @@ def _text(corpus, url: str) -> str:
     ctype, body = corpus["pages"][url]
     html = body.decode(ctype.split("charset=")[1])
     return trafilatura.extract(html, favor_precision=True, include_comments=False) or ""
+
+
+@pytest.fixture(scope="module")
+def extracted(corpus) -> dict:
+    """URL -> the extract step's output (FineWeb's trafilatura settings) for every HTML page of the corpus."""
+    step = Extract()
+    return {url: step.process(Document(id=url, text=body.decode(ctype.split("charset=")[1]), url=url))
+            for url, (ctype, body) in corpus["pages"].items() if ctype.startswith("text/html")}
+
+
+def _kinds(corpus, extracted) -> dict:
+    """URL -> "good" (articles, their exact and near copies, non-UTF-8 articles), "short", "spam", "link_farm"."""
+    expected = corpus["manifest"]["expected"]
+    kinds = dict.fromkeys(extracted, "good")
+    kinds.update(dict.fromkeys(expected["short_urls"], "short"))
+    for url in expected["spam_urls"]:
+        kinds[url] = "link_farm" if corpus["pages"][url][1].count(b"<li><a href=") >= 40 else "spam"
+    return kinds
+
+
+def test_gopher_filters_keep_articles_and_drop_spam_and_short_pages(corpus, extracted):
+    """The quickstart recipe's Gopher steps: every good page passes both, spam (bar link farms, and lorem ipsum,
+    which the language step drops) fails one, short pages are too short."""
+    repetition, quality = GopherRepetition(), GopherQuality(min_stop_words=None)  # as recipes/quickstart.yaml
+    kinds, failed, langs = _kinds(corpus, extracted), [], Counter()
+
+    def reasons(url):
+        doc = extracted[url]
+        assert isinstance(doc, Document), (url, doc)
+        return repetition.decide(repetition.score(doc)), quality.decide(quality.score(doc))
+
+    for url, kind in sorted(kinds.items()):
+        if kind == "good":
+            failed += [(url, r) for r in reasons(url) if r]
+            langs[re.search(rb'<html lang="(\w+)">', corpus["pages"][url][1]).group(1).decode()] += 1
+        elif kind == "short":
+            assert reasons(url)[1] == "gopher_short_doc", url
+        elif kind == "spam" and b"Lorem ipsum dolor" not in corpus["pages"][url][1]:
+            assert any(reasons(url)), url
+    assert failed == []
+    assert set(langs) == {"en", "de", "fr", "es", "zh"} and min(langs.values()) >= 5, langs
+    assert sum(langs.values()) == corpus["manifest"]["response_records"] - sum(
+        len(corpus["manifest"]["expected"][k]) for k in ("spam_urls", "short_urls", "non_html_urls"))
+
+
+def test_language_step_keeps_articles_and_drops_lorem_ipsum(corpus, extracted):
+    try:
+        find_lid_model()
+    except FileNotFoundError:
+        pytest.skip("lid.176 is not in the cache (thresher assets)")
+    step = LanguageFilter(languages=["en", "de", "fr", "es", "zh"], min_score=0.65)  # as recipes/quickstart.yaml
+    repetition, quality = GopherRepetition(), GopherQuality(min_stop_words=None)
+    for url, kind in sorted(_kinds(corpus, extracted).items()):
+        doc = extracted[url]
+        if kind == "good":
+            assert isinstance(step.process(doc), Document), url
+        elif kind == "spam":  # every spam page fails a Gopher rule or the language step
+            kept = isinstance(step.process(doc), Document)
+            assert not kept or any((repetition.decide(repetition.score(doc)), quality.decide(quality.score(doc)))), url
 
 
 def test_same_seed_gives_same_bytes(corpus, tmp_path):
