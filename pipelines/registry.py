@@ -20,6 +20,7 @@ from transforms.language import LanguageFilter
 from transforms.normalize import Normalize
 from transforms.pii import PiiRedact
 from transforms.line_dedup import LineDedup
+from transforms.minhash_dedup import MinHashDedup
 from transforms.refinedweb import RefinedWebFilter
 from transforms.url_dedup import UrlDedup
 from transforms.url_filter import UrlFilter
@@ -39,6 +40,7 @@ _STEP_CLASSES = (
     UrlDedup,
     ExactDedup,
     LineDedup,
+    MinHashDedup,
 )
 
 STEPS: Dict[str, type] = {cls.name: cls for cls in _STEP_CLASSES}

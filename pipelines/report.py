@@ -98,6 +98,10 @@ def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in rows]
+    for s in stats["steps"]:
+        if s.get("report"):
+            facts = ", ".join(f"{k} {v}" for k, v in s["report"].items())
+            lines.append(f"{s['index']:02d} {s['step']}: {facts}")
     lines.append(f"output: {stats['output']['documents']} documents in {stats['output']['files']} file(s); "
                  f"balanced: {stats['balanced']}")
     if wall_s:
