@@ -12,8 +12,13 @@ RECIPE = """
 version: 1
 inputs:
   web: {{paths: ["{corpus}/*.warc.gz"], format: warc}}
-steps:
+steps:                      # models loaded in setup, side inputs, multi-stage shuffles
   - step: extract
+  - step: language
+    languages: [en, de, fr, es]
+  - step: gopher_quality
+    min_stop_words: null
+  - step: minhash_dedup
 output: {{path: "{out}"}}
 """
 
@@ -25,8 +30,10 @@ def output_docs(out):
 
 def test_portable_runner_matches_local(tmp_path):
     from pipelines.quickstart_corpus import write_corpus
+    from transforms.assets import fetch_lid_model
+    fetch_lid_model()
     corpus = tmp_path / "corpus"
-    write_corpus(str(corpus), pages=40, files=2)
+    write_corpus(str(corpus), pages=60, files=2)
     results = {}
     with job_service_and_worker_pool() as (job_endpoint, pool, pids):
         for runner in ("local", "portable"):
@@ -47,3 +54,6 @@ def test_portable_runner_matches_local(tmp_path):
         assert len(listening) >= 2 and all_on_loopback(listening), listening
     assert results["portable"] == results["local"]
     assert len(results["local"][0]) > 20
+    steps = {s["step"]: s for s in results["local"][1]}
+    assert steps["minhash_dedup"]["dropped"].get("minhash_duplicate", 0) >= 1
+    assert steps["minhash_dedup"]["report"]["converged"] == 1
