@@ -35,6 +35,11 @@ class RunnerConfig:
     extra_args: Tuple[str, ...] = ()
 
 
+def _flags(**options) -> List[str]:
+    """Beam flags for the options that are set: ``--name=value``."""
+    return [f"--{name}={value}" for name, value in options.items() if value]
+
+
 def make_runner_and_options(cfg: RunnerConfig):
     """(runner, PipelineOptions) for a preset; extra Beam arguments are passed through."""
     args: List[str] = []
@@ -50,24 +55,13 @@ def make_runner_and_options(cfg: RunnerConfig):
         if not cfg.job_endpoint:
             raise ValueError("--runner portable needs --job-endpoint HOST:PORT")
         runner = "PortableRunner"
-        args += [f"--job_endpoint={cfg.job_endpoint}",
-                 f"--environment_type={cfg.environment_type or 'LOOPBACK'}"]
-        if cfg.environment_config:
-            args.append(f"--environment_config={cfg.environment_config}")
+        args += _flags(job_endpoint=cfg.job_endpoint, environment_type=cfg.environment_type or "LOOPBACK",
+                       environment_config=cfg.environment_config)
     elif cfg.runner == "flink":
         runner = "FlinkRunner"
-        if cfg.flink_master:
-            args.append(f"--flink_master={cfg.flink_master}")
-        if cfg.flink_version:
-            args.append(f"--flink_version={cfg.flink_version}")
-        if cfg.flink_job_server_jar:
-            args.append(f"--flink_job_server_jar={cfg.flink_job_server_jar}")
-        if cfg.environment_type:
-            args.append(f"--environment_type={cfg.environment_type}")
-        if cfg.environment_config:
-            args.append(f"--environment_config={cfg.environment_config}")
-        if cfg.workers:
-            args.append(f"--parallelism={cfg.workers}")
+        args += _flags(flink_master=cfg.flink_master, flink_version=cfg.flink_version,
+                       flink_job_server_jar=cfg.flink_job_server_jar, environment_type=cfg.environment_type,
+                       environment_config=cfg.environment_config, parallelism=cfg.workers)
     elif cfg.runner == "dataflow":
         runner = "DataflowRunner"
         for flag, value in (("project", cfg.project), ("region", cfg.region), ("temp_location", cfg.temp_location)):

@@ -1,0 +1,49 @@
+"""Runner presets: the right runner and options, never the DirectRunner (Prism download)."""
+from __future__ import annotations
+
+import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from pipelines.runners import SETUP_FILE, RunnerConfig, make_runner_and_options
+
+
+def options_of(**kwargs):
+    runner, options = make_runner_and_options(RunnerConfig(**kwargs))
+    return runner, options.get_all_options(drop_default=True)
+
+
+def test_local_uses_the_fn_api_runner_one_process_per_worker():
+    runner, opts = options_of(runner="local", workers=2)
+    assert isinstance(runner, FnApiRunner)
+    assert opts["direct_num_workers"] == 2 and opts["direct_running_mode"] == "multi_processing"
+    runner, opts = options_of(runner="local", workers=1)
+    assert isinstance(runner, FnApiRunner) and opts.get("direct_running_mode", "in_memory") == "in_memory"
+
+
+def test_portable_and_flink_flags():
+    runner, opts = options_of(runner="portable", job_endpoint="127.0.0.1:8099")
+    assert runner == "PortableRunner" and opts["environment_type"] == "LOOPBACK"
+    runner, opts = options_of(runner="flink", flink_master="jm:8081", flink_version="1.20", workers=4,
+                              environment_type="EXTERNAL", environment_config="localhost:50000")
+    assert runner == "FlinkRunner"
+    assert (opts["flink_master"], opts["flink_version"], opts["parallelism"]) == ("jm:8081", "1.20", 4)
+    assert opts["environment_config"] == "localhost:50000"
+    with pytest.raises(ValueError, match="--job-endpoint"):
+        make_runner_and_options(RunnerConfig(runner="portable"))
+
+
+def test_dataflow_needs_project_region_temp_location_and_ships_setup_py():
+    with pytest.raises(ValueError, match="--region"):
+        make_runner_and_options(RunnerConfig(runner="dataflow", project="p", temp_location="gs://b/t"))
+    runner, opts = options_of(runner="dataflow", project="p", region="europe-west4", temp_location="gs://b/t",
+                              workers=8, extra_args=("--machine_type=n2-standard-4",))
+    assert runner == "DataflowRunner" and opts["setup_file"] == SETUP_FILE
+    assert opts["max_num_workers"] == 8 and opts["machine_type"] == "n2-standard-4"
+    _, opts = options_of(runner="dataflow", project="p", region="r", temp_location="gs://b/t",
+                         extra_args=("--sdk_container_image=img",))
+    assert "setup_file" not in opts
+
+
+def test_unknown_runner():
+    with pytest.raises(ValueError, match="valid: local, portable, flink, dataflow"):
+        make_runner_and_options(RunnerConfig(runner="spark"))
