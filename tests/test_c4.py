@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import apache_beam as beam
@@ -243,19 +242,14 @@ def test_bad_parameters(kwargs):
         C4Filter(**kwargs)
 
 
-def test_real_articles_same_decisions_annotated_or_not_and_speed():
+def test_real_articles_same_decisions_annotated_or_not():
     docs = [Document(k, v["articleBody"]) for k, v in json.loads(ARTICLES.read_text()).items()]
-    words = sum(len(d.text.split()) for d in docs)
     fast, exact = C4Filter(), C4Filter(annotate=True)
     fast.setup()
-    t0 = time.process_time()
     out_fast = [fast.process(d) for d in docs]
-    per_2000 = (time.process_time() - t0) / words * 2000
     out_exact = [exact.process(d) for d in docs]
     for a, b in zip(out_fast, out_exact):
         assert (a if isinstance(a, str) else a.text) == (b if isinstance(b, str) else b.text)
-    print(f"\nC4Filter: {per_2000 * 1e6:.0f} us per 2,000 words on {len(docs)} real articles")
-    assert per_2000 < 0.005  # measured about 0.25-0.4 ms; generous for a loaded machine
 
 
 def test_beam_kept_and_rejected():
@@ -391,19 +385,6 @@ def test_regex_matches_exactly_like_datatrove_alternation(badwords):
     pattern = badwords.regex("en")
     assert [naive.search(p) is None for p in probes] == [pattern.search(" " + p) is None for p in probes]
     assert re.fullmatch(trie_pattern(["ab", "abc", "b"]), "abc") and not re.fullmatch(trie_pattern(["ab"]), "a")
-
-
-def test_badwords_speed(badwords):
-    texts = [v["articleBody"] for v in json.loads(ARTICLES.read_text()).values()]
-    words = sum(len(t.split()) for t in texts)
-    for lang in ("en", "zh"):
-        docs = [Document(str(i), t, annotations={"language": lang}) for i, t in enumerate(texts)]
-        t0 = time.process_time()
-        for d in docs:
-            badwords.process(d)
-        per_2000 = (time.process_time() - t0) / words * 2000
-        print(f"\nC4BadWords[{lang}]: {per_2000 * 1e6:.0f} us per 2,000 words on {len(docs)} real articles")
-        assert per_2000 < 0.005
 
 
 def test_badwords_beam():

@@ -13,8 +13,6 @@ import hashlib
 import json
 import pathlib
 import re
-import statistics
-import time
 
 import apache_beam as beam
 import pytest
@@ -158,15 +156,3 @@ def test_real_pages_decide_as_datatrove():
     print(f"\nfineweb_quality: keeps {kept}/{len(pages)} ({kept / len(pages):.1%}); "
           f"same decision as datatrove 0.2.0 on {agree}/{len(pages)}")
     assert agree >= 0.995 * len(pages)
-    own, shared = [], []
-    for page in pages:
-        if 1800 <= len(page["text"].split()) <= 2200:
-            doc = Document("t", (page["text"] + " ")[:-1])  # a new text object: no cached words
-            start = time.process_time()
-            step.decide(step.score(doc))
-            own.append(time.process_time() - start)
-            start = time.process_time()
-            step.decide(step.score(doc))
-            shared.append(time.process_time() - start)
-    print(f"fineweb_quality: {statistics.median(own) * 1e3:.2f} ms CPU per 2,000-word page "
-          f"({statistics.median(shared) * 1e3:.2f} ms with words already split), median of {len(own)}")

@@ -14,8 +14,6 @@ import hashlib
 import json
 import pathlib
 import re
-import statistics
-import time
 
 import apache_beam as beam
 import pytest
@@ -298,7 +296,7 @@ def test_repetition_in_beam():
                     equal_to([("spam", "gopher_dup_line_frac")]), label="rejected")
 
 
-# --- Real pages: fidelity to datatrove 0.2.0 and cost -----------------------------------
+# --- Real pages: fidelity to datatrove 0.2.0 --------------------------------------------
 @pytest.fixture(scope="module")
 def real_pages():
     if not REAL_PAGES.exists():
@@ -308,21 +306,6 @@ def real_pages():
     with gzip.open(REFERENCE, "rt", encoding="utf-8") as f:
         reference = json.load(f)["documents"]
     return [(page, reference[hashlib.sha1(page["id"].encode()).hexdigest()[:12]]) for page in pages]
-
-
-def cost_ms(step, texts):
-    """Median CPU milliseconds per document of ``step``, words split by the step itself
-    and already split (as when it follows another filter on the same text)."""
-    own, shared = [], []
-    for text in texts:
-        doc = Document("t", (text + " ")[:-1])  # a new text object: the word cache misses
-        start = time.process_time()
-        step.decide(step.score(doc))
-        own.append(time.process_time() - start)
-        start = time.process_time()
-        step.decide(step.score(doc))
-        shared.append(time.process_time() - start)
-    return statistics.median(own) * 1e3, statistics.median(shared) * 1e3
 
 
 def test_real_pages_decide_as_datatrove(real_pages):
@@ -339,13 +322,3 @@ def test_real_pages_decide_as_datatrove(real_pages):
         print(f"{step.name}: keeps {kept}/{len(real_pages)} ({kept / len(real_pages):.1%}); "
               f"same decision as datatrove 0.2.0 on {agree}/{len(real_pages)}")
         assert agree >= 0.995 * len(real_pages)
-
-
-def test_cost_on_2000_word_pages(real_pages):
-    texts = [page["text"] for page, _ in real_pages if 1800 <= len(page["text"].split()) <= 2200]
-    assert len(texts) >= 10
-    for step in (GopherQuality(), GopherRepetition()):
-        own, shared = cost_ms(step, texts)
-        print(f"\n{step.name}: {own:.2f} ms CPU per 2,000-word page ({shared:.2f} ms with words "
-              f"already split), median of {len(texts)}")
-        assert shared < 10  # a regression guard; the figures above are the measurement

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import apache_beam as beam
 import pytest
@@ -164,38 +163,11 @@ def test_beam_never_drops():
         assert_that(out[REJECTED], equal_to([]), label="rejected")
 
 
-# -- speed -------------------------------------------------------------------------------------------------
-
-def _best_ms(step, doc, repeat=7, number=100):
-    """Best of ``repeat`` runs, in CPU milliseconds per document (steadier than wall time on a shared machine)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        for _ in range(number):
-            step.process(doc)
-        best = min(best, (time.process_time() - start) / number)
-    return best * 1000
-
-
-def test_speed_on_a_2000_word_document():
-    vocab = "the quick brown fox jumps over a lazy dog while Anna reads “twelve” books, (again) in 2024".split()
-    lines = [" ".join(vocab[(i * 7 + j) % len(vocab)] for j in range(20)) + "." for i in range(100)]
-    clean = Document("d", "\n".join(lines))
-    lines[50] = "Write to jane@example.net, 8.8.8.8 or 2606:4700:4700::1111; +44 20 7946 0958"
-    with_pii = Document("d", "\n".join(lines))
-    step = PiiRedact(redact_phones=True)
-    ms_clean, ms_pii = _best_ms(step, clean), _best_ms(step, with_pii)
-    print(f"\npii (phones on): {ms_clean:.3f} ms per 2,000-word document, {ms_pii:.3f} ms with 4 items of PII")
-    assert ms_clean < 2.0 and ms_pii < 2.0  # target 0.5 ms on an idle core; loose bound for a shared machine
-
-
 def test_real_article_texts(shared_data):
     truth = json.loads((SHARED_DATA / "extraction-scrapinghub-aeb" / "ground-truth.json").read_text())
     texts = [t["articleBody"] for t in truth.values()]
     step = PiiRedact(annotate=True, redact_phones=True)
-    start = time.process_time()
     outs = [step.process(Document(str(i), t)) for i, t in enumerate(texts)]
-    ms = (time.process_time() - start) / len(texts) * 1000  # CPU time
     found = {k: sum(o.annotations[f"pii_{k}"] for o in outs) for k in ("emails", "ips", "phones")}
-    print(f"\npii on {len(texts)} real articles: {ms:.3f} ms per document, found {found}")
+    print(f"\npii on {len(texts)} real articles: found {found}")
     assert len(outs) == len(texts)

@@ -7,7 +7,6 @@ straightforward re-implementations of datatrove 0.2.0's loops.
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 
 import pytest
@@ -145,16 +144,3 @@ def test_ngram_statistics_match_datatrove_loops_on_random_words():
             assert g.top_chars(n) == datatrove_top(words, n), (words, n)
             assert g.duplicate_chars(n) == datatrove_all_duplicate(words, n), (words, n)
             assert g.covered_chars(n) == covered(words, n), (words, n)
-
-
-def test_split_words_cost():
-    text = " ".join(["The quick brown fox, said Dr. Smith, can't jump over 3.5 lazy dogs."] * 154)
-    assert 1900 < len(text.split()) < 2100
-    best = 1.0
-    for _ in range(20):
-        fresh = (text + " ")[:-1]  # a new object, so the per-thread cache does not answer
-        start = time.process_time()
-        split_words(fresh)
-        best = min(best, time.process_time() - start)
-    print(f"\nsplit_words: {best * 1e3:.2f} ms CPU for a 2,000-word document")
-    assert best < 0.02  # a regression guard; the figure above is the measurement
