@@ -214,7 +214,8 @@ def evaluate(docs, jac, cluster_of: Dict[str, str], label: str) -> None:
     right = sum(comp_size[truth80[i]] > 1 and truth80[i] == truth80[cl[i]] for i in removed)
     print(f"{label}: recall@0.85 {recall:.4f} ({len(positives)} pairs) | precision pairwise@0.8 {pairwise:.4f}, "
           f"transitive {transitive:.4f} ({len(predicted)} pairs) | removed {len(removed)} "
-          f"(right {right / max(1, len(removed)):.4f}), {len(removed) / max(1, removable):.4f} of {removable} removable")
+          f"(right {right / max(1, len(removed)):.4f}), "
+          f"{len(removed) / max(1, removable):.4f} of {removable} removable")
     missed = [jac[p] for p in positives if cl[p[0]] != cl[p[1]]]
     if missed:
         print(f"  missed pairs' Jaccard: min {min(missed):.3f} mean {np.mean(missed):.3f} max {max(missed):.3f}")

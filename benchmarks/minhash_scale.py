@@ -14,21 +14,29 @@ worker process it started (``resource.getrusage``).
 
 Measured on the 2-core build machine (shared with other jobs, so +-20%):
 
-==============  =======  =======  =======  ======  =======  ============================
-what            docs     workers  seconds  docs/s  peak MB  result
-==============  =======  =======  =======  ======  =======  ============================
-signatures      100,000  1        17.4     5,737   309
-minhash_dedup   10,000   1        9.9      1,007   326      kept 9,000, rejected 1,000
-minhash_dedup   10,000   2        19.2     522     417      same
-minhash_dedup   100,000  1        75.5     1,325   909      kept 90,000, rejected 10,000
-minhash_dedup   100,000  2        64.5     1,550   1,123    same
-==============  =======  =======  =======  ======  =======  ============================
+==============  =========  =======  =======  ======  =======  ============================
+what            docs       workers  seconds  docs/s  peak MB  result
+==============  =========  =======  =======  ======  =======  ============================
+signatures      100,000    1        17.4     5,737   309
+minhash_dedup   10,000     1        9.9      1,007   326      kept 9,000, rejected 1,000
+minhash_dedup   10,000     2        19.2     522     417      same
+minhash_dedup   100,000    1        75.5     1,325   909      kept 90,000, rejected 10,000
+minhash_dedup   100,000    2        64.5     1,550   1,123    same
+minhash_dedup   1,000,000  1        548      1,823   6,701    kept 900,037, rejected 99,963
+minhash_dedup   1,000,000  2        482      2,076   ~6,400   same (with the runner fix below)
+==============  =========  =======  =======  ======  =======  ============================
 
 Every run converged. Signatures are about a quarter of the step's time; the
 rest is Beam's shuffles (14 band keys a document, the shingle sets, the
 final join of documents) and about 70 small stages of clustering rounds,
 which cost 0.1-0.3 s each whatever the data. Two workers pay worker start-up
-and inter-process transfer: slower at 10,000 documents, 17% faster at 100,000.
+and inter-process transfer: slower at 10,000 documents, 12-17% faster from
+100,000. The FnApiRunner keeps every shuffled PCollection in the runner
+process: memory grows with the corpus (about 6.5 KB a 100-word document).
+
+Runner bug: without ``serialise_buffer_creation`` (pipelines/local_runner_fix.py) three 2-worker runs
+of 1,000,000 documents lost 17,000-29,000 documents and half the duplicate
+decisions, differently each time (set THRESHER_NO_RUNNER_FIX=1 to see it).
 
 Usage: python benchmarks/minhash_scale.py [--sizes 10000 100000] [--million]
 """
@@ -46,6 +54,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipelines.local_runner_fix import serialise_buffer_creation  # noqa: E402
 
 VOCAB_SIZE = 50_000
 WORDS = 100
@@ -101,6 +111,8 @@ def bench_step(size: int, workers: int) -> dict:
 
     from transforms.minhash_dedup import MinHashDedup
 
+    if workers > 1 and not os.environ.get("THRESHER_NO_RUNNER_FIX"):
+        serialise_buffer_creation()
     mode = "multi_processing" if workers > 1 else "in_memory"
     options = PipelineOptions([f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,6 +164,8 @@ def main() -> None:
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         result = "" if r["what"] == "signatures" else (
             f"kept {r['kept']}, rejected {r['rejected']}, converged {r['converged']}")
+        if r["what"] != "signatures" and r["kept"] + r["rejected"] + r["counts"].get("errors", 0) != r["docs"]:
+            result += f" -- LOST {r['docs'] - r['kept'] - r['rejected']} documents"
         print(f"{r['what']:14s} {r['docs']:9d} {r['workers']:7d} {r['seconds']:8.1f} {r['docs_per_s']:8.0f} "
               f"{r['peak_mb']:8.0f}  {result}", flush=True)
 

@@ -118,7 +118,8 @@ def test_verification_threshold_boundary():
     with local_pipeline() as p:
         check(p, docs, MinHashDedup(threshold=j, max_rounds=FAST), [(w, 2)], [(loser, "minhash_duplicate", 2)], "at")
         check(p, docs, MinHashDedup(threshold=j + 1e-9, max_rounds=FAST), [("x", 1), ("y", 1)], [], "past")
-        check(p, docs, MinHashDedup(verify=False, threshold=1.0, max_rounds=FAST), [(w, 2)], [(loser, "minhash_duplicate", 2)], "off")
+        check(p, docs, MinHashDedup(verify=False, threshold=1.0, max_rounds=FAST),
+              [(w, 2)], [(loser, "minhash_duplicate", 2)], "off")
 
 
 def test_priority_annotation_keeps_the_best_document():

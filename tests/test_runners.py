@@ -47,3 +47,45 @@ def test_dataflow_needs_project_region_temp_location_and_ships_setup_py():
 def test_unknown_runner():
     with pytest.raises(ValueError, match="valid: local, portable, flink, dataflow"):
         make_runner_and_options(RunnerConfig(runner="spark"))
+
+
+def test_local_preset_serialises_fn_api_buffer_creation(monkeypatch):
+    """Beam 2.77's FnApiRunner creates shuffle buffers with an unlocked check-then-set; with two
+    workers a 1M-document run lost data (benchmarks/minhash_scale.py). The preset locks it."""
+    import threading
+
+    from apache_beam.runners.portability.fn_api_runner import execution
+
+    make_runner_and_options(RunnerConfig(runner="local", workers=2))
+    patched = execution.BundleContextManager.get_buffer
+    assert getattr(patched, "_serialised", False)
+    make_runner_and_options(RunnerConfig(runner="local", workers=2))  # idempotent: not wrapped twice
+    assert execution.BundleContextManager.get_buffer is patched
+
+    class Context:  # the state get_buffer reads and writes, with a slow check-then-set
+        def __init__(self):
+            self.pcoll_buffers = {}
+
+    class Slow(dict):
+        def __contains__(self, key):
+            found = dict.__contains__(self, key)
+            threading.Event().wait(0.05)  # the other threads check before this one sets
+            return found
+
+    created = []
+
+    class CountingBuffer:
+        def __init__(self, coder_impl):
+            created.append(self)
+
+    monkeypatch.setattr(execution, "ListBuffer", CountingBuffer)
+    manager = execution.BundleContextManager.__new__(execution.BundleContextManager)
+    manager.execution_context = Context()
+    manager.execution_context.pcoll_buffers = Slow()
+    manager.get_input_coder_impl = lambda transform_id: None
+    threads = [threading.Thread(target=manager.get_buffer, args=(b"materialize:pc", "t")) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(created) == 1  # unlocked, all 8 threads pass the check and each creates (and replaces) it

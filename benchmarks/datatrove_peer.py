@@ -1,0 +1,382 @@
+"""Thresher's FineWeb chain (no dedup) against the peer datatrove 0.10.1: same pages, same machine, same time.
+
+``bench/real-pages.warc.gz`` is split into 4 files with ``benchmarks.common.split_warc``.
+For each worker count, back to back:
+
+* datatrove: a driver script (written from this file to a temporary file) runs in
+  datatrove's own interpreter (``--datatrove-python``, a separate venv: datatrove pins
+  trafilatura < 1.12 and cannot live in Thresher's environment). Its pipeline is
+  WarcReader -> URLFilter -> Trafilatura(favour_precision=True, datatrove's default
+  1 s time-out, deduplicate=True) -> LanguageFilter(en, 0.65) -> GopherRepetitionFilter
+  -> GopherQualityFilter -> C4QualityFilter(filter_no_terminal_punct=False) ->
+  FineWebQualityFilter -> PIIFormatter -> JsonlWriter, on LocalPipelineExecutor(tasks=4,
+  workers=N). The time is that of ``executor.run()``.
+* Thresher: ``benchmarks/fineweb_bench.py``'s ``run`` (``recipes/fineweb.yaml``) on the same
+  4 files with the same worker count, called in a child process of this script so that
+  each run's memory is measured on its own. The time is the one ``run`` measures
+  (``pipeline.run()`` until it finishes).
+
+Both are timed from the start of the run to its end inside an interpreter that has
+already imported its framework; worker start-up, model loading and lazy imports inside
+the run count on both sides. Each side's "largest process" is the highest VmHWM (peak
+resident memory) of any process of its tree, sampled from /proc every 0.1 s by this
+script; each side also reports getrusage of its main process and of its waited-for
+children.
+
+Datatrove is kept offline without editing its files: its LanguageFilter gets a FT176LID
+subclass that loads the local lid.176.ftz (``~/.cache/thresher/lid.176.ftz``, the file
+Thresher uses; datatrove would download ``lid.176.bin``), and URLFilter's tldextract is
+given its bundled public-suffix snapshot instead of fetching the list.
+
+URL lists (``--url-lists``): ``empty`` (default) gives both sides empty lists (datatrove:
+``use_integrated_lists=False``; Thresher: empty files, as fineweb_bench does).
+``datatrove`` gives both sides datatrove's own lists from its venv: datatrove uses its
+integrated lists (the UT1 adult ``domains``/``urls`` in its assets tarball and its three
+banned-word files) and Thresher gets copies of the same files.
+
+Differences in work that remain:
+* trafilatura: datatrove pins 1.11.0, Thresher uses its own environment's trafilatura
+  (2.x); datatrove calls it in a sandbox subprocess per task (one pipe round trip per
+  page) with a 1 s time-out per page, Thresher in-process with a 10 s budget and a 5 MB
+  HTML cap.
+* reading: datatrove's WarcReader (warcio) keeps only response records whose payload
+  type is HTML and decodes UTF-8 or cchardet's guess; Thresher reads with its own reader.
+  The input counts of both are printed.
+* words and sentences: datatrove 0.10.1 splits English with spaCy (blank "en" +
+  sentencizer) for Gopher, C4 and FineWeb; Thresher uses its own NLTK-compatible splitter
+  and NLTK's Punkt English model for C4's sentence count.
+* outputs: datatrove writes JSONL (gzip), Thresher writes Parquet plus stats.json.
+Kept counts of both sides are printed; they need not match exactly.
+
+Usage: python benchmarks/datatrove_peer.py --datatrove-python /tmp/dtvenv/bin/python
+       [--workers 1 2] [--url-lists empty|datatrove] [--repeat 1] [--wait-idle 600]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import PROJECT_ROOT, REAL_PAGES, split_warc  # noqa: E402
+
+LID_MODEL = Path.home() / ".cache" / "thresher" / "lid.176.ftz"
+BLOCKLIST_FILES = {  # Thresher's layout -> name in datatrove's assets ("tar:" = inside the URL tarball)
+    "ut1/adult/domains": "tar:domains",
+    "ut1/adult/urls": "tar:urls",
+    "datatrove/banned_words.txt": "banned_words.txt",
+    "datatrove/soft_banned_words.txt": "soft_banned_words.txt",
+    "datatrove/banned_subwords.txt": "banned_subwords.txt",
+}
+
+# Runs in datatrove's interpreter. Module-level code must stay import-safe: the forkserver
+# that LocalPipelineExecutor starts for workers > 1 imports this file again.
+DATATROVE_DRIVER = r'''
+import glob
+import gzip
+import json
+import resource
+import sys
+import time
+
+from datatrove.utils.lid import FT176LID
+
+
+class LocalFT176LID(FT176LID):
+    """datatrove's fastText lid.176 wrapper, reading a local model file instead of downloading."""
+
+    def __init__(self, languages, model_path):
+        super().__init__(languages)
+        self.model_path = model_path
+
+    @property
+    def model(self):
+        if self._model is None:
+            from fasttext.FastText import _FastText
+
+            self._model = _FastText(self.model_path)
+        return self._model
+
+
+def build_pipeline(cfg):
+    from tldextract import TLDExtract
+
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
+                                            GopherRepetitionFilter, LanguageFilter, URLFilter)
+    from datatrove.pipeline.formatters import PIIFormatter
+    from datatrove.pipeline.readers import WarcReader
+    from datatrove.pipeline.writers.jsonl import JsonlWriter
+
+    url_filter = URLFilter(extra_domains=[], extra_urls=[], banned_words=[], banned_subwords=[],
+                           soft_banned_words=[], use_integrated_lists=cfg["integrated_lists"])
+    url_filter.tldextractor = TLDExtract(suffix_list_urls=())  # bundled snapshot, no fetch
+    language = LanguageFilter(languages=["en"], language_threshold=0.65)
+    language.model = LocalFT176LID(["en"], cfg["lid_model"])
+    return [
+        WarcReader(cfg["inputs"], glob_pattern="*.warc.gz"),
+        url_filter,
+        Trafilatura(favour_precision=True),
+        language,
+        GopherRepetitionFilter(),
+        GopherQualityFilter(),
+        C4QualityFilter(filter_no_terminal_punct=False),
+        FineWebQualityFilter(),
+        PIIFormatter(),
+        JsonlWriter(cfg["output"]),
+    ]
+
+
+def main():
+    cfg = json.loads(sys.argv[1])
+    from datatrove.executor import LocalPipelineExecutor
+
+    executor = LocalPipelineExecutor(pipeline=build_pipeline(cfg), tasks=cfg["tasks"], workers=cfg["workers"],
+                                     logging_dir=cfg["logs"], skip_completed=False)
+    started = time.perf_counter()
+    executor.run()
+    elapsed = time.perf_counter() - started
+    kept = 0
+    for path in glob.glob(cfg["output"] + "/*.jsonl.gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            kept += sum(1 for _ in f)
+    with open(cfg["logs"] + "/stats.json") as f:
+        steps = json.load(f)
+    print("RESULT " + json.dumps({
+        "elapsed": elapsed, "kept": kept, "steps": steps,
+        "self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: the highest VmHWM of any process in a tree, sampled while it runs.
+
+def _children_map():
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def _hwm_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class TreePeak(threading.Thread):
+    """Samples the peak resident memory of every process under ``root_pid``."""
+
+    def __init__(self, root_pid, interval=0.1):
+        super().__init__(daemon=True)
+        self.root, self.interval = root_pid, interval
+        self.peaks, self.processes = {}, set()
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            children, todo = _children_map(), [self.root]
+            while todo:
+                pid = todo.pop()
+                self.processes.add(pid)
+                self.peaks[pid] = max(self.peaks.get(pid, 0.0), _hwm_mb(pid))
+                todo.extend(children.get(pid, []))
+            self._stop_event.wait(self.interval)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()
+        return max(self.peaks.values(), default=0.0), len(self.processes)
+
+
+def run_child(cmd, env=None):
+    """Run ``cmd``, return (parsed RESULT line, wall seconds, largest process MB, process count)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    sampler = TreePeak(proc.pid)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    peak, nproc = sampler.stop()
+    result = next((json.loads(line[len("RESULT "):]) for line in out.splitlines() if line.startswith("RESULT ")), None)
+    if proc.returncode != 0 or result is None:
+        sys.stderr.write(err[-6000:])
+        raise SystemExit(f"{cmd[:3]} failed with exit code {proc.returncode}")
+    return result, wall, peak, nproc
+
+
+# ---------------------------------------------------------------------------------------------
+# Thresher side: fineweb_bench.run in a child process (python datatrove_peer.py --thresher-side CFG).
+
+def thresher_side(cfg):
+    from benchmarks.common import peak_rss_mb
+    from benchmarks.fineweb_bench import run
+
+    elapsed, stats, _busy = run(cfg["workers"], cfg["inputs"], Path(cfg["blocklists"]), Path(cfg["output"]))
+    steps = [{"step": s["step"], "in": s["in"], "out": s["out"], "dropped": s["dropped"]} for s in stats["steps"]]
+    print("RESULT " + json.dumps({
+        "elapsed": elapsed, "input": stats["input"]["total"], "kept": stats["output"]["documents"],
+        "balanced": stats["balanced"], "steps": steps,
+        "self_mb": peak_rss_mb(), "children_mb": peak_rss_mb(children=True),
+    }), flush=True)
+
+
+def run_thresher(workers, inputs, blocklists, output):
+    cfg = {"workers": workers, "inputs": inputs, "blocklists": str(blocklists), "output": str(output)}
+    return run_child([sys.executable, str(Path(__file__).resolve()), "--thresher-side", json.dumps(cfg)])
+
+
+def run_datatrove(python, driver, workers, inputs_dir, work, integrated_lists):
+    cfg = {"workers": workers, "tasks": 4, "inputs": str(inputs_dir), "output": str(work / "out"),
+           "logs": str(work / "logs"), "lid_model": str(LID_MODEL), "integrated_lists": integrated_lists}
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
+    return run_child([python, str(driver), json.dumps(cfg)], env=env)
+
+
+def datatrove_steps(steps):
+    """(name, in, out) per datatrove step from its stats.json."""
+    rows = []
+    for s in steps:
+        st = s.get("stats", {})
+        total = st.get("total", st.get("documents", 0))
+        out = st.get("forwarded", total - st.get("dropped", 0))
+        rows.append((s.get("name", "?"), total, out))
+    return rows
+
+
+def datatrove_input(steps):
+    reader = steps[0].get("stats", {})
+    return reader.get("documents", reader.get("total", 0))
+
+
+# ---------------------------------------------------------------------------------------------
+
+def wait_for_idle(limit_s, threshold=1.5):
+    waited = 0
+    while waited < limit_s and os.getloadavg()[0] >= threshold:
+        time.sleep(15)
+        waited += 15
+    return waited
+
+
+def load_str():
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def make_blocklists(root, mode, python):
+    for rel in BLOCKLIST_FILES:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("")
+    if mode == "empty":
+        return
+    import tarfile
+
+    assets = subprocess.run([python, "-c", "from datatrove.utils._import_utils import ASSETS_PATH; print(ASSETS_PATH)"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    with tarfile.open(os.path.join(assets, "url_filterblacklistsv0_3_0.tar.gz"), "r:gz") as tar:
+        for rel, name in BLOCKLIST_FILES.items():
+            if name.startswith("tar:"):
+                with tar.extractfile(name[4:]) as src, open(root / rel, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    for rel, name in BLOCKLIST_FILES.items():
+        if not name.startswith("tar:"):
+            shutil.copyfile(os.path.join(assets, name), root / rel)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datatrove-python", help="python of a venv with datatrove 0.10.1 installed")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--url-lists", choices=["empty", "datatrove"], default="empty")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side and worker count (median reported)")
+    parser.add_argument("--wait-idle", type=float, default=600,
+                        help="seconds to wait for a 1-minute load average < 1.5 before the timed runs")
+    parser.add_argument("--thresher-side", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.thresher_side:
+        return thresher_side(json.loads(args.thresher_side))
+    if not args.datatrove_python:
+        parser.error("--datatrove-python is required")
+    if not LID_MODEL.exists():
+        raise SystemExit(f"{LID_MODEL} is missing: run `thresher assets` first")
+    version = subprocess.run([args.datatrove_python, "-c", "from importlib.metadata import version as v; "
+                              "print(v('datatrove'), v('trafilatura'))"],
+                             check=True, capture_output=True, text=True).stdout.split()
+    import trafilatura
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        inputs = split_warc(REAL_PAGES, 4, tmp / "in")
+        driver = tmp / "datatrove_driver.py"
+        driver.write_text(DATATROVE_DRIVER)
+        blocklists = tmp / "lists"
+        make_blocklists(blocklists, args.url_lists, args.datatrove_python)
+        print(f"datatrove {version[0]} (trafilatura {version[1]}) vs Thresher (trafilatura "
+              f"{trafilatura.__version__}); {len(inputs)} files from {REAL_PAGES.name}; "
+              f"URL lists: {args.url_lists}; {os.cpu_count()} CPUs")
+        waited = wait_for_idle(args.wait_idle)
+        print(f"waited {waited} s for load < 1.5; load average now {load_str()}")
+        for workers in args.workers:
+            dt_runs, th_runs = [], []
+            for i in range(args.repeat):
+                load_before = load_str()
+                work = tmp / f"dt{workers}-{i}"
+                dt_runs.append(run_datatrove(args.datatrove_python, driver, workers, tmp / "in", work,
+                                             args.url_lists == "datatrove"))
+                th_runs.append(run_thresher(workers, str(tmp / "in" / "*.warc.gz"), blocklists,
+                                            tmp / f"th{workers}-{i}"))
+                print(f"  [{workers} worker(s), run {i + 1}] load before {load_before}: datatrove "
+                      f"{dt_runs[-1][0]['elapsed']:.1f} s, Thresher {th_runs[-1][0]['elapsed']:.1f} s")
+            report(workers, dt_runs, th_runs)
+
+
+def report(workers, dt_runs, th_runs):
+    dt, dt_wall, dt_peak, dt_nproc = dt_runs[len(dt_runs) // 2]
+    th, th_wall, th_peak, th_nproc = th_runs[len(th_runs) // 2]
+    dt_s = statistics.median(r[0]["elapsed"] for r in dt_runs)
+    th_s = statistics.median(r[0]["elapsed"] for r in th_runs)
+    dt_in, th_in = datatrove_input(dt["steps"]), th["input"]
+    dt_rate, th_rate = dt_in / dt_s, th_in / th_s
+    print(f"\n== {workers} worker(s), 4 tasks/files, median of {len(dt_runs)} run(s)")
+    print(f"{'':10s} {'time s':>7s} {'(wall)':>7s} {'docs in':>8s} {'docs/s':>7s} {'kept':>5s} "
+          f"{'largest proc MB':>16s} {'main MB':>8s} {'children MB':>12s} {'procs':>6s}")
+    for name, r, s, wall, n, rate, peak, nproc in (
+            ("datatrove", dt, dt_s, dt_wall, dt_in, dt_rate, dt_peak, dt_nproc),
+            ("Thresher", th, th_s, th_wall, th_in, th_rate, th_peak, th_nproc)):
+        print(f"{name:10s} {s:7.1f} {wall:7.1f} {n:8d} {rate:7.1f} {r['kept']:5d} {peak:16.0f} "
+              f"{r['self_mb']:8.0f} {r['children_mb']:12.0f} {nproc:6d}")
+    print(f"ratio Thresher/datatrove docs/s: {th_rate / dt_rate:.2f}x   (Thresher balanced: {th['balanced']})")
+    print("per step, in -> out:")
+    print("  datatrove: " + "; ".join(f"{name} {i}->{o}" for name, i, o in datatrove_steps(dt["steps"])))
+    print("  Thresher:  " + "; ".join(f"{s['step']} {s['in']}->{s['out']}" for s in th["steps"]))
+
+
+if __name__ == "__main__":
+    main()
