@@ -5,6 +5,7 @@
     thresher validate RECIPE
     thresher steps
     thresher assets [--cache-dir DIR]
+    thresher s-curve [--bands 14 --rows 8]
     thresher template-body ...   (Dataflow flex-template launch body, for schedulers)
     thresher quickstart [--dir DIR]
 """
@@ -85,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     add_template_body_arguments(sub.add_parser(
         "template-body", help="print the Dataflow flexTemplates.launch request body (JSON) that runs a recipe"))
 
+    curve = sub.add_parser("s-curve", help="print the MinHash LSH S-curve: P(candidate) by Jaccard similarity")
+    curve.add_argument("--bands", type=int, default=14)
+    curve.add_argument("--rows", type=int, default=8)
+
     assets = sub.add_parser("assets", help="download the models steps need (lid.176 language ID) to the user cache")
     assets.add_argument("--cache-dir", help="where to put them (default ~/.cache/thresher)")
 
@@ -123,6 +128,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param))
             check_inputs_exist(recipe)
             print(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))")
+            return 0
+        if args.command == "s-curve":
+            from transforms.minhash import s_curve_table
+            s_curve_table(args.bands, args.rows)
             return 0
         if args.command == "assets":
             from transforms.assets import LID_LICENSE, fetch_lid_model

@@ -136,3 +136,10 @@ def test_console_script_is_installed():
     thresher = pathlib.Path(sys.executable).parent / "thresher"
     done = subprocess.run([str(thresher), "steps"], capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert done.returncode == 0 and "extract:" in done.stdout
+
+
+def test_s_curve_command(capsys):
+    assert main(["s-curve", "--bands", "14", "--rows", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "14 bands x 8 rows = 112 permutations" in out
+    assert "   0.85  0.9884" in out  # 1 - (1 - 0.85^8)^14
