@@ -1,7 +1,8 @@
 """The FineWeb chain without dedup on the real pages: docs/s, per-step figures, peak memory.
 
-Runs ``recipes/fineweb.yaml`` (URL filter with empty lists, extract, language,
-Gopher repetition and quality, C4, FineWeb quality, PII) on
+Runs ``recipes/fineweb.yaml`` without its minhash_dedup step (URL filter with
+empty lists, extract, language, Gopher repetition and quality, C4, FineWeb
+quality, PII) on
 ``bench/real-pages.warc.gz`` split into 4 files, on the local runner with 1 and
 2 workers, in this process, and prints per step in / out / dropped by reason
 and time inside the step (docs/s per step), end-to-end docs/s, the peak memory
@@ -38,6 +39,7 @@ def run(workers: int, inputs: str, blocklists: Path, out: Path):
     recipe = load_recipe(str(PROJECT_ROOT / "recipes" / "fineweb.yaml"), STEPS,
                          params={"blocklists": str(blocklists)})
     recipe = apply_overrides(recipe, [inputs], str(out))
+    recipe.steps = [s for s in recipe.steps if s.step != "minhash_dedup"]  # the chain without dedup
     runner, options = make_runner_and_options(RunnerConfig(workers=workers))
     pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, recipe)
