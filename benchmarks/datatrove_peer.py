@@ -48,6 +48,11 @@ Differences in work that remain:
 * outputs: datatrove writes JSONL (gzip), Thresher writes Parquet plus stats.json.
 Kept counts of both sides are printed; they need not match exactly.
 
+The peer's venv (PyPI only; spaCy is datatrove 0.10.1's English word/sentence splitter,
+warcio, faust-cchardet and python-magic are what its WarcReader imports):
+    python3 -m venv /tmp/dtvenv
+    /tmp/dtvenv/bin/pip install 'datatrove[processing]==0.10.1' warcio faust-cchardet python-magic spacy
+
 Usage: python benchmarks/datatrove_peer.py --datatrove-python /tmp/dtvenv/bin/python
        [--workers 1 2] [--url-lists empty|datatrove] [--repeat 1] [--wait-idle 600]
 """
@@ -239,8 +244,9 @@ def thresher_side(cfg):
     from benchmarks.common import peak_rss_mb
     from benchmarks.fineweb_bench import run
 
-    elapsed, stats, _busy = run(cfg["workers"], cfg["inputs"], Path(cfg["blocklists"]), Path(cfg["output"]))
-    steps = [{"step": s["step"], "in": s["in"], "out": s["out"], "dropped": s["dropped"]} for s in stats["steps"]]
+    elapsed, stats, busy = run(cfg["workers"], cfg["inputs"], Path(cfg["blocklists"]), Path(cfg["output"]))
+    steps = [{"step": s["step"], "in": s["in"], "out": s["out"], "dropped": s["dropped"],
+              "ms_per_doc": busy.get(s["step"], 0) / 1000 / max(1, s["in"])} for s in stats["steps"]]
     print("RESULT " + json.dumps({
         "elapsed": elapsed, "input": stats["input"]["total"], "kept": stats["output"]["documents"],
         "balanced": stats["balanced"], "steps": steps,
@@ -260,20 +266,30 @@ def run_datatrove(python, driver, workers, inputs_dir, work, integrated_lists):
     return run_child([python, str(driver), json.dumps(cfg)], env=env)
 
 
+def _count(value):
+    return value.get("total", 0) if isinstance(value, dict) else (value or 0)
+
+
+def _step_name(name):
+    name = name.split(": ", 1)[-1]
+    return name.split(" ", 1)[-1] if not name[:1].isascii() else name
+
+
 def datatrove_steps(steps):
-    """(name, in, out) per datatrove step from its stats.json."""
+    """(name, in, out, timeouts, ms per document) per datatrove step from its stats.json."""
     rows = []
-    for s in steps:
+    for s in steps[1:]:
         st = s.get("stats", {})
-        total = st.get("total", st.get("documents", 0))
-        out = st.get("forwarded", total - st.get("dropped", 0))
-        rows.append((s.get("name", "?"), total, out))
+        total = _count(st.get("total"))
+        out = _count(st.get("forwarded")) if "forwarded" in st else total - _count(st.get("dropped"))
+        seconds = _count(s.get("time_stats"))
+        rows.append((_step_name(s.get("name", "?")), total, out, _count(st.get("timeout")),
+                     seconds * 1000 / max(1, total)))
     return rows
 
 
 def datatrove_input(steps):
-    reader = steps[0].get("stats", {})
-    return reader.get("documents", reader.get("total", 0))
+    return _count(steps[0].get("stats", {}).get("documents"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,9 +389,11 @@ def report(workers, dt_runs, th_runs):
         print(f"{name:10s} {s:7.1f} {wall:7.1f} {n:8d} {rate:7.1f} {r['kept']:5d} {peak:16.0f} "
               f"{r['self_mb']:8.0f} {r['children_mb']:12.0f} {nproc:6d}")
     print(f"ratio Thresher/datatrove docs/s: {th_rate / dt_rate:.2f}x   (Thresher balanced: {th['balanced']})")
-    print("per step, in -> out:")
-    print("  datatrove: " + "; ".join(f"{name} {i}->{o}" for name, i, o in datatrove_steps(dt["steps"])))
-    print("  Thresher:  " + "; ".join(f"{s['step']} {s['in']}->{s['out']}" for s in th["steps"]))
+    print("per step, in -> out (time inside the step per input document, summed over workers):")
+    print("  datatrove: " + "; ".join(f"{name} {i}->{o} ({ms:.1f} ms)" + (f" [{t} timeouts]" if t else "")
+                                      for name, i, o, t, ms in datatrove_steps(dt["steps"])))
+    print("  Thresher:  " + "; ".join(f"{s['step']} {s['in']}->{s['out']} ({s['ms_per_doc']:.1f} ms)"
+                                      for s in th["steps"]))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 """Read -> (no-op) -> write throughput: the Beam pipeline vs a plain Python loop.
 
-Reads ``bench/real-pages.warc.gz`` split into 4 files, writes Parquet, and
+Reads ``bench/real-pages.warc.gz`` split into 4 files (``--copies N`` repeats
+those files N times, so fixed start-up costs weigh less), writes Parquet, and
 prints docs/s and MB/s (compressed input) for: a single-process Python loop
 calling the same reader and Parquet writer, and ``thresher run`` with a recipe
 of no steps on the local runner with 1 and 2 workers. Prints the ratio
-Beam(2 workers) / loop. Usage: python benchmarks/io_bench.py
+Beam(2 workers) / loop. Usage: python benchmarks/io_bench.py [--copies 8]
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,9 +62,19 @@ def beam_run(glob: str, out: Path, workers: int) -> float:
 
 
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--copies", type=int, default=8)
+    copies = parser.parse_args().copies
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        paths = split_warc(REAL_PAGES, 4, tmp / "in")
+        parts = split_warc(REAL_PAGES, 4, tmp / "split")
+        (tmp / "in").mkdir()
+        paths = []
+        for i in range(copies):
+            for part in parts:
+                target = tmp / "in" / f"copy{i}-{Path(part).name}"
+                shutil.copyfile(part, target)
+                paths.append(str(target))
         megabytes = sum(os.path.getsize(p) for p in paths) / 1e6
         start = time.perf_counter()
         docs = plain_loop(paths, tmp)
