@@ -49,9 +49,12 @@ Differences in work that remain:
 Kept counts of both sides are printed; they need not match exactly.
 
 The peer's venv (PyPI only; spaCy is datatrove 0.10.1's English word/sentence splitter,
-warcio, faust-cchardet and python-magic are what its WarcReader imports):
+warcio, faust-cchardet and python-magic are what its WarcReader imports, orjson its JsonlWriter;
+lxml_html_clean is named because Python 3.11's bundled pip 23.2 does not install justext's
+``lxml[html_clean]`` extra, and without it ``import trafilatura`` fails inside datatrove's
+extractor sandbox, which then reports every page as a time-out):
     python3 -m venv /tmp/dtvenv
-    /tmp/dtvenv/bin/pip install 'datatrove[processing]==0.10.1' warcio faust-cchardet python-magic spacy
+    /tmp/dtvenv/bin/pip install 'datatrove[processing]==0.10.1' warcio faust-cchardet python-magic orjson spacy lxml_html_clean
 
 Usage: python benchmarks/datatrove_peer.py --datatrove-python /tmp/dtvenv/bin/python
        [--workers 1 2] [--url-lists empty|datatrove] [--repeat 1] [--wait-idle 600]
@@ -342,9 +345,14 @@ def main():
         parser.error("--datatrove-python is required")
     if not LID_MODEL.exists():
         raise SystemExit(f"{LID_MODEL} is missing: run `thresher assets` first")
-    version = subprocess.run([args.datatrove_python, "-c", "from importlib.metadata import version as v; "
-                              "print(v('datatrove'), v('trafilatura'))"],
-                             check=True, capture_output=True, text=True).stdout.split()
+    # Everything the driver needs, imported up front: datatrove's extractor sandbox would turn a
+    # failing `import trafilatura` into a 1 s time-out per page.
+    preflight = subprocess.run([args.datatrove_python, "-c", "import trafilatura, spacy, orjson, warcio, magic, "
+                                "cchardet, fasttext, tldextract, datatrove; from importlib.metadata import version as v; "
+                                "print(v('datatrove'), v('trafilatura'))"], capture_output=True, text=True)
+    if preflight.returncode != 0:
+        raise SystemExit(f"datatrove's venv is incomplete:\n{preflight.stderr[-2000:]}")
+    version = preflight.stdout.split()
     import trafilatura
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -373,27 +381,40 @@ def main():
             report(workers, dt_runs, th_runs)
 
 
+def summarize(runs):
+    """Median times, highest memory of the runs; counts and per-step figures from the last run."""
+    return {"result": runs[-1][0],
+            "seconds": statistics.median(r[0]["elapsed"] for r in runs),
+            "wall": statistics.median(r[1] for r in runs),
+            "largest_mb": max(r[2] for r in runs),
+            "main_mb": max(r[0]["self_mb"] for r in runs),
+            "children_mb": max(r[0]["children_mb"] for r in runs),
+            "processes": max(r[3] for r in runs)}
+
+
 def report(workers, dt_runs, th_runs):
-    dt, dt_wall, dt_peak, dt_nproc = dt_runs[len(dt_runs) // 2]
-    th, th_wall, th_peak, th_nproc = th_runs[len(th_runs) // 2]
-    dt_s = statistics.median(r[0]["elapsed"] for r in dt_runs)
-    th_s = statistics.median(r[0]["elapsed"] for r in th_runs)
-    dt_in, th_in = datatrove_input(dt["steps"]), th["input"]
-    dt_rate, th_rate = dt_in / dt_s, th_in / th_s
-    print(f"\n== {workers} worker(s), 4 tasks/files, median of {len(dt_runs)} run(s)")
+    dt, th = summarize(dt_runs), summarize(th_runs)
+    dt["docs"], th["docs"] = datatrove_input(dt["result"]["steps"]), th["result"]["input"]
+    for side in (dt, th):
+        side["rate"] = side["docs"] / side["seconds"]
+    print(f"\n== {workers} worker(s), 4 tasks/files: times median of {len(dt_runs)} run(s), memory the highest")
     print(f"{'':10s} {'time s':>7s} {'(wall)':>7s} {'docs in':>8s} {'docs/s':>7s} {'kept':>5s} "
           f"{'largest proc MB':>16s} {'main MB':>8s} {'children MB':>12s} {'procs':>6s}")
-    for name, r, s, wall, n, rate, peak, nproc in (
-            ("datatrove", dt, dt_s, dt_wall, dt_in, dt_rate, dt_peak, dt_nproc),
-            ("Thresher", th, th_s, th_wall, th_in, th_rate, th_peak, th_nproc)):
-        print(f"{name:10s} {s:7.1f} {wall:7.1f} {n:8d} {rate:7.1f} {r['kept']:5d} {peak:16.0f} "
-              f"{r['self_mb']:8.0f} {r['children_mb']:12.0f} {nproc:6d}")
-    print(f"ratio Thresher/datatrove docs/s: {th_rate / dt_rate:.2f}x   (Thresher balanced: {th['balanced']})")
+    for name, x in (("datatrove", dt), ("Thresher", th)):
+        print(f"{name:10s} {x['seconds']:7.1f} {x['wall']:7.1f} {x['docs']:8d} {x['rate']:7.1f} "
+              f"{x['result']['kept']:5d} {x['largest_mb']:16.0f} {x['main_mb']:8.0f} {x['children_mb']:12.0f} "
+              f"{x['processes']:6d}")
+    print(f"ratio Thresher/datatrove docs/s: {th['rate'] / dt['rate']:.2f}x   "
+          f"(Thresher balanced: {th['result']['balanced']})")
+    dt_steps = datatrove_steps(dt["result"]["steps"])
+    timeouts = sum(row[3] for row in dt_steps)
+    if timeouts > dt["docs"] // 10:
+        print(f"WARNING: {timeouts} datatrove extractions timed out: check that `import trafilatura` works in its venv")
     print("per step, in -> out (time inside the step per input document, summed over workers):")
     print("  datatrove: " + "; ".join(f"{name} {i}->{o} ({ms:.1f} ms)" + (f" [{t} timeouts]" if t else "")
-                                      for name, i, o, t, ms in datatrove_steps(dt["steps"])))
+                                      for name, i, o, t, ms in dt_steps))
     print("  Thresher:  " + "; ".join(f"{s['step']} {s['in']}->{s['out']} ({s['ms_per_doc']:.1f} ms)"
-                                      for s in th["steps"]))
+                                      for s in th["result"]["steps"]))
 
 
 if __name__ == "__main__":
