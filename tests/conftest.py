@@ -15,6 +15,23 @@ PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 
+def real_pages_with_datatrove_reference():
+    """[(page, datatrove 0.2.0's recorded outcome)] for the real texts (tests/data, keyed by id hash)."""
+    import gzip
+    import hashlib
+    import json
+
+    pages_path = SHARED_DATA / "bench" / "real-pages.texts.jsonl.gz"
+    if not pages_path.exists():
+        pytest.fail(f"real data missing: {pages_path}")
+    with gzip.open(pages_path, "rt", encoding="utf-8") as f:
+        pages = [json.loads(line) for line in f]
+    with gzip.open(pathlib.Path(__file__).parent / "data" / "datatrove_0.2.0_real_pages.json.gz",
+                   "rt", encoding="utf-8") as f:
+        reference = json.load(f)["documents"]
+    return [(page, reference[hashlib.sha1(page["id"].encode()).hexdigest()[:12]]) for page in pages]
+
+
 def local_pipeline() -> TestPipeline:
     """A TestPipeline on the FnApiRunner (the DirectRunner would try to download Prism)."""
     return TestPipeline(runner=FnApiRunner())

@@ -8,10 +8,6 @@ worked out beside it from those rules.
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
-import pathlib
 import re
 
 import apache_beam as beam
@@ -19,13 +15,11 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.recipe import step_params
-from tests.conftest import SHARED_DATA, local_pipeline
+from tests.conftest import local_pipeline, real_pages_with_datatrove_reference
 from transforms.base import KEPT, REJECTED
 from transforms.document import Document
 from transforms.fineweb_quality import FineWebQuality
 
-REAL_PAGES = SHARED_DATA / "bench" / "real-pages.texts.jsonl.gz"
-REFERENCE = pathlib.Path(__file__).parent / "data" / "datatrove_0.2.0_real_pages.json.gz"
 
 
 def decide(text: str, **params):
@@ -140,16 +134,12 @@ def test_in_beam():
 
 
 def test_real_pages_decide_as_datatrove():
-    if not REAL_PAGES.exists():
-        pytest.fail(f"real data missing: {REAL_PAGES}")
-    with gzip.open(REAL_PAGES, "rt", encoding="utf-8") as f:
-        pages = [json.loads(line) for line in f]
-    with gzip.open(REFERENCE, "rt", encoding="utf-8") as f:
-        reference = json.load(f)["documents"]
+    pairs = real_pages_with_datatrove_reference()
+    pages = [page for page, _ in pairs]
     step = FineWebQuality()
     kept = agree = 0
-    for page in pages:
-        expected = reference[hashlib.sha1(page["id"].encode()).hexdigest()[:12]][3]
+    for page, recorded in pairs:
+        expected = recorded[3]
         reason = step.decide(step.score(Document(page["id"], page["text"])))
         kept += reason is None
         agree += reason == (None if expected is None else "fineweb_" + expected)

@@ -9,10 +9,6 @@ at the threshold is kept).
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
-import pathlib
 import re
 
 import apache_beam as beam
@@ -20,14 +16,12 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.recipe import step_params
-from tests.conftest import SHARED_DATA, local_pipeline
+from tests.conftest import local_pipeline, real_pages_with_datatrove_reference
 from transforms.base import KEPT, REJECTED
 from transforms.document import Document
 from transforms.gopher import GopherQuality, GopherRepetition
 from transforms.text import split_words
 
-REAL_PAGES = SHARED_DATA / "bench" / "real-pages.texts.jsonl.gz"
-REFERENCE = pathlib.Path(__file__).parent / "data" / "datatrove_0.2.0_real_pages.json.gz"
 
 
 def quality(text: str, **params):
@@ -299,13 +293,7 @@ def test_repetition_in_beam():
 # --- Real pages: fidelity to datatrove 0.2.0 --------------------------------------------
 @pytest.fixture(scope="module")
 def real_pages():
-    if not REAL_PAGES.exists():
-        pytest.fail(f"real data missing: {REAL_PAGES}")
-    with gzip.open(REAL_PAGES, "rt", encoding="utf-8") as f:
-        pages = [json.loads(line) for line in f]
-    with gzip.open(REFERENCE, "rt", encoding="utf-8") as f:
-        reference = json.load(f)["documents"]
-    return [(page, reference[hashlib.sha1(page["id"].encode()).hexdigest()[:12]]) for page in pages]
+    return real_pages_with_datatrove_reference()
 
 
 def test_real_pages_decide_as_datatrove(real_pages):
