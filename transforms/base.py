@@ -9,7 +9,16 @@ tagged PCollections:
 * ``errors``: one dict per record that raised inside the step (see
   ``error_record``), so one bad record never fails the job;
 * optionally ``report``: ``(name, int)`` pairs, summed per name into the
-  step's entry of ``stats.json`` (e.g. whether clustering converged).
+  step's entry of ``stats.json`` (e.g. whether clustering converged);
+* optionally ``summary``: exactly one JSON-able dict (the step combines it
+  itself), stored as the step's ``summary`` in ``stats.json`` and shown in
+  the data card (a contamination report, a mix table...).
+
+A step's constructor only stores and checks its parameters; a bad value
+raises ``ParamError`` naming the parameter. A step that must look at files or
+at the recipe's inputs before the pipeline starts (a benchmark file's format,
+a tokenizer file, weights per input) implements ``preflight(inputs)``, called
+with ``{input name: [path patterns]}`` when the recipe is validated.
 
 ``DocumentStep`` owns that plumbing for steps that decide one document at a
 time: a subclass sets ``name``, optionally loads heavy state in ``setup`` and
@@ -30,7 +39,16 @@ KEPT = "kept"
 REJECTED = "rejected"
 ERRORS = "errors"
 REPORT = "report"  # optional: (name, int) facts a step reports for the run's stats
+SUMMARY = "summary"  # optional: one JSON-able dict a step reports for the run's stats and data card
 METRICS_NAMESPACE = "thresher"
+
+
+class ParamError(ValueError):
+    """A bad step parameter: which one, and what is wrong with it."""
+
+    def __init__(self, param: str, message: str):
+        self.param = param
+        super().__init__(message)
 
 
 def error_record(step: str, exc: BaseException, doc: Optional[Document] = None,
@@ -137,11 +155,13 @@ class DocumentStep(beam.PTransform):
         return state
 
 
-def step_outputs(kept, rejected_docs, errors, report=None) -> Dict[str, beam.PCollection]:
+def step_outputs(kept, rejected_docs, errors, report=None, summary=None) -> Dict[str, beam.PCollection]:
     """The output dict of a step written as a custom composite (dedup, mixing...)."""
     outputs = {KEPT: kept, REJECTED: rejected_docs, ERRORS: errors}
     if report is not None:
         outputs[REPORT] = report
+    if summary is not None:
+        outputs[SUMMARY] = summary
     return outputs
 
 
