@@ -8,22 +8,30 @@ runner metrics), so the accounting is exact on any runner, retries included.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import time
+from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
+import xxhash
 
+from pipelines.profile import ProfileAnnotations
 from pipelines.recipe import Recipe
 from pipelines.registry import STEPS
 from pipelines.report import FinalizeRun
-from transforms.base import ERRORS, KEPT, REJECTED, REPORT, flatten_or_empty
+from transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, flatten_or_empty
+from transforms.document import Document
 from transforms.sinks import WriteDocuments, WriteJsonRecords
 from transforms.sources import ReadDocuments
+from transforms.tokens import estimate_tokens
 
 #: annotations every source may add
 SOURCE_ANNOTATIONS = {"content_type": "string", "charset": "string", "file": "string", "offset": "int64"}
 REJECTED_ANNOTATIONS = {"drop_step": "string", "drop_reason": "string"}
 #: steps that shrink documents a lot (HTML -> text): redistribute work after them
 RESHUFFLE_AFTER = frozenset({"extract"})
+EXAMPLES_PER_REASON = 3  # rejected documents shown per drop reason in the data card
+EXAMPLE_CHARS = 300
+MAX_LISTED_FILES = 1000  # input files listed by name in stats.json
 
 
 def output_dirs(root: str) -> Dict[str, str]:
@@ -47,13 +55,30 @@ def _count(pcoll, label: str, key_fn):
             | f"{label} count" >> beam.CombinePerKey(sum))
 
 
-def build(pipeline: beam.Pipeline, recipe: Recipe) -> None:
-    """Add the whole recipe to ``pipeline``."""
+def _count_docs(pcoll, label: str, key: Tuple):
+    """Documents and (estimated) tokens of ``pcoll``: ``(key, n)`` and ``(key + ("tokens",), t)``."""
+    tokens_key = key + ("tokens",)
+    return (pcoll
+            | f"{label} key" >> beam.FlatMap(lambda d: ((key, 1), (tokens_key, estimate_tokens(d.text))))
+            | f"{label} count" >> beam.CombinePerKey(sum))
+
+
+def _example(doc: Document, label: str) -> Tuple[Tuple[str, str], Tuple[int, Dict[str, str]]]:
+    """((step label, reason), (rank, example)): the examples shown are the smallest ranks (id hash)."""
+    rank = xxhash.xxh64_intdigest(doc.id.encode("utf-8", "surrogatepass"))
+    return ((label, str(doc.annotations.get("drop_reason", "?"))),
+            (-rank, {"id": doc.id, "url": doc.url, "text": doc.text[:EXAMPLE_CHARS]}))
+
+
+def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, Any]] = None) -> None:
+    """Add the whole recipe to ``pipeline``; ``run_info`` (runner, workers, versions) goes to stats.json."""
     out = recipe.output
     dirs = output_dirs(out.path)
     counts: List[beam.PCollection] = []
     errors: List[beam.PCollection] = []
     rejected: List[beam.PCollection] = []
+    facts: List[beam.PCollection] = []  # (kind, key, JSON-able value): summaries, profile, examples
+    examples: List[beam.PCollection] = []
 
     sources = []
     for name, inp in recipe.inputs.items():
@@ -62,7 +87,7 @@ def build(pipeline: beam.Pipeline, recipe: Recipe) -> None:
             id_field=inp.id_field, url_field=inp.url_field, date_field=inp.date_field)
         sources.append(read[KEPT])
         errors.append(read[ERRORS])
-        counts.append(_count(read[KEPT], f"count read_{name} docs", lambda d, n=name: ("read", n, "docs")))
+        counts.append(_count_docs(read[KEPT], f"count read_{name} docs", ("read", name, "docs")))
         counts.append(_count(read[ERRORS], f"count read_{name} errors", lambda e, n=name: ("read", n, "errors")))
     docs = flatten_or_empty(pipeline, sources, "all inputs")
 
@@ -70,7 +95,7 @@ def build(pipeline: beam.Pipeline, recipe: Recipe) -> None:
         step = STEPS[spec.step](**spec.params)
         result = docs | spec.label >> step
         index = spec.index
-        counts.append(_count(result[KEPT], f"count {spec.label} out", lambda d, i=index: ("step", i, "out")))
+        counts.append(_count_docs(result[KEPT], f"count {spec.label} out", ("step", index, "out")))
         counts.append(_count(result[REJECTED], f"count {spec.label} dropped",
                              lambda d, i=index: ("step", i, "dropped", d.annotations.get("drop_reason", "?"))))
         counts.append(_count(result[ERRORS], f"count {spec.label} errors", lambda e, i=index: ("step", i, "errors")))
@@ -78,11 +103,23 @@ def build(pipeline: beam.Pipeline, recipe: Recipe) -> None:
             counts.append(result[REPORT]
                           | f"{spec.label} report" >> beam.Map(lambda kv, i=index: (("step", i, "report", kv[0]), kv[1]))
                           | f"{spec.label} report sum" >> beam.CombinePerKey(sum))
+        if SUMMARY in result:  # one dict: a contamination report, a mix table...
+            facts.append(result[SUMMARY] | f"{spec.label} summary" >> beam.Map(lambda d, i=index: ("summary", i, d)))
+        if out.rejected.enabled:
+            examples.append(result[REJECTED] | f"{spec.label} examples" >> beam.Map(_example, spec.label))
         errors.append(result[ERRORS])
         rejected.append(result[REJECTED])
         docs = result[KEPT]
         if spec.step in RESHUFFLE_AFTER:
             docs = docs | f"{spec.label} rebalance" >> beam.Reshuffle()
+
+    facts.append(docs
+                 | "profile output" >> beam.CombineGlobally(ProfileAnnotations())
+                 | "profile fact" >> beam.Map(lambda p: ("profile", 0, p)))
+    if examples:
+        facts.append(flatten_or_empty(pipeline, examples, "all examples")
+                     | "pick examples" >> beam.combiners.Top.PerKey(EXAMPLES_PER_REASON, key=lambda v: v[0])
+                     | "example facts" >> beam.Map(lambda kv: ("examples", kv[0], [v[1] for v in kv[1]])))
 
     annotations = declared_annotations(recipe)
     shard_bytes = int(out.shard_size_mb * (1 << 20))
@@ -103,21 +140,43 @@ def build(pipeline: beam.Pipeline, recipe: Recipe) -> None:
 
     all_counts = (flatten_or_empty(pipeline, counts, "all counts")
                   | "counts to dict" >> beam.combiners.ToDict())
+    all_facts = flatten_or_empty(pipeline, facts, "all facts")
     all_files = flatten_or_empty(pipeline, files, "all files")
     (pipeline
      | "finalize trigger" >> beam.Create([None])
      | "finalize" >> beam.ParDo(
-         FinalizeRun(out.path, run_summary(recipe)),
-         beam.pvalue.AsSingleton(all_counts), beam.pvalue.AsList(all_files)))
+         FinalizeRun(out.path, run_summary(recipe, run_info)),
+         beam.pvalue.AsSingleton(all_counts), beam.pvalue.AsList(all_files), beam.pvalue.AsList(all_facts)))
 
 
-def run_summary(recipe: Recipe) -> Dict[str, Any]:
-    """What the report needs to know of the recipe."""
+def run_summary(recipe: Recipe, run_info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """What the report needs to know of the recipe and the run (provenance for the data card)."""
     return {
         "recipe": recipe.name or recipe.file,
         "inputs": list(recipe.inputs),
         "steps": [{"index": s.index, "step": s.step} for s in recipe.steps],
+        "input_files": input_files(recipe),
+        "run": {"started_unix": time.time(), "recipe_file": recipe.file, "recipe": recipe.to_dict(),
+                **(run_info or {})},
     }
+
+
+def input_files(recipe: Recipe) -> Dict[str, Any]:
+    """The input files and their sizes (the first ``MAX_LISTED_FILES`` by name, totals for all)."""
+    from apache_beam.io.filesystems import FileSystems
+    listed, count, size = [], 0, 0
+    for inp in recipe.inputs.values():
+        for pattern in inp.paths:
+            try:
+                found = FileSystems.match([pattern])[0].metadata_list
+            except Exception:  # an unreadable pattern is the reader's error to report
+                continue
+            for meta in sorted(found, key=lambda m: m.path):
+                count += 1
+                size += meta.size_in_bytes
+                if len(listed) < MAX_LISTED_FILES:
+                    listed.append({"source": inp.name, "path": meta.path, "bytes": meta.size_in_bytes})
+    return {"count": count, "bytes": size, "listed": listed}
 
 
 def _tag(file_info: Dict[str, Any], kind: str) -> Dict[str, Any]:

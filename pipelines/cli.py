@@ -19,7 +19,7 @@ import sys
 import time
 from typing import List, Optional
 
-from pipelines.recipe import RecipeError, check_inputs_exist, load_recipe
+from pipelines.recipe import RecipeError, check_before_run, load_recipe
 from pipelines.registry import STEPS, describe_steps
 from pipelines.runners import RUNNERS, RunnerConfig
 
@@ -126,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "validate":
             recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param))
-            check_inputs_exist(recipe)
+            check_before_run(recipe, STEPS)
             print(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))")
             return 0
         if args.command == "s-curve":
@@ -157,7 +157,7 @@ def _run(args, extra: List[str]) -> int:
 
     recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param))
     recipe = apply_overrides(recipe, args.input, args.output)
-    check_inputs_exist(recipe)
+    check_before_run(recipe, STEPS)
     cfg = RunnerConfig(
         runner=args.runner, workers=args.workers, job_endpoint=args.job_endpoint,
         environment_type=args.environment_type, environment_config=args.environment_config,

@@ -38,7 +38,7 @@ if __name__ == "__main__" and not __package__:  # run as a file (Dataflow, Airfl
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from pipelines.cli import parse_params
-from pipelines.recipe import Recipe, check_inputs_exist, load_recipe
+from pipelines.recipe import Recipe, check_before_run, load_recipe
 from pipelines.registry import STEPS
 from pipelines.run import apply_overrides, run_recipe
 from pipelines.runners import RunnerConfig
@@ -108,7 +108,7 @@ def prepare(argv: List[str]) -> Tuple[Recipe, RunnerConfig]:
     args, beam_args = template_parser().parse_known_args(argv)
     recipe = load_recipe(args.recipe, STEPS, params=launch_params(args.params))
     recipe = apply_overrides(recipe, split_list(args.input), args.output or None)
-    check_inputs_exist(recipe)
+    check_before_run(recipe, STEPS)
     return recipe, runner_config(args, beam_args)
 
 

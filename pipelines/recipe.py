@@ -381,9 +381,15 @@ def _parse_steps(raw: Any, file: str, registry: Dict[str, type]) -> List[StepSpe
         try:
             registry[name](**values)  # constructors check values (ranges, choices); no heavy loading
         except (ValueError, TypeError) as exc:
-            raise RecipeError(file, where, str(exc)) from None
+            raise RecipeError(file, _param_where(where, exc), str(exc)) from None
         specs.append(StepSpec(index=index, step=name, params=values))
     return specs
+
+
+def _param_where(where: str, exc: Exception) -> str:
+    """``steps[3] (mix).weights`` when the step named the bad parameter (``ParamError.param``)."""
+    param = getattr(exc, "param", None)
+    return f"{where}.{param}" if param else where
 
 
 def _parse_output(raw: Any, file: str) -> OutputSpec:
@@ -410,3 +416,24 @@ def check_inputs_exist(recipe: Recipe) -> None:
                 raise RecipeError(recipe.file, f"inputs.{name}.paths[{i}]", f"cannot list {pattern!r}: {exc}") from None
             if not found:
                 raise RecipeError(recipe.file, f"inputs.{name}.paths[{i}]", f"no file matches {pattern!r}")
+
+
+def preflight_steps(recipe: Recipe, registry: Dict[str, type]) -> None:
+    """Let each step check, before the pipeline starts, what it needs outside the recipe:
+    files it reads (benchmarks, tokenizers, models) and the recipe's inputs (``preflight``)."""
+    inputs = {name: list(inp.paths) for name, inp in recipe.inputs.items()}
+    for spec in recipe.steps:
+        step = registry[spec.step](**spec.params)
+        check = getattr(step, "preflight", None)
+        if check is None:
+            continue
+        try:
+            check(inputs)
+        except (ValueError, TypeError, OSError) as exc:
+            raise RecipeError(recipe.file, _param_where(f"steps[{spec.index}] ({spec.step})", exc), str(exc)) from None
+
+
+def check_before_run(recipe: Recipe, registry: Dict[str, type]) -> None:
+    """Everything checked before a pipeline is built: inputs match files, steps' preflight."""
+    check_inputs_exist(recipe)
+    preflight_steps(recipe, registry)

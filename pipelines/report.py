@@ -8,6 +8,8 @@ exactly (``balanced``). Output documents are the rows actually written.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Any, Dict, Iterable, List, Tuple
 
 import apache_beam as beam
@@ -16,49 +18,92 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.sinks import remove_dir
 
 SUCCESS_MARKER = "_SUCCESS"
+COPIES_ADDED = "copies_added"  # report key of steps that emit more documents than they take (mix)
 STATS_FILE = "stats.json"
 
 
-def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
-    """Assemble the stats document from (key -> count) pairs and the files written."""
+def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterable[Dict[str, Any]],
+                facts: Iterable[Tuple[str, Any, Any]] = ()) -> Dict[str, Any]:
+    """Assemble the stats document from (key -> count) pairs, the files written and the
+    steps' facts: ``("summary", step index, dict)``, ``("profile", 0, dict)``,
+    ``("examples", (step label, reason), [example, ...])``."""
     files = sorted(files, key=lambda f: (f["kind"], f["path"]))
+    facts = list(facts)
+    summaries = {key: value for kind, key, value in facts if kind == "summary"}
     by_source = {name: {"documents": counts.get(("read", name, "docs"), 0),
                         "errors": counts.get(("read", name, "errors"), 0)} for name in summary["inputs"]}
     read_docs = sum(s["documents"] for s in by_source.values())
     read_errors = sum(s["errors"] for s in by_source.values())
-    steps, docs_in = [], read_docs
+    read_tokens = sum(counts.get(("read", name, "docs", "tokens"), 0) for name in summary["inputs"])
+    steps, docs_in, tokens = [], read_docs, read_tokens
     for s in summary["steps"]:
         i = s["index"]
         dropped = {key[3]: n for key, n in counts.items() if key[:3] == ("step", i, "dropped")}
+        report = {key[3]: n for key, n in counts.items() if key[:3] == ("step", i, "report")}
         entry = {
             "index": i, "step": s["step"], "in": docs_in,
             "out": counts.get(("step", i, "out"), 0),
             "dropped": dict(sorted(dropped.items())),
             "dropped_total": sum(dropped.values()),
             "errors": counts.get(("step", i, "errors"), 0),
+            # copies a step adds (mix upsampling): out may exceed in by this much
+            "added": report.get(COPIES_ADDED, 0),
+            "tokens_out": counts.get(("step", i, "out", "tokens"), 0),
         }
-        report = {key[3]: n for key, n in counts.items() if key[:3] == ("step", i, "report")}
         if report:
             entry["report"] = dict(sorted(report.items()))
-        entry["balanced"] = entry["in"] == entry["out"] + entry["dropped_total"] + entry["errors"]
+        if i in summaries:
+            entry["summary"] = summaries[i]
+        entry["balanced"] = entry["in"] + entry["added"] == entry["out"] + entry["dropped_total"] + entry["errors"]
         steps.append(entry)
-        docs_in = entry["out"]
+        docs_in, tokens = entry["out"], entry["tokens_out"]
     rows = {kind: sum(f["rows"] for f in files if f["kind"] == kind) for kind in ("data", "rejected", "errors")}
     dropped_total = sum(s["dropped_total"] for s in steps)
+    added_total = sum(s["added"] for s in steps)
     errors_total = read_errors + sum(s["errors"] for s in steps)
     total_in = read_docs + read_errors
-    return {
+    stats = {
         "recipe": summary["recipe"],
-        "input": {"documents": read_docs, "read_errors": read_errors, "total": total_in, "by_source": by_source},
+        "input": {"documents": read_docs, "read_errors": read_errors, "total": total_in, "tokens": read_tokens,
+                  "by_source": by_source},
         "steps": steps,
-        "output": {"documents": rows["data"], "files": sum(1 for f in files if f["kind"] == "data")},
+        "output": {"documents": rows["data"], "files": sum(1 for f in files if f["kind"] == "data"),
+                   "tokens": tokens},
         "dropped_total": dropped_total,
         "errors_total": errors_total,
+        "added_total": added_total,
         "rejected_written": rows["rejected"],
         "errors_written": rows["errors"],
-        "balanced": total_in == rows["data"] + dropped_total + errors_total,
+        "balanced": total_in + added_total == rows["data"] + dropped_total + errors_total,
         "files": [{"kind": f["kind"], "path": f["path"], "rows": f["rows"]} for f in files],
     }
+    if "input_files" in summary:
+        listed = summary["input_files"]
+        stats["input"].update(files=listed["listed"], file_count=listed["count"], bytes=listed["bytes"])
+    if "run" in summary:
+        stats["run"] = run_facts(summary["run"])
+    for kind, key, value in facts:
+        if kind == "profile":
+            stats["profile"] = value
+        elif kind == "examples":
+            label, reason = key
+            stats.setdefault("examples", {}).setdefault(label, {})[reason] = value
+    if "examples" in stats:
+        stats["examples"] = {label: dict(sorted(r.items())) for label, r in sorted(stats["examples"].items())}
+    return stats
+
+
+def run_facts(run: Dict[str, Any]) -> Dict[str, Any]:
+    """Provenance: start, finish and wall time, plus what the caller recorded (runner, versions, recipe)."""
+    import datetime
+
+    started = run.get("started_unix")
+    finished = time.time()
+    facts = {k: v for k, v in run.items() if k != "started_unix"}
+    if started is not None:
+        iso = lambda t: datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="seconds")
+        facts.update(started=iso(started), finished=iso(finished), wall_s=round(finished - started, 3))
+    return facts
 
 
 def write_text(path: str, text: str) -> None:
@@ -77,11 +122,16 @@ class FinalizeRun(beam.DoFn):
     def __init__(self, output_dir: str, summary: Dict[str, Any]):
         self._dir, self._summary = output_dir, summary
 
-    def process(self, _, counts, files):
+    def process(self, _, counts, files, facts=()):
         # the sinks removed their own parts; drop what is left
         remove_dir(FileSystems.join(self._dir, "_temporary"))
-        stats = build_stats(counts, self._summary, files)
+        stats = build_stats(counts, self._summary, files, facts)
         write_text(FileSystems.join(self._dir, STATS_FILE), json.dumps(stats, indent=2) + "\n")
+        try:
+            from pipelines.datacard import write_report
+            write_report(self._dir, stats)
+        except Exception:  # the data card can be rebuilt with `thresher report DIR`; never lose the run
+            logging.getLogger("thresher").exception("could not write the data card")
         write_text(FileSystems.join(self._dir, SUCCESS_MARKER), "")
         yield stats["balanced"]
 

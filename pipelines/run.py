@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 from typing import Any, Dict, List, Optional
 
@@ -16,7 +17,8 @@ from pipelines.runners import RunnerConfig, make_runner_and_options
 from transforms.sinks import dir_exists, remove_dir
 
 LOCK_FILE = "recipe.lock.yaml"
-_OWNED = (STATS_FILE, SUCCESS_MARKER, LOCK_FILE)
+REPORT_FILES = ("report.html", "report.md")
+_OWNED = (STATS_FILE, SUCCESS_MARKER, LOCK_FILE) + REPORT_FILES
 _VERSIONED = ("apache-beam", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "pyarrow",
               "datasketch", "numpy")
 
@@ -91,7 +93,8 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False) -> Op
     write_lock(recipe, cfg)
     runner, options = make_runner_and_options(cfg)
     pipeline = beam.Pipeline(runner=runner, options=options)
-    build(pipeline, recipe)
+    workers = cfg.workers or ((os.cpu_count() or 1) if cfg.runner == "local" else None)
+    build(pipeline, recipe, {"runner": cfg.runner, "workers": workers, "versions": versions()})
     result = pipeline.run()
     if cfg.runner == "dataflow":  # the job runs on; stats.json appears in the output when it ends
         print(f"submitted Dataflow job {result.job_id()}")

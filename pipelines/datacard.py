@@ -1,0 +1,348 @@
+"""The data card: ``report.html`` (self-contained: inline CSS and SVG, no scripts) and ``report.md``.
+
+Both are rendered from ``stats.json`` (pipelines/report.py). Every section renders only what the
+stats hold, so older stats files without provenance, tokens, profile or examples still render.
+Sections are built once as a list of blocks, then written as HTML or as Markdown; everything that
+comes from data (ids, urls, texts, reasons, values) is escaped, as web text is hostile.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import sys
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.report import read_stats, write_text
+from pipelines.svg_charts import DROP, esc, fmt_num, funnel_chart, hbar_chart, histogram
+
+HTML_FILE, MD_FILE = "report.html", "report.md"
+TOP_VALUES = 15  # categorical values shown; the rest are counted as "(other)"
+TOP_REASONS = 15
+EXAMPLE_CHARS = 300
+TEXT_BAR = 30  # width of a Markdown text bar, in block characters
+
+Block = Tuple[Any, ...]  # ("h", level, text, anchor) | ("p", text) | ("badge", ok, text) | ("kv", pairs)
+#                          | ("table", headers, rows) | ("chart", svg, [(label, value)]) | ("pre", text)
+
+
+def _pct(part: Optional[float], whole: Optional[float]) -> str:
+    return f"{100.0 * part / whole:.1f}%" if part is not None and whole else ""
+
+
+def _step_name(step: Dict[str, Any]) -> str:
+    return f"{step.get('index', 0):02d} {step.get('step', '?')}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    clock = f"{hours} h {minutes} min" if hours else (f"{minutes} min {sec} s" if minutes else "")
+    return f"{seconds:.1f} s" + (f" ({clock})" if clock else "")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def _accounting(stats: Dict[str, Any]) -> List[Block]:
+    inp, out = stats.get("input", {}), stats.get("output", {})
+    total, docs = inp.get("total", 0), out.get("documents", 0)
+    dropped, errors = stats.get("dropped_total", 0), stats.get("errors_total", 0)
+    ok = bool(stats.get("balanced"))
+    blocks: List[Block] = [("h", 2, "Accounting", "accounting"),
+                           ("badge", ok, "Balanced: yes" if ok else "Balanced: NO")]
+    relation = "=" if total == docs + dropped + errors else "≠"
+    blocks.append(("p", f"input total {fmt_num(total)} {relation} output {fmt_num(docs)} + dropped "
+                        f"{fmt_num(dropped)} + errors {fmt_num(errors)}"))
+    unbalanced = [_step_name(s) for s in stats.get("steps", []) if s.get("balanced") is False]
+    if unbalanced:
+        blocks.append(("p", "steps that do not balance: " + ", ".join(unbalanced)))
+    blocks.append(("kv", [("rejected documents written", stats.get("rejected_written", 0)),
+                          ("error records written", stats.get("errors_written", 0)),
+                          ("output files", out.get("files", 0))]))
+    return blocks
+
+
+def _provenance(stats: Dict[str, Any]) -> List[Block]:
+    run, inp = stats.get("run") or {}, stats.get("input", {})
+    pairs = [("recipe", stats.get("recipe", "")), ("recipe file", run.get("recipe_file")),
+             ("started", run.get("started")), ("finished", run.get("finished")),
+             ("wall time", _duration(run["wall_s"]) if run.get("wall_s") is not None else None),
+             ("runner", run.get("runner")),
+             ("workers", (run.get("workers") if run.get("workers") is not None else "runner default")
+              if "workers" in run else None),
+             ("input documents", inp.get("documents")), ("input tokens", inp.get("tokens")),
+             ("read errors", inp.get("read_errors"))]
+    blocks: List[Block] = [("h", 2, "Provenance", "provenance"), ("kv", [(k, v) for k, v in pairs if v is not None])]
+    if inp.get("by_source"):
+        blocks += [("h", 3, "Inputs", None), ("table", ("source", "documents", "read errors"),
+                    [(name, s.get("documents", 0), s.get("errors", 0)) for name, s in inp["by_source"].items()])]
+    if inp.get("files"):
+        files = inp["files"]
+        rows = [(f.get("path", ""), f.get("bytes", 0), _size(f.get("bytes", 0))) for f in files]
+        total = sum(f.get("bytes", 0) for f in files)
+        rows.append((f"{len(files)} file(s)", total, _size(total)))
+        blocks += [("h", 3, "Input files", None), ("table", ("path", "bytes", "size"), rows)]
+    if run.get("versions"):
+        blocks += [("h", 3, "Package versions", None), ("table", ("package", "version"), list(run["versions"].items()))]
+    if run.get("recipe"):
+        try:
+            text = yaml.safe_dump(run["recipe"], sort_keys=False, allow_unicode=True)
+        except yaml.YAMLError:
+            text = json.dumps(run["recipe"], indent=2, default=str)
+        blocks += [("h", 3, "Resolved recipe", None), ("pre", text)]
+    return blocks
+
+
+def _funnel(stats: Dict[str, Any]) -> List[Block]:
+    inp, steps = stats.get("input", {}), stats.get("steps", [])
+    docs0, tokens0 = inp.get("documents", 0), inp.get("tokens")
+    stages = [("input (read)", docs0, tokens0)] + [(_step_name(s), s.get("out", 0), s.get("tokens_out"))
+                                                   for s in steps]
+    out = stats.get("output", {})
+    stages.append(("output (written)", out.get("documents", 0), out.get("tokens")))
+    rows = [("input (read)", inp.get("total", docs0), docs0, 0, inp.get("read_errors", 0), tokens0,
+             "100.0%" if docs0 else "", "100.0%" if tokens0 else "", "")]
+    for s in steps:
+        rows.append((_step_name(s), s.get("in", 0), s.get("out", 0), s.get("dropped_total", 0), s.get("errors", 0),
+                     s.get("tokens_out"), _pct(s.get("out", 0), docs0), _pct(s.get("tokens_out"), tokens0),
+                     {True: "yes", False: "NO"}.get(s.get("balanced"), "")))
+    rows.append(("output (written)", "", out.get("documents", 0), "", "", out.get("tokens"),
+                 _pct(out.get("documents", 0), docs0), _pct(out.get("tokens"), tokens0), ""))
+    headers = ("stage", "in", "out", "dropped", "errors", "tokens out", "docs kept", "tokens kept", "balanced")
+    bars = [(label, d) for label, d, _ in stages]
+    return [("h", 2, "Funnel", "funnel"),
+            ("chart", funnel_chart(stages, "Documents and tokens left after each step"), bars),
+            ("table", headers, rows)]
+
+
+def _drops(stats: Dict[str, Any]) -> List[Block]:
+    rows, top = [], []
+    for s in stats.get("steps", []):
+        for reason, n in sorted(s.get("dropped", {}).items(), key=lambda x: (-x[1], x[0])):
+            rows.append((_step_name(s), reason, n, _pct(n, s.get("in", 0))))
+            top.append((f"{reason} ({_step_name(s)})", n))
+    if not rows:
+        return [("h", 2, "Drops", "drops"), ("p", "No documents were dropped.")]
+    top = sorted(top, key=lambda x: -x[1])[:TOP_REASONS]
+    return [("h", 2, "Drops", "drops"), ("chart", hbar_chart(top, "Top drop reasons (documents)", DROP), top),
+            ("table", ("step", "reason", "documents", "of step input"), rows)]
+
+
+def _distributions(stats: Dict[str, Any]) -> List[Block]:
+    profile = stats.get("profile") or {}
+    if not profile:
+        return []
+    blocks: List[Block] = [("h", 2, "Distributions", "distributions"),
+                           ("p", "Annotations of the output documents.")]
+    first = [n for n in ("length_chars", "length_tokens") if n in profile]
+    for name in first + sorted(n for n in profile if n not in first):
+        p = profile[name]
+        blocks.append(("h", 3, name, None))
+        if p.get("kind") == "numeric":
+            blocks.append(("kv", [(k, p[k]) for k in ("count", "missing", "min", "max", "mean") if k in p]))
+            bins = [(b.get("lo", 0), b.get("hi", 0), b.get("count", 0)) for b in p.get("bins", [])]
+            if bins:
+                blocks.append(("chart", histogram(bins, f"{name} (documents per bin)"),
+                               [(f"[{fmt_num(lo)}, {fmt_num(hi)})", c) for lo, hi, c in bins]))
+        else:
+            values = sorted((p.get("values") or {}).items(), key=lambda x: (-x[1], str(x[0])))
+            other = p.get("other", 0) + sum(n for _, n in values[TOP_VALUES:])
+            bars = values[:TOP_VALUES] + ([("(other)", other)] if other else [])
+            blocks.append(("kv", [(k, p[k]) for k in ("count", "missing") if k in p]
+                           + [("distinct values shown", len(values[:TOP_VALUES]))]))
+            if bars:
+                blocks.append(("chart", hbar_chart(bars, f"{name}: top values (documents)"), bars))
+    return blocks
+
+
+def _summary(summary: Dict[str, Any]) -> List[Block]:
+    kind = summary.get("kind")
+    if kind == "contamination":
+        blocks: List[Block] = [("kv", [(k, summary[k]) for k in ("ngram", "min_matches", "documents_checked",
+                                                                  "documents_flagged") if k in summary])]
+        benches = summary.get("benchmarks") or {}
+        if benches:
+            blocks.append(("table", ("benchmark", "items", "items found"),
+                           [(b, v.get("items", 0), v.get("items_found", 0)) for b, v in benches.items()]))
+        items = summary.get("items") or []
+        if items:
+            blocks.append(("table", ("benchmark", "item", "documents", "example ids"),
+                           [(i.get("benchmark", ""), str(i.get("item", ""))[:EXAMPLE_CHARS], i.get("documents", 0),
+                             ", ".join(map(str, i.get("examples", [])))) for i in items]))
+        return blocks
+    if kind == "mix":
+        keys = ("unit", "budget", "seed", "max_epochs", "token_counting")
+        cols = ("source", "weight", "available_tokens", "available_documents", "target", "rate",
+                "achieved_tokens", "achieved_documents", "epochs", "shortfall")
+        rows = [tuple(s.get(c, "") for c in cols) for s in summary.get("sources", [])]
+        return [("kv", [(k, summary[k]) for k in keys if k in summary]),
+                ("table", tuple(c.replace("_", " ") for c in cols), rows)]
+    rest = [(k, v) for k, v in summary.items() if k != "kind"]
+    if kind == "quality":
+        order = ("top_percent", "threshold", "cutoff", "scored")
+        rest = [(k, summary[k]) for k in order if k in summary] + [(k, v) for k, v in rest if k not in order]
+    return [("kv", [(k, v if isinstance(v, (int, float, str)) else json.dumps(v, default=str)) for k, v in rest])]
+
+
+def _step_details(stats: Dict[str, Any]) -> List[Block]:
+    blocks: List[Block] = []
+    for s in stats.get("steps", []):
+        if not (s.get("report") or s.get("summary")):
+            continue
+        blocks.append(("h", 3, _step_name(s), None))
+        if s.get("report"):
+            blocks.append(("kv", list(s["report"].items())))
+        if isinstance(s.get("summary"), dict):
+            kind = s["summary"].get("kind", "summary")
+            blocks += [("p", f"summary ({kind})")] + _summary(s["summary"])
+    return [("h", 2, "Step reports", "steps")] + blocks if blocks else []
+
+
+def _examples(stats: Dict[str, Any]) -> List[Block]:
+    examples = stats.get("examples") or {}
+    blocks: List[Block] = []
+    for step in sorted(examples):
+        for reason, docs in sorted(examples[step].items()):
+            rows = [(d.get("id", ""), d.get("url", ""), re.sub(r"\s+", " ", str(d.get("text", "")))[:EXAMPLE_CHARS])
+                    for d in docs]
+            blocks += [("h", 3, f"{step}: {reason}", None), ("table", ("id", "url", "first characters"), rows)]
+    return [("h", 2, "Examples of dropped documents", "examples")] + blocks if blocks else []
+
+
+def _files(stats: Dict[str, Any]) -> List[Block]:
+    files = stats.get("files") or []
+    if not files:
+        return []
+    return [("h", 2, "Files written", "files"),
+            ("table", ("kind", "path", "rows"), [(f.get("kind", ""), f.get("path", ""), f.get("rows", 0)) for f in files])]
+
+
+def sections(stats: Dict[str, Any]) -> List[Block]:
+    """The data card's content, in order, as format-neutral blocks."""
+    return (_accounting(stats) + _provenance(stats) + _funnel(stats) + _drops(stats) + _distributions(stats)
+            + _step_details(stats) + _examples(stats) + _files(stats))
+
+
+_CSS = """body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;
+text-align:left;vertical-align:top}th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.t{max-width:520px;overflow-wrap:anywhere}pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:12px}
+.badge{display:inline-block;font-size:1.6em;font-weight:bold;padding:.3em .8em;border-radius:6px;color:#fff}
+.ok{background:#2e7d32}.bad{background:#c62828}dl.kv{display:grid;grid-template-columns:max-content auto;
+gap:2px 14px;font-size:14px}dl.kv dt{font-weight:bold}dl.kv dd{margin:0;overflow-wrap:anywhere}
+svg.chart{display:block;max-width:100%;height:auto;margin:.6em 0}nav a{margin-right:1em}"""
+
+
+def _cell_html(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'<td class="n">{esc(fmt_num(value))}</td>'
+    return f'<td class="t">{esc("" if value is None else value)}</td>'
+
+
+def render_html(stats: Dict[str, Any]) -> str:
+    """The self-contained HTML data card."""
+    out, nav = [], []
+    for block in sections(stats):
+        kind = block[0]
+        if kind == "h":
+            anchor = f' id="{block[3]}"' if block[3] else ""
+            if block[3]:
+                nav.append(f'<a href="#{block[3]}">{esc(block[2])}</a>')
+            out.append(f"<h{block[1]}{anchor}>{esc(block[2])}</h{block[1]}>")
+        elif kind == "p":
+            out.append(f"<p>{esc(block[1])}</p>")
+        elif kind == "badge":
+            out.append(f'<p><span class="badge {"ok" if block[1] else "bad"}">{esc(block[2])}</span></p>')
+        elif kind == "kv":
+            out.append('<dl class="kv">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(fmt_num(v))}</dd>"
+                                                  for k, v in block[1]) + "</dl>")
+        elif kind == "table":
+            head = "".join(f"<th>{esc(h)}</th>" for h in block[1])
+            body = "".join("<tr>" + "".join(_cell_html(c) for c in row) + "</tr>" for row in block[2])
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif kind == "chart":
+            out.append(block[1])
+        elif kind == "pre":
+            out.append(f"<pre>{esc(block[1])}</pre>")
+    title = f"Thresher data card: {stats.get('recipe', '')}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>{esc(title)}</h1><nav>{''.join(nav)}</nav>\n" + "\n".join(out) + "\n</body></html>\n")
+
+
+def md_escape(value: Any) -> str:
+    """Text safe in a Markdown table cell: no HTML, links, code spans or cell breaks."""
+    text = html.escape(re.sub(r"\s+", " ", str(value)), quote=False)
+    return re.sub(r"([\\`*\[\]|])", r"\\\1", text)
+
+
+def _cell_md(value: Any) -> str:
+    return md_escape("" if value is None else fmt_num(value))
+
+
+def render_markdown(stats: Dict[str, Any]) -> str:
+    """The data card as Markdown: the same sections, tables and text bars instead of charts."""
+    out = [f"# Thresher data card: {md_escape(stats.get('recipe', ''))}", ""]
+    for block in sections(stats):
+        kind = block[0]
+        if kind == "h":
+            out += ["#" * block[1] + " " + md_escape(block[2]), ""]
+        elif kind == "p":
+            out += [md_escape(block[1]), ""]
+        elif kind == "badge":
+            out += [f"**{md_escape(block[2])}**", ""]
+        elif kind == "kv":
+            out += [f"- **{md_escape(k)}**: {_cell_md(v)}" for k, v in block[1]] + [""]
+        elif kind in ("table", "chart"):
+            headers, rows = (block[1], block[2]) if kind == "table" else _text_bars(block[2])
+            out.append("| " + " | ".join(md_escape(h) for h in headers) + " |")
+            out.append("|" + "|".join("---" for _ in headers) + "|")
+            out += ["| " + " | ".join(_cell_md(c) for c in row) + " |" for row in rows] + [""]
+        elif kind == "pre":
+            fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", block[1])), default=0))
+            out += [fence + "yaml", block[1].rstrip("\n"), fence, ""]
+    return "\n".join(out)
+
+
+def _text_bars(bars: Sequence[Tuple[str, float]]) -> Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]:
+    top = max((v for _, v in bars if v is not None), default=0)
+    rows = [(label, value, "█" * round(TEXT_BAR * value / top) if top and value else "") for label, value in bars]
+    return ("", "documents", "bar"), rows
+
+
+def write_report(output_dir: str, stats: Optional[Dict[str, Any]] = None) -> List[str]:
+    """Write report.html and report.md beside stats.json (read from there when ``stats`` is None)."""
+    if stats is None:
+        stats = read_stats(output_dir)
+    paths = [FileSystems.join(output_dir, HTML_FILE), FileSystems.join(output_dir, MD_FILE)]
+    write_text(paths[0], render_html(stats))
+    write_text(paths[1], render_markdown(stats))
+    return paths
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``thresher report`` options."""
+    parser.add_argument("dir", help="a run's output directory (holding stats.json); gs:// works")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """``thresher report DIR``: (re)write the data card from DIR/stats.json."""
+    try:
+        paths = write_report(args.dir)
+    except Exception as exc:  # missing or unreadable stats.json: FileSystems raises BeamIOError
+        print(f"error: cannot read {FileSystems.join(args.dir, 'stats.json')}: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(paths))
+    return 0

@@ -1,0 +1,152 @@
+"""Inline SVG bar charts for the data card: no scripts, no fonts, no external files.
+
+Every chart is an ``<svg class="chart ...">`` element with a title, labelled bars, the value
+beside each bar and a value axis. Every label passes through ``esc``: the text comes from data.
+"""
+from __future__ import annotations
+
+import html
+import math
+from typing import List, Optional, Sequence, Tuple
+
+BAR = "#2f6db5"  # documents; the colour the browser test looks for in the screenshot
+BAR2 = "#e0902f"  # tokens
+DROP = "#c4473a"  # drop reasons
+AXIS, GRID, INK = "#555555", "#e3e3e3", "#222222"
+FONT = 'font-family="sans-serif" font-size="12"'
+WIDTH = 860
+ROW = 22
+MAX_LABEL = 48  # characters of a bar label shown; the whole label is in the tooltip
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def fmt_num(value: float) -> str:
+    """1234 -> '1,234'; 0.123456 -> '0.12346'; 1.5e9 -> '1.5e+09'."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:.5g}"
+    return str(value)
+
+
+def _short(label: str, limit: int = MAX_LABEL) -> str:
+    return label if len(label) <= limit else label[:limit - 1] + "…"
+
+
+def nice_ticks(top: float, count: int = 5) -> List[float]:
+    """0 and round steps (1, 2, 5 x 10^k) up to at least ``top``."""
+    if top <= 0:
+        return [0, 1]
+    raw = top / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    n = math.ceil(top / step - 1e-9)
+    return [i * step for i in range(n + 1)]
+
+
+def _svg(kind: str, width: int, height: int, title: str, body: List[str]) -> str:
+    return (f'<svg class="chart {kind}" role="img" aria-label="{esc(title)}" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" {FONT}><title>{esc(title)}</title>'
+            f'<text x="0" y="14" font-weight="bold" fill="{INK}">{esc(title)}</text>' + "".join(body) + "</svg>")
+
+
+def _value_axis(x0: int, span: int, y_top: int, y_bottom: int, ticks: Sequence[float], fmt) -> List[str]:
+    """Vertical grid lines and tick labels under a horizontal bar chart."""
+    out = []
+    for t in ticks:
+        x = x0 + round(span * t / ticks[-1])
+        out.append(f'<line x1="{x}" y1="{y_top}" x2="{x}" y2="{y_bottom}" stroke="{GRID}"/>'
+                   f'<text x="{x}" y="{y_bottom + 14}" text-anchor="middle" fill="{AXIS}">{esc(fmt(t))}</text>')
+    out.append(f'<line x1="{x0}" y1="{y_bottom}" x2="{x0 + span}" y2="{y_bottom}" stroke="{AXIS}"/>')
+    return out
+
+
+def hbar_chart(rows: Sequence[Tuple[str, float]], title: str, color: str = BAR, kind: str = "hbar",
+               value_suffix: str = "") -> str:
+    """One horizontal bar per (label, value), longest first as given."""
+    label_w = min(330, 12 + 7 * max((len(_short(str(label))) for label, _ in rows), default=4))
+    x0, top = label_w, 26
+    span = WIDTH - x0 - 90
+    ticks = nice_ticks(max((v for _, v in rows), default=0))
+    body = _value_axis(x0, span, top, top + ROW * len(rows), ticks, fmt_num)
+    for i, (label, value) in enumerate(rows):
+        y = top + i * ROW
+        w = round(span * value / ticks[-1]) if value > 0 else 0
+        body.append(f'<g class="bar"><title>{esc(label)}: {esc(fmt_num(value))}{esc(value_suffix)}</title>'
+                    f'<text x="{x0 - 6}" y="{y + 15}" text-anchor="end" fill="{INK}">{esc(_short(str(label)))}</text>'
+                    f'<rect x="{x0}" y="{y + 3}" width="{w}" height="{ROW - 6}" fill="{color}"/>'
+                    f'<text x="{x0 + w + 4}" y="{y + 15}" fill="{INK}">{esc(fmt_num(value))}{esc(value_suffix)}</text></g>')
+    return _svg(kind, WIDTH, top + ROW * len(rows) + 22, title, body)
+
+
+def funnel_chart(stages: Sequence[Tuple[str, int, Optional[int]]], title: str) -> str:
+    """Documents (and tokens, when known) left after each stage, as a share of the first stage."""
+    docs0 = stages[0][1] if stages else 0
+    tokens0 = stages[0][2] if stages else None
+    with_tokens = bool(tokens0)
+    label_w = min(330, 12 + 7 * max((len(_short(label)) for label, _, _ in stages), default=4))
+    x0, top, row = label_w, 44, (2 * ROW - 4 if with_tokens else ROW)
+    span = WIDTH - x0 - 170
+    body = [f'<rect x="{x0}" y="22" width="12" height="12" fill="{BAR}"/>'
+            f'<text x="{x0 + 16}" y="32" fill="{INK}">documents</text>']
+    if with_tokens:
+        body.append(f'<rect x="{x0 + 100}" y="22" width="12" height="12" fill="{BAR2}"/>'
+                    f'<text x="{x0 + 116}" y="32" fill="{INK}">tokens</text>')
+    body += _value_axis(x0, span, top, top + row * len(stages), [0, 25, 50, 75, 100], lambda t: f"{t:g}%")
+    for i, (label, docs, tokens) in enumerate(stages):
+        y = top + i * row
+        series = [(docs, docs0, BAR, "docs")]
+        if with_tokens:
+            series.append((tokens, tokens0, BAR2, "tokens"))
+        parts = [f'<text x="{x0 - 6}" y="{y + 15}" text-anchor="end" fill="{INK}">{esc(_short(label))}</text>']
+        for j, (value, first, color, unit) in enumerate(series):
+            yy = y + 3 + j * (ROW - 4)
+            if value is None:
+                parts.append(f'<text x="{x0 + 4}" y="{yy + 12}" fill="{AXIS}">{unit}: not counted</text>')
+                continue
+            share = value / first if first else 0.0
+            w = round(span * min(share, 1.0))
+            parts.append(f'<rect x="{x0}" y="{yy}" width="{w}" height="{ROW - 8}" fill="{color}"/>'
+                         f'<text x="{x0 + w + 4}" y="{yy + 12}" fill="{INK}">'
+                         f'{esc(fmt_num(value))} {unit} ({share * 100:.1f}%)</text>')
+        body.append(f'<g class="bar"><title>{esc(label)}</title>' + "".join(parts) + "</g>")
+    return _svg("funnel", WIDTH, top + row * len(stages) + 22, title, body)
+
+
+def histogram(bins: Sequence[Tuple[float, float, int]], title: str) -> str:
+    """Vertical bars, one per bin (lo, hi, count), with bin edges under them and a count axis."""
+    x0, top, plot_h, width = 64, 26, 170, WIDTH
+    span = width - x0 - 16
+    n = max(len(bins), 1)
+    ticks = nice_ticks(max((c for _, _, c in bins), default=0), 4)
+    body = []
+    for t in ticks:
+        y = top + plot_h - round(plot_h * t / ticks[-1])
+        body.append(f'<line x1="{x0}" y1="{y}" x2="{x0 + span}" y2="{y}" stroke="{GRID}"/>'
+                    f'<text x="{x0 - 6}" y="{y + 4}" text-anchor="end" fill="{AXIS}">{esc(fmt_num(t))}</text>')
+    step = max(1, math.ceil(n / 10))  # at most ~11 edge labels
+    for i, (lo, hi, count) in enumerate(bins):
+        x1, x2 = x0 + round(span * i / n), x0 + round(span * (i + 1) / n)
+        h = round(plot_h * count / ticks[-1]) if count > 0 else 0
+        y = top + plot_h - h
+        label = f"[{fmt_num(lo)}, {fmt_num(hi)}): {fmt_num(count)}"
+        bar = (f'<g class="bar"><title>{esc(label)}</title>'
+               f'<rect x="{x1 + 1}" y="{y}" width="{max(x2 - x1 - 2, 1)}" height="{h}" fill="{BAR}"/>')
+        if n <= 30 and count > 0:
+            bar += (f'<text x="{(x1 + x2) / 2:.1f}" y="{y - 3}" text-anchor="middle" font-size="10" '
+                    f'fill="{INK}">{esc(fmt_num(count))}</text>')
+        body.append(bar + "</g>")
+        if i % step == 0:
+            body.append(f'<text x="{x1}" y="{top + plot_h + 14}" text-anchor="middle" fill="{AXIS}">'
+                        f'{esc(fmt_num(lo))}</text>')
+    if bins:
+        body.append(f'<text x="{x0 + span}" y="{top + plot_h + 14}" text-anchor="middle" fill="{AXIS}">'
+                    f'{esc(fmt_num(bins[-1][1]))}</text>')
+    body.append(f'<line x1="{x0}" y1="{top + plot_h}" x2="{x0 + span}" y2="{top + plot_h}" stroke="{AXIS}"/>'
+                f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{top + plot_h}" stroke="{AXIS}"/>')
+    return _svg("histogram", width, top + plot_h + 24, title, body)
