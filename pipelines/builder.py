@@ -20,6 +20,7 @@ from pipelines.registry import STEPS
 from pipelines.report import FinalizeRun
 from transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, flatten_or_empty
 from transforms.document import Document
+from transforms.ordered_sink import WriteOrderedDocuments
 from transforms.sinks import WriteDocuments, WriteJsonRecords
 from transforms.sources import ReadDocuments
 from transforms.tokens import estimate_tokens
@@ -123,9 +124,13 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
 
     annotations = declared_annotations(recipe)
     shard_bytes = int(out.shard_size_mb * (1 << 20))
-    files = [docs | "write data" >> WriteDocuments(
-        dirs["data"], out.format, annotations, shard_bytes, out.row_group_rows)
-        | "tag data" >> beam.Map(_tag, "data")]
+    if out.order == "none":  # written where they are, no shuffle
+        write_data = WriteDocuments(dirs["data"], out.format, annotations, shard_bytes, out.row_group_rows)
+    else:
+        write_data = WriteOrderedDocuments(dirs["data"], out.format, annotations, shard_bytes, out.row_group_rows,
+                                           order=out.order, seed=out.seed, order_by=out.order_by,
+                                           descending=out.descending)
+    files = [docs | "write data" >> write_data | "tag data" >> beam.Map(_tag, "data")]
 
     if out.rejected.enabled:
         sample = out.rejected.sample_rate

@@ -27,7 +27,7 @@ EXAMPLE_CHARS = 300
 TEXT_BAR = 30  # width of a Markdown text bar, in block characters
 
 Block = Tuple[Any, ...]  # ("h", level, text, anchor) | ("p", text) | ("badge", ok, text) | ("kv", pairs)
-#                          | ("table", headers, rows) | ("chart", svg, [(label, value)]) | ("pre", text)
+#                          | ("table", headers, rows) | ("chart", svg, label header, [(label, value)]) | ("pre", text)
 
 
 def _pct(part: Optional[float], whole: Optional[float]) -> str:
@@ -78,8 +78,7 @@ def _provenance(stats: Dict[str, Any]) -> List[Block]:
              ("started", run.get("started")), ("finished", run.get("finished")),
              ("wall time", _duration(run["wall_s"]) if run.get("wall_s") is not None else None),
              ("runner", run.get("runner")),
-             ("workers", (run.get("workers") if run.get("workers") is not None else "runner default")
-              if "workers" in run else None),
+             ("workers", "runner default" if run.get("workers", 0) is None else run.get("workers")),
              ("input documents", inp.get("documents")), ("input tokens", inp.get("tokens")),
              ("read errors", inp.get("read_errors"))]
     blocks: List[Block] = [("h", 2, "Provenance", "provenance"), ("kv", [(k, v) for k, v in pairs if v is not None])]
@@ -121,7 +120,7 @@ def _funnel(stats: Dict[str, Any]) -> List[Block]:
     headers = ("stage", "in", "out", "dropped", "errors", "tokens out", "docs kept", "tokens kept", "balanced")
     bars = [(label, d) for label, d, _ in stages]
     return [("h", 2, "Funnel", "funnel"),
-            ("chart", funnel_chart(stages, "Documents and tokens left after each step"), bars),
+            ("chart", funnel_chart(stages, "Documents and tokens left after each step"), "stage", bars),
             ("table", headers, rows)]
 
 
@@ -130,11 +129,12 @@ def _drops(stats: Dict[str, Any]) -> List[Block]:
     for s in stats.get("steps", []):
         for reason, n in sorted(s.get("dropped", {}).items(), key=lambda x: (-x[1], x[0])):
             rows.append((_step_name(s), reason, n, _pct(n, s.get("in", 0))))
-            top.append((f"{reason} ({_step_name(s)})", n))
+            if n:
+                top.append((f"{reason} ({_step_name(s)})", n))
     if not rows:
         return [("h", 2, "Drops", "drops"), ("p", "No documents were dropped.")]
     top = sorted(top, key=lambda x: -x[1])[:TOP_REASONS]
-    return [("h", 2, "Drops", "drops"), ("chart", hbar_chart(top, "Top drop reasons (documents)", DROP), top),
+    return [("h", 2, "Drops", "drops"), ("chart", hbar_chart(top, "Top drop reasons (documents)", DROP), "reason", top),
             ("table", ("step", "reason", "documents", "of step input"), rows)]
 
 
@@ -152,7 +152,7 @@ def _distributions(stats: Dict[str, Any]) -> List[Block]:
             blocks.append(("kv", [(k, p[k]) for k in ("count", "missing", "min", "max", "mean") if k in p]))
             bins = [(b.get("lo", 0), b.get("hi", 0), b.get("count", 0)) for b in p.get("bins", [])]
             if bins:
-                blocks.append(("chart", histogram(bins, f"{name} (documents per bin)"),
+                blocks.append(("chart", histogram(bins, f"{name} (documents per bin)"), "bin",
                                [(f"[{fmt_num(lo)}, {fmt_num(hi)})", c) for lo, hi, c in bins]))
         else:
             values = sorted((p.get("values") or {}).items(), key=lambda x: (-x[1], str(x[0])))
@@ -161,7 +161,7 @@ def _distributions(stats: Dict[str, Any]) -> List[Block]:
             blocks.append(("kv", [(k, p[k]) for k in ("count", "missing") if k in p]
                            + [("distinct values shown", len(values[:TOP_VALUES]))]))
             if bars:
-                blocks.append(("chart", hbar_chart(bars, f"{name}: top values (documents)"), bars))
+                blocks.append(("chart", hbar_chart(bars, f"{name}: top values (documents)"), "value", bars))
     return blocks
 
 
@@ -305,7 +305,7 @@ def render_markdown(stats: Dict[str, Any]) -> str:
         elif kind == "kv":
             out += [f"- **{md_escape(k)}**: {_cell_md(v)}" for k, v in block[1]] + [""]
         elif kind in ("table", "chart"):
-            headers, rows = (block[1], block[2]) if kind == "table" else _text_bars(block[2])
+            headers, rows = (block[1], block[2]) if kind == "table" else _text_bars(block[2], block[3])
             out.append("| " + " | ".join(md_escape(h) for h in headers) + " |")
             out.append("|" + "|".join("---" for _ in headers) + "|")
             out += ["| " + " | ".join(_cell_md(c) for c in row) + " |" for row in rows] + [""]
@@ -315,10 +315,10 @@ def render_markdown(stats: Dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _text_bars(bars: Sequence[Tuple[str, float]]) -> Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]:
+def _text_bars(label: str, bars: Sequence[Tuple[str, float]]) -> Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]:
     top = max((v for _, v in bars if v is not None), default=0)
-    rows = [(label, value, "█" * round(TEXT_BAR * value / top) if top and value else "") for label, value in bars]
-    return ("", "documents", "bar"), rows
+    rows = [(name, value, "█" * max(1, round(TEXT_BAR * value / top)) if top and value else "") for name, value in bars]
+    return (label, "documents", ""), rows
 
 
 def write_report(output_dir: str, stats: Optional[Dict[str, Any]] = None) -> List[str]:

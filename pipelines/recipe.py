@@ -35,6 +35,7 @@ import yaml
 SUPPORTED_VERSIONS = (1,)
 INPUT_FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet")
 OUTPUT_FORMATS = ("parquet", "jsonl")
+OUTPUT_ORDERS = ("none", "shuffle", "annotation")
 
 
 class RecipeError(ValueError):
@@ -80,6 +81,10 @@ class OutputSpec:
     shard_size_mb: float = 256.0
     row_group_rows: int = 10_000
     rejected: RejectedSpec = dataclasses.field(default_factory=RejectedSpec)
+    order: str = "none"  # none | shuffle (global, by seed) | annotation (curriculum by order_by)
+    order_by: str = ""
+    descending: bool = False
+    seed: int = 0
 
 
 @dataclasses.dataclass
@@ -400,6 +405,12 @@ def _parse_output(raw: Any, file: str) -> OutputSpec:
         raise RecipeError(file, "output.shard_size_mb", "must be > 0")
     if out.row_group_rows < 1:
         raise RecipeError(file, "output.row_group_rows", "must be >= 1")
+    if out.order not in OUTPUT_ORDERS:
+        raise RecipeError(file, "output.order", f"unknown order {out.order!r}" + _choices(out.order, OUTPUT_ORDERS))
+    if out.order == "annotation" and not out.order_by:
+        raise RecipeError(file, "output.order_by", "order: annotation needs the annotation to sort by")
+    if out.order_by and out.order != "annotation":
+        raise RecipeError(file, "output.order_by", "only used with order: annotation")
     if not 0.0 <= out.rejected.sample_rate <= 1.0:
         raise RecipeError(file, "output.rejected.sample_rate", "must be within [0, 1]")
     return out
@@ -434,6 +445,15 @@ def preflight_steps(recipe: Recipe, registry: Dict[str, type]) -> None:
 
 
 def check_before_run(recipe: Recipe, registry: Dict[str, type]) -> None:
-    """Everything checked before a pipeline is built: inputs match files, steps' preflight."""
+    """Everything checked before a pipeline is built: inputs match files, steps' preflight,
+    and an output order names a numeric annotation that a step of the recipe adds."""
     check_inputs_exist(recipe)
     preflight_steps(recipe, registry)
+    if recipe.output.order == "annotation":
+        numeric = {name for spec in recipe.steps
+                   for name, kind in getattr(registry[spec.step], "ANNOTATIONS", {}).items()
+                   if kind in ("float64", "int64")}
+        if recipe.output.order_by not in numeric:
+            raise RecipeError(recipe.file, "output.order_by",
+                              f"{recipe.output.order_by!r} is not a numeric annotation of this recipe's steps"
+                              + _choices(recipe.output.order_by, numeric))

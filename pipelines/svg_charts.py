@@ -24,13 +24,13 @@ def esc(value: object) -> str:
 
 
 def fmt_num(value: float) -> str:
-    """1234 -> '1,234'; 0.123456 -> '0.12346'; 1.5e9 -> '1.5e+09'."""
+    """1234 -> '1,234'; 2345.67 -> '2,345.7'; 0.123456 -> '0.12346'; 1.5e9 -> '1.5e+09'."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15):
         return f"{int(value):,}"
     if isinstance(value, float):
-        return f"{value:.5g}"
+        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.5g}"
     return str(value)
 
 

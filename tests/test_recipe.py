@@ -194,3 +194,67 @@ def test_params_fill_step_parameters_and_leave_other_braces(tmp_path):
     path.write_text(text)
     params = load_recipe(str(path), STEPS).steps[0].params
     assert params["words"] == ["/data/lists/a.txt", "{notaparam}"] and params["label"] == "x/data/lists"
+
+
+class Scored(DocumentStep):
+    """A step that adds a numeric annotation and checks its inputs before a run."""
+
+    name = "scored"
+    ANNOTATIONS = {"score": "float64", "label": "string"}
+
+    def __init__(self, weights: Dict[str, float] = None):
+        super().__init__()
+        from transforms.base import ParamError
+        if weights is not None and sum(weights.values()) <= 0:
+            raise ParamError("weights", "weights must sum to a positive number")
+        self.weights = weights or {}
+
+    def preflight(self, inputs):
+        from transforms.base import ParamError
+        unknown = sorted(set(self.weights) - set(inputs))
+        if unknown:
+            raise ParamError("weights", f"{unknown} are not inputs")
+
+
+ORDERED = """
+version: 1
+inputs:
+  web:
+    paths: [{path}]
+steps:
+  - step: scored
+    weights: {weights}
+output:
+  path: out
+  order: {order}
+  order_by: {order_by}
+"""
+
+
+def _ordered(tmp_path, order="annotation", order_by="score", weights="{web: 1}"):
+    from pipelines.recipe import check_before_run
+    data = tmp_path / "in.jsonl"
+    data.write_text("")
+    path = tmp_path / "r.yaml"
+    path.write_text(ORDERED.format(path=data, order=order, order_by=order_by, weights=weights))
+    recipe = load_recipe(str(path), {"scored": Scored})
+    check_before_run(recipe, {"scored": Scored})
+    return recipe
+
+
+def test_output_order_and_step_checks_name_the_field(tmp_path):
+    assert _ordered(tmp_path).output.order == "annotation"
+    assert _ordered(tmp_path, order="shuffle", order_by='""').output.order == "shuffle"
+    cases = [
+        (dict(order="random"), "output.order", "valid: annotation, none, shuffle"),
+        (dict(order_by='""'), "output.order_by", "needs the annotation"),
+        (dict(order="shuffle"), "output.order_by", "only used with order: annotation"),
+        (dict(order_by="label"), "output.order_by", "not a numeric annotation"),
+        (dict(order_by="scor"), "output.order_by", "did you mean 'score'"),
+        (dict(weights="{web: 0}"), "steps[0] (scored).weights", "positive"),
+        (dict(weights="{books: 1}"), "steps[0] (scored).weights", "are not inputs"),
+    ]
+    for kwargs, where, message in cases:
+        with pytest.raises(RecipeError) as info:
+            _ordered(tmp_path, **kwargs)
+        assert info.value.where == where and message in str(info.value), (kwargs, str(info.value))

@@ -200,7 +200,7 @@ def remove_dir(path: str) -> None:
         FileSystems.delete([path.rstrip("/") + "/"])
 
 
-def _temp_dir(directory: str) -> str:
+def temp_dir_of(directory: str) -> str:
     """``a/b/data`` -> ``a/b/_temporary/data`` (local or gs://)."""
     trimmed = directory.rstrip("/")
     parent, _, name = trimmed.rpartition("/")
@@ -221,7 +221,7 @@ class _ShardedWrite(beam.PTransform):
         self._shard_bytes, self._prefix = shard_bytes, prefix
 
     def expand(self, records):
-        temp_dir = _temp_dir(self._directory)
+        temp_dir = temp_dir_of(self._directory)
         written = records | "Write" >> beam.ParDo(_WriteFilesFn(
             temp_dir, self._open_writer, self._record_id, self._record_size, self._shard_bytes))
         return (records.pipeline
@@ -245,19 +245,21 @@ class WriteDocuments(beam.PTransform):
         super().__init__()
         if format not in ("parquet", "jsonl"):
             raise ValueError(f"unknown output format {format!r}")
-        annotations = dict(annotations or {})
-        document_schema(annotations)  # fail early on a bad declaration
-        if format == "parquet":
-            extension = "parquet"
-            open_writer = _ParquetOpener(annotations, row_group_rows)
-        else:
-            extension = "jsonl.gz"
-            open_writer = _JsonlOpener(document_json)
+        extension, open_writer = document_writer(format, annotations, row_group_rows)
         self._write = _ShardedWrite(directory, extension, open_writer, _doc_id,
                                     _doc_size, shard_bytes, prefix)
 
     def expand(self, docs):
         return docs | self._write
+
+
+def document_writer(format: str, annotations: Optional[Dict[str, str]], row_group_rows: int):
+    """(file extension, ``open_writer(path)``) for documents in ``format`` (parquet or jsonl)."""
+    annotations = dict(annotations or {})
+    document_schema(annotations)  # fail early on a bad declaration
+    if format == "parquet":
+        return "parquet", _ParquetOpener(annotations, row_group_rows)
+    return "jsonl.gz", _JsonlOpener(document_json)
 
 
 class WriteJsonRecords(beam.PTransform):
