@@ -1,13 +1,17 @@
 """The ``thresher`` command line.
 
     thresher run RECIPE [--input GLOB ...] [--output DIR] [--runner local|portable|flink|dataflow]
-                        [--workers N] [--overwrite] [-- extra Beam options]
-    thresher validate RECIPE
+                        [--workers N] [--overwrite] [--allow-plugins] [-- extra Beam options]
+    thresher validate RECIPE [--allow-plugins]
     thresher steps
     thresher assets [--cache-dir DIR]
     thresher s-curve [--bands 14 --rows 8]
     thresher template-body ...   (Dataflow flex-template launch body, for schedulers)
     thresher quickstart [--dir DIR]
+
+A recipe is data: a step naming a Python class (``package.module:ClassName``)
+is imported and run only with ``--allow-plugins``. What is printed and logged
+has credentials masked (``transforms.redact``).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from typing import List, Optional
 from pipelines.recipe import RecipeError, check_before_run, load_recipe
 from pipelines.registry import STEPS, describe_steps
 from pipelines.runners import RUNNERS, RunnerConfig
+from transforms.redact import redact, redact_logs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,12 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--region", help="dataflow: region")
     run.add_argument("--temp-location", help="dataflow: gs:// temp location")
     run.add_argument("--quiet", action="store_true", help="no summary table")
+    _add_allow_plugins(run)
 
     validate = sub.add_parser("validate", help="validate a recipe without running it")
     validate.add_argument("recipe")
     validate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    _add_allow_plugins(validate)
 
     sub.add_parser("steps", help="list the steps a recipe can use, with their parameters")
+
+    from pipelines.datacard import add_arguments as add_report_arguments
+    add_report_arguments(sub.add_parser(
+        "report", help="write the data card (report.html, report.md) from DIR/stats.json"))
 
     from pipelines.template import add_arguments as add_template_body_arguments
     add_template_body_arguments(sub.add_parser(
@@ -97,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     quick.add_argument("--dir", default="quickstart", help="working directory for corpus and output")
     quick.add_argument("--workers", type=int)
     return parser
+
+
+def _add_allow_plugins(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-plugins", action="store_true",
+                        help="let the recipe's steps name Python classes to import and run "
+                             "(step: package.module:ClassName); off by default: a recipe is data")
 
 
 def parse_params(items: List[str]) -> dict:
@@ -120,14 +137,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_drop_known_noise)
+    redact_logs()  # after the noise filter, which rewrites forwarded worker lines
     try:
         if args.command == "steps":
             print("\n".join(describe_steps()))
             return 0
         if args.command == "validate":
-            recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param))
+            recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param),
+                                 allow_plugins=args.allow_plugins)
             check_before_run(recipe, STEPS)
-            print(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))")
+            print(redact(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))"))
             return 0
         if args.command == "s-curve":
             from transforms.minhash import s_curve_table
@@ -139,15 +158,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "quickstart":
             return _quickstart(args)
+        if args.command == "report":
+            from pipelines.datacard import run as report_run
+            return report_run(args)
         if args.command == "template-body":
             from pipelines.template import print_template_body
             return print_template_body(args)
         return _run(args, extra)
     except RecipeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
         return 2
     except (FileExistsError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
         return 2
 
 
@@ -155,7 +177,7 @@ def _run(args, extra: List[str]) -> int:
     from pipelines.run import apply_overrides, run_recipe
     from pipelines.report import summary_table
 
-    recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param))
+    recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param), allow_plugins=args.allow_plugins)
     recipe = apply_overrides(recipe, args.input, args.output)
     check_before_run(recipe, STEPS)
     cfg = RunnerConfig(
@@ -170,7 +192,7 @@ def _run(args, extra: List[str]) -> int:
     stats = run_recipe(recipe, cfg, overwrite=args.overwrite)
     if stats is not None and not args.quiet:
         print(summary_table(stats, time.time() - started))
-    print(f"output: {recipe.output.path}")
+    print(redact(f"output: {recipe.output.path}"))
     return 0 if stats is None or stats["balanced"] else 1
 
 

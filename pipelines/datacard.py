@@ -8,26 +8,24 @@ comes from data (ids, urls, texts, reasons, values) is escaped, as web text is h
 from __future__ import annotations
 
 import argparse
-import html
 import json
+import math
 import re
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.datacard_format import Block, to_html, to_markdown
 from pipelines.report import read_stats, write_text
-from pipelines.svg_charts import DROP, esc, fmt_num, funnel_chart, hbar_chart, histogram
+from pipelines.svg_charts import DROP, fmt_num, fmt_short, funnel_chart, hbar_chart, histogram
 
 HTML_FILE, MD_FILE = "report.html", "report.md"
 TOP_VALUES = 15  # categorical values shown; the rest are counted as "(other)"
 TOP_REASONS = 15
 EXAMPLE_CHARS = 300
-TEXT_BAR = 30  # width of a Markdown text bar, in block characters
-
-Block = Tuple[Any, ...]  # ("h", level, text, anchor) | ("p", text) | ("badge", ok, text) | ("kv", pairs)
-#                          | ("table", headers, rows) | ("chart", svg, label header, [(label, value)]) | ("pre", text)
+MAX_ITEMS = 100  # contaminated benchmark items listed
 
 
 def _pct(part: Optional[float], whole: Optional[float]) -> str:
@@ -55,14 +53,15 @@ def _size(n: int) -> str:
 
 def _accounting(stats: Dict[str, Any]) -> List[Block]:
     inp, out = stats.get("input", {}), stats.get("output", {})
-    total, docs = inp.get("total", 0), out.get("documents", 0)
+    total, docs, added = inp.get("total", 0), out.get("documents", 0), stats.get("added_total", 0)
     dropped, errors = stats.get("dropped_total", 0), stats.get("errors_total", 0)
     ok = bool(stats.get("balanced"))
     blocks: List[Block] = [("h", 2, "Accounting", "accounting"),
                            ("badge", ok, "Balanced: yes" if ok else "Balanced: NO")]
-    relation = "=" if total == docs + dropped + errors else "≠"
-    blocks.append(("p", f"input total {fmt_num(total)} {relation} output {fmt_num(docs)} + dropped "
-                        f"{fmt_num(dropped)} + errors {fmt_num(errors)}"))
+    left = f"input total {fmt_num(total)}" + (f" + copies added {fmt_num(added)}" if added else "")
+    relation = "=" if total + added == docs + dropped + errors else "≠"
+    blocks.append(("p", f"{left} {relation} output {fmt_num(docs)} + dropped {fmt_num(dropped)} "
+                        f"+ errors {fmt_num(errors)}"))
     unbalanced = [_step_name(s) for s in stats.get("steps", []) if s.get("balanced") is False]
     if unbalanced:
         blocks.append(("p", "steps that do not balance: " + ", ".join(unbalanced)))
@@ -72,25 +71,31 @@ def _accounting(stats: Dict[str, Any]) -> List[Block]:
     return blocks
 
 
+_RUN_KEYS = ("recipe_file", "started", "finished", "wall_s", "runner", "workers", "versions", "recipe")
+
+
 def _provenance(stats: Dict[str, Any]) -> List[Block]:
     run, inp = stats.get("run") or {}, stats.get("input", {})
     pairs = [("recipe", stats.get("recipe", "")), ("recipe file", run.get("recipe_file")),
              ("started", run.get("started")), ("finished", run.get("finished")),
              ("wall time", _duration(run["wall_s"]) if run.get("wall_s") is not None else None),
              ("runner", run.get("runner")),
-             ("workers", "runner default" if run.get("workers", 0) is None else run.get("workers")),
-             ("input documents", inp.get("documents")), ("input tokens", inp.get("tokens")),
-             ("read errors", inp.get("read_errors"))]
+             ("workers", "runner default" if run.get("workers", 0) is None else run.get("workers"))]
+    pairs += [(k, v) for k, v in run.items() if k not in _RUN_KEYS and isinstance(v, (str, int, float))]
+    pairs += [("input documents", inp.get("documents")), ("input tokens", inp.get("tokens")),
+              ("read errors", inp.get("read_errors")), ("input files", inp.get("file_count")),
+              ("input bytes", f"{fmt_num(inp['bytes'])} ({_size(inp['bytes'])})" if "bytes" in inp else None)]
     blocks: List[Block] = [("h", 2, "Provenance", "provenance"), ("kv", [(k, v) for k, v in pairs if v is not None])]
     if inp.get("by_source"):
         blocks += [("h", 3, "Inputs", None), ("table", ("source", "documents", "read errors"),
                     [(name, s.get("documents", 0), s.get("errors", 0)) for name, s in inp["by_source"].items()])]
     if inp.get("files"):
         files = inp["files"]
-        rows = [(f.get("path", ""), f.get("bytes", 0), _size(f.get("bytes", 0))) for f in files]
-        total = sum(f.get("bytes", 0) for f in files)
-        rows.append((f"{len(files)} file(s)", total, _size(total)))
-        blocks += [("h", 3, "Input files", None), ("table", ("path", "bytes", "size"), rows)]
+        rows = [(f.get("source", ""), f.get("path", ""), f.get("bytes", 0), _size(f.get("bytes", 0))) for f in files]
+        count, total = inp.get("file_count", len(files)), inp.get("bytes", sum(f.get("bytes", 0) for f in files))
+        shown = f"all {count} file(s)" + (f", {len(files)} listed" if count > len(files) else "")
+        rows.append(("", shown, total, _size(total)))
+        blocks += [("h", 3, "Input files", None), ("table", ("source", "path", "bytes", "size"), rows)]
     if run.get("versions"):
         blocks += [("h", 3, "Package versions", None), ("table", ("package", "version"), list(run["versions"].items()))]
     if run.get("recipe"):
@@ -103,24 +108,30 @@ def _provenance(stats: Dict[str, Any]) -> List[Block]:
 
 
 def _funnel(stats: Dict[str, Any]) -> List[Block]:
-    inp, steps = stats.get("input", {}), stats.get("steps", [])
+    inp, steps, out = stats.get("input", {}), stats.get("steps", []), stats.get("output", {})
     docs0, tokens0 = inp.get("documents", 0), inp.get("tokens")
-    stages = [("input (read)", docs0, tokens0)] + [(_step_name(s), s.get("out", 0), s.get("tokens_out"))
-                                                   for s in steps]
-    out = stats.get("output", {})
-    stages.append(("output (written)", out.get("documents", 0), out.get("tokens")))
+    stages = ([("input (read)", docs0, tokens0)] + [(_step_name(s), s.get("out", 0), s.get("tokens_out"))
+                                                    for s in steps]
+              + [("output (written)", out.get("documents", 0), out.get("tokens"))])
+    added = any(s.get("added") for s in steps)
+    balanced = {True: "yes", False: "NO"}
     rows = [("input (read)", inp.get("total", docs0), docs0, 0, inp.get("read_errors", 0), tokens0,
              "100.0%" if docs0 else "", "100.0%" if tokens0 else "", "")]
     for s in steps:
         rows.append((_step_name(s), s.get("in", 0), s.get("out", 0), s.get("dropped_total", 0), s.get("errors", 0),
                      s.get("tokens_out"), _pct(s.get("out", 0), docs0), _pct(s.get("tokens_out"), tokens0),
-                     {True: "yes", False: "NO"}.get(s.get("balanced"), "")))
+                     balanced.get(s.get("balanced"), ""), s.get("added", 0)))
     rows.append(("output (written)", "", out.get("documents", 0), "", "", out.get("tokens"),
                  _pct(out.get("documents", 0), docs0), _pct(out.get("tokens"), tokens0), ""))
     headers = ("stage", "in", "out", "dropped", "errors", "tokens out", "docs kept", "tokens kept", "balanced")
-    bars = [(label, d) for label, d, _ in stages]
+    if added:
+        headers += ("copies added",)
+        rows = [r + ("",) * (len(headers) - len(r)) for r in rows]
+    else:
+        rows = [r[:len(headers)] for r in rows]
     return [("h", 2, "Funnel", "funnel"),
-            ("chart", funnel_chart(stages, "Documents and tokens left after each step"), "stage", bars),
+            ("chart", funnel_chart(stages, "Documents and tokens left after each step"), "stage",
+             [(label, d) for label, d, _ in stages]),
             ("table", headers, rows)]
 
 
@@ -134,7 +145,8 @@ def _drops(stats: Dict[str, Any]) -> List[Block]:
     if not rows:
         return [("h", 2, "Drops", "drops"), ("p", "No documents were dropped.")]
     top = sorted(top, key=lambda x: -x[1])[:TOP_REASONS]
-    return [("h", 2, "Drops", "drops"), ("chart", hbar_chart(top, "Top drop reasons (documents)", DROP), "reason", top),
+    return [("h", 2, "Drops", "drops"),
+            ("chart", hbar_chart(top, "Top drop reasons (documents)", DROP), "reason", top),
             ("table", ("step", "reason", "documents", "of step input"), rows)]
 
 
@@ -150,19 +162,38 @@ def _distributions(stats: Dict[str, Any]) -> List[Block]:
         blocks.append(("h", 3, name, None))
         if p.get("kind") == "numeric":
             blocks.append(("kv", [(k, p[k]) for k in ("count", "missing", "min", "max", "mean") if k in p]))
-            bins = [(b.get("lo", 0), b.get("hi", 0), b.get("count", 0)) for b in p.get("bins", [])]
-            if bins:
-                blocks.append(("chart", histogram(bins, f"{name} (documents per bin)"), "bin",
-                               [(f"[{fmt_num(lo)}, {fmt_num(hi)})", c) for lo, hi, c in bins]))
+            bars = _bin_bars(p.get("bins") or [])
+            if bars:
+                ranges = any(tip.startswith("[") for _, _, tip in bars)
+                caption = "bins [low, high) labelled by their low edge; … marks empty bins" if ranges else ""
+                blocks.append(("chart", histogram(bars, f"{name} (documents per bin)", caption), "bin",
+                               [(tip.rsplit(":", 1)[0], n) for _, n, tip in bars]))
         else:
             values = sorted((p.get("values") or {}).items(), key=lambda x: (-x[1], str(x[0])))
             other = p.get("other", 0) + sum(n for _, n in values[TOP_VALUES:])
             bars = values[:TOP_VALUES] + ([("(other)", other)] if other else [])
             blocks.append(("kv", [(k, p[k]) for k in ("count", "missing") if k in p]
-                           + [("distinct values shown", len(values[:TOP_VALUES]))]))
+                           + [("values shown", len(values[:TOP_VALUES]))]))
             if bars:
                 blocks.append(("chart", hbar_chart(bars, f"{name}: top values (documents)"), "value", bars))
     return blocks
+
+
+def _bin_bars(bins: List[Dict[str, Any]]) -> List[Tuple[str, int, str]]:
+    """Profile bins -> histogram bars (tick label, count, tooltip); a bin of one value has lo == hi
+    (small integers); a "…" bar stands for the empty bins between two non-adjacent bins."""
+    bars: List[Tuple[str, int, str]] = []
+    end = None
+    for b in bins:
+        lo, hi, n = b.get("lo", 0), b.get("hi", 0), b.get("count", 0)
+        if end is not None and lo > end and not math.isclose(lo, end):
+            bars.append(("…", 0, "…: empty bins"))
+        if lo == hi:
+            bars.append((fmt_short(lo), n, f"{fmt_num(lo)}: {fmt_num(n)}"))
+        else:
+            bars.append((fmt_short(lo), n, f"[{fmt_num(lo)}, {fmt_num(hi)}): {fmt_num(n)}"))
+        end = lo + 1 if lo == hi else hi
+    return bars
 
 
 def _summary(summary: Dict[str, Any]) -> List[Block]:
@@ -178,7 +209,9 @@ def _summary(summary: Dict[str, Any]) -> List[Block]:
         if items:
             blocks.append(("table", ("benchmark", "item", "documents", "example ids"),
                            [(i.get("benchmark", ""), str(i.get("item", ""))[:EXAMPLE_CHARS], i.get("documents", 0),
-                             ", ".join(map(str, i.get("examples", [])))) for i in items]))
+                             ", ".join(map(str, i.get("examples", [])))) for i in items[:MAX_ITEMS]]))
+        if len(items) > MAX_ITEMS:
+            blocks.append(("p", f"{len(items) - MAX_ITEMS} more items in stats.json"))
         return blocks
     if kind == "mix":
         keys = ("unit", "budget", "seed", "max_epochs", "token_counting")
@@ -223,8 +256,8 @@ def _files(stats: Dict[str, Any]) -> List[Block]:
     files = stats.get("files") or []
     if not files:
         return []
-    return [("h", 2, "Files written", "files"),
-            ("table", ("kind", "path", "rows"), [(f.get("kind", ""), f.get("path", ""), f.get("rows", 0)) for f in files])]
+    rows = [(f.get("kind", ""), f.get("path", ""), f.get("rows", 0)) for f in files]
+    return [("h", 2, "Files written", "files"), ("table", ("kind", "path", "rows"), rows)]
 
 
 def sections(stats: Dict[str, Any]) -> List[Block]:
@@ -233,92 +266,14 @@ def sections(stats: Dict[str, Any]) -> List[Block]:
             + _step_details(stats) + _examples(stats) + _files(stats))
 
 
-_CSS = """body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;
-text-align:left;vertical-align:top}th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
-td.t{max-width:520px;overflow-wrap:anywhere}pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:12px}
-.badge{display:inline-block;font-size:1.6em;font-weight:bold;padding:.3em .8em;border-radius:6px;color:#fff}
-.ok{background:#2e7d32}.bad{background:#c62828}dl.kv{display:grid;grid-template-columns:max-content auto;
-gap:2px 14px;font-size:14px}dl.kv dt{font-weight:bold}dl.kv dd{margin:0;overflow-wrap:anywhere}
-svg.chart{display:block;max-width:100%;height:auto;margin:.6em 0}nav a{margin-right:1em}"""
-
-
-def _cell_html(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f'<td class="n">{esc(fmt_num(value))}</td>'
-    return f'<td class="t">{esc("" if value is None else value)}</td>'
-
-
 def render_html(stats: Dict[str, Any]) -> str:
     """The self-contained HTML data card."""
-    out, nav = [], []
-    for block in sections(stats):
-        kind = block[0]
-        if kind == "h":
-            anchor = f' id="{block[3]}"' if block[3] else ""
-            if block[3]:
-                nav.append(f'<a href="#{block[3]}">{esc(block[2])}</a>')
-            out.append(f"<h{block[1]}{anchor}>{esc(block[2])}</h{block[1]}>")
-        elif kind == "p":
-            out.append(f"<p>{esc(block[1])}</p>")
-        elif kind == "badge":
-            out.append(f'<p><span class="badge {"ok" if block[1] else "bad"}">{esc(block[2])}</span></p>')
-        elif kind == "kv":
-            out.append('<dl class="kv">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(fmt_num(v))}</dd>"
-                                                  for k, v in block[1]) + "</dl>")
-        elif kind == "table":
-            head = "".join(f"<th>{esc(h)}</th>" for h in block[1])
-            body = "".join("<tr>" + "".join(_cell_html(c) for c in row) + "</tr>" for row in block[2])
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        elif kind == "chart":
-            out.append(block[1])
-        elif kind == "pre":
-            out.append(f"<pre>{esc(block[1])}</pre>")
-    title = f"Thresher data card: {stats.get('recipe', '')}"
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
-            f"<h1>{esc(title)}</h1><nav>{''.join(nav)}</nav>\n" + "\n".join(out) + "\n</body></html>\n")
-
-
-def md_escape(value: Any) -> str:
-    """Text safe in a Markdown table cell: no HTML, links, code spans or cell breaks."""
-    text = html.escape(re.sub(r"\s+", " ", str(value)), quote=False)
-    return re.sub(r"([\\`*\[\]|])", r"\\\1", text)
-
-
-def _cell_md(value: Any) -> str:
-    return md_escape("" if value is None else fmt_num(value))
+    return to_html(sections(stats), f"Thresher data card: {stats.get('recipe', '')}")
 
 
 def render_markdown(stats: Dict[str, Any]) -> str:
-    """The data card as Markdown: the same sections, tables and text bars instead of charts."""
-    out = [f"# Thresher data card: {md_escape(stats.get('recipe', ''))}", ""]
-    for block in sections(stats):
-        kind = block[0]
-        if kind == "h":
-            out += ["#" * block[1] + " " + md_escape(block[2]), ""]
-        elif kind == "p":
-            out += [md_escape(block[1]), ""]
-        elif kind == "badge":
-            out += [f"**{md_escape(block[2])}**", ""]
-        elif kind == "kv":
-            out += [f"- **{md_escape(k)}**: {_cell_md(v)}" for k, v in block[1]] + [""]
-        elif kind in ("table", "chart"):
-            headers, rows = (block[1], block[2]) if kind == "table" else _text_bars(block[2], block[3])
-            out.append("| " + " | ".join(md_escape(h) for h in headers) + " |")
-            out.append("|" + "|".join("---" for _ in headers) + "|")
-            out += ["| " + " | ".join(_cell_md(c) for c in row) + " |" for row in rows] + [""]
-        elif kind == "pre":
-            fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", block[1])), default=0))
-            out += [fence + "yaml", block[1].rstrip("\n"), fence, ""]
-    return "\n".join(out)
-
-
-def _text_bars(label: str, bars: Sequence[Tuple[str, float]]) -> Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]:
-    top = max((v for _, v in bars if v is not None), default=0)
-    rows = [(name, value, "█" * max(1, round(TEXT_BAR * value / top)) if top and value else "") for name, value in bars]
-    return (label, "documents", ""), rows
+    """The data card as Markdown: the same sections, with tables and text bars instead of charts."""
+    return to_markdown(sections(stats), f"Thresher data card: {stats.get('recipe', '')}")
 
 
 def write_report(output_dir: str, stats: Optional[Dict[str, Any]] = None) -> List[str]:
@@ -340,9 +295,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """``thresher report DIR``: (re)write the data card from DIR/stats.json."""
     try:
-        paths = write_report(args.dir)
-    except Exception as exc:  # missing or unreadable stats.json: FileSystems raises BeamIOError
+        stats = read_stats(args.dir)
+    except Exception as exc:  # missing or unreadable: FileSystems raises BeamIOError, json ValueError
         print(f"error: cannot read {FileSystems.join(args.dir, 'stats.json')}: {exc}", file=sys.stderr)
         return 2
-    print("\n".join(paths))
+    print("\n".join(write_report(args.dir, stats)))
     return 0

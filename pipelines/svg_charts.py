@@ -38,13 +38,14 @@ def _short(label: str, limit: int = MAX_LABEL) -> str:
     return label if len(label) <= limit else label[:limit - 1] + "…"
 
 
-def nice_ticks(top: float, count: int = 5) -> List[float]:
-    """0 and round steps (1, 2, 5 x 10^k) up to at least ``top``."""
+def nice_ticks(top: float, count: int = 5, integer: bool = False) -> List[float]:
+    """0 and round steps (1, 2, 5 x 10^k; at least 1 for counts) up to at least ``top``."""
     if top <= 0:
         return [0, 1]
     raw = top / count
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    step = max(step, 1) if integer else step
     n = math.ceil(top / step - 1e-9)
     return [i * step for i in range(n + 1)]
 
@@ -66,29 +67,31 @@ def _value_axis(x0: int, span: int, y_top: int, y_bottom: int, ticks: Sequence[f
     return out
 
 
-def hbar_chart(rows: Sequence[Tuple[str, float]], title: str, color: str = BAR, kind: str = "hbar",
-               value_suffix: str = "") -> str:
+def hbar_chart(rows: Sequence[Tuple[str, float]], title: str, color: str = BAR) -> str:
     """One horizontal bar per (label, value), longest first as given."""
     label_w = min(330, 12 + 7 * max((len(_short(str(label))) for label, _ in rows), default=4))
     x0, top = label_w, 26
     span = WIDTH - x0 - 90
-    ticks = nice_ticks(max((v for _, v in rows), default=0))
+    ticks = nice_ticks(max((v for _, v in rows), default=0), integer=True)
     body = _value_axis(x0, span, top, top + ROW * len(rows), ticks, fmt_num)
     for i, (label, value) in enumerate(rows):
         y = top + i * ROW
         w = round(span * value / ticks[-1]) if value > 0 else 0
-        body.append(f'<g class="bar"><title>{esc(label)}: {esc(fmt_num(value))}{esc(value_suffix)}</title>'
+        body.append(f'<g class="bar"><title>{esc(label)}: {esc(fmt_num(value))}</title>'
                     f'<text x="{x0 - 6}" y="{y + 15}" text-anchor="end" fill="{INK}">{esc(_short(str(label)))}</text>'
                     f'<rect x="{x0}" y="{y + 3}" width="{w}" height="{ROW - 6}" fill="{color}"/>'
-                    f'<text x="{x0 + w + 4}" y="{y + 15}" fill="{INK}">{esc(fmt_num(value))}{esc(value_suffix)}</text></g>')
-    return _svg(kind, WIDTH, top + ROW * len(rows) + 22, title, body)
+                    f'<text x="{x0 + w + 4}" y="{y + 15}" fill="{INK}">{esc(fmt_num(value))}</text></g>')
+    return _svg("hbar", WIDTH, top + ROW * len(rows) + 22, title, body)
 
 
 def funnel_chart(stages: Sequence[Tuple[str, int, Optional[int]]], title: str) -> str:
-    """Documents (and tokens, when known) left after each stage, as a share of the first stage."""
+    """Documents (and tokens, when known) left after each stage, as a share of the first stage
+    (above 100% when a step adds copies, as mixing does)."""
     docs0 = stages[0][1] if stages else 0
     tokens0 = stages[0][2] if stages else None
     with_tokens = bool(tokens0)
+    shares = [v / first for _, d, t in stages for v, first in ((d, docs0), (t, tokens0)) if v and first]
+    ticks = [0, 25, 50, 75, 100] if max(shares, default=1) <= 1 else nice_ticks(100 * max(shares), 4)
     label_w = min(330, 12 + 7 * max((len(_short(label)) for label, _, _ in stages), default=4))
     x0, top, row = label_w, 44, (2 * ROW - 4 if with_tokens else ROW)
     span = WIDTH - x0 - 170
@@ -97,7 +100,7 @@ def funnel_chart(stages: Sequence[Tuple[str, int, Optional[int]]], title: str) -
     if with_tokens:
         body.append(f'<rect x="{x0 + 100}" y="22" width="12" height="12" fill="{BAR2}"/>'
                     f'<text x="{x0 + 116}" y="32" fill="{INK}">tokens</text>')
-    body += _value_axis(x0, span, top, top + row * len(stages), [0, 25, 50, 75, 100], lambda t: f"{t:g}%")
+    body += _value_axis(x0, span, top, top + row * len(stages), ticks, lambda t: f"{t:g}%")
     for i, (label, docs, tokens) in enumerate(stages):
         y = top + i * row
         series = [(docs, docs0, BAR, "docs")]
@@ -110,7 +113,7 @@ def funnel_chart(stages: Sequence[Tuple[str, int, Optional[int]]], title: str) -
                 parts.append(f'<text x="{x0 + 4}" y="{yy + 12}" fill="{AXIS}">{unit}: not counted</text>')
                 continue
             share = value / first if first else 0.0
-            w = round(span * min(share, 1.0))
+            w = round(span * 100 * share / ticks[-1])
             parts.append(f'<rect x="{x0}" y="{yy}" width="{w}" height="{ROW - 8}" fill="{color}"/>'
                          f'<text x="{x0 + w + 4}" y="{yy + 12}" fill="{INK}">'
                          f'{esc(fmt_num(value))} {unit} ({share * 100:.1f}%)</text>')
@@ -118,35 +121,42 @@ def funnel_chart(stages: Sequence[Tuple[str, int, Optional[int]]], title: str) -
     return _svg("funnel", WIDTH, top + row * len(stages) + 22, title, body)
 
 
-def histogram(bins: Sequence[Tuple[float, float, int]], title: str) -> str:
-    """Vertical bars, one per bin (lo, hi, count), with bin edges under them and a count axis."""
-    x0, top, plot_h, width = 64, 26, 170, WIDTH
+def histogram(bars: Sequence[Tuple[str, int, str]], title: str, caption: str = "") -> str:
+    """Vertical bars (tick label, count, tooltip), left to right, with a count axis.
+    A bar with an empty tick label and no count is a gap between bins."""
+    x0, top, plot_h, width = 64, 36, 170, WIDTH
     span = width - x0 - 16
-    n = max(len(bins), 1)
-    ticks = nice_ticks(max((c for _, _, c in bins), default=0), 4)
+    n = max(len(bars), 1)
+    ticks = nice_ticks(max((c for _, c, _ in bars), default=0), 4, integer=True)
     body = []
     for t in ticks:
         y = top + plot_h - round(plot_h * t / ticks[-1])
         body.append(f'<line x1="{x0}" y1="{y}" x2="{x0 + span}" y2="{y}" stroke="{GRID}"/>'
                     f'<text x="{x0 - 6}" y="{y + 4}" text-anchor="end" fill="{AXIS}">{esc(fmt_num(t))}</text>')
-    step = max(1, math.ceil(n / 10))  # at most ~11 edge labels
-    for i, (lo, hi, count) in enumerate(bins):
+    every = max(1, math.ceil(n / 12))  # at most ~12 tick labels
+    for i, (label, count, tip) in enumerate(bars):
         x1, x2 = x0 + round(span * i / n), x0 + round(span * (i + 1) / n)
         h = round(plot_h * count / ticks[-1]) if count > 0 else 0
         y = top + plot_h - h
-        label = f"[{fmt_num(lo)}, {fmt_num(hi)}): {fmt_num(count)}"
-        bar = (f'<g class="bar"><title>{esc(label)}</title>'
+        bar = (f'<g class="bar"><title>{esc(tip)}</title>'
                f'<rect x="{x1 + 1}" y="{y}" width="{max(x2 - x1 - 2, 1)}" height="{h}" fill="{BAR}"/>')
-        if n <= 30 and count > 0:
+        if n <= 24 and count > 0:
             bar += (f'<text x="{(x1 + x2) / 2:.1f}" y="{y - 3}" text-anchor="middle" font-size="10" '
                     f'fill="{INK}">{esc(fmt_num(count))}</text>')
         body.append(bar + "</g>")
-        if i % step == 0:
-            body.append(f'<text x="{x1}" y="{top + plot_h + 14}" text-anchor="middle" fill="{AXIS}">'
-                        f'{esc(fmt_num(lo))}</text>')
-    if bins:
-        body.append(f'<text x="{x0 + span}" y="{top + plot_h + 14}" text-anchor="middle" fill="{AXIS}">'
-                    f'{esc(fmt_num(bins[-1][1]))}</text>')
+        if i % every == 0 and label:
+            body.append(f'<text x="{(x1 + x2) / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
+                        f'fill="{AXIS}">{esc(label)}</text>')
     body.append(f'<line x1="{x0}" y1="{top + plot_h}" x2="{x0 + span}" y2="{top + plot_h}" stroke="{AXIS}"/>'
                 f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{top + plot_h}" stroke="{AXIS}"/>')
-    return _svg("histogram", width, top + plot_h + 24, title, body)
+    if caption:
+        body.append(f'<text x="{x0}" y="{top + plot_h + 32}" fill="{AXIS}">{esc(caption)}</text>')
+    return _svg("histogram", width, top + plot_h + (40 if caption else 24), title, body)
+
+
+def fmt_short(value: float) -> str:
+    """A tick label: 3 significant digits, k/M/G for thousands: 4870.9 -> '4.87k'."""
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
