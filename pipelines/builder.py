@@ -15,7 +15,7 @@ import apache_beam as beam
 import xxhash
 
 from pipelines.profile import ProfileAnnotations
-from pipelines.recipe import Recipe
+from pipelines.recipe import Recipe, step_class
 from pipelines.registry import STEPS
 from pipelines.report import FinalizeRun
 from transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, flatten_or_empty
@@ -43,9 +43,10 @@ def output_dirs(root: str) -> Dict[str, str]:
 def declared_annotations(recipe: Recipe) -> Dict[str, str]:
     annotations = dict(SOURCE_ANNOTATIONS)
     for spec in recipe.steps:
-        annotations.update(getattr(STEPS[spec.step], "ANNOTATIONS", {}))
+        cls = step_class(spec, STEPS)  # registered, or a plugin resolved when the recipe was read
+        annotations.update(getattr(cls, "ANNOTATIONS", {}))
         if spec.params.get("dry_run"):  # FilterStep: the reason it would have dropped
-            annotations[f"{spec.step}_drop"] = "string"
+            annotations[f"{cls.name}_drop"] = "string"
     return annotations
 
 
@@ -93,7 +94,7 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
     docs = flatten_or_empty(pipeline, sources, "all inputs")
 
     for spec in recipe.steps:
-        step = STEPS[spec.step](**spec.params)
+        step = step_class(spec, STEPS)(**spec.params)
         result = docs | spec.label >> step
         index = spec.index
         counts.append(_count_docs(result[KEPT], f"count {spec.label} out", ("step", index, "out")))

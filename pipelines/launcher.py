@@ -18,6 +18,8 @@ Template parameters (everything else goes to Beam as pipeline options):
 * ``machine_type``, ``max_num_workers``, ``disk_size_gb``: Dataflow workers
   (defaults n2-standard-4 and at most 10 workers; disk: Dataflow's default).
 * ``sdk_container_image``: the image Dataflow workers run (the template's own image).
+* ``allow_plugins``: ``true`` lets the recipe's steps name Python classes to import and run
+  (``package.module:ClassName``, installed in the image); default ``false``: a recipe is data.
 
 The recipe then runs through ``pipelines.run.run_recipe``, as ``thresher run``
 does, never with ``--overwrite``: an output directory that already holds a run
@@ -42,6 +44,7 @@ from pipelines.recipe import Recipe, check_before_run, load_recipe
 from pipelines.registry import STEPS
 from pipelines.run import apply_overrides, run_recipe
 from pipelines.runners import RunnerConfig
+from transforms.redact import redact_logs
 
 #: Dataflow worker defaults: enough memory for trafilatura + fastText per core, and a cost cap.
 DEFAULT_MACHINE_TYPE = "n2-standard-4"
@@ -66,7 +69,17 @@ def template_parser() -> argparse.ArgumentParser:
                         help=f"Dataflow autoscaling cap (default {DEFAULT_MAX_WORKERS})")
     parser.add_argument("--disk_size_gb", type=int, default=None, help="Dataflow worker boot disk size")
     parser.add_argument("--sdk_container_image", default=None, help="image Dataflow workers run")
+    parser.add_argument("--allow_plugins", nargs="?", const="true", default="false", type=_flag,
+                        help="true: recipe steps may name Python classes to import (package.module:ClassName)")
     return parser
+
+
+def _flag(value: str) -> bool:
+    """``true``/``false`` (a template parameter's text; Airflow passes a bare ``--allow_plugins``)."""
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+    return text == "true"
 
 
 def split_list(value: str) -> List[str]:
@@ -106,7 +119,7 @@ def runner_config(args: argparse.Namespace, beam_args: List[str]):
 def prepare(argv: List[str]) -> Tuple[Recipe, RunnerConfig]:
     """(validated recipe with overrides applied, RunnerConfig) from the launcher's arguments."""
     args, beam_args = template_parser().parse_known_args(argv)
-    recipe = load_recipe(args.recipe, STEPS, params=launch_params(args.params))
+    recipe = load_recipe(args.recipe, STEPS, params=launch_params(args.params), allow_plugins=args.allow_plugins)
     recipe = apply_overrides(recipe, split_list(args.input), args.output or None)
     check_before_run(recipe, STEPS)
     return recipe, runner_config(args, beam_args)
@@ -115,6 +128,7 @@ def prepare(argv: List[str]) -> Tuple[Recipe, RunnerConfig]:
 def main(argv: Optional[List[str]] = None) -> int:
     """Exit status 0 when the job was submitted (Dataflow) or ran balanced; 2 on a recipe, input or output problem."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    redact_logs()  # no credentials (signed URLs, user:password@) in the job's log
     try:
         recipe, cfg = prepare(list(sys.argv[1:] if argv is None else argv))
         logging.info("thresher: running %s (%s) to %s on %s", recipe.file, recipe.name, recipe.output.path,

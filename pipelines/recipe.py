@@ -20,11 +20,19 @@ any pipeline is built::
 Relative paths are taken relative to the working directory. Every problem is
 reported as one ``RecipeError`` naming the file, the place (``steps[2]
 (gopher_quality).min_words``) and, where it helps, the valid choices.
+
+A recipe is data: no YAML tag can build a Python object (``yaml.safe_load``), and
+a step that names a Python class (``step: "package.module:ClassName"``, a plugin)
+is imported only when the caller allows it (``allow_plugins``, the command
+line's ``--allow-plugins``); otherwise the module is never imported. A value
+given for a ``{name}`` parameter cannot add ``..`` segments to ``output.path``
+nor make it absolute.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import inspect
 import re
 import typing
@@ -36,6 +44,9 @@ SUPPORTED_VERSIONS = (1,)
 INPUT_FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet")
 OUTPUT_FORMATS = ("parquet", "jsonl")
 OUTPUT_ORDERS = ("none", "shuffle", "annotation")
+PLUGIN_FLAG = "--allow-plugins"
+_PLUGIN_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class RecipeError(ValueError):
@@ -60,8 +71,9 @@ class InputSpec:
 @dataclasses.dataclass
 class StepSpec:
     index: int
-    step: str
+    step: str  # a registered step's name, or a plugin's "package.module:ClassName"
     params: Dict[str, Any]
+    cls: Optional[type] = dataclasses.field(default=None, repr=False, compare=False)  # the resolved class
 
     @property
     def label(self) -> str:
@@ -192,10 +204,13 @@ def step_params(cls: type) -> Dict[str, Param]:
     """A step's typed parameters, read from its constructor's signature.
 
     A constructor that ends in ``**kwargs`` forwards them to its base class,
-    whose parameters (``annotate``, ``dry_run``...) are then included too.
+    whose parameters (``annotate``, ``dry_run``...) are then included too. Beam's own
+    classes (``PTransform``'s ``label``) are not the step's parameters.
     """
     params: Dict[str, Param] = {}
     for klass in cls.__mro__:
+        if klass.__module__.split(".")[0] == "apache_beam":
+            break
         init = klass.__dict__.get("__init__")
         if init is None:
             continue
@@ -221,10 +236,11 @@ def _choices(given: str, valid: typing.Iterable[str]) -> str:
 # ---------------------------------------------------------------- loading
 
 def load_recipe(path: str, steps: Dict[str, type], text: Optional[str] = None,
-                params: Optional[Dict[str, str]] = None) -> Recipe:
+                params: Optional[Dict[str, str]] = None, allow_plugins: bool = False) -> Recipe:
     """Read and validate a recipe file against the registered ``steps``.
 
     ``params`` override the recipe's ``params`` (e.g. ``--param dump=CC-MAIN-2024-33``).
+    ``allow_plugins``: steps may name a Python class to import (``package.module:ClassName``).
     """
     if text is None:
         from apache_beam.io.filesystems import FileSystems  # gs:// recipes too
@@ -237,7 +253,7 @@ def load_recipe(path: str, steps: Dict[str, type], text: Optional[str] = None,
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RecipeError(path, "", f"not valid YAML: {exc}") from None
-    return parse_recipe(data, path, steps, params)
+    return parse_recipe(data, path, steps, params, allow_plugins=allow_plugins)
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -282,7 +298,9 @@ def _substitute(data: Dict[str, Any], file: str, overrides: Optional[Dict[str, s
             inputs[name] = spec
         data["inputs"] = inputs
     if isinstance(data.get("output"), dict):
-        data["output"] = {**data["output"], "path": fill(data["output"].get("path"), "output.path")}
+        template = data["output"].get("path")
+        data["output"] = {**data["output"], "path": fill(template, "output.path")}
+        _check_output_path(template, data["output"]["path"], values, file)
     if isinstance(data.get("steps"), list):  # step parameters: declared names only, other braces kept
         data["steps"] = [
             {k: ([fill(v, "", False) for v in value] if isinstance(value, list) else fill(value, "", False))
@@ -292,8 +310,31 @@ def _substitute(data: Dict[str, Any], file: str, overrides: Optional[Dict[str, s
     return data
 
 
+_SEPARATORS = re.compile(r"[/\\]")
+_ABSOLUTE = re.compile(r"^([/\\~]|[A-Za-z][A-Za-z0-9+.-]*:)")  # /x, \\x, ~x, C:x, gs://x
+
+
+def _check_output_path(template: Any, filled: Any, values: Dict[str, str], file: str) -> None:
+    """A parameter's value must keep ``output.path`` where the recipe puts it: no ``..``
+    segment the recipe itself does not have, and not absolute unless the recipe's text is."""
+    if not isinstance(template, str) or template == filled:
+        return
+    plain = _PLACEHOLDER.sub("x", template)  # the recipe's own path, each value a plain name
+
+    def ups(path: str) -> int:
+        return sum(1 for segment in _SEPARATORS.split(path) if segment == "..")
+    if ups(filled) <= ups(plain) and (bool(_ABSOLUTE.match(filled)) <= bool(_ABSOLUTE.match(plain))):
+        return
+    used = [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1) in values]
+    unsafe = [n for n in used if ".." in _SEPARATORS.split(values[n]) or _ABSOLUTE.match(values[n])]
+    name = (unsafe or used)[0]
+    raise RecipeError(file, f"params.{name}",
+                      f"value {values[name]!r} would move output.path out of its directory ({filled!r}): "
+                      "values used in output.path cannot hold '..' segments nor be absolute paths")
+
+
 def parse_recipe(data: Any, file: str, steps: Dict[str, type],
-                 params: Optional[Dict[str, str]] = None) -> Recipe:
+                 params: Optional[Dict[str, str]] = None, allow_plugins: bool = False) -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError(file, "", "a recipe is a mapping with version, inputs, steps and output")
     known = {"version", "name", "params", "inputs", "steps", "output"}
@@ -312,7 +353,7 @@ def parse_recipe(data: Any, file: str, steps: Dict[str, type],
         raise RecipeError(file, "name", f"expected str, got {_show(name)}")
     return Recipe(file=file, version=version, name=name, params=data["params"],
                   inputs=_parse_inputs(data["inputs"], file),
-                  steps=_parse_steps(data["steps"], file, steps),
+                  steps=_parse_steps(data["steps"], file, steps, allow_plugins),
                   output=_parse_output(data["output"], file))
 
 
@@ -357,7 +398,84 @@ def _parse_inputs(raw: Any, file: str) -> Dict[str, InputSpec]:
     return inputs
 
 
-def _parse_steps(raw: Any, file: str, registry: Dict[str, type]) -> List[StepSpec]:
+def is_plugin(name: Any) -> bool:
+    """Whether a recipe's ``step`` names a Python class (``package.module:ClassName``)."""
+    return isinstance(name, str) and ":" in name
+
+
+def import_plugin(ref: str) -> type:
+    """The step class ``package.module:ClassName`` names, imported and checked:
+    a ``beam.PTransform`` subclass with its own ``name``. ValueError says what is wrong."""
+    if not _PLUGIN_REF.match(ref):
+        raise ValueError(f"plugin {ref!r}: write a plugin step as 'package.module:ClassName'")
+    module_name, _, attr = ref.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:  # whatever the module raises while importing
+        raise ValueError(f"cannot import plugin module {module_name!r}: {type(exc).__name__}: {exc}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"module {module_name!r} has no {attr!r}")
+        obj = getattr(obj, part)
+    import apache_beam as beam
+    if not (isinstance(obj, type) and issubclass(obj, beam.PTransform)):
+        raise ValueError(f"{ref} is not a step: a step is a subclass of beam.PTransform")
+    owner = next((k for k in obj.__mro__ if "name" in vars(k)), None)
+    name = getattr(obj, "name", None)
+    if owner is None or owner.__module__ == "transforms.base" or not isinstance(name, str) \
+            or not _STEP_NAME.match(name):
+        raise ValueError(f"{ref} sets no step name: give the class a `name` (letters, digits, _)")
+    return obj
+
+
+def _supported(hint: Any) -> bool:
+    """Whether ``check_type`` can check a value against ``hint``."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        return all(a is type(None) or _supported(a) for a in typing.get_args(hint))
+    if origin in (list, List, dict, Dict):
+        return all(_supported(a) for a in typing.get_args(hint)) and bool(typing.get_args(hint))
+    return hint in (bool, int, float, str)
+
+
+def _plugin_params(cls: type, file: str, where: str) -> Dict[str, Param]:
+    """A plugin's parameters, each with a type the recipe can check."""
+    try:
+        params = step_params(cls)
+    except Exception as exc:  # unresolvable annotations
+        raise RecipeError(file, where, f"cannot read the constructor's parameters: {exc}") from None
+    for p in params.values():
+        if not _supported(p.hint):
+            raise RecipeError(file, f"{where}.{p.name}",
+                              f"parameter type {type_name(p.hint)} is not supported: annotate it as bool, int, "
+                              "float, str, List[...], Dict[..., ...] or Optional[...]")
+    return params
+
+
+def resolve_step(name: Any, registry: Dict[str, type], file: str, where: str,
+                 allow_plugins: bool = False) -> type:
+    """The class a recipe's ``step`` names: a registered step, or (only with ``allow_plugins``)
+    a plugin class, imported. A disallowed plugin is refused before anything is imported."""
+    if is_plugin(name):
+        if not allow_plugins:
+            raise RecipeError(file, where, f"step {name!r} names Python code to import and run (a plugin); "
+                                           f"recipes run such code only when you pass {PLUGIN_FLAG}")
+        try:
+            return import_plugin(name)
+        except ValueError as exc:
+            raise RecipeError(file, where, str(exc)) from None
+    if not isinstance(name, str) or name not in registry:
+        raise RecipeError(file, where, f"unknown step {name!r}" + _choices(str(name), registry))
+    return registry[name]
+
+
+def step_class(spec: StepSpec, registry: Dict[str, type]) -> type:
+    """The class of a validated step: the one resolved when the recipe was read
+    (plugins included), else the registered step of that name."""
+    return spec.cls if spec.cls is not None else registry[spec.step]
+
+
+def _parse_steps(raw: Any, file: str, registry: Dict[str, type], allow_plugins: bool = False) -> List[StepSpec]:
     if not isinstance(raw, list):
         raise RecipeError(file, "steps", f"expected a list of {{step: NAME, ...}}, got {_show(raw)}")
     specs = []
@@ -366,10 +484,9 @@ def _parse_steps(raw: Any, file: str, registry: Dict[str, type]) -> List[StepSpe
         if not isinstance(item, dict) or "step" not in item:
             raise RecipeError(file, where, "each step is a mapping with a 'step' field naming it")
         name = item["step"]
-        if not isinstance(name, str) or name not in registry:
-            raise RecipeError(file, f"{where}.step", f"unknown step {name!r}" + _choices(str(name), registry))
-        params = step_params(registry[name])
+        cls = resolve_step(name, registry, file, f"{where}.step", allow_plugins)
         where = f"{where} ({name})"
+        params = _plugin_params(cls, file, where) if is_plugin(name) else step_params(cls)
         values = {}
         for key, value in item.items():
             if key == "step":
@@ -384,10 +501,10 @@ def _parse_steps(raw: Any, file: str, registry: Dict[str, type]) -> List[StepSpe
             if p.required and p.name not in values:
                 raise RecipeError(file, f"{where}.{p.name}", f"missing required parameter ({type_name(p.hint)})")
         try:
-            registry[name](**values)  # constructors check values (ranges, choices); no heavy loading
+            cls(**values)  # constructors check values (ranges, choices); no heavy loading
         except (ValueError, TypeError) as exc:
             raise RecipeError(file, _param_where(where, exc), str(exc)) from None
-        specs.append(StepSpec(index=index, step=name, params=values))
+        specs.append(StepSpec(index=index, step=name, params=values, cls=cls))
     return specs
 
 
@@ -434,7 +551,7 @@ def preflight_steps(recipe: Recipe, registry: Dict[str, type]) -> None:
     files it reads (benchmarks, tokenizers, models) and the recipe's inputs (``preflight``)."""
     inputs = {name: list(inp.paths) for name, inp in recipe.inputs.items()}
     for spec in recipe.steps:
-        step = registry[spec.step](**spec.params)
+        step = step_class(spec, registry)(**spec.params)
         check = getattr(step, "preflight", None)
         if check is None:
             continue
@@ -451,7 +568,7 @@ def check_before_run(recipe: Recipe, registry: Dict[str, type]) -> None:
     preflight_steps(recipe, registry)
     if recipe.output.order == "annotation":
         numeric = {name for spec in recipe.steps
-                   for name, kind in getattr(registry[spec.step], "ANNOTATIONS", {}).items()
+                   for name, kind in getattr(step_class(spec, registry), "ANNOTATIONS", {}).items()
                    if kind in ("float64", "int64")}
         if recipe.output.order_by not in numeric:
             raise RecipeError(recipe.file, "output.order_by",

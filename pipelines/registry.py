@@ -21,6 +21,7 @@ from transforms.normalize import Normalize
 from transforms.pii import PiiRedact
 from transforms.line_dedup import LineDedup
 from transforms.minhash_dedup import MinHashDedup
+from transforms.mix import Mix
 from transforms.refinedweb import RefinedWebFilter
 from transforms.url_dedup import UrlDedup
 from transforms.url_filter import UrlFilter
@@ -41,6 +42,7 @@ _STEP_CLASSES = (
     ExactDedup,
     LineDedup,
     MinHashDedup,
+    Mix,
 )
 
 STEPS: Dict[str, type] = {cls.name: cls for cls in _STEP_CLASSES}

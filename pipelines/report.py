@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Tuple
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.redact import redact, redact_json
 from transforms.sinks import remove_dir
 
 SUCCESS_MARKER = "_SUCCESS"
@@ -125,7 +126,7 @@ class FinalizeRun(beam.DoFn):
     def process(self, _, counts, files, facts=()):
         # the sinks removed their own parts; drop what is left
         remove_dir(FileSystems.join(self._dir, "_temporary"))
-        stats = build_stats(counts, self._summary, files, facts)
+        stats = redact_json(build_stats(counts, self._summary, files, facts))  # no credentials in reports
         write_text(FileSystems.join(self._dir, STATS_FILE), json.dumps(stats, indent=2) + "\n")
         try:
             from pipelines.datacard import write_report
@@ -156,4 +157,4 @@ def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
                  f"balanced: {stats['balanced']}")
     if wall_s:
         lines.append(f"time: {wall_s:.1f} s, {inp['total'] / wall_s:.1f} input docs/s")
-    return "\n".join(lines)
+    return redact("\n".join(lines))

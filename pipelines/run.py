@@ -14,6 +14,7 @@ from pipelines.builder import build, output_dirs
 from pipelines.recipe import Recipe, RecipeError
 from pipelines.report import STATS_FILE, SUCCESS_MARKER, read_stats, write_text
 from pipelines.runners import RunnerConfig, make_runner_and_options
+from transforms.redact import redact_json
 from transforms.sinks import dir_exists, remove_dir
 
 LOCK_FILE = "recipe.lock.yaml"
@@ -84,7 +85,8 @@ def versions() -> Dict[str, str]:
 def write_lock(recipe: Recipe, cfg: RunnerConfig) -> None:
     lock = {"recipe": recipe.to_dict(), "source_file": recipe.file,
             "runner": {"runner": cfg.runner, "workers": cfg.workers}, "versions": versions()}
-    write_text(FileSystems.join(recipe.output.path, LOCK_FILE), yaml.safe_dump(lock, sort_keys=False))
+    # credentials in paths (signed URLs, user:password@) are masked: the lock is a report too
+    write_text(FileSystems.join(recipe.output.path, LOCK_FILE), yaml.safe_dump(redact_json(lock), sort_keys=False))
 
 
 def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False) -> Optional[Dict[str, Any]]:

@@ -44,13 +44,14 @@ def template_body(recipe_gcs_path: str, template_gcs_path: str, job_name: str,
                   machine_type: Optional[str] = None, max_num_workers: Optional[int] = None,
                   disk_size_gb: Optional[int] = None, temp_location: Optional[str] = None,
                   staging_location: Optional[str] = None, service_account_email: Optional[str] = None,
-                  labels: Optional[Dict[str, str]] = None) -> dict:
+                  labels: Optional[Dict[str, str]] = None, allow_plugins: bool = False) -> dict:
     """The ``flexTemplates.launch`` request body that runs ``recipe_gcs_path`` from the template.
 
     params: recipe parameters ({name} in the recipe's paths), e.g. ``{"dump": "CC-MAIN-2024-33"}``.
     inputs: ``[NAME=]GLOB`` replacing inputs' paths; output: replaces the recipe's output.path.
     machine_type, max_num_workers, disk_size_gb: Dataflow workers (launcher defaults when None).
     temp_location, staging_location: gs:// folders for Dataflow's temporary and staged files.
+    allow_plugins: let the recipe's steps name Python classes (in the image) to import and run.
     """
     if not JOB_NAME.match(job_name):
         raise ValueError(f"job name {job_name!r}: lowercase letters, digits and '-', starting with a letter, "
@@ -73,6 +74,8 @@ def template_body(recipe_gcs_path: str, template_gcs_path: str, job_name: str,
                         ("max_num_workers", max_num_workers), ("disk_size_gb", disk_size_gb)):
         if value is not None:
             parameters[name] = str(value)
+    if allow_plugins:
+        parameters["allow_plugins"] = "true"
     environment = {"additionalUserLabels": {"app": "thresher", **(labels or {})}}
     for key, value in (("tempLocation", temp_location), ("stagingLocation", staging_location),
                        ("serviceAccountEmail", service_account_email)):
@@ -98,6 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--temp-location", help="gs:// folder for Dataflow's temporary files")
     parser.add_argument("--staging-location", help="gs:// folder for staged files")
     parser.add_argument("--service-account", help="service account the job's VMs run as")
+    parser.add_argument("--allow-plugins", action="store_true",
+                        help="let the recipe's steps name Python classes (installed in the image) to import and run")
     return parser
 
 
@@ -114,7 +119,7 @@ def print_template_body(args: argparse.Namespace) -> int:
         sdk_container_image=args.image, inputs=args.input, output=args.output,
         machine_type=args.machine_type, max_num_workers=args.max_workers, disk_size_gb=args.disk_size_gb,
         temp_location=args.temp_location, staging_location=args.staging_location,
-        service_account_email=args.service_account)
+        service_account_email=args.service_account, allow_plugins=args.allow_plugins)
     print(json.dumps(body, indent=2))
     return 0
 

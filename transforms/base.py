@@ -34,6 +34,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.document import Document
+from transforms.redact import redact_json
 
 KEPT = "kept"
 REJECTED = "rejected"
@@ -53,9 +54,10 @@ class ParamError(ValueError):
 
 def error_record(step: str, exc: BaseException, doc: Optional[Document] = None,
                  file: str = "", offset: Optional[int] = None) -> Dict[str, object]:
-    """A JSON-able description of one record that raised: where it came from and why."""
+    """A JSON-able description of one record that raised: where it came from and why.
+    Credentials in it (signed URLs, user:password@ in URLs, tokens) are masked (``transforms.redact``)."""
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    return {
+    return redact_json({
         "step": step,
         "id": doc.id if doc else "",
         "url": doc.url if doc else "",
@@ -64,7 +66,7 @@ def error_record(step: str, exc: BaseException, doc: Optional[Document] = None,
         "offset": offset if offset is not None else (doc.annotations.get("offset") if doc else None),
         "error": f"{type(exc).__name__}: {exc}"[:2000],
         "traceback": "".join(tb[-3:])[-4000:],
-    }
+    })
 
 
 def rejected(doc: Document, step: str, reason: str) -> Document:

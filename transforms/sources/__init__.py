@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, error_record
 from transforms.document import Document
+from transforms.redact import redact
 from transforms.sources.arc import read_arc
 from transforms.sources.common import Fields, ReadError
 from transforms.sources.jsonl import read_jsonl
@@ -112,7 +113,7 @@ class _ReadFileFn(beam.DoFn):
             errors += 1
             self._errors.inc()
             yield beam.pvalue.TaggedOutput(ERRORS, error_record("read", exc, file=path, offset=offset))
-        PROGRESS.info("thresher: read %s: %d documents, %d errors", path, docs, errors)
+        PROGRESS.info("thresher: read %s: %d documents, %d errors", redact(path), docs, errors)
 
 
 class ReadDocuments(beam.PTransform):
