@@ -15,11 +15,11 @@ from typing import Any, Dict, Iterable, List, Tuple
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.base import COPIES_ADDED
 from transforms.redact import redact, redact_json
 from transforms.sinks import remove_dir
 
 SUCCESS_MARKER = "_SUCCESS"
-COPIES_ADDED = "copies_added"  # report key of steps that emit more documents than they take (mix)
 STATS_FILE = "stats.json"
 
 

@@ -41,6 +41,9 @@ REJECTED = "rejected"
 ERRORS = "errors"
 REPORT = "report"  # optional: (name, int) facts a step reports for the run's stats
 SUMMARY = "summary"  # optional: one JSON-able dict a step reports for the run's stats and data card
+#: report key of a step that emits more documents than it takes (mix's upsampled copies):
+#: such a step balances as in + copies_added == out + dropped + errors
+COPIES_ADDED = "copies_added"
 METRICS_NAMESPACE = "thresher"
 
 

@@ -82,7 +82,7 @@ import apache_beam as beam
 import xxhash
 from apache_beam.metrics import Metrics
 
-from transforms.base import (ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, error_record, rejected,
+from transforms.base import (COPIES_ADDED, ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, error_record, rejected,
                              step_outputs, step_reason)
 from transforms.document import Document
 from transforms.tokens import TokenCounter
@@ -90,7 +90,6 @@ from transforms.tokens import TokenCounter
 NAME = "mix"
 NOT_SAMPLED = "mix_not_sampled"
 UNWEIGHTED = "mix_unweighted_source"
-COPIES_ADDED = "copies_added"  # the report key pipelines/report.py reads
 COPY_ID = "{id}#{copy}"  # id of copy >= 1 of a document
 TOKENS_PER_BYTE_ESTIMATE = 1
 TOKENS_PER_BYTE_TOKENIZER = 4
