@@ -1,4 +1,8 @@
-"""The portable path (what Flink uses): Beam's job service + an EXTERNAL worker pool on 127.0.0.1."""
+"""Determinism and the portable path (what Flink uses): Beam's job service + an EXTERNAL worker pool on 127.0.0.1.
+
+The same recipe, with sampling (mix, upsampling by hash) and minhash_dedup, gives the same documents in the
+same order (a seeded global shuffle of the output) on two local runs, with 1 and 2 workers, and on the
+portable runner."""
 from __future__ import annotations
 
 import json
@@ -19,41 +23,53 @@ steps:                      # models loaded in setup, side inputs, multi-stage s
   - step: gopher_quality
     min_stop_words: null
   - step: minhash_dedup
-output: {{path: "{out}"}}
+  - step: mix
+    weights: {{web: 1}}
+    budget_documents: 60    # more than the filters leave: some documents twice, chosen by hash
+    seed: 3
+output: {{path: "{out}", order: shuffle, seed: 5}}
 """
 
 
 def output_docs(out):
-    table = ds.dataset(str(out / "data"), format="parquet").to_table()
-    return sorted(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
+    """(id, text) in the order a trainer reads them: files by name, rows in order."""
+    files = sorted(str(p) for p in (out / "data").glob("*.parquet"))
+    table = ds.dataset(files, format="parquet").to_table()
+    return list(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
 
 
-def test_portable_runner_matches_local(tmp_path):
+def test_same_documents_in_the_same_order_on_every_run_and_runner(tmp_path):
     from pipelines.quickstart_corpus import write_corpus
     from transforms.assets import fetch_lid_model
     fetch_lid_model()
     corpus = tmp_path / "corpus"
     write_corpus(str(corpus), pages=60, files=2)
     results = {}
+    runs = {"local-2": ("local", 2), "local-2-again": ("local", 2), "local-1": ("local", 1),
+            "portable": ("portable", None)}
     with job_service_and_worker_pool() as (job_endpoint, pool, pids):
-        for runner in ("local", "portable"):
-            out = tmp_path / runner
-            recipe = tmp_path / f"{runner}.yaml"
+        for name, (runner, workers) in runs.items():
+            out = tmp_path / name
+            recipe = tmp_path / f"{name}.yaml"
             recipe.write_text(RECIPE.format(corpus=corpus, out=out))
             args = ["run", str(recipe), "--runner", runner, "--quiet"]
             if runner == "portable":
                 args += ["--job-endpoint", job_endpoint, "--environment-type", "EXTERNAL",
                          "--environment-config", pool]
             else:
-                args += ["--workers", "2"]
+                args += ["--workers", str(workers)]
             assert main(args) == 0
             stats = json.loads((out / "stats.json").read_text())
             assert stats["balanced"]
-            results[runner] = (output_docs(out), stats["steps"], stats["input"])
+            results[name] = (output_docs(out), stats["steps"], stats["input"])
         listening = listening_addresses(pids)
         assert len(listening) >= 2 and all_on_loopback(listening), listening
-    assert results["portable"] == results["local"]
-    assert len(results["local"][0]) > 20
-    steps = {s["step"]: s for s in results["local"][1]}
+    for name in runs:
+        assert results[name] == results["local-2"], name
+    docs, steps, _ = results["local-2"]
+    assert abs(len(docs) - 60) <= 6 and len({i for i, _ in docs}) == len(docs)  # the budget, by hash
+    assert [i for i, _ in docs] != sorted(i for i, _ in docs)  # shuffled, not in id order
+    steps = {s["step"]: s for s in steps}
     assert steps["minhash_dedup"]["dropped"].get("minhash_duplicate", 0) >= 1
     assert steps["minhash_dedup"]["report"]["converged"] == 1
+    assert steps["mix"]["added"] >= 1 and any("#" in i for i, _ in docs)  # copies, with their own ids
