@@ -225,6 +225,19 @@ def test_warc_corrupt_header_and_wrong_length(tmp_path):
     assert len(errors) == 1
 
 
+def test_warc_header_line_without_colon_is_an_error(tmp_path):
+    # FastWARC skips a header line without a colon: with "WARC-Type response" the record
+    # passed for an unknown (skipped) type and the page vanished without an error
+    pages = [response(f"http://example.com/{i}", b"<p>%d</p>" % i) for i in range(4)]
+    data = Path(write_warc(tmp_path / "ok.warc", pages, gz=False)).read_bytes()
+    third = data.index(b"WARC/1.", data.index(b"http://example.com/1"))
+    damaged = tmp_path / "no-colon.warc"
+    damaged.write_bytes(data[:third] + data[third:].replace(b"WARC-Type: response", b"WARC-Type response", 1))
+    docs, errors = split(read_file(str(damaged), "s"))
+    assert [d.url for d in docs] == ["http://example.com/0", "http://example.com/1", "http://example.com/3"]
+    assert len(errors) == 1 and errors[0].offset == third and "without WARC-Type" in str(errors[0].exc)
+
+
 def test_zero_byte_files_yield_nothing(tmp_path):
     for name in ("a.warc.gz", "a.warc", "a.arc.gz", "a.warc.wet.gz", "a.jsonl", "a.jsonl.gz", "a.jsonl.zst",
                  "a.parquet"):

@@ -15,8 +15,10 @@ to %20), strips the HTTP header block of records with non-HTTP target URIs,
 and reads single-member gzip WARCs that warcio refuses; so it reads WARC and
 WET. It has no ARC support (see ``arc.py``). It also ends silently on a
 truncated file, so every record is visited (not only the wanted types) and a
-record whose header lacks Content-Length or whose block is shorter than
-declared is reported here as an error. WARC headers are parsed strictly (a
+record whose header lacks Content-Length or WARC-Type (FastWARC ignores a
+header line without a colon, so a damaged WARC-Type line would make a response
+pass for a skipped record) or whose block is shorter than declared is reported
+here as an error. WARC headers are parsed strictly (a
 wrong Content-Length surfaces as "Invalid WARC header" at the next record), HTTP
 headers leniently (ClueWeb09 ends them with bare LF).
 
@@ -48,6 +50,10 @@ Item = Union[Document, ReadError]
 
 class TruncatedRecord(ValueError):
     """The file ended inside a record."""
+
+
+class BadHeader(ValueError):
+    """A WARC header without the mandatory WARC-Type (FastWARC skips malformed header lines)."""
 
 
 def read_warc(path: str, source: str) -> Iterator[Item]:
@@ -104,6 +110,8 @@ def _document(record, path: str, source: str, offset: int, wanted: WarcRecordTyp
     headers = record.headers
     if "Content-Length" not in headers:
         raise TruncatedRecord("WARC header without Content-Length (file ends inside a header?)")
+    if "WARC-Type" not in headers:  # else the record would pass for a skipped type and vanish
+        raise BadHeader("WARC header without WARC-Type (a malformed header line?)")
     if record.record_type != wanted or (wanted == WarcRecordType.response and not record.is_http):
         return _skip(record)
     if wanted == WarcRecordType.conversion:
