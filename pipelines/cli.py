@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("steps", help="list the steps a recipe can use, with their parameters")
 
+    from pipelines.train_quality import add_arguments as add_train_quality_arguments
+    add_train_quality_arguments(sub.add_parser(
+        "train-quality", help="train a fastText quality classifier (DCLM) from positive and negative documents"))
+
     from pipelines.datacard import add_arguments as add_report_arguments
     add_report_arguments(sub.add_parser(
         "report", help="write the data card (report.html, report.md) from DIR/stats.json"))
@@ -158,6 +162,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "quickstart":
             return _quickstart(args)
+        if args.command == "train-quality":
+            from pipelines.train_quality import run as train_quality
+            return train_quality(args)
         if args.command == "report":
             from pipelines.datacard import run as report_run
             return report_run(args)

@@ -19,6 +19,7 @@ from transforms.gopher import GopherQuality, GopherRepetition
 from transforms.language import LanguageFilter
 from transforms.normalize import Normalize
 from transforms.pii import PiiRedact
+from transforms.quality_model import QualityModel
 from transforms.line_dedup import LineDedup
 from transforms.minhash_dedup import MinHashDedup
 from transforms.mix import Mix
@@ -38,6 +39,7 @@ _STEP_CLASSES = (
     RefinedWebFilter,
     Normalize,
     PiiRedact,
+    QualityModel,
     UrlDedup,
     ExactDedup,
     LineDedup,

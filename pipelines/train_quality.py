@@ -18,18 +18,27 @@ corpus with it. Here:
   copies of one text all fall on the same side and the split does not depend
   on input order. Classes are used as read (no balancing);
 * training file: the lines are shuffled deterministically (hash buckets, each
-  shuffled with the seed), so memory holds one bucket, not the corpus. fastText
-  training is deterministic only with ``--thread 1``;
+  shuffled with the seed), so memory holds the held-out texts and one bucket,
+  not the corpus. fastText training is deterministic only with ``--thread 1``;
 * evaluation on the held-out split with the step's own scoring: precision,
   recall and F1 of the positive class at score >= 0.5, and ROC AUC (rank-based,
-  ties averaged). Written with the counts and parameters to ``MODEL.metrics.json``.
+  ties averaged). Written with the counts and parameters beside the model, to
+  ``--out`` + ``.metrics.json`` (``quality.bin.metrics.json``).
+
+fastText as built today leaves most of its input matrix uninitialised (see
+``zeroed_allocations``); training runs with glibc's malloc handing out zeroed
+memory, so that a run does not depend on the process's history.
 
 Exit status 2, with a message, when a glob matches nothing, a file's format is
-unknown or a class has no documents.
+unknown or a class has no (training) documents; 1 when fastText training fails
+(diverges to NaN).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import ctypes.util
 import json
 import multiprocessing
 import os
@@ -41,6 +50,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import xxhash
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.quality_model import LABEL_PREFIX, FastTextClassifier, label_name, quality_text
@@ -52,6 +62,7 @@ TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.bz2", ".txt.zst")
 DCLM_POSITIVE, DCLM_NEGATIVE = "hq", "cc"
 BUCKETS = 64  # training lines are shuffled one hash bucket at a time
 DECISION = 0.5  # precision / recall / F1 threshold on the positive score
+M_PERTURB = -6  # glibc mallopt: fill allocations with (value ^ 0xff)
 # fastText train_supervised parameters: (name, type, default, help). DCLM: wordNgrams=2, the rest fastText's.
 FASTTEXT_PARAMS = (
     ("lr", float, 0.1, "learning rate"),
@@ -134,9 +145,17 @@ def _run(args: argparse.Namespace) -> int:
         for label, count in counts.items():
             if count["train"] + count["validation"] == 0:
                 raise UsageError(f"class {label!r} has no documents (files: {', '.join(files[label])})")
+            if count["train"] == 0:
+                raise UsageError(f"class {label!r} has no training document (all {count['validation']} held out); "
+                                 "lower --validation-fraction")
         train_path = _shuffled(tmp, args.seed)
         import fasttext
-        model = fasttext.train_supervised(input=train_path, seed=args.seed, **params)
+        try:
+            with zeroed_allocations():
+                model = fasttext.train_supervised(input=train_path, seed=args.seed, **params)
+        except RuntimeError as exc:  # "Encountered NaN": training diverged
+            print(f"error: fastText training failed: {exc} (a lower --lr usually helps)", file=sys.stderr)
+            return 1
         _save_model(model, args.out, tmp)
     metrics = evaluate(FastTextClassifier(args.out, model), label_name(args.positive_label), validation)
     report = {
@@ -151,11 +170,34 @@ def _run(args: argparse.Namespace) -> int:
     for label, count in counts.items():
         print(f"{label}: {count['train']} train, {count['validation']} validation documents"
               f" ({count['empty']} empty skipped, {count['read_errors']} read errors)")
-    shown = {k: ("n/a" if v is None else f"{v:.4f}") for k, v in metrics.items() if k != "documents"}
+    shown = {k: ("n/a" if metrics[k] is None else f"{metrics[k]:.4f}")
+             for k in ("precision", "recall", "f1", "roc_auc")}
     print(f"validation ({metrics['documents']} documents): precision {shown['precision']}  recall {shown['recall']}"
           f"  F1 {shown['f1']}  ROC AUC {shown['roc_auc']}")
     print(f"model: {args.out}\nmetrics: {args.out}.metrics.json")
     return 0
+
+
+@contextlib.contextmanager
+def zeroed_allocations():
+    """Make glibc's malloc return zeroed memory while fastText trains.
+
+    fastText builds whose matrices are intgemm ``AlignedVector``s (fasttext-numpy2-wheel 0.9.2 and
+    fasttext 0.9.3 alike) initialise only ``thread``/10 of the input matrix (``uniformThread`` fills
+    one tenth per thread) and leave the rest as malloc returned it: leftover bytes of earlier
+    allocations, hence "Encountered NaN" or garbage weights that change with the process's history.
+    glibc's ``M_PERTURB`` = 255 fills each allocation with zeros, which is what builds backed by
+    ``std::vector`` (fastText 0.9.2 as released) start from. Not glibc: nothing is changed."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        yield
+        return
+    mallopt(M_PERTURB, 255)
+    try:
+        yield
+    finally:
+        mallopt(M_PERTURB, 0)
 
 
 def _match(patterns: List[str]) -> List[str]:
@@ -228,13 +270,13 @@ def _save_model(model, out: str, tmp: str) -> None:
         return
     local = os.path.join(tmp, "model.bin")
     model.save_model(local)
-    with open(local, "rb") as src, FileSystems.create(out) as dst:
+    with open(local, "rb") as src, FileSystems.create(out, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
         for chunk in iter(lambda: src.read(1 << 22), b""):
             dst.write(chunk)
 
 
 def _write(path: str, data: bytes) -> None:
-    with FileSystems.create(path) as f:
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         f.write(data)
 
 
