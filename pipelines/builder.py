@@ -18,7 +18,7 @@ from pipelines.profile import ProfileAnnotations
 from pipelines.recipe import Recipe, step_class
 from pipelines.registry import STEPS
 from pipelines.report import FinalizeRun
-from transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, flatten_or_empty
+from transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, DocumentStep, flatten_or_empty
 from transforms.document import Document
 from transforms.ordered_sink import WriteOrderedDocuments
 from transforms.sinks import WriteDocuments, WriteJsonRecords
@@ -82,38 +82,49 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
     facts: List[beam.PCollection] = []  # (kind, key, JSON-able value): summaries, profile, examples
     examples: List[beam.PCollection] = []
 
+    def apply(docs, spec, where: str = ""):
+        """Apply one step and collect its counts, facts, rejected documents and errors."""
+        step = step_class(spec, STEPS)(**spec.params)
+        label, index = spec.label + where, spec.index
+        result = docs | label >> step
+        counts.append(_count_docs(result[KEPT], f"count {label} out", ("step", index, "out")))
+        counts.append(_count(result[REJECTED], f"count {label} dropped",
+                             lambda d, i=index: ("step", i, "dropped", d.annotations.get("drop_reason", "?"))))
+        counts.append(_count(result[ERRORS], f"count {label} errors", lambda e, i=index: ("step", i, "errors")))
+        if REPORT in result:  # step facts, e.g. whether clustering converged
+            counts.append(result[REPORT]
+                          | f"{label} report" >> beam.Map(lambda kv, i=index: (("step", i, "report", kv[0]), kv[1]))
+                          | f"{label} report sum" >> beam.CombinePerKey(sum))
+        if SUMMARY in result:  # one dict: a contamination report, a mix table...
+            facts.append(result[SUMMARY] | f"{label} summary" >> beam.Map(lambda d, i=index: ("summary", i, d)))
+        if out.rejected.enabled:
+            examples.append(result[REJECTED] | f"{label} examples" >> beam.Map(_example, spec.label))
+        errors.append(result[ERRORS])
+        rejected.append(result[REJECTED])
+        docs = result[KEPT]
+        if spec.step in RESHUFFLE_AFTER:
+            docs = docs | f"{label} rebalance" >> beam.Reshuffle()
+        return docs
+
+    # Steps up to extraction run on each input before the inputs are merged: raw HTML then never
+    # crosses a Flatten, which the local runner does not fuse through (it would hold the HTML).
+    per_input = per_input_steps(recipe)
+    several = len(recipe.inputs) > 1
     sources = []
     for name, inp in recipe.inputs.items():
         read = pipeline | f"read_{name}" >> ReadDocuments(
             source=name, paths=inp.paths, format=inp.format, text_field=inp.text_field,
             id_field=inp.id_field, url_field=inp.url_field, date_field=inp.date_field)
-        sources.append(read[KEPT])
         errors.append(read[ERRORS])
         counts.append(_count_docs(read[KEPT], f"count read_{name} docs", ("read", name, "docs")))
         counts.append(_count(read[ERRORS], f"count read_{name} errors", lambda e, n=name: ("read", n, "errors")))
+        docs = read[KEPT]
+        for spec in recipe.steps[:per_input]:
+            docs = apply(docs, spec, f" [{name}]" if several else "")
+        sources.append(docs)
     docs = flatten_or_empty(pipeline, sources, "all inputs")
-
-    for spec in recipe.steps:
-        step = step_class(spec, STEPS)(**spec.params)
-        result = docs | spec.label >> step
-        index = spec.index
-        counts.append(_count_docs(result[KEPT], f"count {spec.label} out", ("step", index, "out")))
-        counts.append(_count(result[REJECTED], f"count {spec.label} dropped",
-                             lambda d, i=index: ("step", i, "dropped", d.annotations.get("drop_reason", "?"))))
-        counts.append(_count(result[ERRORS], f"count {spec.label} errors", lambda e, i=index: ("step", i, "errors")))
-        if REPORT in result:  # step facts, e.g. whether clustering converged
-            counts.append(result[REPORT]
-                          | f"{spec.label} report" >> beam.Map(lambda kv, i=index: (("step", i, "report", kv[0]), kv[1]))
-                          | f"{spec.label} report sum" >> beam.CombinePerKey(sum))
-        if SUMMARY in result:  # one dict: a contamination report, a mix table...
-            facts.append(result[SUMMARY] | f"{spec.label} summary" >> beam.Map(lambda d, i=index: ("summary", i, d)))
-        if out.rejected.enabled:
-            examples.append(result[REJECTED] | f"{spec.label} examples" >> beam.Map(_example, spec.label))
-        errors.append(result[ERRORS])
-        rejected.append(result[REJECTED])
-        docs = result[KEPT]
-        if spec.step in RESHUFFLE_AFTER:
-            docs = docs | f"{spec.label} rebalance" >> beam.Reshuffle()
+    for spec in recipe.steps[per_input:]:
+        docs = apply(docs, spec)
 
     facts.append(docs
                  | "profile output" >> beam.CombineGlobally(ProfileAnnotations())
@@ -145,6 +156,7 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
                  | "tag errors" >> beam.Map(_tag, "errors"))
 
     all_counts = (flatten_or_empty(pipeline, counts, "all counts")
+                  | "sum counts" >> beam.CombinePerKey(sum)  # a step run per input counts in parts
                   | "counts to dict" >> beam.combiners.ToDict())
     all_facts = flatten_or_empty(pipeline, facts, "all facts")
     all_files = flatten_or_empty(pipeline, files, "all files")
@@ -153,6 +165,17 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
      | "finalize" >> beam.ParDo(
          FinalizeRun(out.path, run_summary(recipe, run_info)),
          beam.pvalue.AsSingleton(all_counts), beam.pvalue.AsList(all_files), beam.pvalue.AsList(all_facts)))
+
+
+def per_input_steps(recipe: Recipe) -> int:
+    """How many leading steps run on each input separately: those up to the first step that
+    shrinks documents (extract), when every one of them decides one document at a time."""
+    for i, spec in enumerate(recipe.steps):
+        if not issubclass(step_class(spec, STEPS), DocumentStep):
+            return 0
+        if spec.step in RESHUFFLE_AFTER:
+            return i + 1
+    return 0
 
 
 def run_summary(recipe: Recipe, run_info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
