@@ -12,6 +12,7 @@ from typing import Dict, List
 
 from pipelines.recipe import step_params, type_name
 from transforms.c4 import C4BadWords, C4Filter
+from transforms.decontaminate import Decontaminate
 from transforms.exact_dedup import ExactDedup
 from transforms.extract import Extract
 from transforms.fineweb_quality import FineWebQuality
@@ -44,6 +45,7 @@ _STEP_CLASSES = (
     ExactDedup,
     LineDedup,
     MinHashDedup,
+    Decontaminate,
     Mix,
 )
 

@@ -1,0 +1,437 @@
+"""Benchmark decontamination: drop (or flag) documents that share word n-grams with benchmark items.
+
+References: GPT-3 (Brown et al. 2020, appendix C: 13-gram overlaps between
+training documents and benchmark items; GPT-3 cut a window around each
+overlap, here the whole document is dropped or annotated) and datatrove's
+``NGramsDecontIndexer`` / ``NGramsDecontFilter`` (12-grams of the answer and of
+answer-overlapping prompt text; one shared n-gram drops the document). Rules:
+
+* text: normalised as for near-dedup (``transforms.minhash.words``): NFKD,
+  lower case, accents, punctuation and ASCII symbols deleted, digit runs ->
+  ``0``, whitespace collapsed. A copy with other line breaks, spacing,
+  punctuation between words or case still matches, and so does one with other
+  numbers; punctuation inside a word is deleted, not made a space
+  (``light-energy`` is one word). GSM8K's calculator notes
+  (``$<<9*2=18>>18``) are one token, ``0``, like the ``$18`` of a copy without them.
+* items: the whole item (question + answer, question + choices, prompt +
+  solution: ``transforms.benchmark_files``); all its word n-grams count, not
+  only those touching the answer as in datatrove.
+* short items: an item of fewer than ``ngram`` words is one n-gram of all its
+  words (the near-dedup shingle rule); documents are then also cut into
+  n-grams of those lengths. MMLU test has 298 such items (5 to 12 words).
+* low-information n-grams: an n-gram of ``n`` words with fewer than
+  ``min(4, n)`` distinct words is ignored: with digits mapped to ``0``, a
+  run of numbers and units (``50 m - 100 m - 150 m``: ``0 m 0 m 0``) would
+  otherwise match any table of distances. This removed the one false match
+  on the 1,166 real pages; 16 MMLU test items (``Compute 22 / 2 + 9.`` and
+  its numeric choices) are left without n-grams and are never found
+  (``items_without_ngrams`` in the summary).
+* template n-grams: an n-gram found in more than ``max_items_per_ngram``
+  items is an instruction or answer-choice boilerplate, not one item's content,
+  and is ignored (MMLU's moral-scenarios preamble is in 895 items; with 10, no
+  item of GSM8K, MMLU or HumanEval test loses all its n-grams).
+* decision: a document is contaminated when it shares at least
+  ``min(min_matches, n)`` distinct n-grams with one single item that has ``n``
+  n-grams (so items with fewer n-grams than ``min_matches`` can still be found).
+
+Data flow: the benchmark files are matched and read by a worker, each item's
+n-grams hashed to 64 bits (xxh64 per word, a polynomial of the word hashes,
+splitmix64), and one ``CombineGlobally`` builds one ``NGramIndex`` (sorted
+unique hashes, each with its items): 16 bytes an n-gram, 14 MB for GSM8K +
+MMLU + HumanEval test (856,978 n-grams). It reaches the scan as an
+``AsSingleton`` side input: the benchmarks are read and hashed once per run
+(2 to 3 s of CPU for those three), not once per worker, and a worker decodes
+one compact object (10-30 ms, once per bundle as Beam does for side inputs)
+instead of materialising a dict of a million Python objects of ~100 bytes
+each (``AsDict``/``AsMultiMap``, or a dict loaded in ``setup``). Each document's
+n-grams are looked up in a bitmap of the hashes' top bits (8 MB, built once
+per worker; most n-grams stop there), survivors by binary search. On the
+1,166 real pages against those three benchmarks (``benchmarks/decontam_speed.py``,
+CPU of one core): 1,100 to 1,250 documents/s (words 0.5 s, n-gram hashes
+0.2 s, lookups 0.3 s for all pages; the lookups take 0.9 to 1.0 s as a Python
+set intersection); the index and bitmap take 22 MB where a dict of the same
+n-grams takes 100 MB (a set alone 64 MB).
+
+Outputs: ``kept``, ``rejected`` (reason ``decontaminate_benchmark_overlap``),
+``errors`` and ``summary``, one contamination report (see ``summarize``).
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import time
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import apache_beam as beam
+import numpy as np
+import xxhash
+from apache_beam.metrics import Metrics
+
+from transforms.base import (ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, error_record, rejected,
+                             step_outputs, step_reason)
+from transforms.benchmark_files import BenchmarkItem, check_format, match_files, read_items
+from transforms.document import Document
+from transforms.minhash import words
+
+NAME = "decontaminate"
+REASON = "decontaminate_benchmark_overlap"
+ACTIONS = ("drop", "annotate")
+NGRAM = 13  # GPT-3 (Brown et al. 2020), appendix C; datatrove NGramsDecontConfig: 12
+MIN_MATCHES = 1  # GPT-3 and datatrove: one shared n-gram is contamination
+MAX_ITEMS_PER_NGRAM = 10  # more items than this share only boilerplate (see the module docstring)
+MIN_DISTINCT_WORDS = 4  # fewer: runs of numbers and units ("0 m 0 m 0"); see the module docstring
+MAX_REPORT_ITEMS = 1000  # items listed in the summary
+_POLY = np.uint64(0x9E3779B97F4A7C15)
+_TALLY = "tally"
+
+
+def word_hashes(text: str) -> np.ndarray:
+    """xxh64 of each normalised word of ``text`` (uint64)."""
+    return _hash_words(words(text))
+
+
+def _hash_words(tokens: List[str]) -> np.ndarray:
+    digest = xxhash.xxh64_intdigest
+    return np.fromiter((digest(t.encode("utf-8", "surrogatepass")) for t in tokens),
+                       dtype=np.uint64, count=len(tokens))
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, element-wise (wraps mod 2^64)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def ngram_hashes(hashes: np.ndarray, lengths: Iterable[int]) -> np.ndarray:
+    """Hashes of every run of ``n`` consecutive words, for each ``n`` in ``lengths`` (not deduplicated)."""
+    wanted = set(lengths)
+    top = min(max(wanted, default=0), len(hashes))
+    out = []
+    h = hashes
+    for n in range(1, top + 1):
+        if n > 1:
+            h = h[:-1] * _POLY + hashes[n - 1:]
+        if n in wanted:
+            out.append(_mix64(h + np.uint64(n)))
+    return np.concatenate(out) if out else np.empty(0, dtype=np.uint64)
+
+
+def item_ngrams(text: str, ngram: int) -> Tuple[np.ndarray, int, int]:
+    """(sorted unique hashes of the informative n-grams, n-gram length, low-information n-grams
+    left out) of one item. Fewer than ``ngram`` words: one n-gram of all of them; no word: none."""
+    hashes = word_hashes(text)
+    length = min(ngram, len(hashes))
+    if not length:
+        return np.empty(0, dtype=np.uint64), 0, 0
+    grams = ngram_hashes(hashes, [length])
+    windows = hashes[np.arange(len(grams))[:, None] + np.arange(length)]  # one row per n-gram
+    windows.sort(axis=1)
+    distinct = 1 + np.count_nonzero(windows[:, 1:] != windows[:, :-1], axis=1)
+    informative = distinct >= min(MIN_DISTINCT_WORDS, length)
+    if informative.all():
+        return np.unique(grams), length, 0
+    return np.unique(grams[informative]), length, len(np.unique(grams[~informative]))
+
+
+@dataclass
+class NGramIndex:
+    """n-gram hash -> items, for every item of the benchmarks (built once, shipped as a side input)."""
+
+    names: List[Tuple[str, str]]  # item number -> (benchmark, item id)
+    sizes: np.ndarray  # n-grams kept per item
+    keys: np.ndarray  # sorted unique n-gram hashes (uint64)
+    starts: np.ndarray  # the items of keys[k] are items[starts[k]:starts[k + 1]]
+    items: np.ndarray  # item numbers (int32)
+    lengths: Tuple[int, ...]  # n-gram lengths used by the items
+    template_ngrams: int  # n-grams ignored: in more than max_items_per_ngram items
+    low_information_ngrams: int  # n-grams ignored: fewer than MIN_DISTINCT_WORDS distinct words
+    digest: str  # identifies the content (workers cache their lookup structures by it)
+
+    def totals(self) -> Dict[str, Tuple[int, int]]:
+        """Benchmark -> (items, items without any n-gram in the index: never found)."""
+        counts: Dict[str, Tuple[int, int]] = {}
+        for (benchmark, _), size in zip(self.names, self.sizes.tolist()):
+            items, empty = counts.get(benchmark, (0, 0))
+            counts[benchmark] = (items + 1, empty + (size == 0))
+        return counts
+
+
+def build_index(items: Dict[Tuple[str, str], np.ndarray], max_items_per_ngram: int = MAX_ITEMS_PER_NGRAM,
+                lengths: Iterable[int] = (), low_information_ngrams: int = 0) -> NGramIndex:
+    """The index of ``{(benchmark, item id): its n-gram hashes}`` (``max_items_per_ngram`` 0: no limit)."""
+    names = sorted(items)
+    arrays = [items[name] for name in names]
+    keys = np.concatenate(arrays) if arrays else np.empty(0, np.uint64)
+    owners = np.repeat(np.arange(len(names), dtype=np.int32), [len(a) for a in arrays])
+    order = np.lexsort((owners, keys))
+    keys, owners = keys[order], owners[order]
+    unique, counts = np.unique(keys, return_counts=True)
+    template = 0
+    if max_items_per_ngram > 0 and len(counts) and counts.max() > max_items_per_ngram:
+        wide = counts > max_items_per_ngram
+        template = int(wide.sum())
+        keep = np.repeat(~wide, counts)
+        keys, owners = keys[keep], owners[keep]
+        unique, counts = unique[~wide], counts[~wide]
+    starts = np.zeros(len(unique) + 1, np.int32 if len(owners) < 2 ** 31 else np.int64)
+    np.cumsum(counts, out=starts[1:])
+    sizes = np.bincount(owners, minlength=len(names)).astype(np.int64)
+    digest = hashlib.sha1()
+    for part in (repr(names).encode(), unique.tobytes(), owners.tobytes()):
+        digest.update(part)
+    return NGramIndex(names, sizes, unique, starts, owners, tuple(sorted(set(lengths))), template,
+                      low_information_ngrams, digest.hexdigest())
+
+
+class BuildIndex(beam.CombineFn):
+    """((benchmark, item id), ``item_ngrams``) -> one NGramIndex; an item read twice counts once."""
+
+    def __init__(self, max_items_per_ngram: int):
+        self.max_items_per_ngram = max_items_per_ngram
+
+    def create_accumulator(self):
+        return {}  # (benchmark, item id) -> (hashes, n-gram length, low-information n-grams)
+
+    def add_input(self, acc, element):
+        name, hashes, length, low = element
+        if name in acc:
+            old = acc[name]
+            hashes, low = np.union1d(old[0], hashes), max(old[2], low)
+        acc[name] = (hashes, length, low)
+        return acc
+
+    def merge_accumulators(self, accs):
+        accs = iter(accs)
+        merged = next(accs)
+        for acc in accs:
+            for name, value in acc.items():
+                self.add_input(merged, (name,) + value)
+        return merged
+
+    def extract_output(self, acc):
+        return build_index({name: v[0] for name, v in acc.items()}, self.max_items_per_ngram,
+                           {v[1] for v in acc.values() if len(v[0])}, sum(v[2] for v in acc.values()))
+
+
+class Matcher:
+    """Looks up a document's n-grams in an NGramIndex: bitmap of top hash bits, then binary search."""
+
+    def __init__(self, index: NGramIndex):
+        self.index = index
+        self.keys, self.starts, self.items = index.keys, index.starts, index.items
+        log_bits = max(16, int(np.ceil(np.log2(max(1, len(self.keys)) * 64))))  # <= 1/64 of the bits set
+        self.shift = np.uint64(64 - log_bits)
+        self.bits = np.zeros(1 << (log_bits - 3), dtype=np.uint8)
+        top = (self.keys >> self.shift).astype(np.intp)
+        np.bitwise_or.at(self.bits, top >> 3, (1 << (top & 7)).astype(np.uint8))
+
+    def counts(self, text: str) -> Dict[int, int]:
+        """Item number -> distinct n-grams the text shares with it (items sharing none are absent)."""
+        if not len(self.keys):
+            return {}
+        grams = ngram_hashes(word_hashes(text), self.index.lengths)
+        top = (grams >> self.shift).astype(np.intp)
+        grams = grams[((self.bits[top >> 3] >> (top & 7)) & 1).astype(bool)]
+        if not len(grams):
+            return {}
+        pos = np.searchsorted(self.keys, grams)
+        pos[pos == len(self.keys)] = 0
+        pos = np.unique(pos[self.keys[pos] == grams])
+        if not len(pos):
+            return {}
+        lo, hi = self.starts[pos], self.starts[pos + 1]
+        if np.all(hi - lo == 1):
+            owners = self.items[lo]
+        else:
+            owners = np.concatenate([self.items[a:b] for a, b in zip(lo.tolist(), hi.tolist())])
+        numbers, shared = np.unique(owners, return_counts=True)
+        return dict(zip(numbers.tolist(), shared.tolist()))
+
+
+def contaminating(counts: Dict[int, int], sizes: np.ndarray, min_matches: int) -> List[int]:
+    """Items sharing at least min(min_matches, their n-gram count) n-grams."""
+    return sorted(i for i, c in counts.items() if c >= min(min_matches, int(sizes[i])))
+
+
+def best_item(counts: Dict[int, int], flagged: List[int]) -> Optional[int]:
+    """The item sharing the most n-grams, among the contaminating ones if any (ties: first item)."""
+    pool = flagged or sorted(counts)
+    return max(pool, key=lambda i: (counts[i], -i)) if pool else None
+
+
+class _Tally(beam.CombineFn):
+    """(doc id, contaminating item numbers) -> [checked, flagged, {item: [documents, smallest ids]}]."""
+
+    def __init__(self, max_examples: int):
+        self.max_examples = max_examples
+
+    def create_accumulator(self):
+        return [0, 0, {}]
+
+    def add_input(self, acc, element):
+        doc_id, flagged = element
+        acc[0] += 1
+        if flagged:
+            acc[1] += 1
+        for item in flagged:
+            entry = acc[2].setdefault(item, [0, []])
+            entry[0] += 1
+            entry[1] = self._smallest(entry[1], [doc_id])
+        return acc
+
+    def _smallest(self, a, b):
+        return heapq.nsmallest(self.max_examples, set(a) | set(b))
+
+    def merge_accumulators(self, accs):
+        merged = self.create_accumulator()
+        for checked, flagged, items in accs:
+            merged[0] += checked
+            merged[1] += flagged
+            for item, (docs, ids) in items.items():
+                entry = merged[2].setdefault(item, [0, []])
+                entry[0] += docs
+                entry[1] = self._smallest(entry[1], ids)
+        return merged
+
+    def extract_output(self, acc):
+        return acc
+
+
+def summarize(tally, index: NGramIndex, ngram: int, min_matches: int) -> Dict[str, object]:
+    """The contamination report: counts per benchmark and the items found, most documents first."""
+    checked, flagged, found = tally
+    benchmarks = {name: {"items": total, "items_found": 0, "items_without_ngrams": empty}
+                  for name, (total, empty) in sorted(index.totals().items())}
+    rows = []
+    for item, (docs, ids) in found.items():
+        benchmark, item_id = index.names[item]
+        benchmarks[benchmark]["items_found"] += 1
+        rows.append({"benchmark": benchmark, "item": item_id, "documents": docs, "examples": sorted(ids)})
+    rows.sort(key=lambda r: (-r["documents"], r["benchmark"], r["item"]))
+    return {"kind": "contamination", "ngram": ngram, "min_matches": min_matches,
+            "documents_checked": checked, "documents_flagged": flagged,
+            "ngrams_ignored": {"template": index.template_ngrams, "low_information": index.low_information_ngrams},
+            "benchmarks": benchmarks, "items": rows[:MAX_REPORT_ITEMS]}
+
+
+def _keyed_ngrams(item: BenchmarkItem, ngram: int):
+    return ((item.benchmark, item.item),) + item_ngrams(item.text, ngram)
+
+
+class _ScanFn(beam.DoFn):
+    """Finds each document's overlap with the index (a side input) and routes it."""
+
+    def __init__(self, step: "Decontaminate"):
+        self._step = step
+
+    def setup(self):
+        self._matcher: Optional[Matcher] = None
+        self._in = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.in")
+        self._out = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.out")
+        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.errors")
+        self._dropped = Metrics.counter(METRICS_NAMESPACE, step_reason(NAME, REASON))
+        self._busy = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.busy_us")
+
+    def process(self, doc: Document, index: NGramIndex):
+        if self._matcher is None or self._matcher.index.digest != index.digest:
+            self._matcher = Matcher(index)  # side inputs are decoded again per bundle: build once per content
+        self._in.inc()
+        started = time.perf_counter()
+        try:
+            counts = self._matcher.counts(doc.text)
+            flagged = contaminating(counts, index.sizes, self._step.min_matches)
+            best = best_item(counts, flagged)
+        except Exception as exc:  # one bad record must never fail the job
+            self._errors.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(NAME, exc, doc))
+            return
+        finally:
+            self._busy.inc(int((time.perf_counter() - started) * 1e6))
+        yield beam.pvalue.TaggedOutput(_TALLY, (doc.id, tuple(flagged)))
+        if flagged or self._step.action == "annotate":
+            name = index.names[best] if best is not None else None
+            doc = doc.annotate(contaminated=bool(flagged),
+                               contamination_matches=counts[best] if best is not None else 0,
+                               contamination_item=f"{name[0]}:{name[1]}" if name else "")
+        if flagged and self._step.action == "drop":
+            self._dropped.inc()
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, NAME, REASON))
+        else:
+            self._out.inc()
+            yield doc
+
+
+class Decontaminate(beam.PTransform):
+    """Drop (or flag) documents sharing word n-grams with benchmark items (GSM8K, MMLU, HumanEval, text).
+
+    References: GPT-3 appendix C (13-grams) and datatrove's NGramsDecontFilter (12-grams, answer
+    n-grams only). Rules, index and speed: the module docstring. Adds ``contaminated``,
+    ``contamination_matches`` (n-grams shared with the best item) and ``contamination_item``
+    (``benchmark:item id`` of that item, "" when none) to rejected documents, and to all with
+    ``action: annotate``. The ``summary`` output is the contamination report.
+
+    benchmarks: benchmark files or globs (local or gs://, may be .gz); required.
+    format: auto (detected per file), gsm8k, mmlu, humaneval or text (one item a line).
+    ngram: words per n-gram; shorter items are one n-gram of all their words.
+    min_matches: distinct n-grams a document must share with one item (all of them if the item has fewer).
+    action: drop (reject contaminated documents) or annotate (keep all, annotated).
+    max_examples: document ids listed per item in the summary (the smallest ids).
+    max_items_per_ngram: n-grams in more items than this are boilerplate and ignored (0: keep all).
+    """
+
+    name = NAME
+    ANNOTATIONS = {"contaminated": "bool", "contamination_matches": "int64", "contamination_item": "string"}
+
+    def __init__(self, benchmarks: List[str], format: str = "auto", ngram: int = NGRAM,
+                 min_matches: int = MIN_MATCHES, action: str = "drop", max_examples: int = 5,
+                 max_items_per_ngram: int = MAX_ITEMS_PER_NGRAM):
+        super().__init__()
+        if isinstance(benchmarks, str) or not benchmarks or not all(isinstance(b, str) and b for b in benchmarks):
+            raise ParamError("benchmarks", "a non-empty list of benchmark files or globs is required")
+        check_format(format)
+        if ngram < 1:
+            raise ParamError("ngram", f"must be >= 1, got {ngram}")
+        if min_matches < 1:
+            raise ParamError("min_matches", f"must be >= 1, got {min_matches}")
+        if action not in ACTIONS:
+            raise ParamError("action", f"unknown action {action!r}; valid: {', '.join(ACTIONS)}")
+        if max_examples < 0:
+            raise ParamError("max_examples", f"must be >= 0, got {max_examples}")
+        if max_items_per_ngram < 0:
+            raise ParamError("max_items_per_ngram", f"must be >= 0, got {max_items_per_ngram}")
+        self.benchmarks = list(benchmarks)
+        self.format = format
+        self.ngram = ngram
+        self.min_matches = min_matches
+        self.action = action
+        self.max_examples = max_examples
+        self.max_items_per_ngram = max_items_per_ngram
+
+    def preflight(self, inputs: Dict[str, List[str]]) -> None:
+        """Every pattern matches files, every file has a known format and at least one item."""
+        for path in match_files(self.benchmarks):
+            if not sum(1 for _ in read_items(path, self.format)):  # reads every record: a bad row fails here
+                raise ParamError("benchmarks", f"{path}: no benchmark item in the file")
+
+    def expand(self, docs):
+        index = (docs.pipeline
+                 | "benchmark patterns" >> beam.Create([tuple(self.benchmarks)])
+                 | "match files" >> beam.FlatMap(match_files)  # sorted, distinct
+                 | "read items" >> beam.FlatMap(read_items, self.format)
+                 | "item n-grams" >> beam.Map(_keyed_ngrams, self.ngram)
+                 | "build index" >> beam.CombineGlobally(BuildIndex(self.max_items_per_ngram)))
+        scanned = docs | "scan" >> beam.ParDo(_ScanFn(self), beam.pvalue.AsSingleton(index)).with_outputs(
+            REJECTED, ERRORS, _TALLY, main=KEPT)
+        summary = (scanned[_TALLY]
+                   | "tally" >> beam.CombineGlobally(_Tally(self.max_examples))
+                   | "report" >> beam.Map(summarize, beam.pvalue.AsSingleton(index), self.ngram, self.min_matches))
+        return step_outputs(scanned[KEPT], scanned[REJECTED], scanned[ERRORS], summary=summary)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("pipeline", None)
+        return state
