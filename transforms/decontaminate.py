@@ -35,7 +35,7 @@ answer-overlapping prompt text; one shared n-gram drops the document). Rules:
   n-grams (so items with fewer n-grams than ``min_matches`` can still be found).
 
 Data flow: the benchmark files are matched and read by a worker, each item's
-n-grams hashed to 64 bits (xxh64 per word, a polynomial of the word hashes,
+n-grams hashed to 64 bits (``transforms.minhash.word_hashes``, a polynomial of the word hashes,
 splitmix64), and one ``CombineGlobally`` builds one ``NGramIndex`` (sorted
 unique hashes, each with its items): 16 bytes an n-gram, 14 MB for GSM8K +
 MMLU + HumanEval test (856,978 n-grams). It reaches the scan as an
@@ -65,14 +65,14 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
-import xxhash
 from apache_beam.metrics import Metrics
 
 from transforms.base import (ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, error_record, rejected,
                              step_outputs, step_reason)
 from transforms.benchmark_files import BenchmarkItem, check_format, match_files, read_items
 from transforms.document import Document
-from transforms.minhash import words
+from transforms.minhash import mix64, normal_bytes
+from transforms.minhash import word_hashes as minhash_word_hashes
 
 NAME = "decontaminate"
 REASON = "decontaminate_benchmark_overlap"
@@ -87,23 +87,9 @@ _TALLY = "tally"
 
 
 def word_hashes(text: str) -> np.ndarray:
-    """xxh64 of each normalised word of ``text`` (uint64)."""
-    return _hash_words(words(text))
-
-
-def _hash_words(tokens: List[str]) -> np.ndarray:
-    digest = xxhash.xxh64_intdigest
-    return np.fromiter((digest(t.encode("utf-8", "surrogatepass")) for t in tokens),
-                       dtype=np.uint64, count=len(tokens))
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, element-wise (wraps mod 2^64)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    """Hash of each normalised word of ``text`` (uint64), as near-dedup hashes words."""
+    normal = normal_bytes(text)
+    return minhash_word_hashes(normal) if normal else np.empty(0, dtype=np.uint64)
 
 
 def ngram_hashes(hashes: np.ndarray, lengths: Iterable[int]) -> np.ndarray:
@@ -116,7 +102,7 @@ def ngram_hashes(hashes: np.ndarray, lengths: Iterable[int]) -> np.ndarray:
         if n > 1:
             h = h[:-1] * _POLY + hashes[n - 1:]
         if n in wanted:
-            out.append(_mix64(h + np.uint64(n)))
+            out.append(mix64(h + np.uint64(n)))
     return np.concatenate(out) if out else np.empty(0, dtype=np.uint64)
 
 

@@ -14,20 +14,26 @@ precision, 5-grams, 14 bands x 8 rows):
 * shingles: word n-grams (``ngram`` words). A document with fewer than
   ``ngram`` words (but at least one) has one shingle made of all its words; a
   document without words has no shingle and is never a duplicate.
-* shingle hash: each word is hashed once with xxh64, an n-gram is a polynomial
-  of its word hashes (mod 2^64) passed through the splitmix64 finaliser; all
-  NumPy, no Python loop per shingle.
-* permutations: ``(a * x + b) mod (2^61 - 1)`` with the product taken mod 2^64
-  (uint64 arithmetic), a and b drawn from ``numpy.random.RandomState(seed)``
-  exactly as datatrove draws them (all a, then all b).
+* shingle hash: the normalised text is one byte string of space-separated
+  words; every word is hashed at once with a polynomial over its bytes (mod
+  2^64, from prefix sums: no Python call per word) passed through the
+  splitmix64 finaliser, and an n-gram is a polynomial of its word hashes, also
+  finalised. Pure ASCII text is normalised on bytes (``bytes.translate``), the
+  rest with ``str`` methods; both give the same words.
+* permutations: ``a * x + b`` mod 2^64 with ``a`` odd (a bijection of 64-bit
+  values), ``a`` and ``b`` drawn from ``numpy.random.RandomState(seed)`` as
+  datatrove draws them (all a, then all b). datatrove also reduces mod 2^61 - 1;
+  on hash values that are already uniformly random that adds nothing to the
+  estimate (``tests/test_minhash.py`` checks its error) and cost 4 of the 6
+  passes over the shingles x permutations matrix.
 * bands: ``bands`` bands of ``rows`` minima; a band's key is the xxh64 of its
   rows (seeded with the band index) as a signed 64-bit integer, so one integer
   names both the band and its contents.
 
-Cost for a 2,000-word document (one core): normalising and splitting about
-0.7 ms, shingle hashes 1 ms, the 112 minima 1.2 ms (the modulo is done with
-shifts, not a division: same values as ``%``). datasketch's per-shingle
-``update`` loop took 13.8 ms (FACTS.md).
+Cost for a 2,000-word English document (one core, ``benchmarks/minhash_scale.py
+--words 2000``): about 0.1 ms to normalise, 0.1 ms for the shingle hashes and
+0.3 ms for the 112 minima. datasketch's per-shingle ``update`` loop took
+13.8 ms (FACTS.md).
 
 Two documents share at least one band with probability ``1 - (1 - s^r)^b``
 for Jaccard similarity ``s`` (``s_curve``); at 14 x 8 that is 0.50 at s = 0.72,
@@ -94,7 +100,30 @@ def words(text: str) -> List[str]:
     return tokens
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
+@lru_cache(maxsize=1)
+def _ascii_tables():
+    """(translate table: lower case, separators \x1c-\x1f to space; bytes to delete) for ASCII text,
+    the same deletions as ``_delete_table``: punctuation, symbols, non-space controls."""
+    table = bytearray(bytes(range(256)).lower())
+    for c in range(0x1C, 0x20):  # str.split() splits on these; bytes.split() does not
+        table[c] = 0x20
+    delete = bytes(c for c in range(128) if c in _delete_table())
+    return bytes(table), delete
+
+
+_DIGITS_BYTES = re.compile(rb"\d+")
+
+
+def normal_bytes(text: str) -> bytes:
+    """UTF-8 of the normalised words joined by single spaces (the words of ``words``)."""
+    if text.isascii():
+        table, delete = _ascii_tables()
+        raw = _DIGITS_BYTES.sub(b"0", text.encode("ascii").translate(table, delete))
+        return b" ".join(raw.split())
+    return " ".join(words(text)).encode("utf-8", "surrogatepass")
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser, element-wise on uint64 (wraps mod 2^64)."""
     x = x ^ (x >> np.uint64(30))
     x = x * np.uint64(0xBF58476D1CE4E5B9)
@@ -103,13 +132,43 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+_BYTE_BASE = 0x100000001B3  # odd: invertible mod 2^64
+_powers = np.ones(1, dtype=np.uint64)
+_inverse_powers = np.ones(1, dtype=np.uint64)
+
+
+def _power_tables(n: int):
+    """BASE^i and BASE^-i mod 2^64 for i < n (grown on demand, kept for the process)."""
+    global _powers, _inverse_powers
+    if len(_powers) < n:
+        size = max(n, 2 * len(_powers))
+        one = np.ones(1, dtype=np.uint64)
+        inverse = pow(_BYTE_BASE, -1, 1 << 64)
+        _powers = np.concatenate((one, np.cumprod(np.full(size - 1, _BYTE_BASE, dtype=np.uint64))))
+        _inverse_powers = np.concatenate((one, np.cumprod(np.full(size - 1, inverse, dtype=np.uint64))))
+    return _powers, _inverse_powers
+
+
+def word_hashes(normal: bytes) -> np.ndarray:
+    """uint64 hash of every space-separated word of ``normal``, in order (polynomial over bytes, finalised)."""
+    buf = np.frombuffer(normal, dtype=np.uint8)
+    n = len(buf)
+    powers, inverse = _power_tables(n + 1)
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum((buf.astype(np.uint64) + np.uint64(1)) * powers[:n], out=prefix[1:])
+    spaces = np.flatnonzero(buf == 0x20)
+    starts = np.concatenate(([0], spaces + 1))
+    ends = np.concatenate((spaces, [n]))
+    h = (prefix[ends] - prefix[starts]) * inverse[starts]
+    return mix64(h ^ (ends - starts).astype(np.uint64))
+
+
 def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
     """Sorted unique uint64 hashes of the word n-grams of ``text`` (empty for no words)."""
-    tokens = words(text)
-    if not tokens:
+    normal = normal_bytes(text)
+    if not normal:
         return np.empty(0, dtype=np.uint64)
-    digest = xxhash.xxh64_intdigest
-    wh = np.array([digest(t.encode("utf-8", "surrogatepass")) for t in tokens], dtype=np.uint64)
+    wh = word_hashes(normal)
     n = min(ngram, len(wh))  # shorter than one n-gram: one shingle of all the words
     m = len(wh) - n + 1
     h = wh[:m].copy()
@@ -117,33 +176,28 @@ def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
         h *= _POLY
         h += wh[j:j + m]
     h += np.uint64(n)
-    return np.unique(_mix64(h))
+    return np.unique(mix64(h))
 
 
 @lru_cache(maxsize=8)
 def permutations(num_perm: int, seed: int):
-    """(a, b) uint64 arrays of the ``num_perm`` hash permutations, drawn as datatrove draws them."""
+    """(a, b) uint64 arrays of the ``num_perm`` hash permutations, drawn as datatrove draws them; a made odd."""
     gen = np.random.RandomState(seed)
-    a = gen.randint(1, MERSENNE_PRIME, dtype=np.uint64, size=num_perm)
+    a = gen.randint(1, MERSENNE_PRIME, dtype=np.uint64, size=num_perm) | np.uint64(1)
     b = gen.randint(0, MERSENNE_PRIME, dtype=np.uint64, size=num_perm)
     return a, b
 
 
 def signature(shingles: np.ndarray, num_perm: int = 112, seed: int = 1) -> Optional[np.ndarray]:
-    """The ``num_perm`` minima of the permuted shingle hashes (uint64), or None without shingles."""
+    """The ``num_perm`` minima of ``a * x + b`` (mod 2^64) over the shingle hashes, or None without shingles."""
     if len(shingles) == 0:
         return None
     a, b = permutations(num_perm, seed)
     sig = None
     for start in range(0, len(shingles), _CHUNK):
-        x = shingles[start:start + _CHUNK, None] * a  # wraps mod 2^64, as in datatrove
+        x = shingles[start:start + _CHUNK, None] * a  # wraps mod 2^64
         x += b
-        # x mod (2^61 - 1) without a division: (x & p) + (x >> 61), then one conditional subtraction
-        low = x & MERSENNE_PRIME
-        x >>= np.uint64(61)
-        low += x
-        low[low >= MERSENNE_PRIME] -= MERSENNE_PRIME
-        low = low.min(axis=0)
+        low = x.min(axis=0)
         sig = low if sig is None else np.minimum(sig, low)
     return sig
 
