@@ -35,7 +35,7 @@ answer-overlapping prompt text; one shared n-gram drops the document). Rules:
   n-grams (so items with fewer n-grams than ``min_matches`` can still be found).
 
 Data flow: the benchmark files are matched and read by a worker, each item's
-n-grams hashed to 64 bits (``transforms.minhash.word_hashes``, a polynomial of the word hashes,
+n-grams hashed to 64 bits (``transforms.minhash.text_word_hashes``, a polynomial of the word hashes,
 splitmix64), and one ``CombineGlobally`` builds one ``NGramIndex`` (sorted
 unique hashes, each with its items): 16 bytes an n-gram, 14 MB for GSM8K +
 MMLU + HumanEval test (856,978 n-grams). It reaches the scan as an
@@ -71,8 +71,7 @@ from transforms.base import (ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamErr
                              step_outputs, step_reason)
 from transforms.benchmark_files import BenchmarkItem, check_format, match_files, read_items
 from transforms.document import Document
-from transforms.minhash import mix64, normal_bytes
-from transforms.minhash import word_hashes as minhash_word_hashes
+from transforms.minhash import mix64, text_word_hashes
 
 NAME = "decontaminate"
 REASON = "decontaminate_benchmark_overlap"
@@ -88,8 +87,7 @@ _TALLY = "tally"
 
 def word_hashes(text: str) -> np.ndarray:
     """Hash of each normalised word of ``text`` (uint64), as near-dedup hashes words."""
-    normal = normal_bytes(text)
-    return minhash_word_hashes(normal) if normal else np.empty(0, dtype=np.uint64)
+    return text_word_hashes(text)
 
 
 def ngram_hashes(hashes: np.ndarray, lengths: Iterable[int]) -> np.ndarray:

@@ -14,26 +14,31 @@ precision, 5-grams, 14 bands x 8 rows):
 * shingles: word n-grams (``ngram`` words). A document with fewer than
   ``ngram`` words (but at least one) has one shingle made of all its words; a
   document without words has no shingle and is never a duplicate.
-* shingle hash: the normalised text is one byte string of space-separated
-  words; every word is hashed at once with a polynomial over its bytes (mod
-  2^64, from prefix sums: no Python call per word) passed through the
-  splitmix64 finaliser, and an n-gram is a polynomial of its word hashes, also
-  finalised. Pure ASCII text is normalised on bytes (``bytes.translate``), the
-  rest with ``str`` methods; both give the same words.
-* permutations: ``a * x + b`` mod 2^64 with ``a`` odd (a bijection of 64-bit
-  values), ``a`` and ``b`` drawn from ``numpy.random.RandomState(seed)`` as
-  datatrove draws them (all a, then all b). datatrove also reduces mod 2^61 - 1;
-  on hash values that are already uniformly random that adds nothing to the
-  estimate (``tests/test_minhash.py`` checks its error) and cost 4 of the 6
-  passes over the shingles x permutations matrix.
+* shingle hash: the text is normalised as a NumPy array of code points
+  (lookup tables over all of Unicode for deletions, whitespace, digits and
+  Han/Kana, built once per process in about 1 s), every word is hashed at once
+  with a polynomial over its code points (mod 2^64, from prefix sums: no Python
+  call per word) passed through the splitmix64 finaliser, and an n-gram is a
+  polynomial of its word hashes, also finalised. ``words`` is the same
+  normalisation written with ``str`` methods (the reference the tests compare).
+* permutations: ``a * x + b`` mod 2^32 of the upper 32 bits ``x`` of each
+  shingle hash, with ``a`` odd (a bijection of 32-bit values); ``a`` and ``b``
+  are the low 32 bits of what ``numpy.random.RandomState(seed)`` draws for
+  datatrove (all a, then all b). datatrove works on 64 bits and reduces mod
+  2^61 - 1; on hash values that are already uniformly random neither adds to
+  the estimate (measured on 400 pairs: error / binomial sigma has standard
+  deviation 1.01 here, 1.04 with 64 bits and no modulo) and together they cost
+  twice the time. Two different shingles share a 32-bit minimum by chance with
+  probability about 2,000 / 2^32 per row: nothing next to the estimate's own
+  error.
 * bands: ``bands`` bands of ``rows`` minima; a band's key is the xxh64 of its
   rows (seeded with the band index) as a signed 64-bit integer, so one integer
   names both the band and its contents.
 
-Cost for a 2,000-word English document (one core, ``benchmarks/minhash_scale.py
---words 2000``): about 0.1 ms to normalise, 0.1 ms for the shingle hashes and
-0.3 ms for the 112 minima. datasketch's per-shingle ``update`` loop took
-13.8 ms (FACTS.md).
+Cost for a 2,000-word real page (one core, ``benchmarks/minhash_scale.py``):
+about 0.3 ms to normalise (lookup tables, no Python loop per word), 0.4 ms for
+word and shingle hashes and 0.25 ms for the 112 minima and band keys.
+datasketch's per-shingle ``update`` loop took 13.8 ms (FACTS.md).
 
 Two documents share at least one band with probability ``1 - (1 - s^r)^b``
 for Jaccard similarity ``s`` (``s_curve``); at 14 x 8 that is 0.50 at s = 0.72,
@@ -101,26 +106,63 @@ def words(text: str) -> List[str]:
 
 
 @lru_cache(maxsize=1)
-def _ascii_tables():
-    """(translate table: lower case, separators \x1c-\x1f to space; bytes to delete) for ASCII text,
-    the same deletions as ``_delete_table``: punctuation, symbols, non-space controls."""
-    table = bytearray(bytes(range(256)).lower())
-    for c in range(0x1C, 0x20):  # str.split() splits on these; bytes.split() does not
-        table[c] = 0x20
-    delete = bytes(c for c in range(128) if c in _delete_table())
-    return bytes(table), delete
+def _code_tables():
+    """Per code point (numpy bool arrays over all of Unicode): deleted (``_delete_table``),
+    whitespace (``str.isspace``, what ``str.split`` splits on), decimal digit (``\\d``), Han/Kana."""
+    size = sys.maxunicode + 1
+    deleted = np.zeros(size, dtype=bool)
+    deleted[list(_delete_table())] = True
+    space = np.zeros(size, dtype=bool)
+    digit = np.zeros(size, dtype=bool)
+    for cp in range(size):
+        ch = chr(cp)
+        if ch.isspace():
+            space[cp] = True
+        elif ch.isdecimal():
+            digit[cp] = True
+    cjk = np.zeros(size, dtype=bool)
+    for lo, hi in ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)):
+        cjk[lo:hi + 1] = True
+    return deleted, space, digit, cjk
 
 
-_DIGITS_BYTES = re.compile(rb"\d+")
+def normal_codes(text: str) -> np.ndarray:
+    """Code points (uint32) of the normalised text before it is split into words:
+    NFKD (non-ASCII text), lower case, deletions, digit runs as ``0``."""
+    if not text.isascii() and not unicodedata.is_normalized("NFKD", text):
+        text = unicodedata.normalize("NFKD", text)
+    codes = np.frombuffer(text.lower().encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    deleted, _, digit, _ = _code_tables()
+    codes = codes[~deleted[codes]]
+    is_digit = digit[codes]
+    if is_digit.any():
+        codes = codes[~(is_digit & np.concatenate(([False], is_digit[:-1])))].copy()  # a run keeps its first
+        codes[digit[codes]] = ord("0")
+    return codes
 
 
-def normal_bytes(text: str) -> bytes:
-    """UTF-8 of the normalised words joined by single spaces (the words of ``words``)."""
-    if text.isascii():
-        table, delete = _ascii_tables()
-        raw = _DIGITS_BYTES.sub(b"0", text.encode("ascii").translate(table, delete))
-        return b" ".join(raw.split())
-    return " ".join(words(text)).encode("utf-8", "surrogatepass")
+def text_word_hashes(text: str) -> np.ndarray:
+    """uint64 hash of every word of ``words(text)``, in order, without building the words:
+    the text is normalised on arrays of code points, and each word hashed as a polynomial of its code points
+    (mod 2^64, from prefix sums) passed through the splitmix64 finaliser."""
+    codes = normal_codes(text)
+    n = len(codes)
+    if not n:
+        return np.empty(0, dtype=np.uint64)
+    _, space, _, cjk = _code_tables()
+    is_space = space[codes]
+    alone = cjk[codes]  # each Han/Kana character is a word of its own
+    before = np.concatenate(([True], is_space[:-1] | alone[:-1]))
+    starts = np.flatnonzero(~is_space & (before | alone))
+    if not len(starts):
+        return np.empty(0, dtype=np.uint64)
+    after = np.concatenate((is_space[1:] | alone[1:] | alone[:-1], [True]))
+    ends = np.flatnonzero(~is_space & after) + 1
+    powers, inverse = _power_tables(n + 1)
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum((codes.astype(np.uint64) + np.uint64(1)) * powers[:n], out=prefix[1:])
+    h = (prefix[ends] - prefix[starts]) * inverse[starts]
+    return mix64(h ^ (ends - starts).astype(np.uint64))
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -149,26 +191,11 @@ def _power_tables(n: int):
     return _powers, _inverse_powers
 
 
-def word_hashes(normal: bytes) -> np.ndarray:
-    """uint64 hash of every space-separated word of ``normal``, in order (polynomial over bytes, finalised)."""
-    buf = np.frombuffer(normal, dtype=np.uint8)
-    n = len(buf)
-    powers, inverse = _power_tables(n + 1)
-    prefix = np.zeros(n + 1, dtype=np.uint64)
-    np.cumsum((buf.astype(np.uint64) + np.uint64(1)) * powers[:n], out=prefix[1:])
-    spaces = np.flatnonzero(buf == 0x20)
-    starts = np.concatenate(([0], spaces + 1))
-    ends = np.concatenate((spaces, [n]))
-    h = (prefix[ends] - prefix[starts]) * inverse[starts]
-    return mix64(h ^ (ends - starts).astype(np.uint64))
-
-
 def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
     """Sorted unique uint64 hashes of the word n-grams of ``text`` (empty for no words)."""
-    normal = normal_bytes(text)
-    if not normal:
-        return np.empty(0, dtype=np.uint64)
-    wh = word_hashes(normal)
+    wh = text_word_hashes(text)
+    if not len(wh):
+        return wh
     n = min(ngram, len(wh))  # shorter than one n-gram: one shingle of all the words
     m = len(wh) - n + 1
     h = wh[:m].copy()
@@ -181,21 +208,24 @@ def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def permutations(num_perm: int, seed: int):
-    """(a, b) uint64 arrays of the ``num_perm`` hash permutations, drawn as datatrove draws them; a made odd."""
+    """(a, b) uint32 arrays of the ``num_perm`` hash permutations: the low 32 bits of datatrove's draws
+    (all a, then all b, from ``numpy.random.RandomState(seed)``), a made odd."""
     gen = np.random.RandomState(seed)
-    a = gen.randint(1, MERSENNE_PRIME, dtype=np.uint64, size=num_perm) | np.uint64(1)
+    a = gen.randint(1, MERSENNE_PRIME, dtype=np.uint64, size=num_perm)
     b = gen.randint(0, MERSENNE_PRIME, dtype=np.uint64, size=num_perm)
-    return a, b
+    low = np.uint64(0xFFFFFFFF)
+    return (a & low).astype(np.uint32) | np.uint32(1), (b & low).astype(np.uint32)
 
 
 def signature(shingles: np.ndarray, num_perm: int = 112, seed: int = 1) -> Optional[np.ndarray]:
-    """The ``num_perm`` minima of ``a * x + b`` (mod 2^64) over the shingle hashes, or None without shingles."""
+    """The ``num_perm`` minima (uint32) of ``a * x + b`` mod 2^32 over the upper 32 bits ``x`` of the
+    shingle hashes, or None without shingles."""
     if len(shingles) == 0:
         return None
     a, b = permutations(num_perm, seed)
     sig = None
     for start in range(0, len(shingles), _CHUNK):
-        x = shingles[start:start + _CHUNK, None] * a  # wraps mod 2^64
+        x = (shingles[start:start + _CHUNK] >> np.uint64(32)).astype(np.uint32)[:, None] * a  # wraps mod 2^32
         x += b
         low = x.min(axis=0)
         sig = low if sig is None else np.minimum(sig, low)
@@ -208,8 +238,8 @@ def _signed(value: int) -> int:
 
 def band_keys(sig: np.ndarray, bands: int = 14, rows: int = 8) -> List[int]:
     """One signed 64-bit key per band: xxh64 of the band's rows, seeded by the band index."""
-    raw = np.ascontiguousarray(sig[:bands * rows], dtype="<u8").tobytes()
-    width = rows * 8
+    raw = np.ascontiguousarray(sig[:bands * rows], dtype="<u4").tobytes()
+    width = rows * 4
     return [_signed(xxhash.xxh64_intdigest(raw[i * width:(i + 1) * width], seed=i)) for i in range(bands)]
 
 

@@ -88,7 +88,7 @@ def reference_node(doc_id: str) -> int:
 
 
 def signature_params(ngram: int, bands: int, rows: int, seed: int) -> dict:
-    return {"ngram": ngram, "bands": bands, "rows": rows, "seed": seed, "normalisation": 2}
+    return {"ngram": ngram, "bands": bands, "rows": rows, "seed": seed, "normalisation": 3}
 
 
 class _Signatures(beam.DoFn):
