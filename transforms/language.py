@@ -29,14 +29,13 @@ and 0.7-0.9 ms per 683-word document on one core.
 """
 from __future__ import annotations
 
-import threading
 from typing import Dict, List, Optional, Tuple, Union
 
-from apache_beam.utils.shared import Shared
 
 from transforms.assets import find_lid_model
 from transforms.base import DocumentStep
 from transforms.document import Document
+from transforms.per_process import per_process
 
 # FineWeb (Penedo et al. 2024) keeps English documents whose lid.176 score is above 0.65.
 FINEWEB_MIN_SCORE = 0.65
@@ -72,15 +71,9 @@ class LidModel:
         return [(label[len(_LABEL_PREFIX):], prob) for prob, label in pairs]
 
 
-_handles: Dict[str, Shared] = {}
-_handles_lock = threading.Lock()
-
-
 def shared_lid_model(path: str) -> LidModel:
     """The model at ``path``, loaded once per worker process and shared by its threads."""
-    with _handles_lock:
-        handle = _handles.setdefault(path, Shared())
-    return handle.acquire(lambda: LidModel(path))
+    return per_process(("LidModel", path), lambda: LidModel(path))
 
 
 class LanguageFilter(DocumentStep):

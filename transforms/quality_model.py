@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import threading
 import time
 from typing import Dict, List, Optional
 
@@ -45,11 +44,11 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
-from apache_beam.utils.shared import Shared
 
 from transforms.base import (ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, error_record, rejected,
                              step_outputs, step_reason)
 from transforms.document import Document
+from transforms.per_process import per_process
 
 NAME = "quality_model"
 LOW_SCORE = "quality_model_low_score"
@@ -132,15 +131,9 @@ def local_model_path(path: str) -> str:
     return local
 
 
-_handles: Dict[str, Shared] = {}
-_handles_lock = threading.Lock()
-
-
 def shared_classifier(path: str) -> FastTextClassifier:
     """The model at ``path``, loaded once per worker process and shared by its threads."""
-    with _handles_lock:
-        handle = _handles.setdefault(path, Shared())
-    return handle.acquire(lambda: FastTextClassifier(path))
+    return per_process(("FastTextClassifier", path), lambda: FastTextClassifier(path))
 
 
 def cutoff_from_quantiles(quantiles: List[float], top_percent: float, count: int) -> Optional[float]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gzip
 import uuid
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import apache_beam as beam
 import orjson

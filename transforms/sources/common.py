@@ -7,7 +7,6 @@ from typing import Any, BinaryIO, Optional
 
 import xxhash
 from apache_beam.io.filesystem import CompressionTypes
-import xxhash
 from apache_beam.io.filesystems import FileSystems
 
 
