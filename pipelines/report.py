@@ -137,6 +137,36 @@ class FinalizeRun(beam.DoFn):
         yield stats["balanced"]
 
 
+def _aligned(rows: List[Tuple[str, ...]], left: Tuple[int, ...]) -> List[str]:
+    """Columns padded to their widest cell; numbers right-aligned, the ``left`` columns left-aligned."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+            for r in rows]
+
+
+def summary_lines(label: str, summary: Dict[str, Any]) -> List[str]:
+    """A step summary in a few lines: the mix table per source, contamination found, the quality cutoff."""
+    kind = summary.get("kind")
+    if kind == "mix":
+        epochs = "" if summary.get("max_epochs") is None else f", at most {summary['max_epochs']} epochs"
+        rows = [("source", "weight", "available tokens", "available docs", "target", "achieved tokens",
+                 "achieved docs", "epochs", "shortfall")]
+        rows += [(str(r["source"]), f"{r['weight']:.3g}", str(r["available_tokens"]), str(r["available_documents"]),
+                  str(r["target"]), str(r["achieved_tokens"]), str(r["achieved_documents"]), f"{r['epochs']:.2f}",
+                  str(r["shortfall"])) for r in summary.get("sources", [])]
+        return ([f"{label}: budget {summary.get('budget')} {summary.get('unit', 'tokens')}{epochs}"]
+                + ["  " + line for line in _aligned(rows, left=(0,))])
+    if kind == "contamination":
+        found = sum(b.get("items_found", 0) for b in summary.get("benchmarks", {}).values())
+        return [f"{label}: {summary.get('documents_flagged', 0)} of {summary.get('documents_checked', 0)} documents "
+                f"share {summary.get('ngram')}-grams with {found} benchmark item(s)"]
+    if kind == "quality":
+        rule = (f"top {summary['top_percent']}%: cutoff {summary.get('cutoff')}" if "top_percent" in summary
+                else f"threshold {summary.get('threshold')}")
+        return [f"{label}: {rule}, {summary.get('scored', 0)} scored"]
+    return []
+
+
 def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
     """The short table printed at the end of a run."""
     rows: List[Tuple[str, ...]] = [("step", "in", "out", "dropped", "errors", "top drop reasons")]
@@ -146,13 +176,12 @@ def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
         top = ", ".join(f"{r} {n}" for r, n in sorted(s["dropped"].items(), key=lambda x: -x[1])[:3])
         rows.append((f"{s['index']:02d} {s['step']}", str(s["in"]), str(s["out"]),
                      str(s["dropped_total"]), str(s["errors"]), top))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-             for r in rows]
+    lines = _aligned(rows, left=(0, 5))
     for s in stats["steps"]:
         if s.get("report"):
             facts = ", ".join(f"{k} {v}" for k, v in s["report"].items())
             lines.append(f"{s['index']:02d} {s['step']}: {facts}")
+        lines += summary_lines(f"{s['index']:02d} {s['step']}", s.get("summary") or {})
     lines.append(f"output: {stats['output']['documents']} documents in {stats['output']['files']} file(s); "
                  f"balanced: {stats['balanced']}")
     if wall_s:
