@@ -34,7 +34,7 @@ and inter-process transfer: slower at 10,000 documents, 12-17% faster from
 100,000. The FnApiRunner keeps every shuffled PCollection in the runner
 process: memory grows with the corpus (about 6.5 KB a 100-word document).
 
-Runner bug: without ``serialise_buffer_creation`` (pipelines/local_runner_fix.py) three 2-worker runs
+Runner bugs: without ``fix_local_runner`` (pipelines/local_runner_fix.py) three 2-worker runs
 of 1,000,000 documents lost 17,000-29,000 documents and half the duplicate
 decisions, differently each time (set THRESHER_NO_RUNNER_FIX=1 to see it).
 
@@ -55,7 +55,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.local_runner_fix import serialise_buffer_creation  # noqa: E402
+from pipelines.local_runner_fix import fix_local_runner  # noqa: E402
 
 VOCAB_SIZE = 50_000
 WORDS = 100
@@ -137,7 +137,7 @@ def bench_step(size: int, workers: int) -> dict:
     from transforms.minhash_dedup import MinHashDedup
 
     if workers > 1 and not os.environ.get("THRESHER_NO_RUNNER_FIX"):
-        serialise_buffer_creation()
+        fix_local_runner()
     mode = "multi_processing" if workers > 1 else "in_memory"
     options = PipelineOptions([f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"])
     with tempfile.TemporaryDirectory() as tmp:

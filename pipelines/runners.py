@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.local_runner_fix import serialise_buffer_creation
+from pipelines.local_runner_fix import fix_local_runner
 from pipelines.loopback import bind_grpc_to_loopback
 
 RUNNERS = ("local", "portable", "flink", "dataflow")
@@ -48,7 +48,7 @@ def make_runner_and_options(cfg: RunnerConfig):
     if cfg.runner == "local":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
         bind_grpc_to_loopback()  # the runner's control/data ports stay on this machine
-        serialise_buffer_creation()  # without it, several workers can lose data (see the function)
+        fix_local_runner()  # without it, several workers can lose data (see the module)
         runner = FnApiRunner()
         workers = cfg.workers or os.cpu_count() or 1
         args += [f"--direct_num_workers={workers}",

@@ -7,9 +7,9 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipelines.local_runner_fix import serialise_buffer_creation
+from pipelines.local_runner_fix import fix_local_runner
 
-serialise_buffer_creation()  # tests run the FnApiRunner with 2 workers too: never lose data
+fix_local_runner()  # tests run the FnApiRunner with 2 workers too: never lose data
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"

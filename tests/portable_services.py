@@ -17,9 +17,9 @@ from typing import Iterator, Tuple
 
 JOB_SERVICE = """
 from pipelines.loopback import bind_grpc_to_loopback
-from pipelines.local_runner_fix import serialise_buffer_creation
+from pipelines.local_runner_fix import fix_local_runner
 bind_grpc_to_loopback()
-serialise_buffer_creation()
+fix_local_runner()
 from apache_beam.runners.portability import local_job_service_main
 local_job_service_main.run(["--port", "{port}"])
 """
