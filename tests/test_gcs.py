@@ -122,7 +122,12 @@ def test_recipe_on_gcs_matches_local_disk(gcs, tmp_path, capsys, caplog):
     assert "note-1" in {doc_id for doc_id, _ in docs}
     stats = json.loads(bucket.blob("out/CC-TEST-1/stats.json").download_as_bytes())
     stats_local = json.loads((out_local / "stats.json").read_text())
+    listed = stats["input"].pop("files")
+    assert [(f["source"], f["path"].rsplit("/", 1)[1], f["bytes"]) for f in listed] == [
+        (f["source"], f["path"].rsplit("/", 1)[1], f["bytes"]) for f in stats_local["input"].pop("files")]
+    assert all(f["path"].startswith(f"gs://{BUCKET}/in/") for f in listed)
     assert stats["balanced"] and stats["input"] == stats_local["input"] and stats["steps"] == stats_local["steps"]
+    assert bucket.blob("out/CC-TEST-1/report.html").exists()  # the data card, written to gs:// too
     assert stats["input"]["read_errors"] == 2  # the truncated WARC record and the line that is not JSON
     assert all(f["path"].startswith(f"gs://{BUCKET}/out/CC-TEST-1/") for f in stats["files"])
     errors = [b.download_as_bytes() for b in bucket.list_blobs(prefix="out/CC-TEST-1/errors/")]
