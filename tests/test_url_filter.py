@@ -270,3 +270,28 @@ def test_beam_kept_and_rejected(ut1, words):
         assert_that(out[REJECTED] | "r" >> beam.Map(lambda d: (d.id, d.annotations["drop_reason"])),
                     equal_to([("dom", DOMAIN_BLOCKLISTED), ("word", BANNED_WORD)]), label="rejected")
         assert_that(out[ERRORS], equal_to([]), label="errors")
+
+
+def test_parsed_lists_are_cached_by_path_size_and_time(tmp_path, monkeypatch):
+    import os
+
+    from transforms import url_filter as U
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lists = tmp_path / "adult"
+    lists.mkdir()
+    (lists / "domains").write_text("# comment\n\nwww.Bad.example\n*.evil.test.\nhttp://x.example:8080/p\n")
+    first = U.cached_hashes((str(lists),), U.UT1_DOMAINS, U.normalize_domain)
+    expected = U.HashedSet(["bad.example", "evil.test", "x.example"])
+    assert list(first.array()) == list(expected.array())
+    cached = list((tmp_path / "cache" / "thresher" / "url_lists").glob("*.npy"))
+    assert len(cached) == 1
+    again = U.cached_hashes((str(lists),), U.UT1_DOMAINS, U.normalize_domain)
+    assert list(again.array()) == list(expected.array())
+    (lists / "domains").write_text("other.example\n")  # a changed file: parsed again, not the old cache
+    os.utime(lists / "domains", (1, 1))
+    changed = U.cached_hashes((str(lists),), U.UT1_DOMAINS, U.normalize_domain)
+    assert changed.any_of(["other.example"]) and not changed.any_of(["bad.example"])
+    # an unwritable cache: parsed in memory, same answer
+    monkeypatch.setenv("XDG_CACHE_HOME", "/proc/no-such-place")
+    assert U.cached_hashes((str(lists),), U.UT1_DOMAINS, U.normalize_domain).any_of(["other.example"])

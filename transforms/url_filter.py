@@ -76,6 +76,7 @@ UT1_DOMAINS = "domains"
 UT1_URLS = "urls"
 
 _NOT_ALNUM = re.compile(r"[^a-zA-Z0-9]+")
+_CACHE_VERSION = 1  # of the list normalisation and hash: a change makes old cache files unused
 _PLAIN_HOST = re.compile(r"[a-z0-9_.\-]+\Z")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
@@ -170,9 +171,21 @@ class HashedSet:
     """A read-only set of strings kept as sorted 64-bit hashes (8 bytes an entry)."""
 
     def __init__(self, items: Iterable[str]):
-        hashes = np.unique(np.fromiter((_hash(s) for s in items if s), dtype=np.uint64))
+        self._set(np.unique(np.fromiter((_hash(s) for s in items if s), dtype=np.uint64)))
+
+    @classmethod
+    def from_array(cls, hashes: np.ndarray) -> "HashedSet":
+        """From sorted unique uint64 hashes (``array()`` of another set)."""
+        made = cls.__new__(cls)
+        made._set(hashes)
+        return made
+
+    def _set(self, hashes: np.ndarray) -> None:
         self._hashes = array.array("Q")
-        self._hashes.frombytes(hashes.tobytes())
+        self._hashes.frombytes(np.ascontiguousarray(hashes, dtype=np.uint64).tobytes())
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self._hashes.tobytes(), dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self._hashes)
@@ -207,12 +220,63 @@ def read_list(path: str, ut1_file: Optional[str] = None) -> Iterator[str]:
                 yield line
 
 
+def _list_file(path: str, ut1_file: str) -> str:
+    """The list file ``read_list`` reads for ``path`` (a list file, or a UT1 category directory)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    inner = FileSystems.join(path, ut1_file)
+    return inner if FileSystems.exists(inner) else path
+
+
+def cached_hashes(paths: Tuple[str, ...], ut1_file: str, normalize) -> HashedSet:
+    """The ``HashedSet`` of the normalised entries of list files, kept in the user cache.
+
+    Parsing UT1's adult list (4.6 million domains) takes about 12 s; the sorted hashes
+    (8 bytes an entry) are saved under ``~/.cache/thresher/url_lists/``, keyed by every
+    file's path, size and modification time, and loaded in milliseconds by later runs and
+    by the other worker processes (a file lock lets one process build it while the others
+    wait). Where the cache cannot be written, the lists are parsed in memory.
+    """
+    import fcntl
+    import json
+
+    from apache_beam.io.filesystems import FileSystems
+
+    from transforms.assets import user_cache_dir
+
+    def build() -> HashedSet:
+        return HashedSet(normalize(e) for p in paths for e in read_list(p, ut1_file))
+
+    if not paths:
+        return HashedSet(())
+    try:
+        files = [_list_file(p, ut1_file) for p in paths]
+        metas = [(m.path, m.size_in_bytes, m.last_updated_in_seconds)
+                 for f in files for m in FileSystems.match([f])[0].metadata_list]
+        key = xxhash.xxh3_64_hexdigest(json.dumps([_CACHE_VERSION, normalize.__name__, metas]).encode())
+        folder = user_cache_dir() / "url_lists"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{key}.npy"
+        with open(folder / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not target.exists():
+                built = build()
+                partial = folder / f"{key}.{os.getpid()}.tmp.npy"
+                np.save(partial, built.array())
+                os.replace(partial, target)
+                return built
+        return HashedSet.from_array(np.load(target))
+    except OSError as exc:  # a read-only home, no space...: parse in memory
+        log.warning("url_filter: no list cache (%s); parsing the lists", exc)
+        return build()
+
+
 class _Lists:
     """Loaded blocklists, shared by the threads of one worker process."""
 
     def __init__(self, domain_paths: Tuple[str, ...], url_paths: Tuple[str, ...]):
-        self.domains = HashedSet(normalize_domain(e) for p in domain_paths for e in read_list(p, UT1_DOMAINS))
-        self.urls = HashedSet(normalize_url_entry(e) for p in url_paths for e in read_list(p, UT1_URLS))
+        self.domains = cached_hashes(domain_paths, UT1_DOMAINS, normalize_domain)
+        self.urls = cached_hashes(url_paths, UT1_URLS, normalize_url_entry)
         if domain_paths or url_paths:
             log.info("url_filter: %d blocklisted domains, %d blocklisted URLs", len(self.domains), len(self.urls))
 
