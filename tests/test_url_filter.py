@@ -272,8 +272,8 @@ def test_beam_kept_and_rejected(ut1, words):
         assert_that(out[ERRORS], equal_to([]), label="errors")
 
 
-def test_parsed_lists_are_cached_by_path_size_and_time(tmp_path, monkeypatch):
-    import os
+def test_parsed_lists_are_cached_by_content(tmp_path, monkeypatch):
+    import shutil
 
     from transforms import url_filter as U
 
@@ -288,8 +288,11 @@ def test_parsed_lists_are_cached_by_path_size_and_time(tmp_path, monkeypatch):
     assert len(cached) == 1
     again = U.cached_hashes((str(lists),), U.UT1_DOMAINS, U.normalize_domain)
     assert list(again.array()) == list(expected.array())
+    copy = tmp_path / "copy"
+    shutil.copytree(lists, copy)  # the same content elsewhere: the same cache file
+    assert list(U.cached_hashes((str(copy),), U.UT1_DOMAINS, U.normalize_domain).array()) == list(expected.array())
+    assert len(list((tmp_path / "cache" / "thresher" / "url_lists").glob("*.npy"))) == 1
     (lists / "domains").write_text("other.example\n")  # a changed file: parsed again, not the old cache
-    os.utime(lists / "domains", (1, 1))
     changed = U.cached_hashes((str(lists),), U.UT1_DOMAINS, U.normalize_domain)
     assert changed.any_of(["other.example"]) and not changed.any_of(["bad.example"])
     # an unwritable cache: parsed in memory, same answer

@@ -228,14 +228,14 @@ def _list_file(path: str, ut1_file: str) -> str:
     return inner if FileSystems.exists(inner) else path
 
 
-def cached_hashes(paths: Tuple[str, ...], ut1_file: str, normalize) -> HashedSet:
+def cached_hashes(paths: Tuple[str, ...], ut1_file: str, normalize) -> "HashedSet":
     """The ``HashedSet`` of the normalised entries of list files, kept in the user cache.
 
     Parsing UT1's adult list (4.6 million domains) takes about 12 s; the sorted hashes
-    (8 bytes an entry) are saved under ``~/.cache/thresher/url_lists/``, keyed by every
-    file's path, size and modification time, and loaded in milliseconds by later runs and
-    by the other worker processes (a file lock lets one process build it while the others
-    wait). Where the cache cannot be written, the lists are parsed in memory.
+    (8 bytes an entry) are saved under ``~/.cache/thresher/url_lists/``, keyed by the
+    files' contents (xxh3-128: 0.1 s for UT1's 100 MB), and loaded in milliseconds by later
+    runs and by the other worker processes (a file lock lets one process build it while the
+    others wait). Where the cache cannot be written, the lists are parsed in memory.
     """
     import fcntl
     import json
@@ -250,10 +250,14 @@ def cached_hashes(paths: Tuple[str, ...], ut1_file: str, normalize) -> HashedSet
     if not paths:
         return HashedSet(())
     try:
-        files = [_list_file(p, ut1_file) for p in paths]
-        metas = [(m.path, m.size_in_bytes, m.last_updated_in_seconds)
-                 for f in files for m in FileSystems.match([f])[0].metadata_list]
-        key = xxhash.xxh3_64_hexdigest(json.dumps([_CACHE_VERSION, normalize.__name__, metas]).encode())
+        digest = xxhash.xxh3_128()
+        digest.update(json.dumps([_CACHE_VERSION, normalize.__name__]).encode())
+        for path in paths:
+            with FileSystems.open(_list_file(path, ut1_file)) as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    digest.update(block)
+            digest.update(b"\0")
+        key = digest.hexdigest()
         folder = user_cache_dir() / "url_lists"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{key}.npy"
