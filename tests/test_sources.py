@@ -238,6 +238,25 @@ def test_warc_header_line_without_colon_is_an_error(tmp_path):
     assert len(errors) == 1 and errors[0].offset == third and "without WARC-Type" in str(errors[0].exc)
 
 
+def test_records_over_the_read_limit_are_errors_and_reading_goes_on(tmp_path, monkeypatch):
+    from transforms.sources import common
+
+    pages = [response(f"http://example.com/{i}", (b"<p>%d</p>" % i) * (200 if i == 1 else 1)) for i in range(3)]
+    for gz in (True, False):
+        path = write_warc(tmp_path / f"big{gz}.warc{'.gz' if gz else ''}", pages, gz=gz)
+        monkeypatch.setattr(common, "MAX_RECORD_BYTES", 1000)  # page 1 is about 1.6 KB, the others ~100 B
+        docs, errors = split(read_file(str(path), "s"))
+        assert [d.url for d in docs] == ["http://example.com/0", "http://example.com/2"]
+        assert len(errors) == 1 and "over the 1,000-byte read limit" in str(errors[0].exc)
+        monkeypatch.setattr(common, "MAX_RECORD_BYTES", 64 << 20)
+        assert len(split(read_file(str(path), "s"))[0]) == 3
+    arc = str(SAMPLES / "warcio" / "example.arc")
+    assert len(split(read_file(arc, "s"))[0]) == 1
+    monkeypatch.setattr(common, "MAX_RECORD_BYTES", 100)
+    docs, errors = split(read_file(arc, "s"))
+    assert docs == [] and len(errors) == 1 and "read limit" in str(errors[0].exc)
+
+
 def test_zero_byte_files_yield_nothing(tmp_path):
     for name in ("a.warc.gz", "a.warc", "a.arc.gz", "a.warc.wet.gz", "a.jsonl", "a.jsonl.gz", "a.jsonl.zst",
                  "a.parquet"):

@@ -21,6 +21,7 @@ from typing import Iterator, Union
 from warcio.archiveiterator import ArchiveIterator
 
 from transforms.document import Document
+from transforms.sources import common
 from transforms.sources.common import ReadError, open_raw, stable_id
 from transforms.sources.decode import decode_html
 from transforms.sources.http import decode_body, is_text, parse_content_type
@@ -68,6 +69,7 @@ def _document(record, path: str, source: str, offset: int):
     if record.rec_type != "response" or http is None or not http.protocol.upper().startswith("HTTP/"):
         return None
     mime, charset = parse_content_type(http.get_header("Content-Type"))
+    common.check_record_size(record.length or 0)  # warcio skips the unread rest of the record
     body = record.raw_stream.read()
     if record.raw_stream.limit > 0:
         raise TruncatedRecord(f"ARC record ends {record.raw_stream.limit} bytes short of its declared length")

@@ -10,6 +10,21 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 
+#: a WARC/WET/ARC record larger than this (its declared length) is not read: one error at its offset,
+#: and reading goes on. A page that large is never extracted (``extract`` caps HTML at 5 MB), and
+#: decoding it would cost about ten times its size in a worker's memory.
+MAX_RECORD_BYTES = 64 << 20
+
+
+class RecordTooLarge(ValueError):
+    """A record over ``MAX_RECORD_BYTES``."""
+
+
+def check_record_size(length: int) -> None:
+    if length > MAX_RECORD_BYTES:
+        raise RecordTooLarge(f"record of {length:,} bytes is over the {MAX_RECORD_BYTES:,}-byte read limit")
+
+
 @dataclasses.dataclass
 class ReadError:
     """A failure inside a file: what raised and where (byte, line or row offset)."""

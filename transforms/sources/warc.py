@@ -22,6 +22,9 @@ here as an error. WARC headers are parsed strictly (a
 wrong Content-Length surfaces as "Invalid WARC header" at the next record), HTTP
 headers leniently (ClueWeb09 ends them with bare LF).
 
+A response or conversion record over ``common.MAX_RECORD_BYTES`` (64 MiB) is skipped
+unread and reported as an error at its offset.
+
 Documents: HTTP ``response`` records (WARC Content-Type application/http) and
 WET ``conversion`` records; other record types are not documents. A response
 whose payload is not text-like (see ``http.is_text``: images, PDF...) is still
@@ -41,6 +44,7 @@ from fastwarc.stream_io import GzipReader
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from transforms.document import Document
+from transforms.sources import common
 from transforms.sources.common import ReadError, open_raw, stable_id
 from transforms.sources.decode import decode_html
 from transforms.sources.http import decode_body, is_text, parse_content_type
@@ -114,6 +118,9 @@ def _document(record, path: str, source: str, offset: int, wanted: WarcRecordTyp
         raise BadHeader("WARC header without WARC-Type (a malformed header line?)")
     if record.record_type != wanted or (wanted == WarcRecordType.response and not record.is_http):
         return _skip(record)
+    if record.content_length > common.MAX_RECORD_BYTES:
+        _skip(record)  # the stream goes on after it
+        common.check_record_size(record.content_length)
     if wanted == WarcRecordType.conversion:
         mime, body = "text/plain", _payload(record)
         text, used = decode_html(body, "utf-8")
