@@ -77,8 +77,9 @@ def rejected(doc: Document, step: str, reason: str) -> Document:
     return doc.annotate(drop_step=step, drop_reason=reason)
 
 
-class _StepCounters:
-    """Beam Metrics for one step: documents in, out, dropped per reason, errors."""
+class StepCounters:
+    """Beam Metrics for one step: documents in, out, dropped per reason, errors, busy time.
+    Create it in a DoFn's ``setup``; ``error`` and ``reject`` count and route a record."""
 
     def __init__(self, step: str):
         self.step = step
@@ -94,6 +95,16 @@ class _StepCounters:
             counter = self._dropped[reason] = Metrics.counter(METRICS_NAMESPACE, step_reason(self.step, reason))
         counter.inc()
 
+    def error(self, exc: BaseException, doc: Document) -> beam.pvalue.TaggedOutput:
+        """Count the record that raised and return its error record for the ERRORS output."""
+        self.errors.inc()
+        return beam.pvalue.TaggedOutput(ERRORS, error_record(self.step, exc, doc))
+
+    def reject(self, doc: Document, reason: str) -> beam.pvalue.TaggedOutput:
+        """Count the drop and return the rejected document for the REJECTED output."""
+        self.dropped(reason)
+        return beam.pvalue.TaggedOutput(REJECTED, rejected(doc, self.step, reason))
+
 
 def step_reason(step: str, reason: str) -> str:
     return f"{step}.dropped.{reason}"
@@ -106,7 +117,7 @@ class _DocumentStepFn(beam.DoFn):
         self._step = step
 
     def setup(self):
-        self._counters = _StepCounters(self._step.name)
+        self._counters = StepCounters(self._step.name)
         self._step.setup()
 
     def process(self, doc: Document):
@@ -117,13 +128,11 @@ class _DocumentStepFn(beam.DoFn):
             outcome = self._step.process(doc)
         except Exception as exc:  # one bad record must never fail the job
             counters.busy_us.inc(int((time.perf_counter() - started) * 1e6))
-            counters.errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self._step.name, exc, doc))
+            yield counters.error(exc, doc)
             return
         counters.busy_us.inc(int((time.perf_counter() - started) * 1e6))
         if isinstance(outcome, str):
-            counters.dropped(outcome)
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, self._step.name, outcome))
+            yield counters.reject(doc, outcome)
         else:
             counters.docs_out.inc()
             yield outcome

@@ -65,10 +65,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 
-from transforms.base import (ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, error_record, rejected,
-                             step_outputs, step_reason)
+from transforms.base import ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
 from transforms.benchmark_files import BenchmarkItem, check_format, match_files, read_items
 from transforms.document import Document
 from transforms.minhash import mix64, text_word_hashes
@@ -314,27 +312,23 @@ class _ScanFn(beam.DoFn):
 
     def setup(self):
         self._matcher: Optional[Matcher] = None
-        self._in = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.in")
-        self._out = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.out")
-        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.errors")
-        self._dropped = Metrics.counter(METRICS_NAMESPACE, step_reason(NAME, REASON))
-        self._busy = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.busy_us")
+        self._counters = StepCounters(NAME)
 
     def process(self, doc: Document, index: NGramIndex):
         if self._matcher is None or self._matcher.index.digest != index.digest:
             self._matcher = Matcher(index)  # side inputs are decoded again per bundle: build once per content
-        self._in.inc()
+        counters = self._counters
+        counters.docs_in.inc()
         started = time.perf_counter()
         try:
             counts = self._matcher.counts(doc.text)
             flagged = contaminating(counts, index.sizes, self._step.min_matches)
             best = best_item(counts, flagged)
         except Exception as exc:  # one bad record must never fail the job
-            self._errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(NAME, exc, doc))
+            yield counters.error(exc, doc)
             return
         finally:
-            self._busy.inc(int((time.perf_counter() - started) * 1e6))
+            counters.busy_us.inc(int((time.perf_counter() - started) * 1e6))
         yield beam.pvalue.TaggedOutput(_TALLY, (doc.id, tuple(flagged)))
         if flagged or self._step.action == "annotate":
             name = index.names[best] if best is not None else None
@@ -342,10 +336,9 @@ class _ScanFn(beam.DoFn):
                                contamination_matches=counts[best] if best is not None else 0,
                                contamination_item=f"{name[0]}:{name[1]}" if name else "")
         if flagged and self._step.action == "drop":
-            self._dropped.inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, NAME, REASON))
+            yield counters.reject(doc, REASON)
         else:
-            self._out.inc()
+            counters.docs_out.inc()
             yield doc
 
 

@@ -80,10 +80,8 @@ from typing import Dict, List, Optional
 
 import apache_beam as beam
 import xxhash
-from apache_beam.metrics import Metrics
 
-from transforms.base import (COPIES_ADDED, ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, error_record, rejected,
-                             step_outputs, step_reason)
+from transforms.base import COPIES_ADDED, ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
 from transforms.document import Document
 from transforms.tokens import TokenCounter
 
@@ -142,17 +140,15 @@ class _Measure(beam.DoFn):
 
     def setup(self):
         self._counter = TokenCounter(self._tokenizer)
-        self._in = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.in")
-        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.errors")
+        self._counters = StepCounters(NAME)
 
     def process(self, doc: Document):
-        self._in.inc()
+        self._counters.docs_in.inc()
         try:
             tokens = self._counter.count(doc.text)
             weight = self._weight.of(doc)
         except Exception as exc:  # one bad record must never fail the job
-            self._errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(NAME, exc, doc))
+            yield self._counters.error(exc, doc)
             return
         yield beam.pvalue.TaggedOutput(_AVAILABLE, (doc.source, (tokens, 1, tokens * weight, weight)))
         yield doc.annotate(tokens=tokens)
@@ -165,9 +161,7 @@ class _Sample(beam.DoFn):
         self._seed, self._weight = seed, weight
 
     def setup(self):
-        self._out = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.out")
-        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.errors")
-        self._dropped = {r: Metrics.counter(METRICS_NAMESPACE, step_reason(NAME, r)) for r in (NOT_SAMPLED, UNWEIGHTED)}
+        self._counters = StepCounters(NAME)
 
     def process(self, doc: Document, plan):
         entry = plan.get(doc.source)
@@ -177,14 +171,12 @@ class _Sample(beam.DoFn):
             else:
                 n, reason = copies(entry["rate"] * self._weight.value(doc), doc.id, self._seed), NOT_SAMPLED
         except Exception as exc:  # one bad record must never fail the job
-            self._errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(NAME, exc, doc))
+            yield self._counters.error(exc, doc)
             return
         if n == 0:
-            self._dropped[reason].inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, NAME, reason))
+            yield self._counters.reject(doc, reason)
             return
-        self._out.inc(n)
+        self._counters.docs_out.inc(n)
         for k in range(n):
             yield dataclasses.replace(doc, id=copy_id(doc.id, k), annotations={**doc.annotations, "epoch": k})
         yield beam.pvalue.TaggedOutput(_ACHIEVED, (doc.source, (doc.annotations["tokens"] * n, n)))

@@ -42,11 +42,9 @@ import apache_beam as beam
 import xxhash
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 
-from transforms.base import (ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, error_record, rejected,
-                             step_outputs, step_reason)
+from transforms.base import ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
 from transforms.document import Document
 from transforms.per_process import per_process
 
@@ -158,23 +156,21 @@ class _ScoreFn(beam.DoFn):
         self._path, self._label = model_path, positive_label
 
     def setup(self):
-        self._in = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.in")
-        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.errors")
-        self._busy_us = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.busy_us")
+        self._counters = StepCounters(NAME)
         self._model = shared_classifier(self._path)  # kept referenced: Shared holds it weakly
         self._positive = self._model.resolve_label(self._label)
 
     def process(self, doc: Document):
-        self._in.inc()
+        counters = self._counters
+        counters.docs_in.inc()
         started = time.perf_counter()
         try:
             scored = doc.annotate(quality_score=self._model.score(doc.text, self._positive))
         except Exception as exc:  # one bad record must never fail the job
-            self._errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(NAME, exc, doc))
+            yield counters.error(exc, doc)
             return
         finally:
-            self._busy_us.inc(int((time.perf_counter() - started) * 1e6))
+            counters.busy_us.inc(int((time.perf_counter() - started) * 1e6))
         yield scored
 
 
@@ -182,16 +178,14 @@ class _DecideFn(beam.DoFn):
     """Keeps a scored document when its score reaches the cutoff (None: keep all)."""
 
     def setup(self):
-        self._out = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.out")
-        self._dropped = Metrics.counter(METRICS_NAMESPACE, step_reason(NAME, LOW_SCORE))
+        self._counters = StepCounters(NAME)
 
     def process(self, doc: Document, cutoff: Optional[float]):
         if cutoff is None or doc.annotations["quality_score"] >= cutoff:
-            self._out.inc()
+            self._counters.docs_out.inc()
             yield doc
         else:
-            self._dropped.inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, NAME, LOW_SCORE))
+            yield self._counters.reject(doc, LOW_SCORE)
 
 
 def _score_of(doc: Document) -> float:
