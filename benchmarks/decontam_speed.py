@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import SHARED_DATA  # noqa: E402
 from transforms.benchmark_files import match_files, read_items  # noqa: E402
 from transforms.decontaminate import (MAX_ITEMS_PER_NGRAM, BuildIndex, Matcher, best_item,  # noqa: E402
-                                      contaminating, item_ngrams, ngram_hashes, word_hashes)
+                                      contaminating, item_ngrams, ngram_hashes)
+from transforms.minhash import text_word_hashes  # noqa: E402
 
 BENCH = SHARED_DATA / "decontam-benchmarks"
 PATTERNS = [str(BENCH / "gsm8k" / "test.jsonl"), str(BENCH / "mmlu" / "test" / "*.csv"),
@@ -105,7 +106,7 @@ def main():
         return flagged
 
     scan_s, flagged = best_of(args.repeats, scan)
-    words_s, hashes = best_of(args.repeats, lambda: [word_hashes(t) for t in texts])
+    words_s, hashes = best_of(args.repeats, lambda: [text_word_hashes(t) for t in texts])
     grams_s, grams = best_of(args.repeats, lambda: [ngram_hashes(h, index.lengths) for h in hashes])
     keyset = set(index.keys.tolist())
     set_s, _ = best_of(args.repeats, lambda: [keyset.intersection(g.tolist()) for g in grams])

@@ -15,9 +15,9 @@ from tests.conftest import SHARED_DATA, local_pipeline
 from transforms.base import ERRORS, KEPT, REJECTED, SUMMARY, ParamError
 from transforms.benchmark_files import file_format, match_files, read_items, stem
 from transforms.decontaminate import (REASON, BuildIndex, Decontaminate, Matcher, _ScanFn, best_item,
-                                      contaminating, item_ngrams, word_hashes)
+                                      contaminating, item_ngrams)
 from transforms.document import Document
-from transforms.minhash import shingle_hashes
+from transforms.minhash import shingle_hashes, text_word_hashes
 
 BENCH = SHARED_DATA / "decontam-benchmarks"
 GSM8K = str(BENCH / "gsm8k" / "test.jsonl")
@@ -139,7 +139,7 @@ SHORT = "Photosynthesis converts light energy"
 
 def test_normalisation_matches_reformatted_text():
     # case, spacing, punctuation, apostrophes; NFKD turns the superscript 2 into 2; digit runs are all 0
-    assert list(word_hashes("Hello,   WORLD!\nIt\u2019s  42 km\u00b2.")) == list(word_hashes("hello world its 7 km3"))
+    assert list(text_word_hashes("Hello,   WORLD!\nIt\u2019s  42 km\u00b2.")) == list(text_word_hashes("hello world its 7 km3"))
     # same n-gram hashes as the near-dedup shingles (same words, same hash)
     assert list(item_ngrams(ITEM, 5)[0]) == list(shingle_hashes(ITEM, 5))
     assert list(item_ngrams(SHORT, 13)[0]) == list(shingle_hashes(SHORT, 13))

@@ -83,11 +83,6 @@ _POLY = np.uint64(0x9E3779B97F4A7C15)
 _TALLY = "tally"
 
 
-def word_hashes(text: str) -> np.ndarray:
-    """Hash of each normalised word of ``text`` (uint64), as near-dedup hashes words."""
-    return text_word_hashes(text)
-
-
 def ngram_hashes(hashes: np.ndarray, lengths: Iterable[int]) -> np.ndarray:
     """Hashes of every run of ``n`` consecutive words, for each ``n`` in ``lengths`` (not deduplicated)."""
     wanted = set(lengths)
@@ -105,7 +100,7 @@ def ngram_hashes(hashes: np.ndarray, lengths: Iterable[int]) -> np.ndarray:
 def item_ngrams(text: str, ngram: int) -> Tuple[np.ndarray, int, int]:
     """(sorted unique hashes of the informative n-grams, n-gram length, low-information n-grams
     left out) of one item. Fewer than ``ngram`` words: one n-gram of all of them; no word: none."""
-    hashes = word_hashes(text)
+    hashes = text_word_hashes(text)
     length = min(ngram, len(hashes))
     if not length:
         return np.empty(0, dtype=np.uint64), 0, 0
@@ -215,7 +210,7 @@ class Matcher:
         """Item number -> distinct n-grams the text shares with it (items sharing none are absent)."""
         if not len(self.keys):
             return {}
-        grams = ngram_hashes(word_hashes(text), self.index.lengths)
+        grams = ngram_hashes(text_word_hashes(text), self.index.lengths)
         top = (grams >> self.shift).astype(np.intp)
         grams = grams[((self.bits[top >> 3] >> (top & 7)) & 1).astype(bool)]
         if not len(grams):
