@@ -31,7 +31,7 @@ import xxhash
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.document import Document
-from transforms.sinks import ROW_OVERHEAD, document_writer, remove_dir, temp_dir_of
+from transforms.sinks import ROW_OVERHEAD, document_writer, make_dir, remove_dir, temp_dir_of
 
 ORDERS = ("shuffle", "annotation")
 QUANTILES = 1024
@@ -92,19 +92,11 @@ class _WriteShard(beam.DoFn):
             writer.write(doc)
         writer.close()
         final = FileSystems.join(self._directory, f"part-{shard:05d}-of-{shards:05d}.{self._ext}")
-        _make_dir(self._directory)
+        make_dir(self._directory)
         if FileSystems.exists(final):  # a retried bundle: replace what the failed attempt renamed
             FileSystems.delete([final])
         FileSystems.rename([temp], [final])
         yield {"path": final, "rows": len(docs)}
-
-
-def _make_dir(directory: str) -> None:
-    if FileSystems.get_filesystem(directory).has_dirs() and not FileSystems.exists(directory):
-        try:
-            FileSystems.mkdirs(directory)
-        except OSError:  # another shard's writer made it first
-            pass
 
 
 class _CleanUp(beam.DoFn):

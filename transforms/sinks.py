@@ -170,8 +170,7 @@ class _FinalizeFiles(beam.DoFn):
         total = max(1, len(infos))
         names = [FileSystems.join(self._directory, f"{self._prefix}-{i:05d}-of-{total:05d}.{self._ext}")
                  for i in range(total)]
-        if not FileSystems.exists(self._directory):
-            FileSystems.mkdirs(self._directory)
+        make_dir(self._directory)
         if infos:
             FileSystems.rename([i["temp"] for i in infos], names)
         else:  # nothing came in: one empty shard, so readers see the schema
@@ -187,6 +186,16 @@ def dir_exists(path: str) -> bool:
     if FileSystems.get_filesystem(path).has_dirs():
         return FileSystems.exists(path)
     return bool(FileSystems.match([path.rstrip("/") + "/**"], limits=[1])[0].metadata_list)
+
+
+def make_dir(directory: str) -> None:
+    """Create a local directory unless it exists (another writer may make it at the same time);
+    nothing to do on an object store."""
+    if FileSystems.get_filesystem(directory).has_dirs() and not FileSystems.exists(directory):
+        try:
+            FileSystems.mkdirs(directory)
+        except OSError:  # made by another writer in the meantime
+            pass
 
 
 def remove_dir(path: str) -> None:
