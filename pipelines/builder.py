@@ -101,8 +101,8 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
         rejected.append(result[REJECTED])
         return result[KEPT]
 
-    # Steps up to extraction run on each input before the inputs are merged: raw HTML then never
-    # crosses a Flatten, which the local runner does not fuse through (it would hold the HTML).
+    # Steps up to extraction run on each input before the inputs are merged, so that raw HTML is
+    # turned into text in the stage that read it.
     per_input = per_input_steps(recipe)
     several = len(recipe.inputs) > 1
     sources = []
