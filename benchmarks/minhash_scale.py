@@ -86,9 +86,17 @@ def shard_docs(shard: int, size: int):
 
 
 def peak_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
+    return max(runner_mb(), worker_mb())
+
+
+def runner_mb() -> float:
+    """Peak resident set of this process: the runner, and the only worker with 1 worker (in_memory)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_mb() -> float:
+    """Peak resident set of the largest worker process this process started (multi_processing)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def bench_signatures(size: int) -> dict:
@@ -160,7 +168,8 @@ def bench_step(size: int, workers: int) -> dict:
         seconds = time.perf_counter() - start
         counts = dict(json.loads(line) for name in os.listdir(tmp) for line in open(os.path.join(tmp, name)))
     return {"what": "minhash_dedup", "docs": size, "workers": workers, "seconds": seconds,
-            "docs_per_s": size / seconds, "peak_mb": peak_mb(), "kept": counts.get("kept"),
+            "docs_per_s": size / seconds, "peak_mb": peak_mb(), "runner_mb": runner_mb(),
+            "worker_mb": worker_mb() if workers > 1 else runner_mb(), "kept": counts.get("kept"),
             "rejected": counts.get("rejected"), "converged": counts.get("converged"), "counts": counts}
 
 
@@ -192,7 +201,8 @@ def main() -> None:
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         result = f"{r['ascii_share']:.0%} pure ASCII" if "ascii_share" in r else "" if r["what"] == "signatures" else (
-            f"kept {r['kept']}, rejected {r['rejected']}, converged {r['converged']}")
+            f"kept {r['kept']}, rejected {r['rejected']}, converged {r['converged']}, "
+            f"runner {r['runner_mb']:.0f} MB, largest worker {r['worker_mb']:.0f} MB")
         if r["what"] == "minhash_dedup" and r["kept"] + r["rejected"] + r["counts"].get("errors", 0) != r["docs"]:
             result += f" -- LOST {r['docs'] - r['kept'] - r['rejected']} documents"
         print(f"{r['what']:16s} {r['docs']:9d} {r['workers']:7d} {r['seconds']:8.1f} {r['docs_per_s']:8.0f} "

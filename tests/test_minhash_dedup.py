@@ -142,8 +142,8 @@ def test_not_converged_keeps_more_and_never_drops_a_unique_document():
     uniques = [Document(f"solo-{i}", " ".join(words(150))) for i in range(20)]
     docs = chain + uniques
     solo_ids = {d.id for d in uniques}
-    with local_pipeline() as p:
-        out = p | beam.Create(docs) | MinHashDedup(max_rounds=1)
+    with local_pipeline() as p:  # unverified: clusters are the components of the candidate graph
+        out = p | beam.Create(docs) | MinHashDedup(verify=False, max_rounds=1)
         kept_ids = out[KEPT] | "k" >> beam.Map(lambda d: d.id)
 
         def safe(ids):
@@ -154,9 +154,75 @@ def test_not_converged_keeps_more_and_never_drops_a_unique_document():
         assert_that(kept_ids, safe)
         assert_that(out[REPORT] | beam.Filter(lambda kv: kv[0] == "converged"),
                     equal_to([("converged", 0)]), label="not converged")
-        full = p | "again" >> beam.Create(docs) | "converged run" >> MinHashDedup()
+        full = p | "again" >> beam.Create(docs) | "converged run" >> MinHashDedup(verify=False)
         assert_that(full[KEPT] | "k2" >> beam.Map(lambda d: d.id),
                     equal_to(sorted(solo_ids | {winner_of(chain)})), label="converged kept")
+
+
+def _replaced(ws: List[str], positions, tag: str) -> str:
+    ws = list(ws)
+    for i in positions:
+        ws[i] = f"{tag}{i}"
+    return " ".join(ws)
+
+
+def _greedy(docs, threshold=0.8):
+    """One machine's answer: in priority order, a document is the duplicate of the first kept one it
+    matches (Jaccard >= threshold), else kept. Returns {id: kept id}."""
+    sets = {d.id: compact_set(shingle_hashes(d.text)) for d in docs}
+    kept, of = [], {}
+    for d in sorted(docs, key=lambda d: priority_key(d, "id_hash")):
+        of[d.id] = next((k for k in kept if jaccard(sets[d.id], sets[k]) >= threshold), d.id)
+        if of[d.id] == d.id:
+            kept.append(d.id)
+    return of
+
+
+def test_a_duplicate_is_removed_only_when_it_matches_the_kept_document():
+    base = words(400)  # B and C: 8 words replaced each, far apart: 40 of 396 shingles differ
+    b_doc = _replaced(base, range(10, 200, 24), "b")
+    c_doc = _replaced(base, range(210, 400, 24), "c")
+    trio = [("a", " ".join(base)), ("b", b_doc), ("c", c_doc)]
+    sets = {k: compact_set(shingle_hashes(t)) for k, t in trio}
+    assert jaccard(sets["a"], sets["b"]) == pytest.approx(356 / 436)  # 0.817: a ~ b, a ~ c
+    assert jaccard(sets["a"], sets["c"]) == pytest.approx(356 / 436)
+    assert jaccard(sets["b"], sets["c"]) == pytest.approx(316 / 476)  # 0.664: b !~ c
+
+    def docs(qualities):
+        return [Document(k, t, annotations={"quality": q}) for (k, t), q in zip(trio, qualities)]
+
+    by_quality = {"priority": "annotation", "priority_annotation": "quality", "max_rounds": FAST}
+    with local_pipeline() as p:  # b is kept: a is its duplicate, c is not (only a bridges them)
+        out = check(p, docs([0.5, 0.9, 0.1]), MinHashDedup(**by_quality), [("b", 2), ("c", 1)],
+                    [("a", "minhash_duplicate", 2)], "b")
+        assert_that(out[REJECTED] | beam.Map(lambda d: d.annotations["duplicate_of"]), equal_to(["b"]),
+                    label="of b")
+        assert_that(out[REPORT] | beam.Filter(lambda kv: kv[0] in ("clusters", "unmatched_after_rounds")),
+                    equal_to([("clusters", 1), ("unmatched_after_rounds", 0)]), label="report b")
+        check(p, docs([0.9, 0.5, 0.1]), MinHashDedup(**by_quality), [("a", 3)],  # a kept: both go
+              [("b", "minhash_duplicate", 3), ("c", "minhash_duplicate", 3)], "a")
+        check(p, docs([0.5, 0.9, 0.1]), MinHashDedup(verify=False, **by_quality), [("b", 3)],
+              [("a", "minhash_duplicate", 3), ("c", "minhash_duplicate", 3)], "unverified")
+
+
+def test_verified_clusters_match_the_greedy_answer_and_rounds_run_out_safely():
+    chain = _chain(40)  # neighbours 4 words apart: Jaccard >= 0.8 up to 5 apart
+    of = _greedy(chain)
+    kept = sorted(k for k, v in of.items() if k == v)
+    assert 4 < len(kept) < 12
+    size = {k: sum(v == k for v in of.values()) for k in kept}
+    first = winner_of(chain)
+    with local_pipeline() as p:
+        out = check(p, chain, MinHashDedup(verify_rounds=len(kept)), [(k, size[k]) for k in kept],
+                    [(i, "minhash_duplicate", size[k]) for i, k in of.items() if i != k], "all")
+        assert_that(out[REJECTED] | beam.Map(lambda d: (d.id, d.annotations["duplicate_of"])),
+                    equal_to([(i, k) for i, k in of.items() if i != k]), label="of")
+        covered = {i for i, k in of.items() if k == first}  # one round: the best and its duplicates
+        left = [(d.id, 1) for d in chain if d.id not in covered]
+        out = check(p, chain, MinHashDedup(verify_rounds=1), [(first, len(covered))] + left,
+                    [(i, "minhash_duplicate", len(covered)) for i in covered if i != first], "one")
+        assert_that(out[REPORT] | beam.Filter(lambda kv: kv[0] == "unmatched_after_rounds"),
+                    equal_to([("unmatched_after_rounds", len(left))]), label="unmatched")
 
 
 def winner_of(docs):
@@ -192,7 +258,8 @@ def test_parameters_are_typed_and_checked():
     params = step_params(MinHashDedup)
     assert params["bands"].default == 14 and params["rows"].default == 8 and params["ngram"].default == 5
     assert params["verify"].default is True and params["threshold"].default == 0.8
-    for bad in ({"bands": 0}, {"threshold": 1.5}, {"max_rounds": 0}, {"priority": "first"},
+    assert params["verify_rounds"].default == 3
+    for bad in ({"bands": 0}, {"threshold": 1.5}, {"max_rounds": 0}, {"verify_rounds": 0}, {"priority": "first"},
                 {"priority": "annotation"}):
         with pytest.raises(ValueError):
             MinHashDedup(**bad)
