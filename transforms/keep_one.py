@@ -24,7 +24,7 @@ from typing import Callable, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, error_record, rejected, step_outputs, step_reason
+from transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
 from transforms.document import Document, DocumentCoder
 from transforms.priority import priority_key
 
@@ -64,23 +64,20 @@ class _KeyDocuments(beam.DoFn):
         self._step, self._key_fn, self._rule, self._annotation = step, key_fn, rule, annotation
 
     def setup(self):
-        self._in = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.in")
-        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.errors")
-        self._out = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.out")
+        self._counters = StepCounters(self._step)
 
     def process(self, doc: Document):
-        self._in.inc()
+        self._counters.docs_in.inc()
         try:
             key = self._key_fn(doc)
             if key is None:
-                self._out.inc()
+                self._counters.docs_out.inc()
                 yield beam.pvalue.TaggedOutput(_PASS, doc)
                 return
             candidate = (priority_key(doc, self._rule, self._annotation), doc.id)
             encoded = _CODER.encode(doc)
         except Exception as exc:  # one bad record must never fail the job
-            self._errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self._step, exc, doc))
+            yield self._counters.error(exc, doc)
             return
         yield beam.pvalue.TaggedOutput(_CANDIDATES, (key, candidate))
         yield (key, doc.id), (_DOC, encoded)
@@ -95,8 +92,7 @@ class _Decide(beam.DoFn):
         self._count_annotation = count_annotation
 
     def setup(self):
-        self._out = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.out")
-        self._dropped = Metrics.counter(METRICS_NAMESPACE, step_reason(self._step, self._reason))
+        self._counters = StepCounters(self._step)
         self._group_size = Metrics.distribution(METRICS_NAMESPACE, f"{self._step}.join_group_size")
 
     def process(self, element):
@@ -118,11 +114,10 @@ class _Decide(beam.DoFn):
             doc = _CODER.decode(payload)
             if winner is not None and not kept and (n_docs == 1 or payload == chosen):
                 kept = True
-                self._out.inc()
+                self._counters.docs_out.inc()
                 yield doc.annotate(**{self._count_annotation: winner[1]}) if self._count_annotation else doc
             else:
-                self._dropped.inc()
-                yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, self._step, self._reason))
+                yield self._counters.reject(doc, self._reason)
 
     def _choose(self, values, best_key) -> bytes:
         """Encoding of the document to keep among several with the same key and id."""

@@ -55,7 +55,7 @@ import apache_beam as beam
 import xxhash
 from apache_beam.metrics import Metrics
 
-from transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, error_record, rejected, step_outputs, step_reason
+from transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
 from transforms.c4 import english_punkt
 from transforms.document import Document, DocumentCoder
 from transforms.priority import id_hash
@@ -173,20 +173,18 @@ class _EmitUnits(beam.DoFn):
         self._step, self._unit = step, unit
 
     def setup(self):
-        self._in = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.in")
-        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.errors")
+        self._counters = StepCounters(self._step)
         if self._unit == "sentences3":
             english_punkt()
 
     def process(self, doc: Document):
-        self._in.inc()
+        self._counters.docs_in.inc()
         try:
             key = page_key(doc)
             units = units_of(doc.text, self._unit)
             encoded = _CODER.encode(doc)
         except Exception as exc:  # one bad record must never fail the job
-            self._errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self._step, exc, doc))
+            yield self._counters.error(exc, doc)
             return
         for h in units:
             yield beam.pvalue.TaggedOutput(_UNITS, (h, key))
@@ -200,9 +198,7 @@ class _RemoveLost(beam.DoFn):
         self._step, self._unit, self._min_sentences, self._min_words = step, unit, min_sentences, min_words
 
     def setup(self):
-        self._out = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.out")
-        self._dropped = Metrics.counter(METRICS_NAMESPACE, step_reason(self._step, TOO_SHORT))
-        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.errors")
+        self._counters = StepCounters(self._step)
         self._removed = Metrics.counter(METRICS_NAMESPACE, f"{self._step}.removed_units")
         if self._unit == "sentences3" or self._min_sentences > 0:
             english_punkt()
@@ -222,15 +218,13 @@ class _RemoveLost(beam.DoFn):
                 text, removed, left = remove_lost_sentences(doc.text, won)
             short = removed > 0 and too_short(text, left, self._min_sentences, self._min_words)
         except Exception as exc:  # one bad record must never fail the job
-            self._errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self._step, exc, doc))
+            yield self._counters.error(exc, doc)
             return
         self._removed.inc(removed)
         if short:
-            self._dropped.inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected(doc, self._step, TOO_SHORT))
+            yield self._counters.reject(doc, TOO_SHORT)
             return
-        self._out.inc()
+        self._counters.docs_out.inc()
         if removed:
             yield doc.with_text(text, line_dedup_removed_lines=removed)
         else:

@@ -71,8 +71,7 @@ from typing import Any, List, Optional, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.base import (ERRORS, METRICS_NAMESPACE, error_record, rejected, step_outputs,
-                             step_reason)
+from transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
 from transforms.connected_components import LABELS, UNCONVERGED, ConnectedComponents
 from transforms.document import Document
 from transforms.minhash import (band_keys, compact_set, jaccard, node_id, shingle_hashes,
@@ -115,11 +114,10 @@ class _Signatures(beam.DoFn):
         self.verify, self.rule, self.annotation, self.write = verify, rule, annotation, write
 
     def setup(self):
-        self._in = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.in")
-        self._errors = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.errors")
+        self._counters = StepCounters(NAME)
 
     def process(self, doc: Document):
-        self._in.inc()
+        self._counters.docs_in.inc()
         try:
             node = current_node(doc.id)
             shingles = shingle_hashes(doc.text, self.ngram)
@@ -128,8 +126,7 @@ class _Signatures(beam.DoFn):
             prio = priority_key(doc, self.rule, self.annotation)
             shingle_set = compact_set(shingles) if self.verify and keys else None
         except Exception as exc:  # one bad record must never fail the job
-            self._errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(NAME, exc, doc))
+            yield self._counters.error(exc, doc)
             return
         yield node, doc
         if not keys:
@@ -298,9 +295,7 @@ class _Apply(beam.DoFn):
     """Joins each document to its cluster decision."""
 
     def setup(self):
-        self._out = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.out")
-        self._dropped = {r: Metrics.counter(METRICS_NAMESPACE, step_reason(NAME, r))
-                         for r in (DUPLICATE, REFERENCE_DUPLICATE)}
+        self._counters = StepCounters(NAME)
 
     def process(self, element):
         _, grouped = element
@@ -308,14 +303,13 @@ class _Apply(beam.DoFn):
         reason, size, kept_id = decisions[0] if decisions else (None, 1, "")
         for doc in grouped["doc"]:
             if reason is None:
-                self._out.inc()
+                self._counters.docs_out.inc()
                 yield doc.annotate(cluster_size=size)
             else:
-                self._dropped[reason].inc()
                 notes = {"cluster_size": size}
                 if reason == DUPLICATE:
                     notes["duplicate_of"] = kept_id
-                yield beam.pvalue.TaggedOutput("rejected", rejected(doc.annotate(**notes), NAME, reason))
+                yield self._counters.reject(doc.annotate(**notes), reason)
 
 
 class _ReadReference(beam.DoFn):
@@ -456,7 +450,7 @@ class MinHashDedup(beam.PTransform):
                      | "sizes" >> beam.FlatMap(_sized))
         out = ({"doc": sig["docs"], "decision": decisions}
                | "join decisions" >> beam.CoGroupByKey()
-               | "apply" >> beam.ParDo(_Apply()).with_outputs("rejected", main="kept"))
+               | "apply" >> beam.ParDo(_Apply()).with_outputs(REJECTED, main=KEPT))
 
         unconverged = cc[UNCONVERGED]
         report += [
@@ -464,7 +458,7 @@ class MinHashDedup(beam.PTransform):
             unconverged | "converged report" >> beam.Map(_converged),
         ]
         report = tuple(report) | "report" >> beam.Flatten()
-        return step_outputs(out["kept"], out["rejected"], sig[ERRORS], report)
+        return step_outputs(out[KEPT], out[REJECTED], sig[ERRORS], report)
 
     def _check_members(self, checks, sets, r: int):
         to_members = ({"set": sets, "check": checks}
