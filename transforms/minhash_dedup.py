@@ -31,8 +31,9 @@ last join, which ships each document once):
    each other. Each cluster is therefore split the way one machine would do it
    greedily in priority order: the best document is kept, every member whose
    Jaccard with it reaches ``threshold`` is its duplicate, and the rest start
-   the next round, where their best document is kept, and so on. Each round
-   ships the kept document's shingle set to the members checked against it.
+   the next round, where their best document is kept, and so on. The shingle
+   sets of clustered documents are set apart once (joined with the labels);
+   each round ships the kept document's set to the members checked against it.
    After ``verify_rounds`` rounds the members still unmatched are kept
    (report ``unmatched_after_rounds``: more documents kept, never a wrong
    removal). Every removed document thus has Jaccard >= ``threshold`` with the
@@ -189,7 +190,8 @@ class _CheckEdges(beam.DoFn):
 
 
 def _cluster_members(element):
-    """Keyed by node: (cluster label, (node, best (priority, id), documents, collided))."""
+    """Keyed by node: (cluster label, (node, best (priority, id), documents, collided)), and the
+    node's shingle sets (``set`` output: only nodes in a cluster are checked later)."""
     node, grouped = element
     labels = list(grouped["label"])
     if not labels:
@@ -197,6 +199,8 @@ def _cluster_members(element):
     prios = sorted(grouped["prio"])
     collided = len({doc_id for _, doc_id in prios}) > 1
     yield labels[0], (node, prios[0] if prios else None, len(prios), collided)
+    for shingle_set in grouped.get("set", ()):
+        yield beam.pvalue.TaggedOutput("set", (node, shingle_set))
 
 
 def _kept(node: int, doc_id: str, count: int, group=None):
@@ -425,9 +429,14 @@ class MinHashDedup(beam.PTransform):
             report.append(_count(edges, "verified edges", "verified_edges"))
 
         cc = edges | "clusters" >> ConnectedComponents(self.max_rounds, counter_prefix=NAME)
-        pending = ({"label": cc[LABELS], "prio": sig[_PRIO]}
+        joined = {"label": cc[LABELS], "prio": sig[_PRIO]}
+        if self.verify:
+            joined["set"] = sig[_SETS]
+        members = (joined
                    | "join priorities" >> beam.CoGroupByKey()
-                   | "cluster members" >> beam.FlatMap(_cluster_members))
+                   | "cluster members" >> beam.FlatMap(_cluster_members).with_output_types(
+                       _KEYED).with_outputs("set", main="pending"))
+        pending, clustered_sets = members["pending"], members["set"]
         finals = []
         for r in range(self.verify_rounds if self.verify else 1):
             chosen = (pending
@@ -439,7 +448,7 @@ class MinHashDedup(beam.PTransform):
                 report += [_count(chosen["cluster"], "clusters", "clusters"),
                            _count(chosen["collided"], "collisions", "node_id_collisions")]
             if self.verify:
-                checked = self._check_members(chosen["check"], sig[_SETS], r)
+                checked = self._check_members(chosen["check"], clustered_sets, r)
                 finals.append(checked["final"])
                 pending = checked["pending"]
         if self.verify:
