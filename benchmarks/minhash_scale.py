@@ -3,36 +3,49 @@
 Synthetic short documents: 100 words drawn from a 50,000-word vocabulary,
 one in ten an edited copy (1 word replaced: Jaccard about 0.9) of the one before, generated inside the
 pipeline (no Create of the whole corpus). Each configuration runs in its own
-process; peak memory is the largest resident set of that process or of any
-worker process it started (``resource.getrusage``).
+process on the FnApiRunner, 1 worker (in_memory) or 2 (multi_processing), end to
+end from generation to counting; memory is the peak resident set of the runner
+process (``RUSAGE_SELF``; with 1 worker it is also the worker) and of the largest
+worker process (``RUSAGE_CHILDREN``).
 
-* signatures: ``shingle_hashes`` + ``signature`` + ``band_keys`` in a plain
-  loop, one core;
-* step: the default recipe parameters (5-grams, 14 x 8, verify on, 12 rounds)
-  on the FnApiRunner, 1 worker (in_memory) or 2 (multi_processing), end to
-  end from generation to counting the kept and rejected documents.
+* signatures: generation, ``shingle_hashes`` + ``signature`` + ``band_keys``;
+* minhash_dedup: the default step (5-grams, 14 x 8, verify on at 0.8, 12
+  clustering rounds, 3 verify rounds);
+* ``--long``: signatures of 2,000-word real pages in a plain loop, one core.
 
-Measured on the 2-core build machine (shared with other jobs, so +-20%):
+Measured on the 2-core build machine, idle but for the benchmark:
 
-==============  =========  =======  =======  ======  =======  ============================
-what            docs       workers  seconds  docs/s  peak MB  result
-==============  =========  =======  =======  ======  =======  ============================
-signatures      100,000    1        17.4     5,737   309
-minhash_dedup   10,000     1        9.9      1,007   326      kept 9,000, rejected 1,000
-minhash_dedup   10,000     2        19.2     522     417      same
-minhash_dedup   100,000    1        75.5     1,325   909      kept 90,000, rejected 10,000
-minhash_dedup   100,000    2        64.5     1,550   1,123    same
-minhash_dedup   1,000,000  1        548      1,823   6,701    kept 900,037, rejected 99,963
-minhash_dedup   1,000,000  2        482      2,076   ~6,400   same (with the runner fix below)
-==============  =========  =======  =======  ======  =======  ============================
+=================  =========  =======  =======  ======  =========  ============  ========================
+what               docs       workers  seconds  docs/s  runner MB  largest       result
+                                                                   worker MB
+=================  =========  =======  =======  ======  =========  ============  ========================
+signatures 2000w   2,000      1        1.5      1,317   147        147           real pages, 1% pure ASCII
+signatures         10,000     1        3.5      2,865   216        216
+signatures         10,000     2        4.9      2,042   213        220
+signatures         100,000    1        33.0     3,032   217        217
+signatures         100,000    2        18.2     5,492   213        222
+signatures         1,000,000  1        281      3,555   218        218
+signatures         1,000,000  2        138      7,274   212        221
+minhash_dedup      10,000     1        10.3     974     368        368           kept 9,000, rejected 1,000
+minhash_dedup      10,000     2        12.4     803     366        344           same
+minhash_dedup      100,000    1        79.0     1,265   1,057      1,057         kept 90,001, rejected 9,999
+minhash_dedup      100,000    2        59.4     1,683   1,151      796           same
+minhash_dedup      1,000,000  1        685      1,461   7,797      7,797         kept 900,031, rejected 99,969
+minhash_dedup      1,000,000  2        502      1,994   6,330      2,881         same
+=================  =========  =======  =======  ======  =========  ============  ========================
 
-Every run converged. Signatures are about a quarter of the step's time; the
-rest is Beam's shuffles (14 band keys a document, the shingle sets, the
-final join of documents) and about 70 small stages of clustering rounds,
-which cost 0.1-0.3 s each whatever the data. Two workers pay worker start-up
-and inter-process transfer: slower at 10,000 documents, 12-17% faster from
-100,000. The FnApiRunner keeps every shuffled PCollection in the runner
-process: memory grows with the corpus (about 6.5 KB a 100-word document).
+Every run converged and balanced. Copies kept: 1 at 100k (never an LSH
+candidate: 9,999 candidate edges), 31 at 1M, as the S-curve expects (100,000
+copies x P(miss at Jaccard 0.90) 0.0004 = 40). Cost grows
+linearly: docs/s do not fall from 10k to 1M (fixed costs, about 70 small
+stages of 0.1-0.3 s each, weigh most at 10k). Signatures run in constant
+memory and scale 2.05x on 2 workers. The whole step's memory grows with the
+corpus because of the local runner, not the step: the FnApiRunner keeps every
+shuffled PCollection in the runner process (about 7 KB a 100-word document),
+and hands each worker a stage's input as one bundle of 1/workers of it
+(``ParallelBundleManager``: ``input.partition(num_workers)``), so a worker's
+peak follows the largest shuffle. On Flink or Dataflow shuffles spill to disk
+or the shuffle service and bundles are bounded.
 
 Runner bugs: without ``fix_local_runner`` (pipelines/local_runner_fix.py) three 2-worker runs
 of 1,000,000 documents lost 17,000-29,000 documents and half the duplicate
@@ -99,19 +112,6 @@ def worker_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def bench_signatures(size: int) -> dict:
-    from transforms.minhash import band_keys, shingle_hashes, signature
-
-    docs = [d for s in range((size + SHARD - 1) // SHARD) for d in shard_docs(s, size)]
-    start = time.perf_counter()
-    for d in docs:
-        sig = signature(shingle_hashes(d.text))
-        band_keys(sig)
-    seconds = time.perf_counter() - start
-    return {"what": "signatures", "docs": size, "workers": 1, "seconds": seconds,
-            "docs_per_s": size / seconds, "peak_mb": peak_mb()}
-
-
 def long_documents(count: int, words: int = 2000):
     """``count`` documents of ``words`` words cut from the real extracted pages (60% German, 35% English),
     punctuation and all: the length the issue's signature goal names."""
@@ -137,7 +137,15 @@ def bench_long_signatures(count: int, words: int = 2000) -> dict:
             "docs_per_s": count / seconds, "peak_mb": peak_mb(), "ascii_share": ascii_share}
 
 
-def bench_step(size: int, workers: int) -> dict:
+def _signature_keys(doc) -> int:
+    from transforms.minhash import band_keys, shingle_hashes, signature
+
+    sig = signature(shingle_hashes(doc.text))
+    return len(band_keys(sig)) if sig is not None else 0
+
+
+def bench_step(size: int, workers: int, what: str = "minhash_dedup") -> dict:
+    """One pipeline: generate ``size`` documents, then the whole step or only their signatures."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -154,45 +162,54 @@ def bench_step(size: int, workers: int) -> dict:
             docs = (p | beam.Create(list(range((size + SHARD - 1) // SHARD)))
                     | beam.Reshuffle()
                     | beam.FlatMap(shard_docs, size))
-            out = docs | MinHashDedup()
-            kept = out["kept"] | "count kept" >> beam.combiners.Count.Globally() | "k" >> beam.Map(
-                lambda n: ("kept", n))
-            dropped = out["rejected"] | "count rejected" >> beam.combiners.Count.Globally() | "r" >> beam.Map(
-                lambda n: ("rejected", n))
-            errors = out["errors"] | "count errors" >> beam.combiners.Count.Globally() | "e" >> beam.Map(
-                lambda n: ("errors", n))
-            sample = out["errors"] | "sample errors" >> beam.combiners.Sample.FixedSizeGlobally(3) | "s" >> beam.Map(
-                lambda e: ("error_sample", [x.get("error") for x in e]))
-            ((kept, dropped, errors, sample, out["report"]) | beam.Flatten() | beam.Map(json.dumps)
+            if what == "signatures":
+                counted = [docs | "signatures" >> beam.Map(_signature_keys)
+                           | "count signed" >> beam.combiners.Count.Globally()
+                           | "n" >> beam.Map(lambda n: ("signed", n))]
+            else:
+                out = docs | MinHashDedup()
+                counted = [out[name] | f"count {name}" >> beam.combiners.Count.Globally()
+                           | f"{name} count" >> beam.Map(lambda n, name=name: (name, n))
+                           for name in ("kept", "rejected", "errors")]
+                counted.append(out["report"])
+            (tuple(counted) | beam.Flatten() | beam.Map(json.dumps)
              | beam.io.WriteToText(os.path.join(tmp, "counts")))
         seconds = time.perf_counter() - start
         counts = dict(json.loads(line) for name in os.listdir(tmp) for line in open(os.path.join(tmp, name)))
-    return {"what": "minhash_dedup", "docs": size, "workers": workers, "seconds": seconds,
+    return {"what": what, "docs": size, "workers": workers, "seconds": seconds,
             "docs_per_s": size / seconds, "peak_mb": peak_mb(), "runner_mb": runner_mb(),
-            "worker_mb": worker_mb() if workers > 1 else runner_mb(), "kept": counts.get("kept"),
-            "rejected": counts.get("rejected"), "converged": counts.get("converged"), "counts": counts}
+            "worker_mb": worker_mb() if workers > 1 else runner_mb(), "counts": counts}
+
+
+def _result(r: dict) -> str:
+    if "ascii_share" in r:
+        return f"{r['ascii_share']:.0%} pure ASCII"
+    c = r["counts"]
+    memory = f"runner {r['runner_mb']:.0f} MB, largest worker {r['worker_mb']:.0f} MB"
+    if r["what"] == "signatures":
+        return f"{c.get('signed')} signed, {memory}"
+    text = f"kept {c.get('kept')}, rejected {c.get('rejected')}, converged {c.get('converged')}, {memory}"
+    lost = r["docs"] - c.get("kept", 0) - c.get("rejected", 0) - c.get("errors", 0)
+    return text + (f" -- LOST {lost} documents" if lost else "")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--million", action="store_true", help="also 1,000,000 documents")
-    parser.add_argument("--one", nargs=2, type=int, metavar=("DOCS", "WORKERS"), help=argparse.SUPPRESS)
-    parser.add_argument("--signatures", type=int, metavar="DOCS", help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, metavar=("WHAT", "DOCS", "WORKERS"), help=argparse.SUPPRESS)
     parser.add_argument("--long", type=int, metavar="DOCS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.long:
         print(json.dumps(bench_long_signatures(args.long)))
         return
     if args.one:
-        print(json.dumps(bench_step(*args.one)))
-        return
-    if args.signatures:
-        print(json.dumps(bench_signatures(args.signatures)))
+        print(json.dumps(bench_step(int(args.one[1]), int(args.one[2]), args.one[0])))
         return
     sizes = args.sizes + ([1_000_000] if args.million else [])
-    runs = [["--long", "2000"], ["--signatures", str(sizes[-1] if sizes[-1] <= 100_000 else 100_000)]]
-    runs += [["--one", str(n), str(w)] for n in sizes for w in (1, 2)]
+    runs = [["--long", "2000"]]
+    runs += [["--one", what, str(n), str(w)] for n in sizes for what in ("signatures", "minhash_dedup")
+             for w in (1, 2)]
     print(f"{'what':16s} {'docs':>9s} {'workers':>7s} {'seconds':>8s} {'docs/s':>8s} {'peak MB':>8s}  result")
     for extra in runs:
         proc = subprocess.run([sys.executable, __file__] + extra, capture_output=True, text=True)
@@ -200,13 +217,8 @@ def main() -> None:
             print(proc.stderr[-3000:])
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        result = f"{r['ascii_share']:.0%} pure ASCII" if "ascii_share" in r else "" if r["what"] == "signatures" else (
-            f"kept {r['kept']}, rejected {r['rejected']}, converged {r['converged']}, "
-            f"runner {r['runner_mb']:.0f} MB, largest worker {r['worker_mb']:.0f} MB")
-        if r["what"] == "minhash_dedup" and r["kept"] + r["rejected"] + r["counts"].get("errors", 0) != r["docs"]:
-            result += f" -- LOST {r['docs'] - r['kept'] - r['rejected']} documents"
         print(f"{r['what']:16s} {r['docs']:9d} {r['workers']:7d} {r['seconds']:8.1f} {r['docs_per_s']:8.0f} "
-              f"{r['peak_mb']:8.0f}  {result}", flush=True)
+              f"{r['peak_mb']:8.0f}  {_result(r)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -358,7 +358,8 @@ def _count(pcoll, label: str, name: str):
 
 
 class MinHashDedup(beam.PTransform):
-    """Removes near-duplicate documents: MinHash LSH, optional Jaccard check, one document kept per cluster.
+    """Removes near-duplicate documents: MinHash LSH, connected components, one document kept per cluster
+    (verified: per group of documents with Jaccard >= threshold to the kept one).
 
     Source: datatrove MinHash dedup (FineWeb: 5-grams, 14 x 8, no verification); Kiveris et al. 2014 for
     the clustering; FineWeb-2 for ``cluster_size``.
