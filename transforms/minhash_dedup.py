@@ -31,9 +31,10 @@ last join, which ships each document once):
    each other. Each cluster is therefore split the way one machine would do it
    greedily in priority order: the best document is kept, every member whose
    Jaccard with it reaches ``threshold`` is its duplicate, and the rest start
-   the next round, where their best document is kept, and so on. The shingle
-   sets of clustered documents are set apart once (joined with the labels);
-   each round ships the kept document's set to the members checked against it.
+   the next round, where their best document is kept, and so on. Each round
+   joins only the shingle sets of the documents it decides (those with an
+   edge, then those still unmatched) and ships the kept document's set to the
+   members checked against it.
    After ``verify_rounds`` rounds the members still unmatched are kept
    (report ``unmatched_after_rounds``: more documents kept, never a wrong
    removal). Every removed document thus has Jaccard >= ``threshold`` with the
@@ -157,14 +158,21 @@ def _star_edges(element):
 
 
 def _send_sets(element):
-    """Keyed by a node: its set goes to each member of its star, and to itself if it is a member."""
+    """Keyed by a node: its set goes to each member of its star, and to itself if it is a member;
+    a node with an edge also keeps its sets for the decision (``candidate_set`` output)."""
     node, grouped = element
     sets = list(grouped["set"])
     own = sets[0] if len(sets) == 1 else None  # none (reference) or several (id collision): unchecked
+    linked = False
     for member in grouped["members"]:
+        linked = True
         yield member, ("centre", node, own)
     if any(True for _ in grouped["centres"]):
+        linked = True
         yield node, ("own", node, own)
+    if linked:
+        for shingle_set in sets:
+            yield beam.pvalue.TaggedOutput("candidate_set", (node, shingle_set))
 
 
 class _CheckEdges(beam.DoFn):
@@ -190,8 +198,7 @@ class _CheckEdges(beam.DoFn):
 
 
 def _cluster_members(element):
-    """Keyed by node: (cluster label, (node, best (priority, id), documents, collided)), and the
-    node's shingle sets (``set`` output: only nodes in a cluster are checked later)."""
+    """Keyed by node: (cluster label, (node, best (priority, id), documents, collided))."""
     node, grouped = element
     labels = list(grouped["label"])
     if not labels:
@@ -199,8 +206,6 @@ def _cluster_members(element):
     prios = sorted(grouped["prio"])
     collided = len({doc_id for _, doc_id in prios}) > 1
     yield labels[0], (node, prios[0] if prios else None, len(prios), collided)
-    for shingle_set in grouped.get("set", ()):
-        yield beam.pvalue.TaggedOutput("set", (node, shingle_set))
 
 
 def _kept(node: int, doc_id: str, count: int, group=None):
@@ -264,7 +269,8 @@ def _send_representative_set(element):
 
 class _CheckMember(beam.DoFn):
     """A member whose Jaccard with its cluster's kept document reaches the threshold is its duplicate;
-    any other goes on (``pending``) to the next round with the rest of its cluster."""
+    any other goes on (``pending``, its sets in ``pending_set``) to the next round with the rest of
+    its cluster."""
 
     def __init__(self, threshold: float):
         self.threshold = threshold
@@ -278,6 +284,8 @@ class _CheckMember(beam.DoFn):
                 yield ("kept", rep), (member[0], DUPLICATE, rep_id, member[2])
             else:
                 yield beam.pvalue.TaggedOutput("pending", (label, member))
+                for shingle_set in sets:
+                    yield beam.pvalue.TaggedOutput("pending_set", (member[0], shingle_set))
 
 
 def _unmatched(element):
@@ -426,18 +434,13 @@ class MinHashDedup(beam.PTransform):
                  | "distinct edges" >> beam.Distinct())
         report = [_count(edges, "candidate edges", "candidate_edges")]
         if self.verify:
-            edges = self._check(edges, sig[_SETS])
+            edges, round_sets = self._check(edges, sig[_SETS])
             report.append(_count(edges, "verified edges", "verified_edges"))
 
         cc = edges | "clusters" >> ConnectedComponents(self.max_rounds, counter_prefix=NAME)
-        joined = {"label": cc[LABELS], "prio": sig[_PRIO]}
-        if self.verify:
-            joined["set"] = sig[_SETS]
-        members = (joined
+        pending = ({"label": cc[LABELS], "prio": sig[_PRIO]}
                    | "join priorities" >> beam.CoGroupByKey()
-                   | "cluster members" >> beam.FlatMap(_cluster_members).with_output_types(
-                       _KEYED).with_outputs("set", main="pending"))
-        pending, clustered_sets = members["pending"], members["set"]
+                   | "cluster members" >> beam.FlatMap(_cluster_members))
         finals = []
         for r in range(self.verify_rounds if self.verify else 1):
             chosen = (pending
@@ -449,9 +452,9 @@ class MinHashDedup(beam.PTransform):
                 report += [_count(chosen["cluster"], "clusters", "clusters"),
                            _count(chosen["collided"], "collisions", "node_id_collisions")]
             if self.verify:
-                checked = self._check_members(chosen["check"], clustered_sets, r)
+                checked = self._check_members(chosen["check"], round_sets, r)
                 finals.append(checked["final"])
-                pending = checked["pending"]
+                pending, round_sets = checked["pending"], checked["pending_set"]
         if self.verify:
             finals.append(pending | "unmatched kept" >> beam.Map(_unmatched))
             report.append(_count(pending, "unmatched", "unmatched_after_rounds"))
@@ -477,16 +480,19 @@ class MinHashDedup(beam.PTransform):
         return ({"set": sets, "rep": to_members}
                 | f"join member sets {r}" >> beam.CoGroupByKey()
                 | f"check members {r}" >> beam.ParDo(_CheckMember(self.threshold)).with_output_types(_KEYED).with_outputs(
-                    "pending", main="final"))
+                    "pending", "pending_set", main="final"))
 
     def _check(self, edges, sets):
         members = edges | "members of centre" >> beam.Map(lambda e: (e[0], e[1]))
         centres = edges | "centres of member" >> beam.Map(lambda e: (e[1], e[0]))
-        return ({"set": sets, "members": members, "centres": centres}
+        sent = ({"set": sets, "members": members, "centres": centres}
                 | "join sets" >> beam.CoGroupByKey()
-                | "send sets" >> beam.FlatMap(_send_sets)
-                | "group by member" >> beam.GroupByKey()
-                | "check jaccard" >> beam.ParDo(_CheckEdges(self.threshold)))
+                | "send sets" >> beam.FlatMap(_send_sets).with_output_types(_KEYED).with_outputs(
+                    "candidate_set", main="sent"))
+        verified = (sent["sent"]
+                    | "group by member" >> beam.GroupByKey()
+                    | "check jaccard" >> beam.ParDo(_CheckEdges(self.threshold)))
+        return verified, sent["candidate_set"]
 
     def _write(self, sigs, params):
         import pyarrow as pa
