@@ -26,19 +26,21 @@ signatures         100,000    1        33.0     3,032   217        217
 signatures         100,000    2        18.2     5,492   213        222
 signatures         1,000,000  1        281      3,555   218        218
 signatures         1,000,000  2        138      7,274   212        221
-minhash_dedup      10,000     1        10.3     974     368        368           kept 9,000, rejected 1,000
-minhash_dedup      10,000     2        12.4     803     366        344           same
-minhash_dedup      100,000    1        79.0     1,265   1,057      1,057         kept 90,001, rejected 9,999
-minhash_dedup      100,000    2        59.4     1,683   1,151      796           same
-minhash_dedup      1,000,000  1        685      1,461   7,797      7,797         kept 900,031, rejected 99,969
-minhash_dedup      1,000,000  2        502      1,994   6,330      2,881         same
+minhash_dedup      10,000     1        10.6     939     346        346           kept 9,000, rejected 1,000
+minhash_dedup      10,000     2        12.5     801     372        333           same
+minhash_dedup      100,000    1        78.7     1,270   956        956           kept 90,001, rejected 9,999
+minhash_dedup      100,000    2        52.8     1,895   1,012      739           same
+minhash_dedup      1,000,000  1        729      1,372   6,996      6,996         kept 900,031, rejected 99,969
+minhash_dedup      1,000,000  2        515      1,943   6,214      2,635         same
 =================  =========  =======  =======  ======  =========  ============  ========================
 
-Every run converged and balanced. Copies kept: 1 at 100k (never an LSH
-candidate: 9,999 candidate edges), 31 at 1M, as the S-curve expects (100,000
-copies x P(miss at Jaccard 0.90) 0.0004 = 40). Cost grows
+Every run converged and balanced. Copies kept: 1 at 100k and 31 at 1M, none
+of them an LSH candidate (9,999 and 99,969 candidate edges, all verified), as
+the S-curve expects (100,000 copies x P(miss at Jaccard 0.90) 0.0004 = 40).
+Cost grows
 linearly: docs/s do not fall from 10k to 1M (fixed costs, about 70 small
-stages of 0.1-0.3 s each, weigh most at 10k). Signatures run in constant
+stages of 0.1-0.3 s each, weigh most at 10k; the same configuration varies
+by up to 15% from run to run on this machine). Signatures run in constant
 memory and scale 2.05x on 2 workers. The whole step's memory grows with the
 corpus because of the local runner, not the step: the FnApiRunner keeps every
 shuffled PCollection in the runner process (about 7 KB a 100-word document),
