@@ -157,12 +157,18 @@ def _star_edges(element):
             yield centre, n
 
 
+def _single(sets: list):
+    """A node's one shingle set, or None: no set (a reference document) or several (documents sharing
+    an id, or an id collision) leave its edges and removals unchecked."""
+    return sets[0] if len(sets) == 1 else None
+
+
 def _send_sets(element):
     """Keyed by a node: its set goes to each member of its star, and to itself if it is a member;
     a node with an edge also keeps its sets for the decision (``candidate_set`` output)."""
     node, grouped = element
     sets = list(grouped["set"])
-    own = sets[0] if len(sets) == 1 else None  # none (reference) or several (id collision): unchecked
+    own = _single(sets)
     linked = False
     for member in grouped["members"]:
         linked = True
@@ -261,8 +267,7 @@ class _Representative(beam.DoFn):
 def _send_representative_set(element):
     """Keyed by a kept node: its shingle set goes to each member to be checked against it."""
     rep, grouped = element
-    sets = list(grouped["set"])
-    rep_set = sets[0] if len(sets) == 1 else None  # several: documents sharing an id, unchecked
+    rep_set = _single(list(grouped["set"]))
     for rep_id, label, member in grouped["check"]:
         yield member[0], (rep, rep_id, label, member, rep_set)
 
@@ -278,7 +283,7 @@ class _CheckMember(beam.DoFn):
     def process(self, element):
         _, grouped = element
         sets = list(grouped["set"])
-        own = sets[0] if len(sets) == 1 else None
+        own = _single(sets)
         for rep, rep_id, label, member, rep_set in grouped["rep"]:
             if own is not None and rep_set is not None and jaccard(own, rep_set) >= self.threshold:
                 yield ("kept", rep), (member[0], DUPLICATE, rep_id, member[2])
@@ -445,8 +450,8 @@ class MinHashDedup(beam.PTransform):
         for r in range(self.verify_rounds if self.verify else 1):
             chosen = (pending
                       | f"group clusters {r}" >> beam.GroupByKey()
-                      | f"representatives {r}" >> beam.ParDo(_Representative(self.verify)).with_output_types(_KEYED).with_outputs(
-                          "check", "cluster", "collided", main="final"))
+                      | f"representatives {r}" >> beam.ParDo(_Representative(self.verify))
+                      .with_output_types(_KEYED).with_outputs("check", "cluster", "collided", main="final"))
             finals.append(chosen["final"])
             if r == 0:
                 report += [_count(chosen["cluster"], "clusters", "clusters"),
@@ -479,8 +484,8 @@ class MinHashDedup(beam.PTransform):
                       | f"send kept sets {r}" >> beam.FlatMap(_send_representative_set))
         return ({"set": sets, "rep": to_members}
                 | f"join member sets {r}" >> beam.CoGroupByKey()
-                | f"check members {r}" >> beam.ParDo(_CheckMember(self.threshold)).with_output_types(_KEYED).with_outputs(
-                    "pending", "pending_set", main="final"))
+                | f"check members {r}" >> beam.ParDo(_CheckMember(self.threshold))
+                .with_output_types(_KEYED).with_outputs("pending", "pending_set", main="final"))
 
     def _check(self, edges, sets):
         members = edges | "members of centre" >> beam.Map(lambda e: (e[0], e[1]))
