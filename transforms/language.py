@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple, Union
 
-
 from transforms.assets import find_lid_model
 from transforms.base import DocumentStep
 from transforms.document import Document

@@ -118,9 +118,11 @@ def _document(record, path: str, source: str, offset: int, wanted: WarcRecordTyp
         raise BadHeader("WARC header without WARC-Type (a malformed header line?)")
     if record.record_type != wanted or (wanted == WarcRecordType.response and not record.is_http):
         return _skip(record)
-    if record.content_length > common.MAX_RECORD_BYTES:
-        _skip(record)  # the stream goes on after it
+    try:
         common.check_record_size(record.content_length)
+    except common.RecordTooLarge:
+        _skip(record)  # the stream goes on after it
+        raise
     if wanted == WarcRecordType.conversion:
         mime, body = "text/plain", _payload(record)
         text, used = decode_html(body, "utf-8")
