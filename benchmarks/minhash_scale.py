@@ -61,7 +61,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -70,6 +69,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import peak_rss_mb  # noqa: E402
 from pipelines.local_runner_fix import fix_local_runner  # noqa: E402
 
 VOCAB_SIZE = 50_000
@@ -101,17 +101,9 @@ def shard_docs(shard: int, size: int):
 
 
 def peak_mb() -> float:
-    return max(runner_mb(), worker_mb())
-
-
-def runner_mb() -> float:
-    """Peak resident set of this process: the runner, and the only worker with 1 worker (in_memory)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def worker_mb() -> float:
-    """Peak resident set of the largest worker process this process started (multi_processing)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    """The larger of the runner's peak (this process; with 1 worker, in_memory, also the worker) and
+    the largest worker process's (multi_processing)."""
+    return max(peak_rss_mb(), peak_rss_mb(children=True))
 
 
 def long_documents(count: int, words: int = 2000):
@@ -179,8 +171,8 @@ def bench_step(size: int, workers: int, what: str = "minhash_dedup") -> dict:
         seconds = time.perf_counter() - start
         counts = dict(json.loads(line) for name in os.listdir(tmp) for line in open(os.path.join(tmp, name)))
     return {"what": what, "docs": size, "workers": workers, "seconds": seconds,
-            "docs_per_s": size / seconds, "peak_mb": peak_mb(), "runner_mb": runner_mb(),
-            "worker_mb": worker_mb() if workers > 1 else runner_mb(), "counts": counts}
+            "docs_per_s": size / seconds, "peak_mb": peak_mb(), "runner_mb": peak_rss_mb(),
+            "worker_mb": peak_rss_mb(children=workers > 1), "counts": counts}
 
 
 def _result(r: dict) -> str:
