@@ -231,7 +231,7 @@ def _list_file(path: str, ut1_file: str) -> str:
 def cached_hashes(paths: Tuple[str, ...], ut1_file: str, normalize) -> "HashedSet":
     """The ``HashedSet`` of the normalised entries of list files, kept in the user cache.
 
-    Parsing UT1's adult list (4.6 million domains) takes about 12 s; the sorted hashes
+    Parsing UT1's adult list (4.6 million domains) takes about 11 s; the sorted hashes
     (8 bytes an entry) are saved under ``~/.cache/thresher/url_lists/``, keyed by the
     files' contents (xxh3-128: 0.1 s for UT1's 100 MB), and loaded in milliseconds by later
     runs and by the other worker processes (a file lock lets one process build it while the
