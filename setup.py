@@ -21,6 +21,9 @@ setup(
         "fastwarc>=2.0.1,<3",
         "warcio>=1.7,<2",
         "trafilatura>=2.0,<3",
+        # justext (trafilatura's fallback) imports lxml.html.clean; it asks for lxml[html_clean], an
+        # extra lxml 6 spells html-clean, which the pip of a fresh venv (23.2) skips: depend on it directly
+        "lxml_html_clean>=0.4,<1",
         "fasttext-numpy2-wheel>=0.9.2,<0.10",
         "datasketch>=1.6,<3",
         "nltk>=3.8.1,<4",  # Punkt sentence splitting, as C4 and datatrove count sentences
