@@ -2,7 +2,7 @@
 
     thresher run RECIPE [--input GLOB ...] [--output DIR] [--runner local|portable|flink|dataflow]
                         [--workers N] [--overwrite] [--allow-plugins] [-- extra Beam options]
-    thresher validate RECIPE [--allow-plugins]
+    thresher validate RECIPE [--input [NAME=]GLOB ...] [--output DIR] [--param NAME=VALUE] [--allow-plugins]
     thresher steps
     thresher assets [--cache-dir DIR]
     thresher s-curve [--bands 14 --rows 8]
@@ -82,8 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no summary table")
     _add_allow_plugins(run)
 
-    validate = sub.add_parser("validate", help="validate a recipe without running it")
+    validate = sub.add_parser("validate", help="check a recipe and the run it describes (input files and their '
+                                               "formats, files steps name, the output directory) without running it")
     validate.add_argument("recipe")
+    validate.add_argument("--input", action="append", default=[], metavar="[NAME=]GLOB",
+                          help="as for run: check the run with these inputs")
+    validate.add_argument("--output", help="as for run: check the run writing to this directory")
     validate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     _add_allow_plugins(validate)
 
@@ -105,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     curve.add_argument("--bands", type=int, default=14)
     curve.add_argument("--rows", type=int, default=8)
 
-    assets = sub.add_parser("assets", help="download the models steps need (lid.176 language ID) to the user cache")
+    assets = sub.add_parser("assets", help="download what steps need (lid.176 language ID, FineWeb's URL lists) "
+                                           "to the user cache, printing each path and licence")
     assets.add_argument("--cache-dir", help="where to put them (default ~/.cache/thresher)")
 
     quick = sub.add_parser("quickstart", help="write the quickstart corpus and run recipes/quickstart.yaml")
@@ -147,9 +152,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("\n".join(describe_steps()))
             return 0
         if args.command == "validate":
-            recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param),
-                                 allow_plugins=args.allow_plugins)
-            check_before_run(recipe, STEPS)
+            recipe = checked_recipe(args)
             print(redact(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))"))
             return 0
         if args.command == "s-curve":
@@ -157,8 +160,21 @@ def main(argv: Optional[List[str]] = None) -> int:
             s_curve_table(args.bands, args.rows)
             return 0
         if args.command == "assets":
-            from transforms.assets import LID_LICENSE, fetch_lid_model
-            print(f"lid.176 language-ID model: {fetch_lid_model(args.cache_dir)}\n{LID_LICENSE}")
+            import subprocess
+
+            from transforms import assets
+            try:
+                lid = assets.fetch_lid_model(args.cache_dir)
+                lists = assets.fetch_fineweb_lists(args.cache_dir)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                print(redact(f"error: thresher assets: {exc}"), file=sys.stderr)
+                return 1
+            print(f"lid.176 language-ID model: {lid}\n  {assets.LID_LICENSE}")
+            print(f"FineWeb UT1 adult blocklist (domains, urls): {lists.pop('ut1 adult')}\n  {assets.UT1_LICENSE}")
+            print("FineWeb word lists (datatrove): " + ", ".join(lists.values()) + f"\n  {assets.DATATROVE_LICENSE}")
+            folder = assets.fineweb_lists_dir(args.cache_dir)
+            if str(folder) != os.path.expanduser(assets.FINEWEB_RECIPE_DEFAULT):
+                print(f"not where recipes/fineweb.yaml looks by default: run it with --param blocklists={folder}")
             return 0
         if args.command == "quickstart":
             return _quickstart(args)
@@ -173,20 +189,30 @@ def main(argv: Optional[List[str]] = None) -> int:
             return print_template_body(args)
         return _run(args, extra)
     except RecipeError as exc:
-        print(redact(f"error: {exc}"), file=sys.stderr)
+        for line in exc.lines():  # every problem found, one line each
+            print(redact(f"error: {line}"), file=sys.stderr)
         return 2
     except (FileExistsError, ValueError) as exc:
         print(redact(f"error: {exc}"), file=sys.stderr)
         return 2
 
 
-def _run(args, extra: List[str]) -> int:
-    from pipelines.run import apply_overrides, run_recipe
-    from pipelines.report import summary_table
+def checked_recipe(args):
+    """The recipe of ``validate`` and ``run``: read, with --param, --input and --output applied,
+    and every check made before a run (``check_before_run``); RecipeError lists each problem."""
+    from pipelines.run import apply_overrides
 
     recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param), allow_plugins=args.allow_plugins)
     recipe = apply_overrides(recipe, args.input, args.output)
     check_before_run(recipe, STEPS)
+    return recipe
+
+
+def _run(args, extra: List[str]) -> int:
+    from pipelines.run import run_recipe
+    from pipelines.report import summary_table
+
+    recipe = checked_recipe(args)  # before anything is built or written
     cfg = RunnerConfig(
         runner=args.runner, workers=args.workers, job_endpoint=args.job_endpoint,
         environment_type=args.environment_type, environment_config=args.environment_config,

@@ -1,7 +1,9 @@
-"""Shared test helpers: the real-data folder and a pipeline that never downloads Prism."""
+"""Shared test helpers: the real-data folder, fetched assets, and a pipeline that never downloads Prism."""
 from __future__ import annotations
 
+import os
 import pathlib
+from typing import Dict, NoReturn
 
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -42,3 +44,38 @@ def shared_data() -> pathlib.Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real data folder missing: {SHARED_DATA}")
     return SHARED_DATA
+
+
+def missing_asset(what: str) -> NoReturn:
+    """Skip a test whose fetched asset is missing; fail it in CI (``CI=true``), where
+    ``.ci/run`` fetches every asset with ``thresher assets`` first."""
+    message = f"{what} is not in the cache: run `thresher assets`"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI=true: a missing asset fails the test)")
+    pytest.skip(message)
+
+
+def require_asset(path, what: str) -> str:
+    """``path`` as a string when it exists, else ``missing_asset(what)``."""
+    if not os.path.exists(path):
+        missing_asset(f"{what} ({path})")
+    return str(path)
+
+
+def require_lid_model() -> str:
+    """The lid.176 model the language step finds, else ``missing_asset``."""
+    from transforms.assets import find_lid_model
+
+    try:
+        return find_lid_model()
+    except FileNotFoundError:
+        missing_asset("lid.176")
+
+
+def require_fineweb_lists() -> Dict[str, str]:
+    """``transforms.assets.fineweb_list_paths()`` when the lists are in the cache, else ``missing_asset``."""
+    from transforms.assets import cached_fineweb_lists, fineweb_list_paths, fineweb_lists_dir
+
+    if not cached_fineweb_lists():
+        missing_asset(f"FineWeb's URL lists ({fineweb_lists_dir()})")
+    return fineweb_list_paths()

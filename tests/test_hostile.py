@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT, SHARED_DATA
+from tests.conftest import PROJECT_ROOT, SHARED_DATA, require_lid_model
 from tests.hostile_corpus import write_hostile_corpus
 from transforms.document import Document
 from transforms.extract import Extract
@@ -38,12 +38,6 @@ SAMPLES = SHARED_DATA / "warc-samples" / "warcio"
 STEPS = ["extract", "language", "gopher_repetition", "gopher_quality", "fineweb_quality", "minhash_dedup"]
 
 
-def _lid_model_or_skip():
-    from transforms.assets import find_lid_model
-    try:
-        find_lid_model()
-    except FileNotFoundError:
-        pytest.skip("lid.176 is not in the cache (thresher assets)")
 
 
 # --- process-tree memory ---------------------------------------------------------
@@ -131,7 +125,7 @@ def hostile_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hostile_run(hostile_corpus):
-    _lid_model_or_skip()
+    require_lid_model()  # skips without it; fails in CI
     root, corpus, manifest, written_s = (hostile_corpus[k] for k in ("root", "corpus", "manifest", "written_s"))
     out = root / "out"
     recipe = {

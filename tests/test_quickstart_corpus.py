@@ -12,7 +12,7 @@ import trafilatura
 from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.quickstart_corpus import jaccard, main, write_corpus
-from transforms.assets import find_lid_model
+from tests.conftest import require_lid_model
 from transforms.document import Document
 from transforms.extract import Extract
 from transforms.gopher import GopherQuality, GopherRepetition
@@ -99,10 +99,7 @@ def test_gopher_filters_keep_articles_and_drop_spam_and_short_pages(corpus, extr
 
 
 def test_language_step_keeps_articles_and_drops_lorem_ipsum(corpus, extracted):
-    try:
-        find_lid_model()
-    except FileNotFoundError:
-        pytest.skip("lid.176 is not in the cache (thresher assets)")
+    require_lid_model()  # skips without it; fails in CI
     step = LanguageFilter(languages=["en", "de", "fr", "es", "zh"], min_score=0.65)  # as recipes/quickstart.yaml
     repetition, quality = GopherRepetition(), GopherQuality(min_stop_words=None)
     for url, kind in sorted(_kinds(corpus, extracted).items()):
