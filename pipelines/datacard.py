@@ -283,6 +283,8 @@ def write_report(output_dir: str, stats: Optional[Dict[str, Any]] = None) -> Lis
     paths = [FileSystems.join(output_dir, HTML_FILE), FileSystems.join(output_dir, MD_FILE)]
     write_text(paths[0], render_html(stats))
     write_text(paths[1], render_markdown(stats))
+    from pipelines.dataset_card import write_dataset_card  # README.md: the Hugging Face dataset card
+    paths.append(write_dataset_card(output_dir, stats))
     return paths
 
 

@@ -18,7 +18,7 @@ from transforms.redact import redact_json
 from transforms.sinks import dir_exists, remove_dir
 
 LOCK_FILE = "recipe.lock.yaml"
-REPORT_FILES = ("report.html", "report.md")
+REPORT_FILES = ("report.html", "report.md", "README.md")  # README.md: the dataset card
 _OWNED = (STATS_FILE, SUCCESS_MARKER, LOCK_FILE) + REPORT_FILES
 _VERSIONED = ("apache-beam", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "pyarrow",
               "datasketch", "numpy")

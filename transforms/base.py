@@ -148,6 +148,10 @@ class DocumentStep(beam.PTransform):
     #: annotations this step adds, as name -> Arrow type name ("string", "float64", "int64", "bool")
     ANNOTATIONS: ClassVar[Dict[str, str]] = {}
 
+    def written_annotations(self) -> Dict[str, str]:
+        """The annotations this configuration writes on the documents it keeps (name -> Arrow type)."""
+        return dict(self.ANNOTATIONS)
+
     def setup(self) -> None:
         """Load heavy state (models, word lists) once per worker."""
 
@@ -205,6 +209,19 @@ class FilterStep(DocumentStep):
         super().__init__()
         self.annotate = annotate
         self.dry_run = dry_run
+
+    def written_annotations(self) -> Dict[str, str]:
+        """Annotations other than ``{name}_*`` always; the ``{name}_{stat}`` statistics only with
+        annotate or dry_run; ``{name}_drop`` only with dry_run."""
+        prefix, drop = f"{self.name}_", f"{self.name}_drop"
+        written = {}
+        for key, kind in self.ANNOTATIONS.items():
+            if key == drop or (key.startswith(prefix) and not (self.annotate or self.dry_run)):
+                continue
+            written[key] = kind
+        if self.dry_run:
+            written[drop] = "string"
+        return written
 
     def score(self, doc: Document) -> Dict[str, float]:
         raise NotImplementedError

@@ -358,6 +358,14 @@ class Decontaminate(beam.PTransform):
     name = NAME
     ANNOTATIONS = {"contaminated": "bool", "contamination_matches": "int64", "contamination_item": "string"}
 
+    def written_annotations(self) -> Dict[str, str]:
+        """On kept documents: all three with ``action: annotate``; none with ``drop``."""
+        return dict(self.ANNOTATIONS) if self.action == "annotate" else {}
+
+    def rejected_annotations(self) -> Dict[str, str]:
+        """On removed documents: all three."""
+        return dict(self.ANNOTATIONS)
+
     def __init__(self, benchmarks: List[str], format: str = "auto", ngram: int = NGRAM,
                  min_matches: int = MIN_MATCHES, action: str = "drop", max_examples: int = 5,
                  max_items_per_ngram: int = MAX_ITEMS_PER_NGRAM):

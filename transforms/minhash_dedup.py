@@ -68,7 +68,7 @@ Edges to reference documents are not verified (their shingles are not stored).
 from __future__ import annotations
 
 import json
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -391,6 +391,14 @@ class MinHashDedup(beam.PTransform):
 
     name = NAME
     ANNOTATIONS = {"cluster_size": "int64", "duplicate_of": "string"}
+
+    def written_annotations(self) -> Dict[str, str]:
+        """On kept documents: ``cluster_size`` (``duplicate_of`` is written on removed ones only)."""
+        return {"cluster_size": "int64"}
+
+    def rejected_annotations(self) -> Dict[str, str]:
+        """On removed documents only: ``duplicate_of``."""
+        return {"duplicate_of": "string"}
 
     def __init__(self, ngram: int = NGRAM, bands: int = BANDS, rows: int = ROWS, seed: int = SEED,
                  verify: bool = True, threshold: float = THRESHOLD, max_rounds: int = MAX_ROUNDS,

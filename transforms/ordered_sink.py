@@ -112,12 +112,13 @@ class WriteOrderedDocuments(beam.PTransform):
     """Write documents in a global order (``shuffle`` or by an ``annotation``) as shards of about ``shard_bytes``.
 
     order: shuffle (by hash of seed and id) or annotation (by ``order_by``; ``descending`` reverses it).
+    metadata: also the JSON ``metadata`` column (``transforms.sinks``).
     Returns a PCollection of ``{"path", "rows"}``, one per file written.
     """
 
     def __init__(self, directory: str, format: str = "parquet", annotations: Optional[Dict[str, str]] = None,
                  shard_bytes: int = 256 << 20, row_group_rows: int = 10_000, order: str = "shuffle",
-                 seed: int = 0, order_by: str = "", descending: bool = False):
+                 seed: int = 0, order_by: str = "", descending: bool = False, metadata: bool = True):
         super().__init__()
         if order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
@@ -126,7 +127,7 @@ class WriteOrderedDocuments(beam.PTransform):
         if shard_bytes <= 0:
             raise ValueError("shard_bytes must be > 0")
         self._directory, self._shard_bytes = directory, shard_bytes
-        self._ext, self._open_writer = document_writer(format, annotations, row_group_rows)
+        self._ext, self._open_writer = document_writer(format, annotations, row_group_rows, metadata)
         self._sort_key = _SortKey(order, seed, order_by, descending)
 
     def expand(self, docs):

@@ -11,13 +11,25 @@ to size the shards exactly cost more than the whole read:
 readers find the schema.
 
 Parquet files have an explicit Arrow schema (base fields, one typed column per
-declared annotation, the rest as a JSON ``metadata`` column), zstd
+declared annotation, the rest as a JSON ``metadata`` column unless the caller
+knows nothing can land there: ``metadata=False``), zstd
 compression and row groups of ``row_group_rows`` rows; they load with
 ``pyarrow.dataset`` and Hugging Face ``datasets.load_dataset("parquet")``.
+
+``url`` is null when unknown (empty). ``date`` is ``timestamp[us, tz=UTC]``,
+parsed from the document's date string (``parse_date``: ISO 8601 dates and
+date-times, basic or extended, with ``Z`` or a ``+hh:mm`` offset; a time
+without a zone is read as UTC). A missing date is null; an unparseable one
+is null too and its raw string is kept as ``date_raw`` in ``metadata`` (when the
+writer has that column).
+JSONL output writes nulls as JSON null, the date as an ISO 8601 string in UTC
+(``2024-05-01T12:00:00Z``) and an unparseable one's raw string as ``date_raw``.
 """
 from __future__ import annotations
 
+import datetime
 import gzip
+import re
 import uuid
 from typing import Any, Callable, Dict, List, Optional
 
@@ -34,19 +46,51 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms.document import Document
 
 BASE_FIELDS = ("id", "text", "url", "source", "date")
+DATE_TYPE = pa.timestamp("us", tz="UTC")
+DATE_RAW = "date_raw"  # metadata key of a date string that does not parse
 ARROW_TYPES = {"string": pa.string(), "float64": pa.float64(), "int64": pa.int64(), "bool": pa.bool_()}
 _COERCE = {"string": str, "float64": float, "int64": int, "bool": bool}
 ROW_OVERHEAD = 256  # bytes counted per document besides its text when sizing shards
 
+_ISO_DATE = re.compile(
+    r"(\d{4})-?(\d{2})-?(\d{2})"  # date
+    r"(?:[Tt ](\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,](\d{1,9}))?)?)?)?"  # time
+    r"\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$")  # zone
 
-def document_schema(annotations: Dict[str, str]) -> pa.Schema:
-    """Arrow schema: base fields, declared annotations (sorted), then ``metadata`` (JSON)."""
-    fields = [pa.field(name, pa.string(), nullable=(name != "id")) for name in BASE_FIELDS]
+
+def parse_date(value: str) -> Optional[datetime.datetime]:
+    """An ISO 8601 date or date-time as an aware UTC datetime; None when empty or unparseable."""
+    match = _ISO_DATE.match(value.strip()) if value else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, _, sign, off_h, off_m = match.groups()
+    try:
+        offset = datetime.timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
+        if offset >= datetime.timedelta(hours=24):
+            return None
+        zone = datetime.timezone(-offset if sign == "-" else offset)
+        parsed = datetime.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                                   int(second or 0), int((fraction or "0")[:6].ljust(6, "0")), tzinfo=zone)
+        return parsed.astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError):  # month 13, hour 25, a year out of range...
+        return None
+
+
+def iso_utc(when: datetime.datetime) -> str:
+    """``2024-05-01T12:00:00Z`` (microseconds only when there are some)."""
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def document_schema(annotations: Dict[str, str], metadata: bool = True) -> pa.Schema:
+    """Arrow schema: base fields, declared annotations (sorted), then ``metadata`` (JSON) if asked."""
+    fields = [pa.field(name, DATE_TYPE if name == "date" else pa.string(), nullable=(name != "id"))
+              for name in BASE_FIELDS]
     for name in sorted(annotations):
         if name in BASE_FIELDS or name == "metadata":
             raise ValueError(f"annotation {name!r} clashes with a base column")
         fields.append(pa.field(name, ARROW_TYPES[annotations[name]]))
-    fields.append(pa.field("metadata", pa.string()))
+    if metadata:
+        fields.append(pa.field("metadata", pa.string()))
     return pa.schema(fields)
 
 
@@ -67,9 +111,9 @@ def _clean(text: str) -> str:
 
 
 class _ParquetShardWriter:
-    def __init__(self, path: str, annotations: Dict[str, str], row_group_rows: int):
-        self.annotations = annotations
-        self.schema = document_schema(annotations)
+    def __init__(self, path: str, annotations: Dict[str, str], row_group_rows: int, metadata: bool = True):
+        self.annotations, self.metadata = annotations, metadata
+        self.schema = document_schema(annotations, metadata)
         self.row_group_rows = row_group_rows
         self._file = FileSystems.create(path)
         self._writer = pq.ParquetWriter(self._file, self.schema, compression="zstd")
@@ -82,14 +126,19 @@ class _ParquetShardWriter:
 
     def _flush(self):
         docs, self._rows = self._rows, []
-        columns = {name: [_clean(getattr(d, name)) for d in docs] for name in BASE_FIELDS}
+        columns = {name: [_clean(getattr(d, name)) for d in docs] for name in ("id", "text", "source")}
+        columns["url"] = [_clean(d.url) if d.url else None for d in docs]
+        columns["date"] = dates = [parse_date(d.date) for d in docs]
         for name, type_name in self.annotations.items():
             columns[name] = [_coerce(d.annotations.get(name), type_name) for d in docs]
-        extra = []
-        for d in docs:
-            rest = {k: v for k, v in d.annotations.items() if k not in self.annotations}
-            extra.append(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode() if rest else None)
-        columns["metadata"] = extra
+        if self.metadata:
+            extra = []
+            for d, date in zip(docs, dates):
+                rest = {k: v for k, v in d.annotations.items() if k not in self.annotations}
+                if date is None and d.date:
+                    rest[DATE_RAW] = _clean(d.date)
+                extra.append(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode() if rest else None)
+            columns["metadata"] = extra
         self._writer.write_table(pa.table(columns, schema=self.schema), row_group_size=len(docs))
 
     def close(self):
@@ -116,8 +165,13 @@ class _JsonlShardWriter:
 
 
 def document_json(doc: Document) -> Dict[str, Any]:
-    """A document as one flat JSON object: base fields, then its annotations."""
-    record = {name: _clean(getattr(doc, name)) for name in BASE_FIELDS}
+    """A document as one flat JSON object: base fields (null url/date when unknown, the date in
+    ISO 8601 UTC), then its annotations; ``date_raw`` holds a date that does not parse."""
+    date = parse_date(doc.date)
+    record = {"id": _clean(doc.id), "text": _clean(doc.text), "url": _clean(doc.url) if doc.url else None,
+              "source": _clean(doc.source), "date": iso_utc(date) if date else None}
+    if date is None and doc.date:
+        record[DATE_RAW] = _clean(doc.date)
     for key, value in doc.annotations.items():
         record.setdefault(key, value)
     return record
@@ -244,17 +298,19 @@ class WriteDocuments(beam.PTransform):
     """Write documents as Parquet (default) or JSONL.gz shards in ``directory``.
 
     annotations: declared annotation name -> Arrow type name, one column each.
+    metadata: also a JSON ``metadata`` column for the other annotations and ``date_raw`` (Parquet).
     shard_bytes: uncompressed text per file before rolling to the next one.
     row_group_rows: rows per Parquet row group.
     Returns a PCollection of ``{"path", "rows"}``, one per file written.
     """
 
     def __init__(self, directory: str, format: str = "parquet", annotations: Optional[Dict[str, str]] = None,
-                 shard_bytes: int = 256 << 20, row_group_rows: int = 10_000, prefix: str = "part"):
+                 shard_bytes: int = 256 << 20, row_group_rows: int = 10_000, prefix: str = "part",
+                 metadata: bool = True):
         super().__init__()
         if format not in ("parquet", "jsonl"):
             raise ValueError(f"unknown output format {format!r}")
-        extension, open_writer = document_writer(format, annotations, row_group_rows)
+        extension, open_writer = document_writer(format, annotations, row_group_rows, metadata)
         self._write = _ShardedWrite(directory, extension, open_writer, _doc_id,
                                     _doc_size, shard_bytes, prefix)
 
@@ -262,12 +318,13 @@ class WriteDocuments(beam.PTransform):
         return docs | self._write
 
 
-def document_writer(format: str, annotations: Optional[Dict[str, str]], row_group_rows: int):
+def document_writer(format: str, annotations: Optional[Dict[str, str]], row_group_rows: int,
+                    metadata: bool = True):
     """(file extension, ``open_writer(path)``) for documents in ``format`` (parquet or jsonl)."""
     annotations = dict(annotations or {})
     document_schema(annotations)  # fail early on a bad declaration
     if format == "parquet":
-        return "parquet", _ParquetOpener(annotations, row_group_rows)
+        return "parquet", _ParquetOpener(annotations, row_group_rows, metadata)
     return "jsonl.gz", _JsonlOpener(document_json)
 
 
@@ -306,11 +363,11 @@ def _json_size(record: Dict[str, Any]) -> int:
 
 
 class _ParquetOpener:
-    def __init__(self, annotations, row_group_rows):
-        self.annotations, self.row_group_rows = annotations, row_group_rows
+    def __init__(self, annotations, row_group_rows, metadata=True):
+        self.annotations, self.row_group_rows, self.metadata = annotations, row_group_rows, metadata
 
     def __call__(self, path):
-        return _ParquetShardWriter(path, self.annotations, self.row_group_rows)
+        return _ParquetShardWriter(path, self.annotations, self.row_group_rows, self.metadata)
 
 
 class _JsonlOpener:
