@@ -214,9 +214,12 @@ def test_warc_corrupt_header_and_wrong_length(tmp_path):
     corrupt = tmp_path / "corrupt.warc"
     corrupt.write_bytes(data[:third] + b"NOT A WARC HEADER\r\n" + data[third:])
     docs, errors = split(read_file(str(corrupt), "s"))
-    assert [d.url for d in docs] == ["http://example.com/0", "http://example.com/1"]
-    assert len(errors) == 1 and "Invalid WARC header" in str(errors[0].exc)
-    assert errors[0].offset == docs[-1].annotations["offset"]  # in or right after the last good record
+    # the garbage line is one damaged range; reading resumes at the next record header
+    assert [d.url for d in docs] == [f"http://example.com/{i}" for i in range(4)]
+    assert len(errors) == 1 and errors[0].offset == third
+    assert str(errors[0].exc).startswith(f"damaged bytes {third}-{third + 19}: ") and "Invalid WARC header" in str(
+        errors[0].exc)
+    # a Content-Length too long swallows the next record: it is lost, the file ends inside the block
     wrong = tmp_path / "wrong-length.warc"
     length = data.index(b"Content-Length: ", data.index(b"http://example.com/2"))
     wrong.write_bytes(data[:length] + b"Content-Length: 9" + data[length + len(b"Content-Length: "):])

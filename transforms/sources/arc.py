@@ -16,7 +16,8 @@ Documents: records with an HTTP status line and a text-like Content-Type.
 from __future__ import annotations
 
 import gzip
-from typing import Iterator, Union
+from collections import Counter
+from typing import Iterator, Optional, Union
 
 from warcio.archiveiterator import ArchiveIterator
 
@@ -42,8 +43,10 @@ class _LenientIterator(ArchiveIterator):
             skipped += len(line)
 
 
-def read_arc(path: str, source: str) -> Iterator[Item]:
-    """Documents from the HTTP responses of one ARC file."""
+def read_arc(path: str, source: str, skipped: Optional[Counter] = None) -> Iterator[Item]:
+    """Documents from the HTTP responses of one ARC file; the filedesc record and records without
+    an HTTP status line are counted in ``skipped`` (``filedesc``, ``response-not-http``)."""
+    skipped = Counter() if skipped is None else skipped
     with open_raw(path) as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
@@ -54,7 +57,7 @@ def read_arc(path: str, source: str) -> Iterator[Item]:
             for record in records:
                 offset = records.offset
                 try:
-                    doc = _document(record, path, source, offset)
+                    doc = _document(record, path, source, offset, skipped)
                 except Exception as exc:  # one bad record, the stream goes on
                     yield ReadError(exc, offset)
                     continue
@@ -64,9 +67,10 @@ def read_arc(path: str, source: str) -> Iterator[Item]:
             yield ReadError(exc, records.offset if records.offset is not None else offset)
 
 
-def _document(record, path: str, source: str, offset: int):
+def _document(record, path: str, source: str, offset: int, skipped: Counter):
     http = record.http_headers
     if record.rec_type != "response" or http is None or not http.protocol.upper().startswith("HTTP/"):
+        skipped["filedesc" if record.rec_type == "warcinfo" else f"{record.rec_type}-not-http"] += 1
         return None
     mime, charset = parse_content_type(http.get_header("Content-Type"))
     common.check_record_size(record.length or 0)  # warcio skips the unread rest of the record

@@ -2,15 +2,17 @@
 
 ``offset`` is the 1-based line number. A malformed line, a non-object, a
 missing or non-string text field is one error and reading goes on; blank lines
-are skipped. orjson refuses invalid UTF-8 and lone surrogates (``"\\ud800"``),
-so such lines are errors too. A decompression failure (truncated gzip or zstd)
-ends the file with one error at the line it reached.
+are not records and are counted as passed over (``blank-line``). orjson refuses
+invalid UTF-8 and lone surrogates (``"\\ud800"``), so such lines are errors too.
+A decompression failure (truncated gzip or zstd) ends the file with one error
+at the line it reached.
 """
 from __future__ import annotations
 
 import contextlib
 import gzip
-from typing import Iterator, Union
+from collections import Counter
+from typing import Iterator, Optional, Union
 
 import orjson
 import zstandard
@@ -63,13 +65,16 @@ def _split_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield rest
 
 
-def read_jsonl(path: str, source: str, fields: Fields = Fields()) -> Iterator[Item]:
-    """Documents from one JSON Lines file."""
+def read_jsonl(path: str, source: str, fields: Fields = Fields(),
+               skipped: Optional[Counter] = None) -> Iterator[Item]:
+    """Documents from one JSON Lines file; blank lines are counted in ``skipped`` as ``blank-line``."""
+    skipped = Counter() if skipped is None else skipped
     line_number = 0
     try:
         with _lines(path) as lines:
             for line_number, line in enumerate(lines, start=1):
                 if not line.strip():
+                    skipped["blank-line"] += 1
                     continue
                 try:
                     yield _document(line, path, source, line_number, fields)

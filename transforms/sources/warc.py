@@ -38,7 +38,9 @@ in or right after it).
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Union
+import functools
+from collections import Counter
+from typing import BinaryIO, Generator, Iterator, Optional, Union
 
 from fastwarc.stream_io import GzipReader
 from fastwarc.warc import ArchiveIterator, WarcRecordType
@@ -48,6 +50,7 @@ from transforms.sources import common
 from transforms.sources.common import ReadError, open_raw, stable_id
 from transforms.sources.decode import decode_html
 from transforms.sources.http import decode_body, is_text, parse_content_type
+from transforms.sources.resync import WARC_START, Failure, is_warc_header, read_across_damage
 
 Item = Union[Document, ReadError]
 
@@ -60,41 +63,70 @@ class BadHeader(ValueError):
     """A WARC header without the mandatory WARC-Type (FastWARC skips malformed header lines)."""
 
 
-def read_warc(path: str, source: str) -> Iterator[Item]:
-    """Documents from the HTTP responses of one WARC file."""
-    return _read(path, source, wet=False)
+def read_warc(path: str, source: str, skipped: Optional[Counter] = None) -> Iterator[Item]:
+    """Documents from the HTTP responses of one WARC file; records passed over are counted
+    by type in ``skipped``."""
+    return _read(path, source, False, skipped)
 
 
-def read_wet(path: str, source: str) -> Iterator[Item]:
+def read_wet(path: str, source: str, skipped: Optional[Counter] = None) -> Iterator[Item]:
     """Documents from the conversion (plain text) records of one WET file."""
-    return _read(path, source, wet=True)
+    return _read(path, source, True, skipped)
 
 
-def _read(path: str, source: str, wet: bool) -> Iterator[Item]:
+def _read(path: str, source: str, wet: bool, skipped: Optional[Counter]) -> Iterator[Item]:
+    wanted = WarcRecordType.conversion if wet else WarcRecordType.response
+    skipped = Counter() if skipped is None else skipped
     with open_raw(path) as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
-        stream = GzipReader(raw) if gzipped else raw
-        wanted = WarcRecordType.conversion if wet else WarcRecordType.response
-        offset = 0
-        try:
-            # every record type, so that a file truncated inside a skipped record is noticed
-            for record in ArchiveIterator(stream, parse_http=False):
-                offset = _frame(stream, offset) if gzipped else record.stream_pos
-                try:
-                    doc = _document(record, path, source, offset, wanted)
-                except Exception as exc:  # one bad record, the stream goes on
-                    yield ReadError(exc, offset)
-                    continue
-                if doc is not None:
-                    yield doc
-        except Exception as exc:  # broken stream: FastWARC raises OSError
-            yield ReadError(exc, _frame(stream, offset) if gzipped else offset)
+        segment = functools.partial(_segment, path=path, source=source, wanted=wanted, skipped=skipped)
+        yield from read_across_damage(raw, segment, WARC_START, is_warc_header)
+
+
+def _segment(raw: BinaryIO, start: int, gzipped: bool, path: str, source: str, wanted: WarcRecordType,
+             skipped: Counter) -> Generator[Item, None, Optional[Failure]]:
+    """The records from byte ``start`` with FastWARC, up to the end of the file or the first damage."""
+    raw.seek(start)
+    stream = GzipReader(raw) if gzipped else raw
+    offset, records, last = start, 0, None
+    try:
+        # every record type, so that a file truncated inside a skipped record is noticed
+        for record in ArchiveIterator(stream, parse_http=False):
+            offset = _frame(stream, offset) if gzipped else record.stream_pos
+            records += 1
+            last = (offset, record.content_length)
+            try:
+                doc = _document(record, path, source, offset, wanted, skipped)
+            except Exception as exc:  # one bad record, the stream goes on
+                yield ReadError(exc, offset)
+                continue
+            if doc is not None:
+                yield doc
+    except Exception as exc:  # damage: FastWARC raises OSError and reads no further
+        where = _frame(stream, offset) if gzipped else _end(raw, last, start)
+        return Failure(where, exc, records)
+    return None
 
 
 def _frame(stream: GzipReader, default: int) -> int:
     start = stream.frame_start_position()
     return default if start is None else start
+
+
+def _end(raw: BinaryIO, last: Optional[tuple], default: int) -> int:
+    """The byte after the uncompressed record ``last`` (offset, Content-Length) and the blank lines
+    after it: where the damage that stopped FastWARC begins."""
+    if last is None:
+        return default
+    offset, length = last
+    raw.seek(offset)
+    head = raw.read(1 << 16)
+    cut = head.find(b"\r\n\r\n")
+    if cut < 0:
+        return offset
+    end = offset + cut + 4 + length
+    raw.seek(end)
+    gap = raw.read(16)
+    return end + len(gap) - len(gap.lstrip(b"\r\n"))
 
 
 def _payload(record) -> bytes:
@@ -110,14 +142,18 @@ def _skip(record) -> None:
         raise TruncatedRecord(f"record block has {consumed} of {record.content_length} bytes")
 
 
-def _document(record, path: str, source: str, offset: int, wanted: WarcRecordType) -> Optional[Document]:
+def _document(record, path: str, source: str, offset: int, wanted: WarcRecordType,
+              skipped: Counter) -> Optional[Document]:
     headers = record.headers
     if "Content-Length" not in headers:
         raise TruncatedRecord("WARC header without Content-Length (file ends inside a header?)")
     if "WARC-Type" not in headers:  # else the record would pass for a skipped type and vanish
         raise BadHeader("WARC header without WARC-Type (a malformed header line?)")
     if record.record_type != wanted or (wanted == WarcRecordType.response and not record.is_http):
-        return _skip(record)
+        _skip(record)
+        kind = (headers.get("WARC-Type") or "").strip().lower() or "?"
+        skipped[kind if record.record_type != wanted else f"{kind}-not-http"] += 1
+        return None
     try:
         common.check_record_size(record.content_length)
     except common.RecordTooLarge:
