@@ -49,7 +49,7 @@ def shared_data() -> pathlib.Path:
 def missing_asset(what: str) -> NoReturn:
     """Skip a test whose fetched asset is missing; fail it in CI (``CI=true``), where
     ``.ci/run`` fetches every asset with ``thresher assets`` first."""
-    message = f"{what} is not in the cache: run `thresher assets`"
+    message = f"{what}: not in the cache; run `thresher assets`"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message} (CI=true: a missing asset fails the test)")
     pytest.skip(message)

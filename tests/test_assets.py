@@ -174,7 +174,7 @@ def test_cli_reports_a_failed_fetch_in_one_line(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("ci", ["true"])
 def test_missing_asset_fails_in_ci(monkeypatch, ci):
     monkeypatch.setenv("CI", ci)
-    with pytest.raises(pytest.fail.Exception, match="not in the cache: run `thresher assets`"):
+    with pytest.raises(pytest.fail.Exception, match="not in the cache; run `thresher assets`"):
         missing_asset("lid.176")
 
 
