@@ -21,12 +21,12 @@ from transforms.priority import priority_key
 
 
 def check_all(cases):
-    """Run every (step, docs, kept, rejected) case in one pipeline: kept as [(id, duplicate_count)],
+    """Run every (step, docs, kept, rejected) case in one pipeline: kept as [(id, exact_copies)],
     rejected as [(id, step, reason)]; no errors expected."""
     with local_pipeline() as p:
         for i, (step, docs, kept, rejected) in enumerate(cases):
             out = p | f"docs {i}" >> beam.Create(docs) | f"step {i}" >> step
-            assert_that(out[KEPT] | f"k {i}" >> beam.Map(lambda d: (d.id, d.annotations.get("duplicate_count"))),
+            assert_that(out[KEPT] | f"k {i}" >> beam.Map(lambda d: (d.id, d.annotations.get("exact_copies"))),
                         equal_to(kept), label=f"kept {i}")
             assert_that(out[REJECTED] | f"r {i}" >> beam.Map(
                 lambda d: (d.id, d.annotations["drop_step"], d.annotations["drop_reason"])),
@@ -134,4 +134,4 @@ def test_parameters_are_checked_and_typed():
     params = step_params(ExactDedup)
     assert list(params) == ["normalize", "priority", "priority_annotation"]
     assert params["normalize"].default == "lower_whitespace" and params["priority"].default == "id_hash"
-    assert ExactDedup.name == "exact_dedup" and ExactDedup.ANNOTATIONS == {"duplicate_count": "int64"}
+    assert ExactDedup.name == "exact_dedup" and ExactDedup.ANNOTATIONS == {"exact_copies": "int64"}

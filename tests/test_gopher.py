@@ -59,9 +59,9 @@ def test_default_maximum_of_100000_words():
 
 def test_mean_word_length_boundaries():
     assert quality(words(("abc", 48), "the", "and")) is None  # (48*3 + 6) / 50 = 3.0
-    assert quality(words(("abc", 47), "ab", "the", "and")) == "gopher_below_avg_threshold"  # 149/50
+    assert quality(words(("abc", 47), "ab", "the", "and")) == "gopher_mean_word_length_below_min"  # 149/50
     assert quality(words(("abcdefghij", 47), "x" * 24, "the", "and")) is None  # 500/50 = 10.0
-    assert quality(words(("abcdefghij", 47), "x" * 25, "the", "and")) == "gopher_above_avg_threshold"
+    assert quality(words(("abcdefghij", 47), "x" * 25, "the", "and")) == "gopher_mean_word_length_above_max"
     # punctuation tokens do not lower the mean: still exactly 3.0
     assert quality(words(("abc", 48), "the", "and", ".", ",")) is None
 
@@ -98,19 +98,19 @@ def test_ellipsis_lines_boundary():
 def test_alphabetic_words_boundary_and_punctuation_as_words():
     # 40 words with letters out of 50 = 0.8 kept; 39 of 50 dropped
     assert quality(words(("house", 38), "the", "and", ("1234", 10))) is None
-    assert quality(words(("house", 37), "the", "and", ("1234", 11))) == "gopher_below_alpha_threshold"
+    assert quality(words(("house", 37), "the", "and", ("1234", 11))) == "gopher_too_few_alpha_words"
     # datatrove counts punctuation tokens as words here: 50 / (50 + 13) = 0.794 dropped,
     # 50 / 62 = 0.806 kept; without them 50 / 50 = 1.0
     commas = words(("house,", 13), ("house", 35), "the", "and")
-    assert quality(commas) == "gopher_below_alpha_threshold"
+    assert quality(commas) == "gopher_too_few_alpha_words"
     assert quality(commas, punctuation_is_word=False) is None
     assert quality(words(("house,", 12), ("house", 36), "the", "and")) is None
 
 
 def test_stop_words_are_counted_by_occurrence_and_case():
     assert quality(words(("house", 48), "the", "and")) is None
-    assert quality(words(("house", 49), "the")) == "gopher_enough_stop_words"
-    assert quality(words(("house", 48), "The", "and")) == "gopher_enough_stop_words"  # "The" is no stop word
+    assert quality(words(("house", 49), "the")) == "gopher_too_few_stop_words"
+    assert quality(words(("house", 48), "The", "and")) == "gopher_too_few_stop_words"  # "The" is no stop word
     assert quality(words(("house", 48), "the", "the")) is None  # the same word twice counts twice
     assert quality(words(("house", 49), "the"), min_stop_words=None) is None
     assert quality(words(("house", 50)), stop_words=["house"]) is None
@@ -276,7 +276,7 @@ def test_quality_in_beam():
         assert_that(out[KEPT] | "k" >> beam.Map(lambda d: (d.id, d.annotations["gopher_quality_words"])),
                     equal_to([("good", 50)]), label="kept")
         assert_that(out[REJECTED] | "r" >> beam.Map(lambda d: (d.id, d.annotations["drop_reason"])),
-                    equal_to([("short", "gopher_short_doc"), ("nostop", "gopher_enough_stop_words")]),
+                    equal_to([("short", "gopher_short_doc"), ("nostop", "gopher_too_few_stop_words")]),
                     label="rejected")
 
 
@@ -305,6 +305,7 @@ def test_real_pages_decide_as_datatrove(real_pages):
         for page, ref in real_pages:
             reason = step.decide(step.score(Document(page["id"], page["text"])))
             kept += reason is None
+            reason = GopherQuality.DATATROVE_REASONS.get(reason, reason)  # the reference holds datatrove's names
             agree += reason == (None if ref[column] is None else
                                 ref[column] if ref[column].startswith("gopher_") else "gopher_" + ref[column])
         print(f"{step.name}: keeps {kept}/{len(real_pages)} ({kept / len(real_pages):.1%}); "

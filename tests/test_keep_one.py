@@ -62,7 +62,7 @@ def test_a_key_with_20000_copies_never_forms_a_group():
     p = local_pipeline()
     out = (p | beam.Create(range(n)) | beam.Map(_copy)
            | ExactDedup(priority="newest"))
-    assert_that(out[KEPT] | "k" >> beam.Map(lambda d: (d.id, d.annotations["duplicate_count"])),
+    assert_that(out[KEPT] | "k" >> beam.Map(lambda d: (d.id, d.annotations["exact_copies"])),
                 equal_to([(winner.id, n)]), label="kept")
     assert_that(out[REJECTED] | "count r" >> beam.combiners.Count.Globally(), equal_to([n - 1]), label="rejected")
     result = p.run()

@@ -130,6 +130,14 @@ def test_not_kept_is_reported_before_low_score():
     assert faked([("de", 0.3)]).process(Document("a", "x")) == NOT_KEPT
 
 
+def test_dropped_documents_carry_language_and_score():
+    not_kept = faked([("de", 0.3)]).process(Document("a", "x"))
+    assert not_kept == NOT_KEPT and not_kept.doc.annotations == {"language": "de", "language_score": 0.3}
+    low = faked([("en", 0.65)]).process(Document("b", "x"))  # the boundary: 0.65 is not above 0.65
+    assert low == LOW_SCORE and low.doc.annotations == {"language": "en", "language_score": 0.65}
+    assert low.doc.id == "b" and low.doc.text == "x"
+
+
 def test_chinese_varieties_are_summed():
     pairs = [("wuu", 0.4), ("ja", 0.3), ("zh", 0.2), ("yue", 0.1)]
     out = faked(pairs, languages=["zh"]).process(Document("a", "x"))
@@ -159,6 +167,7 @@ def test_parameters_for_recipes():
     params = step_params(LanguageFilter)
     assert list(params) == ["languages", "min_score", "min_scores", "map_chinese", "model_path"]
     assert params["min_score"].default == 0.65
+    assert params["languages"].default == ["en"]  # the lock file shows what None used to stand for
 
 
 # --- model sharing, pickling, Beam --------------------------------------------------
@@ -182,8 +191,10 @@ def test_beam_kept_and_rejected(lid_path):
         out = p | beam.Create(docs) | LanguageFilter(model_path=lid_path)
         assert_that(out[KEPT] | "k" >> beam.Map(lambda d: (d.id, d.annotations["language"])),
                     equal_to([("en", "en")]), label="kept")
-        assert_that(out[REJECTED] | "r" >> beam.Map(lambda d: (d.id, d.annotations["drop_reason"])),
-                    equal_to([("de", NOT_KEPT), ("empty", LOW_SCORE)]), label="rejected")
+        assert_that(out[REJECTED] | "r" >> beam.Map(lambda d: (d.id, d.annotations["drop_reason"],
+                                                                d.annotations["language"],
+                                                                0 <= d.annotations["language_score"] <= 1)),
+                    equal_to([("de", NOT_KEPT, "de", True), ("empty", LOW_SCORE, "en", True)]), label="rejected")
         assert_that(out[ERRORS], equal_to([]), label="errors")
 
 

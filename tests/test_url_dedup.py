@@ -72,8 +72,8 @@ def test_newest_wins_ties_break_by_id_hash_and_empty_urls_pass():
         newest = inputs | "newest" >> UrlDedup()
         by_id = inputs | "by id" >> UrlDedup(priority="id_hash")
         assert_that(newest[KEPT] | "k" >> beam.Map(lambda d: (d.id, d.annotations)),
-                    equal_to([("b", {"url_duplicate_count": 3}), ("x", {"url_duplicate_count": 1}),
-                              ("z", {"url_duplicate_count": 2}), ("n1", {}), ("n2", {})]), label="kept")
+                    equal_to([("b", {"url_copies": 3}), ("x", {"url_copies": 1}),
+                              ("z", {"url_copies": 2}), ("n1", {}), ("n2", {})]), label="kept")
         assert_that(newest[REJECTED] | "r" >> beam.Map(
             lambda d: (d.id, d.annotations["drop_step"], d.annotations["drop_reason"])),
             equal_to([dup("a"), dup("c"), dup("y")]), label="rejected")
@@ -90,4 +90,4 @@ def test_parameters_are_checked_and_typed():
     params = step_params(UrlDedup)
     assert list(params) == ["priority", "priority_annotation", "tracking_params"]
     assert params["priority"].default == "newest"
-    assert UrlDedup.name == "url_dedup" and UrlDedup.ANNOTATIONS == {"url_duplicate_count": "int64"}
+    assert UrlDedup.name == "url_dedup" and UrlDedup.ANNOTATIONS == {"url_copies": "int64"}

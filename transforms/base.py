@@ -106,6 +106,16 @@ class StepCounters:
         return beam.pvalue.TaggedOutput(REJECTED, rejected(doc, self.step, reason))
 
 
+class Rejection(str):
+    """A drop reason (it compares as the reason) that carries the document as annotated by the step,
+    so the rejected document keeps what the step found (``language`` on a dropped page)."""
+
+    def __new__(cls, doc: Document, reason: str):
+        self = super().__new__(cls, reason)
+        self.doc = doc
+        return self
+
+
 def step_reason(step: str, reason: str) -> str:
     return f"{step}.dropped.{reason}"
 
@@ -131,8 +141,8 @@ class _DocumentStepFn(beam.DoFn):
             yield counters.error(exc, doc)
             return
         counters.busy_us.inc(int((time.perf_counter() - started) * 1e6))
-        if isinstance(outcome, str):
-            yield counters.reject(doc, outcome)
+        if isinstance(outcome, str):  # a Rejection carries the document as the step annotated it
+            yield counters.reject(getattr(outcome, "doc", doc), str(outcome))
         else:
             counters.docs_out.inc()
             yield outcome

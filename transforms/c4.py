@@ -166,6 +166,22 @@ class C4Filter(FilterStep):
         **{f"c4_lines_{rule}": "int64" for rule in RULES},
         "c4_sentences": "int64", "c4_lorem_ipsum": "bool", "c4_curly_bracket": "bool",
     }
+    ANNOTATION_DOCS = {
+        "c4_lines": "lines read", "c4_lines_kept": "lines kept",
+        "c4_lines_too_long_word": "lines removed for a word longer than max_word_length",
+        "c4_lines_no_terminal_punct": "lines removed for not ending in an end mark",
+        "c4_lines_too_few_words": "lines removed for fewer than min_words_per_line words",
+        "c4_lines_javascript": 'lines removed for containing "javascript"',
+        "c4_lines_policy": "lines removed for a terms-of-use, privacy or cookie phrase",
+        "c4_sentences": "sentences in the kept lines",
+        "c4_lorem_ipsum": 'a kept line holds "lorem ipsum"',
+        "c4_curly_bracket": 'a kept line holds "{"',
+    }
+    DROP_REASONS = {
+        "c4_lorem_ipsum": 'a kept line holds "lorem ipsum"',
+        "c4_curly_bracket": 'a kept line holds "{" (code)',
+        "c4_too_few_sentences": "fewer than min_num_sentences sentences in the kept lines",
+    }
 
     def __init__(self, filter_no_terminal_punct: bool = True, end_marks: List[str] = END_MARKS,
                  min_words_per_line: int = MIN_WORDS_PER_LINE, words_before_citation_removal: bool = True,
@@ -332,6 +348,16 @@ class C4BadWords(FilterStep):
     name = "c4_badwords"
     ANNOTATIONS = {"c4_badwords_found": "bool", "c4_badwords_word": "string",
                    "c4_badwords_keep_draw": "float64", "c4_badwords_listed": "bool"}
+    ANNOTATION_DOCS = {
+        "c4_badwords_found": "the text holds a word of its language's list",
+        "c4_badwords_word": "the first listed word found (empty when none)",
+        "c4_badwords_keep_draw": "the document's hash draw in [0, 1), compared with keep_fraction",
+        "c4_badwords_listed": "the document's language has a word list",
+    }
+    DROP_REASONS = {
+        "c4_badwords": "the text holds a word of its language's bad-words list",
+        "c4_badwords_no_list": "drop_unlisted: the document's language has no word list",
+    }
 
     def __init__(self, wordlist_dir: str = "", english_file: str = C4_ENGLISH_LIST,
                  default_language: str = "en", keep_fraction: float = 0.0, seed: int = 0,

@@ -357,6 +357,12 @@ class Decontaminate(beam.PTransform):
 
     name = NAME
     ANNOTATIONS = {"contaminated": "bool", "contamination_matches": "int64", "contamination_item": "string"}
+    ANNOTATION_DOCS = {
+        "contaminated": "the document shares at least min_matches n-grams with one benchmark item",
+        "contamination_matches": "distinct n-grams shared with the best-matching item",
+        "contamination_item": '"benchmark:item id" of that item ("" when none)',
+    }
+    DROP_REASONS = {"decontaminate_benchmark_overlap": "shares min_matches or more n-grams with a benchmark item"}
 
     def written_annotations(self) -> Dict[str, str]:
         """On kept documents: all three with ``action: annotate``; none with ``drop``."""

@@ -41,9 +41,10 @@ def content_key(doc: Document, normalize: str) -> bytes:
 class ExactDedup(beam.PTransform):
     """Keep one document per identical text (after normalisation); reject the copies as exact_duplicate.
 
-    The kept document is annotated with ``duplicate_count``, the number of
-    documents that shared its text (1 for a unique text). Empty texts are one
-    key like any other: all but one empty document are rejected.
+    The kept document is annotated with ``exact_copies``, the number of
+    documents that had its text, itself included (1 for a unique text;
+    datatrove's ``duplicate_count`` counts only the removed ones). Empty texts
+    are one key like any other: all but one empty document are rejected.
 
     normalize: none (exact UTF-8 bytes), whitespace (runs collapsed to one space, ends stripped)
         or lower_whitespace (also lowercased).
@@ -52,7 +53,9 @@ class ExactDedup(beam.PTransform):
     """
 
     name = "exact_dedup"
-    ANNOTATIONS = {"duplicate_count": "int64"}
+    ANNOTATIONS = {"exact_copies": "int64"}
+    ANNOTATION_DOCS = {"exact_copies": "documents that had this text (after normalize), the kept one included"}
+    DROP_REASONS = {REASON: "same text (after normalize) as the kept document"}
 
     def __init__(self, normalize: str = "lower_whitespace", priority: str = "id_hash",
                  priority_annotation: Optional[str] = None):
@@ -67,4 +70,4 @@ class ExactDedup(beam.PTransform):
     def expand(self, docs):
         return docs | "keep one per text" >> KeepOnePerKey(
             self.name, REASON, functools.partial(content_key, normalize=self.normalize),
-            self.priority, self.priority_annotation, count_annotation="duplicate_count")
+            self.priority, self.priority_annotation, count_annotation="exact_copies")

@@ -92,6 +92,14 @@ class Extract(DocumentStep):
 
     name = "extract"
     ANNOTATIONS = {"extractor": "string", "html_bytes": "int64"}
+    ANNOTATION_DOCS = {"extractor": "the extractor that produced the text",
+                       "html_bytes": "UTF-8 bytes of the page's HTML before extraction"}
+    DROP_REASONS = {
+        "extract_not_html": "content type not in content_types",
+        "extract_too_large": "HTML larger than max_html_bytes",
+        "extract_no_text": "the extractor found no main text",
+        "extract_timeout": "extraction took longer than timeout_s",
+    }
 
     def __init__(self, favor_precision: bool = True, favor_recall: bool = False,
                  include_comments: bool = False, include_tables: bool = True,

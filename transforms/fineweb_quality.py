@@ -60,6 +60,19 @@ class FineWebQuality(FilterStep):
         "fineweb_quality_newline_ratio": "float64",
         "fineweb_quality_drop": "string",
     }
+    ANNOTATION_DOCS = {
+        "fineweb_quality_line_punct_ratio": "fraction of lines ending in stop_chars",
+        "fineweb_quality_short_line_ratio": "fraction of lines of at most short_line_length characters",
+        "fineweb_quality_char_dup_ratio": "characters in duplicated lines over non-newline characters",
+        "fineweb_quality_newline_ratio": "newlines per word",
+        "fineweb_quality_drop": "dry_run: the reason the document would have been dropped",
+    }
+    DROP_REASONS = {
+        "fineweb_line_punct_ratio": "fraction of lines ending in stop_chars at or below line_punct_thr",
+        "fineweb_short_line_ratio": "fraction of short lines at or above short_line_thr",
+        "fineweb_char_dup_ratio": "characters in duplicated lines at or above char_duplicates_ratio",
+        "fineweb_list_ratio": "newlines per word above new_line_ratio (list-like page)",
+    }
 
     def __init__(self, line_punct_thr: float = LINE_PUNCT_THR, line_punct_exclude_zero: bool = False,
                  short_line_thr: float = SHORT_LINE_THR, short_line_length: int = SHORT_LINE_LENGTH,

@@ -94,6 +94,34 @@ class GopherQuality(FilterStep):
         "gopher_quality_stop_words": "int64",
         "gopher_quality_drop": "string",
     }
+    ANNOTATION_DOCS = {
+        "gopher_quality_words": "words (tokens with a non-punctuation character)",
+        "gopher_quality_mean_word_length": "mean characters per word",
+        "gopher_quality_hash_ratio": '"#" characters per word',
+        "gopher_quality_ellipsis_ratio": '"..." and "…" per word',
+        "gopher_quality_bullet_lines_ratio": "fraction of lines starting with a bullet",
+        "gopher_quality_ellipsis_lines_ratio": 'fraction of lines ending in "..." or "…"',
+        "gopher_quality_alpha_words_ratio": "fraction of words holding a letter",
+        "gopher_quality_stop_words": "occurrences of stop words",
+        "gopher_quality_drop": "dry_run: the reason the document would have been dropped",
+    }
+    DROP_REASONS = {
+        "gopher_short_doc": "fewer words than min_doc_words",
+        "gopher_long_doc": "more words than max_doc_words",
+        "gopher_mean_word_length_below_min": "mean word length below min_avg_word_length",
+        "gopher_mean_word_length_above_max": "mean word length above max_avg_word_length",
+        "gopher_too_many_hashes": '"#" per word above max_symbol_word_ratio',
+        "gopher_too_many_ellipsis": '"..." and "…" per word above max_symbol_word_ratio',
+        "gopher_too_many_bullets": "fraction of bullet lines above max_bullet_lines_ratio",
+        "gopher_too_many_end_ellipsis": 'fraction of lines ending in "..." above max_ellipsis_lines_ratio',
+        "gopher_too_few_alpha_words": "fraction of words holding a letter below min_alpha_words_ratio",
+        "gopher_too_few_stop_words": "fewer stop words than min_stop_words (datatrove: gopher_enough_stop_words)",
+    }
+    #: Thresher's name -> datatrove's, for the reasons renamed because datatrove's read ambiguously
+    DATATROVE_REASONS = {"gopher_mean_word_length_below_min": "gopher_below_avg_threshold",
+                         "gopher_mean_word_length_above_max": "gopher_above_avg_threshold",
+                         "gopher_too_few_alpha_words": "gopher_below_alpha_threshold",
+                         "gopher_too_few_stop_words": "gopher_enough_stop_words"}
 
     def __init__(self, min_doc_words: Optional[int] = MIN_DOC_WORDS,
                  max_doc_words: Optional[int] = MAX_DOC_WORDS,
@@ -170,9 +198,9 @@ class GopherQuality(FilterStep):
         if n:  # datatrove takes the mean of no words as NaN, which passes
             mean = stats["mean_word_length"]
             if self.min_avg_word_length is not None and mean < self.min_avg_word_length:
-                return "gopher_below_avg_threshold"
+                return "gopher_mean_word_length_below_min"
             if self.max_avg_word_length is not None and mean > self.max_avg_word_length:
-                return "gopher_above_avg_threshold"
+                return "gopher_mean_word_length_above_max"
         if self.max_symbol_word_ratio is not None:
             if stats["hash_ratio"] > self.max_symbol_word_ratio:
                 return "gopher_too_many_hashes"
@@ -184,9 +212,9 @@ class GopherQuality(FilterStep):
                 and stats["ellipsis_lines_ratio"] > self.max_ellipsis_lines_ratio):
             return "gopher_too_many_end_ellipsis"
         if self.min_alpha_words_ratio is not None and stats["alpha_words_ratio"] < self.min_alpha_words_ratio:
-            return "gopher_below_alpha_threshold"
+            return "gopher_too_few_alpha_words"
         if self.min_stop_words is not None and stats["stop_words"] < self.min_stop_words:
-            return "gopher_enough_stop_words"  # datatrove's name for "too few stop words"
+            return "gopher_too_few_stop_words"  # datatrove: gopher_enough_stop_words
         return None
 
 
@@ -227,6 +255,25 @@ class GopherRepetition(FilterStep):
         **{f"gopher_repetition_top_{n}_gram": "float64" for n in TOP_NGRAM_CHAR_FRAC},
         **{f"gopher_repetition_duplicated_{n}_n_grams": "float64" for n in DUP_NGRAM_CHAR_FRAC},
         "gopher_repetition_drop": "string",
+    }
+    ANNOTATION_DOCS = {
+        "gopher_repetition_dup_para_frac": "fraction of paragraphs repeating an earlier one",
+        "gopher_repetition_dup_para_char_frac": "fraction of characters in repeated paragraphs",
+        "gopher_repetition_dup_line_frac": "fraction of lines repeating an earlier one",
+        "gopher_repetition_dup_line_char_frac": "fraction of characters in repeated lines",
+        **{f"gopher_repetition_top_{n}_gram": f"fraction of characters in the most frequent {n}-gram"
+           for n in TOP_NGRAM_CHAR_FRAC},
+        **{f"gopher_repetition_duplicated_{n}_n_grams": f"fraction of characters in repeated {n}-grams"
+           for n in DUP_NGRAM_CHAR_FRAC},
+        "gopher_repetition_drop": "dry_run: the reason the document would have been dropped",
+    }
+    DROP_REASONS = {
+        "gopher_dup_para_frac": "fraction of repeated paragraphs above dup_para_frac",
+        "gopher_dup_para_char_frac": "characters in repeated paragraphs above dup_para_char_frac",
+        "gopher_dup_line_frac": "fraction of repeated lines above dup_line_frac",
+        "gopher_dup_line_char_frac": "characters in repeated lines above dup_line_char_frac",
+        "gopher_top_{n}_gram": "characters in the most frequent n-gram above top_n_grams[n]",
+        "gopher_duplicated_{n}_n_grams": "characters in repeated n-grams above dup_n_grams[n]",
     }
 
     def __init__(self, dup_line_frac: Optional[float] = DUP_LINE_FRAC,

@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple, Union
 
 from transforms.assets import find_lid_model
-from transforms.base import DocumentStep
+from transforms.base import DocumentStep, Rejection
 from transforms.document import Document
 from transforms.per_process import per_process
 
@@ -78,8 +78,9 @@ def shared_lid_model(path: str) -> LidModel:
 class LanguageFilter(DocumentStep):
     """Identify each document's language with fastText lid.176 and keep the listed languages.
 
-    Annotates ``language`` and ``language_score``; drops documents whose top language is not
-    listed (``language_not_kept``) or scores too low (``language_low_score``).
+    Annotates ``language`` and ``language_score`` on every document, dropped ones included; drops
+    documents whose top language is not listed (``language_not_kept``) or scores too low
+    (``language_low_score``).
 
     Source: FineWeb (Penedo et al. 2024) via datatrove's LanguageFilter: English, score > 0.65.
     The model file is looked for in ``model_path``, $THRESHER_LID_MODEL, then ~/.cache/thresher
@@ -97,8 +98,12 @@ class LanguageFilter(DocumentStep):
 
     name = "language"
     ANNOTATIONS = {"language": "string", "language_score": "float64"}
+    ANNOTATION_DOCS = {"language": "the model's top language label (wuu and yue as zh with map_chinese)",
+                       "language_score": "the model's probability of that label"}
+    DROP_REASONS = {NOT_KEPT: "the top language is not in languages",
+                    LOW_SCORE: "the top language is listed but scores at or below its minimum"}
 
-    def __init__(self, languages: Optional[List[str]] = None, min_score: float = FINEWEB_MIN_SCORE,
+    def __init__(self, languages: List[str] = list(DEFAULT_LANGUAGES), min_score: float = FINEWEB_MIN_SCORE,
                  min_scores: Optional[Dict[str, float]] = None, map_chinese: bool = True,
                  model_path: Optional[str] = None):
         super().__init__()
@@ -145,12 +150,13 @@ class LanguageFilter(DocumentStep):
         if self._model is None:
             self.setup()
         lang, score = self.identify(doc.text)
+        doc = doc.annotate(language=lang, language_score=score)
         if self.languages:
             if lang not in self._kept:
-                return NOT_KEPT
+                return Rejection(doc, NOT_KEPT)
             if not score > self.min_scores.get(lang, self.min_score):
-                return LOW_SCORE
-        return doc.annotate(language=lang, language_score=score)
+                return Rejection(doc, LOW_SCORE)
+        return doc
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -247,6 +247,10 @@ class LineDedup(beam.PTransform):
 
     name = "line_dedup"
     ANNOTATIONS = {"line_dedup_removed_lines": "int64"}
+    ANNOTATION_DOCS = {"line_dedup_removed_lines": "lines (sentences with unit sentences3) removed as repeated "
+                                                   "on another page"}
+    DROP_REASONS = {"line_dedup_too_short": "after removing repeated units, empty or below min_sentences / "
+                                            "min_words"}
 
     def __init__(self, unit: str = "line", min_sentences: int = MIN_SENTENCES, min_words: int = 0):
         super().__init__()

@@ -377,20 +377,31 @@ class MinHashDedup(beam.PTransform):
     Source: datatrove MinHash dedup (FineWeb: 5-grams, 14 x 8, no verification); Kiveris et al. 2014 for
     the clustering; FineWeb-2 for ``cluster_size``.
     ngram: words per shingle (documents with fewer words have one shingle of all of them).
-    bands: LSH bands; rows: minima per band (bands x rows permutations).
+    bands: LSH bands (bands x rows permutations).
+    rows: minima per band.
     seed: seed of the permutations (same seed = same signatures; datatrove's draws).
     verify: check each candidate edge's true Jaccard on the shingle sets, and each removal against the
         kept document (FineWeb did neither).
     threshold: smallest Jaccard of a verified edge or removal.
     verify_rounds: rounds of the verified decision; members still unmatched after them are kept.
     max_rounds: large-star/small-star rounds of the clustering (see report "converged").
-    priority: which document of a cluster is kept (transforms/priority.py); priority_annotation: its annotation.
+    priority: which document of a cluster is kept: id_hash (smallest id hash), newest (newest date) or
+        annotation (highest value of priority_annotation).
+    priority_annotation: the annotation read by the ``annotation`` priority.
     reference_signatures: glob of signature files of an earlier run; their near-duplicates are dropped.
     write_signatures: path prefix where this run's signatures are written (Parquet).
     """
 
     name = NAME
     ANNOTATIONS = {"cluster_size": "int64", "duplicate_of": "string"}
+    ANNOTATION_DOCS = {
+        "cluster_size": "documents in the document's cluster (verified: its group), the kept one included",
+        "duplicate_of": "on a removed duplicate: the id of the document kept for its cluster",
+    }
+    DROP_REASONS = {
+        "minhash_duplicate": "near-duplicate of the document kept for its cluster",
+        "minhash_reference_duplicate": "near-duplicate of a document in reference_signatures",
+    }
 
     def written_annotations(self) -> Dict[str, str]:
         """On kept documents: ``cluster_size`` (``duplicate_of`` is written on removed ones only)."""

@@ -223,6 +223,10 @@ class Mix(beam.PTransform):
 
     name = NAME
     ANNOTATIONS = {"tokens": "int64", "epoch": "int64"}
+    ANNOTATION_DOCS = {"tokens": "the document's tokens (tokenizer, else UTF-8 bytes / 4)",
+                       "epoch": "which copy of the document this is (0 for the first)"}
+    DROP_REASONS = {"mix_not_sampled": "not drawn by the source's sampling rate",
+                    "mix_unweighted_source": "its input has weight 0"}
 
     def __init__(self, weights: Dict[str, float], budget_tokens: Optional[int] = None,
                  budget_documents: Optional[int] = None, seed: int = 0, max_epochs: Optional[float] = None,

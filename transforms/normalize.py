@@ -73,6 +73,8 @@ class Normalize(DocumentStep):
 
     name = "normalize"
     ANNOTATIONS = {}
+    ANNOTATION_DOCS: Dict[str, str] = {}
+    DROP_REASONS = {"normalize_empty": "no text left after normalisation"}
 
     def __init__(self, fix_unicode: bool = False, unicode_form: str = "NFC", normalize_whitespace: bool = True,
                  max_consecutive_newlines: int = MAX_CONSECUTIVE_NEWLINES):

@@ -132,6 +132,9 @@ class PiiRedact(FilterStep):
 
     name = "pii"
     ANNOTATIONS = {"pii_emails": "int64", "pii_ips": "int64", "pii_phones": "int64"}
+    ANNOTATION_DOCS = {"pii_emails": "e-mail addresses replaced", "pii_ips": "IP addresses replaced",
+                       "pii_phones": "phone numbers replaced"}
+    DROP_REASONS: Dict[str, str] = {}
 
     def __init__(self, redact_emails: bool = True, redact_ips: bool = True, redact_ipv6: bool = True,
                  only_public_ips: bool = True, redact_phones: bool = False,

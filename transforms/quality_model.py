@@ -215,6 +215,8 @@ class QualityModel(beam.PTransform):
 
     name = NAME
     ANNOTATIONS = {"quality_score": "float64"}
+    ANNOTATION_DOCS = {"quality_score": "the model's probability of positive_label"}
+    DROP_REASONS = {"quality_model_low_score": "score below threshold, or below the top_percent cutoff"}
 
     def __init__(self, model_path: str = "", positive_label: str = DCLM_POSITIVE_LABEL,
                  threshold: Optional[float] = None, top_percent: Optional[float] = None):

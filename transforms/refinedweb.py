@@ -174,6 +174,18 @@ class RefinedWebFilter(FilterStep):
                    "refinedweb_kept_lines": "int64",
                    **{f"refinedweb_{rule}_removed": "float64" for rule in RULES},
                    "refinedweb_drop": "string"}
+    ANNOTATION_DOCS = {
+        "refinedweb_words": "words before cleaning",
+        "refinedweb_removed_ratio": "share of the words removed",
+        "refinedweb_kept_lines": "lines kept",
+        **{f"refinedweb_{rule}_removed": f"share of the words removed by the {rule} line rule" for rule in RULES},
+        "refinedweb_drop": "dry_run: the reason the document would have been dropped",
+    }
+    DROP_REASONS = {
+        "refinedweb_too_much_removed": "more than max_removed_ratio of the words were removed",
+        "refinedweb_no_words": "no words before cleaning",
+        "refinedweb_empty": "nothing left after removing lines",
+    }
 
     def __init__(self, max_uppercase_ratio: float = MAX_UPPERCASE_RATIO,
                  max_numeric_ratio: float = MAX_NUMERIC_RATIO,

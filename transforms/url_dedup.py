@@ -86,16 +86,19 @@ class UrlDedup(beam.PTransform):
     """Keep one document per normalised URL (newest crawl by default); reject the others as url_duplicate.
 
     Documents with an empty URL pass through untouched. The kept document is
-    annotated with ``url_duplicate_count``, the number of documents that
-    shared its normalised URL.
+    annotated with ``url_copies``, the number of documents that had its
+    normalised URL, itself included.
 
-    priority: which document is kept: newest (newest date; undated lose), id_hash or annotation.
+    priority: which document is kept: newest (newest date; undated lose), id_hash (smallest id hash)
+        or annotation (highest value of priority_annotation).
     priority_annotation: the annotation read by the ``annotation`` priority.
     tracking_params: query parameters removed before comparing (case-insensitive; "utm_*" is a prefix).
     """
 
     name = "url_dedup"
-    ANNOTATIONS = {"url_duplicate_count": "int64"}
+    ANNOTATIONS = {"url_copies": "int64"}
+    ANNOTATION_DOCS = {"url_copies": "documents that had this normalised URL, the kept one included"}
+    DROP_REASONS = {REASON: "same normalised URL as the kept document"}
 
     def __init__(self, priority: str = "newest", priority_annotation: Optional[str] = None,
                  tracking_params: List[str] = TRACKING_PARAMS):
@@ -110,4 +113,4 @@ class UrlDedup(beam.PTransform):
     def expand(self, docs):
         return docs | "keep one per url" >> KeepOnePerKey(
             self.name, REASON, functools.partial(url_key, tracking_params=tuple(self.tracking_params)),
-            self.priority, self.priority_annotation, count_annotation="url_duplicate_count")
+            self.priority, self.priority_annotation, count_annotation="url_copies")

@@ -332,12 +332,27 @@ class UrlFilter(FilterStep):
     ANNOTATIONS = {"url_filter_domain_blocklisted": "bool", "url_filter_url_blocklisted": "bool",
                    "url_filter_banned_words": "int64", "url_filter_soft_banned_words": "int64",
                    "url_filter_banned_subword": "bool", "url_filter_drop": "string"}
+    ANNOTATION_DOCS = {
+        "url_filter_domain_blocklisted": "the URL's domain (or a parent domain) is blocklisted",
+        "url_filter_url_blocklisted": "the URL (or a URL above it) is blocklisted",
+        "url_filter_banned_words": "banned words in the URL",
+        "url_filter_soft_banned_words": "distinct soft-banned words in the URL",
+        "url_filter_banned_subword": "the URL, reduced to lowercase letters and digits, holds a banned subword",
+        "url_filter_drop": "dry_run: the reason the document would have been dropped",
+    }
+    DROP_REASONS = {
+        "url_domain_blocklisted": "the URL's domain or a parent domain is in domain_blocklists",
+        "url_blocklisted": "the URL or a URL above it is in url_blocklists",
+        "url_banned_word": "the URL holds a banned word",
+        "url_soft_banned_words": "the URL holds soft_word_threshold or more distinct soft-banned words",
+        "url_banned_subword": "the URL holds a banned subword",
+    }
 
     def __init__(self, domain_blocklists: Optional[List[str]] = None, url_blocklists: Optional[List[str]] = None,
                  banned_words: Optional[List[str]] = None, soft_banned_words: Optional[List[str]] = None,
                  banned_subwords: Optional[List[str]] = None,
-                 banned_words_files: List[str] = None, soft_banned_words_files: List[str] = None,
-                 banned_subwords_files: List[str] = None,
+                 banned_words_files: Optional[List[str]] = None, soft_banned_words_files: Optional[List[str]] = None,
+                 banned_subwords_files: Optional[List[str]] = None,
                  soft_word_threshold: int = DATATROVE_SOFT_WORD_THRESHOLD,
                  ignore_case: bool = False, **common):
         super().__init__(**common)
