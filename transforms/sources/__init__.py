@@ -6,19 +6,23 @@ reads each file with the reader for its format. Every document gets
 ``source`` and the annotations ``file`` and ``offset`` (byte offset of the
 record for WARC/ARC/WET, 1-based line number for JSONL, 0-based row for
 Parquet). A record or file that cannot be read becomes one error record
-(``base.error_record``, step "read") and reading goes on.
+(``base.error_record``, step "read") and reading goes on; in WARC, WET and
+ARC files a damaged byte range is one error and reading resumes at the next
+intact record (``resync``). Records that are not documents (WARC requests,
+warcinfo, metadata...) are counted by type on the ``report`` output.
 """
 from __future__ import annotations
 
 import logging
 
-from typing import Dict, Iterator, List, Union
+from collections import Counter
+from typing import Dict, Iterator, List, Optional, Union
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, error_record
+from transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REPORT, error_record
 from transforms.document import Document
 from transforms.redact import redact
 from transforms.sources.arc import read_arc
@@ -62,18 +66,19 @@ def match_paths(patterns: List[str]) -> List[str]:
     return _match(patterns, strict=True)
 
 
-def read_file(path: str, source: str, fmt: str = "auto",
-              fields: Fields = Fields()) -> Iterator[Union[Document, ReadError]]:
-    """Documents and ReadErrors of one file (``fmt="auto"``: by extension)."""
+def read_file(path: str, source: str, fmt: str = "auto", fields: Fields = Fields(),
+              skipped: Optional[Counter] = None) -> Iterator[Union[Document, ReadError]]:
+    """Documents and ReadErrors of one file (``fmt="auto"``: by extension). Records that are
+    not documents (WARC requests, warcinfo...; see the readers) are counted by type in ``skipped``."""
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "warc":
-        return read_warc(path, source)
+        return read_warc(path, source, skipped)
     if fmt == "wet":
-        return read_wet(path, source)
+        return read_wet(path, source, skipped)
     if fmt == "arc":
-        return read_arc(path, source)
+        return read_arc(path, source, skipped)
     if fmt == "jsonl":
-        return read_jsonl(path, source, fields)
+        return read_jsonl(path, source, fields, skipped)
     if fmt == "parquet":
         return read_parquet(path, source, fields)
     raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
@@ -83,22 +88,26 @@ PROGRESS = logging.getLogger("thresher.progress")
 
 
 class _ReadFileFn(beam.DoFn):
-    """Reads one file: Documents on the main output, error records on ERRORS."""
+    """Reads one file: Documents on the main output, error records on ERRORS, and the records
+    passed over, by type, on REPORT as ``(type, count)`` pairs (one per type and file)."""
 
-    def __init__(self, source: str, fmt: str, fields: Fields):
+    def __init__(self, source: str, fmt: str, fields: Fields, progress=None):
         self._source, self._fmt, self._fields = source, fmt, fields
+        self._progress = progress  # called with (files done, docs, errors) of this instance
 
     def setup(self):
         self._files = Metrics.counter(METRICS_NAMESPACE, "read.files")
         self._docs = Metrics.counter(METRICS_NAMESPACE, "read.out")
         self._errors = Metrics.counter(METRICS_NAMESPACE, "read.errors")
+        self._totals = [0, 0, 0]  # files done, documents, errors: for the progress hook
 
     def process(self, path: str):
         self._files.inc()
         offset = None
         docs = errors = 0
+        skipped: Counter = Counter()
         try:
-            for item in read_file(path, self._source, self._fmt, self._fields):
+            for item in read_file(path, self._source, self._fmt, self._fields, skipped):
                 if isinstance(item, ReadError):
                     errors += 1
                     self._errors.inc()
@@ -108,25 +117,35 @@ class _ReadFileFn(beam.DoFn):
                     docs += 1
                     offset = item.annotations.get("offset")
                     self._docs.inc()
+                    if self._progress and not docs & 63:
+                        self._progress(self._totals[0], self._totals[1] + docs, self._totals[2] + errors)
                     yield item
         except Exception as exc:  # a reader bug or unknown format: one error, the job goes on
             errors += 1
             self._errors.inc()
             yield beam.pvalue.TaggedOutput(ERRORS, error_record("read", exc, file=path, offset=offset))
-        PROGRESS.info("thresher: read %s: %d documents, %d errors", redact(path), docs, errors)
+        for kind, count in sorted(skipped.items()):
+            yield beam.pvalue.TaggedOutput(REPORT, (kind, count))
+        PROGRESS.info("thresher: read %s: %d documents, %d errors%s", redact(path), docs, errors,
+                      f", {sum(skipped.values())} records passed over" if skipped else "")
+        self._totals = [self._totals[0] + 1, self._totals[1] + docs, self._totals[2] + errors]
+        if self._progress:
+            self._progress(*self._totals, force=True)
 
 
 class ReadDocuments(beam.PTransform):
     """Documents from files matching ``paths`` (glob patterns, local or gs://).
 
-    ``expand`` returns ``{"kept": PCollection[Document], "errors": PCollection[dict]}``.
+    ``expand`` returns ``{"kept": PCollection[Document], "errors": PCollection[dict], "report":
+    PCollection[(record type, count)]}``: the records passed over (not documents), per file.
     A pattern that matches nothing at run time yields nothing; use
     ``match_paths`` at construction time to fail early.
     """
 
     def __init__(self, source: str, paths: List[str], format: str = "auto", text_field: str = "text",
-                 id_field: str = "id", url_field: str = "url", date_field: str = "date"):
+                 id_field: str = "id", url_field: str = "url", date_field: str = "date", progress=None):
         super().__init__()
+        self.progress = progress  # optional callable (files done, docs, errors[, force]) run in the readers
         if format != "auto" and format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; one of auto, {', '.join(FORMATS)}")
         self.source = source
@@ -140,9 +159,10 @@ class ReadDocuments(beam.PTransform):
             | "Patterns" >> beam.Create([self.paths])
             | "Match" >> beam.FlatMap(_match, strict=False)
             | "OneFilePerWorkItem" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadFileFn(self.source, self.format, self.fields)).with_outputs(ERRORS, main=KEPT)
+            | "Read" >> beam.ParDo(_ReadFileFn(self.source, self.format, self.fields, self.progress))
+            .with_outputs(ERRORS, REPORT, main=KEPT)
         )
-        return {KEPT: outputs[KEPT], ERRORS: outputs[ERRORS]}
+        return {KEPT: outputs[KEPT], ERRORS: outputs[ERRORS], REPORT: outputs[REPORT]}
 
     def __getstate__(self):
         state = dict(self.__dict__)

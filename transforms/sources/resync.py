@@ -2,7 +2,7 @@
 
 A candidate is a place where a record could start: a gzip member header
 (``1f 8b 08``, reserved flag bits clear) whose first decompressed bytes are a
-record header, or, uncompressed, a record header at a line start. A record
+record header, or an uncompressed record header (ARC: at a line start). A record
 header is a WARC version line (``WARC/1.0`` or ``WARC/1.1``) followed by
 ``Name: value`` lines holding ``WARC-Type`` and a numeric ``Content-Length``
 up to a blank line, or an ARC v1 URL line (URL, IP address, 14-digit date,
@@ -26,9 +26,10 @@ _HEAD_BYTES = 64 << 10  # enough for any sane record header
 _OVERLAP = 64  # longer than any start pattern
 _GZIP = b"\x1f\x8b\x08"
 _WARC_LINE = re.compile(rb"WARC/1\.[01]\r\n")
-#: where a WARC or ARC header may start: after the newline these match
-WARC_START = re.compile(rb"\nWARC/1\.[01]\r\n")
-ARC_START = re.compile(rb"\n[A-Za-z][A-Za-z0-9+.-]{0,15}:")
+#: where a WARC header may start (anywhere: garbage before it need not end with a newline)
+WARC_START = re.compile(rb"WARC/1\.[01]\r\n")
+#: where an ARC header may start: at a line start
+ARC_START = re.compile(rb"(?<=\n)[A-Za-z][A-Za-z0-9+.-]{0,15}:")
 _FIELD = re.compile(rb"[!-9;-~]+:[^\r\n]*")
 _ARC_LINE = re.compile(rb"\S+ \d{1,3}(?:\.\d{1,3}){3} \d{14} \S+ (\d+)\r?\n")
 
@@ -82,10 +83,10 @@ def _head(raw: BinaryIO, chunk: bytes, base: int, offset: int) -> bytes:
     return raw.read(_HEAD_BYTES)
 
 
-def next_record(raw: BinaryIO, after: int, line_start: "re.Pattern[bytes]", is_header: HeaderCheck,
+def next_record(raw: BinaryIO, after: int, header_start: "re.Pattern[bytes]", is_header: HeaderCheck,
                 ) -> Optional[Tuple[int, bool]]:
     """(offset, gzipped) of the first candidate record start past byte ``after``, or None if the
-    file holds none. ``line_start`` finds possible header lines (matched after a newline).
+    file holds none. ``header_start`` finds where an uncompressed header may start.
     Leaves ``raw``'s position undefined."""
     pos = after + 1
     while True:
@@ -95,7 +96,7 @@ def next_record(raw: BinaryIO, after: int, line_start: "re.Pattern[bytes]", is_h
         if len(chunk) <= pos - base:
             return None
         hits = [(base + m.start(), True) for m in re.finditer(re.escape(_GZIP), chunk)]
-        hits += [(base + m.start() + 1, False) for m in line_start.finditer(chunk)]
+        hits += [(base + m.start(), False) for m in header_start.finditer(chunk)]
         if pos == 0:  # the file's first byte is a line start too
             hits.append((0, False))
         for offset, gzipped in sorted(hits):
@@ -135,7 +136,7 @@ def _damaged(start: int, end: int, cause: str) -> ReadError:
     return ReadError(DamagedBytes(f"damaged bytes {start}-{end}: {cause}"), start)
 
 
-def read_across_damage(raw: BinaryIO, segment: Segment, line_start: "re.Pattern[bytes]",
+def read_across_damage(raw: BinaryIO, segment: Segment, header_start: "re.Pattern[bytes]",
                        is_header: HeaderCheck) -> Iterator[Item]:
     """The items of ``segment`` over every intact stretch of the file, and one ReadError
     (``DamagedBytes``, at the first damaged byte) per damaged range between them. A range ends
@@ -177,7 +178,7 @@ def read_across_damage(raw: BinaryIO, segment: Segment, line_start: "re.Pattern[
             cause = _cause(failure.exc) if held is None else f"{_cause(held.exc)}; then {_cause(failure.exc)}"
             damage = (min(first, size), cause)
         # else: the candidate failed at once, the same range goes on
-        found = next_record(raw, max(failure.start, start), line_start, is_header)
+        found = next_record(raw, max(failure.start, start), header_start, is_header)
         if found is None:
             yield _damaged(damage[0], size, damage[1])
             return

@@ -26,15 +26,24 @@ A response or conversion record over ``common.MAX_RECORD_BYTES`` (64 MiB) is ski
 unread and reported as an error at its offset.
 
 Documents: HTTP ``response`` records (WARC Content-Type application/http) and
-WET ``conversion`` records; other record types are not documents. A response
+WET ``conversion`` records; other record types are not documents and are
+counted by type in ``skipped`` (``request``, ``warcinfo``...; a response that is
+not HTTP as ``response-not-http``). A response
 whose payload is not text-like (see ``http.is_text``: images, PDF...) is still
 a document, with empty text and its ``content_type``, so that ``extract``
 drops it with a reason and the accounting sees it. ``url`` is WARC-Target-URI as stored, minus the
 angle brackets wget 1.x puts around it. ``offset`` is the record's byte offset in the file:
 the start of its gzip member for .gz (all 0 in a single-member gzip), its first
-byte otherwise. A stream error is reported at the gzip member that failed, or
-for an uncompressed file at the start of the last good record (the failure is
-in or right after it).
+byte otherwise.
+
+Damage: FastWARC reads no further than the first undecodable gzip member or
+invalid record header. Reading then resumes at the next intact record
+(``resync.read_across_damage``: the next gzip member that decompresses to a WARC
+header, or a WARC header at a line start), and the bytes between are one error
+at the first damaged byte: the gzip member that failed, or for an uncompressed
+file the end of the last good record. A record whose Content-Length is too long
+swallows the start of the next one; that record is lost with it. In a
+single-member gzip, damage loses the rest of the member.
 """
 from __future__ import annotations
 
