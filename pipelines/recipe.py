@@ -17,9 +17,13 @@ any pipeline is built::
       format: parquet            # parquet | jsonl
       shard_size_mb: 256
 
-Relative paths are taken relative to the working directory. Every problem is
-reported as one ``RecipeError`` naming the file, the place (``steps[2]
-(gopher_quality).min_words``) and, where it helps, the valid choices.
+Relative paths are taken relative to the working directory; a path may start
+with ``~/`` (the user's home). A problem is reported as a ``RecipeError``
+naming the file, the place (``steps[2] (gopher_quality).min_words``) and,
+where it helps, the valid choices. Reading stops at the first problem of the
+recipe's text; ``check_before_run`` then lists every problem of the run it
+describes (input files and their formats, the output directory, each step's
+``preflight``, annotations read before any step writes them) in one error.
 
 A recipe is data: no YAML tag can build a Python object (``yaml.safe_load``), and
 a step that names a Python class (``step: "package.module:ClassName"``, a plugin)
@@ -30,13 +34,15 @@ nor make it absolute.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import importlib
 import inspect
+import os
 import re
 import typing
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
@@ -50,11 +56,29 @@ _STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class RecipeError(ValueError):
-    """A recipe problem: which file, where in it, and what is wrong."""
+    """A recipe problem: which file, where in it, and what is wrong.
 
-    def __init__(self, file: str, where: str, message: str):
+    One error can carry several (``several``): ``errors`` lists them all (itself when alone),
+    ``lines()`` gives one line each; ``file``, ``where`` and ``message`` are the first one's."""
+
+    def __init__(self, file: str, where: str, message: str, errors: Optional[List["RecipeError"]] = None):
         self.file, self.where, self.message = file, where, message
-        super().__init__(f"{file}: {where}: {message}" if where else f"{file}: {message}")
+        self.errors: List[RecipeError] = list(errors) if errors else [self]
+        super().__init__("\n".join(e.line() for e in self.errors) if errors else self.line())
+
+    def line(self) -> str:
+        return f"{self.file}: {self.where}: {self.message}" if self.where else f"{self.file}: {self.message}"
+
+    def lines(self) -> List[str]:
+        return [e.line() for e in self.errors]
+
+    @classmethod
+    def several(cls, errors: List["RecipeError"]) -> "RecipeError":
+        """One error holding ``errors`` (flattened); the error itself when there is one."""
+        flat = [one for e in errors for one in e.errors]
+        if len(flat) == 1:
+            return flat[0]
+        return cls(flat[0].file, flat[0].where, flat[0].message, errors=flat)
 
 
 @dataclasses.dataclass
@@ -110,15 +134,26 @@ class Recipe:
     params: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
-        """The resolved recipe (defaults filled in), as it would be written in YAML."""
+        """The resolved recipe, as it would be written in YAML: every step parameter, the ones the
+        recipe left out at their defaults (when the step's class is known, as after loading)."""
         return {
             "version": self.version,
             "name": self.name,
             "params": dict(self.params),
             "inputs": {n: _without(dataclasses.asdict(i), "name") for n, i in self.inputs.items()},
-            "steps": [{"step": s.step, **s.params} for s in self.steps],
+            "steps": [{"step": s.step, **resolved_params(s)} for s in self.steps],
             "output": dataclasses.asdict(self.output),
         }
+
+
+def resolved_params(spec: StepSpec) -> Dict[str, Any]:
+    """A step's parameters in constructor order, defaults filled in (copies: the lock may be edited)."""
+    if spec.cls is None:
+        return dict(spec.params)
+    values = {name: copy.deepcopy(spec.params[name] if name in spec.params else p.default)
+              for name, p in step_params(spec.cls).items() if name in spec.params or not p.required}
+    values.update((k, v) for k, v in spec.params.items() if k not in values)
+    return values
 
 
 def _without(d: Dict[str, Any], key: str) -> Dict[str, Any]:
@@ -390,6 +425,7 @@ def _parse_inputs(raw: Any, file: str) -> Dict[str, InputSpec]:
         if isinstance(spec, dict) and isinstance(spec.get("paths"), str):
             spec = {**spec, "paths": [spec["paths"]]}
         inp = _fill(InputSpec, spec, file, where, fixed={"name": str(name)})
+        inp.paths = expand_home(inp.paths)
         if not inp.paths:
             raise RecipeError(file, f"{where}.paths", "no paths given")
         if inp.format not in INPUT_FORMATS:
@@ -494,7 +530,7 @@ def _parse_steps(raw: Any, file: str, registry: Dict[str, type], allow_plugins: 
             if key not in params:
                 raise RecipeError(file, f"{where}.{key}", "unknown parameter" + _choices(str(key), params))
             try:
-                values[key] = check_type(value, params[key].hint)
+                values[key] = expand_home(check_type(value, params[key].hint))
             except TypeError as exc:
                 raise RecipeError(file, f"{where}.{key}", str(exc)) from None
         for p in params.values():
@@ -508,6 +544,16 @@ def _parse_steps(raw: Any, file: str, registry: Dict[str, type], allow_plugins: 
     return specs
 
 
+def expand_home(value: Any) -> Any:
+    """A path (or list of paths) starting with ``~/`` (or ``~`` alone) in the user's home;
+    anything else as it is. Relative paths stay relative to the current directory."""
+    if isinstance(value, str) and (value == "~" or value.startswith("~/")):
+        return os.path.expanduser(value)
+    if isinstance(value, list):
+        return [expand_home(v) for v in value]
+    return value
+
+
 def _param_where(where: str, exc: Exception) -> str:
     """``steps[3] (mix).weights`` when the step named the bad parameter (``ParamError.param``)."""
     param = getattr(exc, "param", None)
@@ -516,6 +562,7 @@ def _param_where(where: str, exc: Exception) -> str:
 
 def _parse_output(raw: Any, file: str) -> OutputSpec:
     out = _fill(OutputSpec, raw, file, "output")
+    out.path = expand_home(out.path)
     if out.format not in OUTPUT_FORMATS:
         raise RecipeError(file, "output.format", f"unknown format {out.format!r}" + _choices(out.format, OUTPUT_FORMATS))
     if out.shard_size_mb <= 0:
@@ -533,44 +580,190 @@ def _parse_output(raw: Any, file: str) -> OutputSpec:
     return out
 
 
-def check_inputs_exist(recipe: Recipe) -> None:
-    """Every input pattern must match at least one file (local or gs://)."""
+# ---------------------------------------------------------------- before a run
+
+#: input files whose first records are compared with the declared format, per path pattern
+SNIFFED_FILES_PER_PATTERN = 2
+
+
+def _input_problems(recipe: Recipe) -> List[RecipeError]:
+    """Every input pattern matches files (local or gs://), and the first files of each hold what
+    the input's ``format`` says (``transforms.sources.sniff``)."""
     from apache_beam.io.filesystems import FileSystems
+
+    from transforms.preflight import is_local, resolution_note
+    from transforms.sources.common import Fields
+    from transforms.sources.sniff import check_format
+
+    problems = []
     for name, inp in recipe.inputs.items():
+        fields = Fields(text=inp.text_field, id=inp.id_field, url=inp.url_field, date=inp.date_field)
         for i, pattern in enumerate(inp.paths):
+            where = f"inputs.{name}.paths[{i}]"
             try:
                 found = FileSystems.match([pattern])[0].metadata_list
             except Exception as exc:
-                raise RecipeError(recipe.file, f"inputs.{name}.paths[{i}]", f"cannot list {pattern!r}: {exc}") from None
+                problems.append(RecipeError(recipe.file, where, f"cannot list {pattern!r}: {exc}"))
+                continue
             if not found:
-                raise RecipeError(recipe.file, f"inputs.{name}.paths[{i}]", f"no file matches {pattern!r}")
+                note = f"; {resolution_note(pattern)}" if is_local(pattern) else ""
+                problems.append(RecipeError(recipe.file, where, f"no file matches {pattern!r}{note}"))
+                continue
+            for path in sorted(m.path for m in found)[:SNIFFED_FILES_PER_PATTERN]:
+                try:
+                    problem = check_format(path, inp.format, fields)
+                except Exception as exc:  # unreadable: permission, a vanished file...
+                    problem = f"{path}: cannot read it: {type(exc).__name__}: {exc}"
+                if problem:  # the first file with a problem speaks for its pattern
+                    problems.append(RecipeError(recipe.file, f"inputs.{name}.format", problem))
+                    break
+    return problems
+
+
+def check_inputs_exist(recipe: Recipe) -> None:
+    """Every input pattern must match at least one file whose first records fit the input's format."""
+    problems = _input_problems(recipe)
+    if problems:
+        raise RecipeError.several(problems)
+
+
+def _output_problems(recipe: Recipe) -> List[RecipeError]:
+    """A local output directory can be created or written (its nearest existing parent is a
+    writable folder). Whether it already holds a run is decided when the run starts."""
+    from transforms.preflight import is_local
+    path = recipe.output.path
+    if not path or not is_local(path):
+        return []
+    absolute = os.path.abspath(path)
+    existing = absolute
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    shown = path if existing == absolute else f"{path}: its parent {existing}"
+    if not os.path.isdir(existing):
+        message = f"{shown} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        message = f"{shown} is not writable (permission denied)"
+    else:
+        return []
+    return [RecipeError(recipe.file, "output.path", f"{message}; relative paths are resolved from the "
+                                                    f"current directory {os.getcwd()}")]
+
+
+def _preflight_errors(exc: BaseException) -> List[BaseException]:
+    """The errors a step's preflight raised: several (``PreflightErrors``) or one."""
+    return list(getattr(exc, "errors", None) or [exc])
+
+
+def _run_preflight(step: Any, inputs: Dict[str, List[str]], earlier: List[Any]) -> List[BaseException]:
+    """Call ``step.preflight(inputs)`` (with ``earlier=`` the steps before it when it takes them)."""
+    check = getattr(step, "preflight", None)
+    if check is None:
+        return []
+    try:
+        takes_earlier = "earlier" in inspect.signature(check).parameters
+    except (TypeError, ValueError):
+        takes_earlier = False
+    try:
+        check(inputs, earlier=earlier) if takes_earlier else check(inputs)
+    except Exception as exc:  # every failure of a preflight is a line of the report, never a traceback
+        return _preflight_errors(exc)
+    return []
+
+
+def _message(exc: BaseException) -> str:
+    known = (ValueError, OSError, TypeError)
+    return str(exc) if isinstance(exc, known) and str(exc) else f"{type(exc).__name__}: {exc}"
+
+
+def written_annotations(step: Any) -> Dict[str, str]:
+    """Annotations this configured step writes (``written_annotations()``, else the class's
+    ``ANNOTATIONS``), with ``{name}_drop`` for a filter in dry run."""
+    method = getattr(step, "written_annotations", None)
+    found = dict(method()) if callable(method) else dict(getattr(type(step), "ANNOTATIONS", {}))
+    if getattr(step, "dry_run", False) is True:
+        found.setdefault(f"{type(step).name}_drop", "string")
+    return found
+
+
+def read_annotations(step: Any) -> Dict[str, str]:
+    """Annotations this configured step reads -> the parameter naming each: ``read_annotations()``
+    when the step has it, else ``weight_by`` (mix) and ``priority_annotation`` under
+    ``priority: annotation`` (the dedup steps)."""
+    method = getattr(step, "read_annotations", None)
+    if callable(method):
+        return dict(method())
+    reads = {}
+    if isinstance(getattr(step, "weight_by", None), str) and step.weight_by:
+        reads[step.weight_by] = "weight_by"
+    if getattr(step, "priority", None) == "annotation" and getattr(step, "priority_annotation", None):
+        reads[step.priority_annotation] = "priority_annotation"
+    return reads
+
+
+_NUMERIC = ("float64", "int64")
+
+
+def _annotation_problems(recipe: Recipe, steps: List[Any]) -> List[RecipeError]:
+    """Each annotation a step or ``output.order_by`` reads is written by an earlier step (numeric)."""
+    from pipelines.builder import SOURCE_ANNOTATIONS  # the readers' own annotations
+
+    problems = []
+    written: Dict[str, str] = dict(SOURCE_ANNOTATIONS)
+    for spec, step in zip(recipe.steps, steps):
+        where = f"steps[{spec.index}] ({spec.step})"
+        for name, param in read_annotations(step).items():
+            if name not in written:
+                problems.append(RecipeError(recipe.file, f"{where}.{param}", (
+                    f"annotation {name!r} is written by no earlier step" + _choices(name, written))))
+            elif written[name] not in _NUMERIC:
+                problems.append(RecipeError(recipe.file, f"{where}.{param}",
+                                            f"annotation {name!r} is {written[name]}, not a number"))
+        written.update(written_annotations(step))
+    out = recipe.output
+    if out.order == "annotation":
+        numeric = {name for name, kind in written.items() if kind in _NUMERIC} - set(SOURCE_ANNOTATIONS)
+        if out.order_by not in numeric:
+            problems.append(RecipeError(recipe.file, "output.order_by", (
+                f"{out.order_by!r} is not a numeric annotation of this recipe's steps (as configured)"
+                + _choices(out.order_by, numeric))))
+    return problems
+
+
+def _step_problems(recipe: Recipe, registry: Dict[str, type]) -> Tuple[List[RecipeError], List[Any]]:
+    """Each step's ``preflight``: the files it names, values against what they refer to."""
+    inputs = {name: list(inp.paths) for name, inp in recipe.inputs.items()}
+    problems: List[RecipeError] = []
+    steps: List[Any] = []
+    for spec in recipe.steps:
+        where = f"steps[{spec.index}] ({spec.step})"
+        step = step_class(spec, registry)(**spec.params)
+        for exc in _run_preflight(step, inputs, list(steps)):
+            problems.append(RecipeError(recipe.file, _param_where(where, exc), _message(exc)))
+        steps.append(step)
+    return problems, steps
 
 
 def preflight_steps(recipe: Recipe, registry: Dict[str, type]) -> None:
     """Let each step check, before the pipeline starts, what it needs outside the recipe:
     files it reads (benchmarks, tokenizers, models) and the recipe's inputs (``preflight``)."""
-    inputs = {name: list(inp.paths) for name, inp in recipe.inputs.items()}
-    for spec in recipe.steps:
-        step = step_class(spec, registry)(**spec.params)
-        check = getattr(step, "preflight", None)
-        if check is None:
-            continue
-        try:
-            check(inputs)
-        except (ValueError, TypeError, OSError) as exc:
-            raise RecipeError(recipe.file, _param_where(f"steps[{spec.index}] ({spec.step})", exc), str(exc)) from None
+    problems, _ = _step_problems(recipe, registry)
+    if problems:
+        raise RecipeError.several(problems)
+
+
+def find_problems(recipe: Recipe, registry: Dict[str, type]) -> List[RecipeError]:
+    """Every problem found before a pipeline is built, in recipe order: inputs (files match and hold
+    the declared format), the output directory, each step's preflight (files it names, values
+    against what they refer to), and annotations read by a step or ``output.order_by`` that no
+    earlier step writes."""
+    problems = _input_problems(recipe) + _output_problems(recipe)
+    step_problems, steps = _step_problems(recipe, registry)
+    return problems + step_problems + _annotation_problems(recipe, steps)
 
 
 def check_before_run(recipe: Recipe, registry: Dict[str, type]) -> None:
-    """Everything checked before a pipeline is built: inputs match files, steps' preflight,
-    and an output order names a numeric annotation that a step of the recipe adds."""
-    check_inputs_exist(recipe)
-    preflight_steps(recipe, registry)
-    if recipe.output.order == "annotation":
-        numeric = {name for spec in recipe.steps
-                   for name, kind in getattr(step_class(spec, registry), "ANNOTATIONS", {}).items()
-                   if kind in ("float64", "int64")}
-        if recipe.output.order_by not in numeric:
-            raise RecipeError(recipe.file, "output.order_by",
-                              f"{recipe.output.order_by!r} is not a numeric annotation of this recipe's steps"
-                              + _choices(recipe.output.order_by, numeric))
+    """``find_problems``, raised as one RecipeError listing them all (``thresher validate`` and
+    ``thresher run`` both call it before building anything)."""
+    problems = find_problems(recipe, registry)
+    if problems:
+        raise RecipeError.several(problems)
