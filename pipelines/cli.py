@@ -2,7 +2,7 @@
 
     thresher run RECIPE [--input GLOB ...] [--output DIR] [--runner local|portable|flink|dataflow]
                         [--workers N] [--overwrite] [--allow-plugins] [-- extra Beam options]
-    thresher validate RECIPE [--allow-plugins]
+    thresher validate RECIPE [--input [NAME=]GLOB ...] [--output DIR] [--param NAME=VALUE] [--allow-plugins]
     thresher steps
     thresher assets [--cache-dir DIR]
     thresher s-curve [--bands 14 --rows 8]
@@ -82,8 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no summary table")
     _add_allow_plugins(run)
 
-    validate = sub.add_parser("validate", help="validate a recipe without running it")
+    validate = sub.add_parser("validate", help="check a recipe and the run it describes (input files and their "
+                                               "formats, files steps name, the output directory) without running it")
     validate.add_argument("recipe")
+    validate.add_argument("--input", action="append", default=[], metavar="[NAME=]GLOB",
+                          help="as for run: check the run with these inputs")
+    validate.add_argument("--output", help="as for run: check the run writing to this directory")
     validate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     _add_allow_plugins(validate)
 
@@ -148,9 +152,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("\n".join(describe_steps()))
             return 0
         if args.command == "validate":
-            recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param),
-                                 allow_plugins=args.allow_plugins)
-            check_before_run(recipe, STEPS)
+            recipe = checked_recipe(args)
             print(redact(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))"))
             return 0
         if args.command == "s-curve":
@@ -187,20 +189,30 @@ def main(argv: Optional[List[str]] = None) -> int:
             return print_template_body(args)
         return _run(args, extra)
     except RecipeError as exc:
-        print(redact(f"error: {exc}"), file=sys.stderr)
+        for line in exc.lines():  # every problem found, one line each
+            print(redact(f"error: {line}"), file=sys.stderr)
         return 2
     except (FileExistsError, ValueError) as exc:
         print(redact(f"error: {exc}"), file=sys.stderr)
         return 2
 
 
-def _run(args, extra: List[str]) -> int:
-    from pipelines.run import apply_overrides, run_recipe
-    from pipelines.report import summary_table
+def checked_recipe(args):
+    """The recipe of ``validate`` and ``run``: read, with --param, --input and --output applied,
+    and every check made before a run (``check_before_run``); RecipeError lists each problem."""
+    from pipelines.run import apply_overrides
 
     recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param), allow_plugins=args.allow_plugins)
     recipe = apply_overrides(recipe, args.input, args.output)
     check_before_run(recipe, STEPS)
+    return recipe
+
+
+def _run(args, extra: List[str]) -> int:
+    from pipelines.run import run_recipe
+    from pipelines.report import summary_table
+
+    recipe = checked_recipe(args)  # before anything is built or written
     cfg = RunnerConfig(
         runner=args.runner, workers=args.workers, job_endpoint=args.job_endpoint,
         environment_type=args.environment_type, environment_config=args.environment_config,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import re
 from typing import Any, Dict, List, Optional
 
 import apache_beam as beam
@@ -11,7 +12,7 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.builder import build, output_dirs
-from pipelines.recipe import Recipe, RecipeError
+from pipelines.recipe import Recipe, RecipeError, _choices, expand_home
 from pipelines.report import STATS_FILE, SUCCESS_MARKER, read_stats, write_text
 from pipelines.runners import RunnerConfig, make_runner_and_options
 from transforms.redact import redact_json
@@ -24,22 +25,42 @@ _VERSIONED = ("apache-beam", "trafilatura", "fasttext-numpy2-wheel", "fastwarc",
               "datasketch", "numpy")
 
 
+_INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def _matches_files(pattern: str) -> bool:
+    try:
+        return bool(FileSystems.match([pattern])[0].metadata_list)
+    except Exception:
+        return False
+
+
 def apply_overrides(recipe: Recipe, inputs: List[str], output: Optional[str]) -> Recipe:
-    """Apply ``--input [NAME=]GLOB`` and ``--output DIR`` from the command line."""
+    """Apply ``--input [NAME=]GLOB`` and ``--output DIR`` from the command line (``~/`` expanded).
+
+    ``NAME=GLOB`` replaces input NAME's paths. A ``NAME=`` prefix that looks like an input name
+    but names none is an error listing the valid inputs, unless files match the whole argument
+    (a file name holding ``=``); without a prefix, a recipe with one input takes the pattern."""
     new_inputs = {name: dataclasses.replace(spec) for name, spec in recipe.inputs.items()}
+    valid = ", ".join(sorted(new_inputs))
     replaced: Dict[str, List[str]] = {}
     for item in inputs:
-        name, _, pattern = item.partition("=")
-        if pattern and name in new_inputs:
-            replaced.setdefault(name, []).append(pattern)
+        name, sep, pattern = item.partition("=")
+        if sep and name in new_inputs:
+            if not pattern:
+                raise RecipeError(recipe.file, f"inputs.{name}", f"--input {item!r}: no pattern after '='")
+            replaced.setdefault(name, []).append(expand_home(pattern))
+        elif sep and _INPUT_NAME.match(name) and not _matches_files(expand_home(item)):
+            raise RecipeError(recipe.file, "inputs", f"--input {item!r}: the recipe has no input {name!r}"
+                              + _choices(name, new_inputs))
         elif len(new_inputs) == 1:
-            replaced.setdefault(next(iter(new_inputs)), []).append(item)
+            replaced.setdefault(next(iter(new_inputs)), []).append(expand_home(item))
         else:
             raise RecipeError(recipe.file, "inputs", f"--input {item!r}: the recipe has several inputs, "
-                              f"say which with NAME=GLOB; valid: {', '.join(sorted(new_inputs))}")
+                              f"say which with NAME=GLOB; valid: {valid}")
     for name, paths in replaced.items():
         new_inputs[name].paths = paths
-    out = dataclasses.replace(recipe.output, path=output) if output else recipe.output
+    out = dataclasses.replace(recipe.output, path=expand_home(output)) if output else recipe.output
     return dataclasses.replace(recipe, inputs=new_inputs, output=out)
 
 

@@ -389,6 +389,50 @@ class C4BadWords(FilterStep):
         if self.regex(self.default_language) is None:
             raise FileNotFoundError(f"c4_badwords: no list for {self.default_language!r} in {folder}")
 
+    def list_path(self, lang: str) -> Optional[str]:
+        """The word list file looked up for ``lang`` (None for a code that cannot name one)."""
+        if not hasattr(self, "_folder"):
+            from apache_beam.io.filesystems import FileSystems
+            nested = FileSystems.join(self.wordlist_dir, "ldnoobw")
+            self._folder = nested if FileSystems.exists(FileSystems.join(nested, self.english_file)) \
+                else self.wordlist_dir
+        if not _LANGUAGE_CODE.match(lang):
+            return None
+        from apache_beam.io.filesystems import FileSystems
+        return FileSystems.join(self._folder, self.english_file if lang == "en" else lang)
+
+    def preflight(self, inputs: Dict[str, List[str]], earlier: List[object] = ()) -> None:
+        """A word list, readable as UTF-8, for ``default_language`` and every language the last earlier
+        ``language`` step keeps (unless ``drop_unlisted`` says to drop those without one)."""
+        from transforms.base import ParamError
+        from transforms.preflight import Problems, check_path
+
+        expected = "a folder of LDNOOBW word lists, one file per language code"
+        missing = check_path("wordlist_dir", self.wordlist_dir, expected, kind="dir")
+        if missing:
+            raise missing
+        kept = next((list(getattr(s, "languages", []) or []) for s in reversed(list(earlier))
+                     if getattr(s, "name", "") == "language"), [])
+        problems = Problems()
+        for lang in dict.fromkeys([self.default_language] + kept):
+            if lang != self.default_language and self.drop_unlisted:
+                continue
+            path = self.list_path(lang)
+            if path is None and lang != self.default_language:
+                continue  # not a language code: the language step reports it
+            why = "default_language" if lang == self.default_language else "kept by the language step"
+            if path is None or check_path("wordlist_dir", path, "") is not None:
+                looked = f"looked for {path}" + (" (english_file)" if lang == "en" else "") if path else "not a code"
+                problems.add(ParamError("wordlist_dir", (
+                    f"no word list for {lang!r} ({why}): {looked}; relative paths are resolved from the current "
+                    f"directory {os.getcwd()}" + ("" if lang == self.default_language else
+                                                  "; add its list, or set drop_unlisted: true"))))
+                continue
+            loaded = []
+            if problems.check("wordlist_dir", lambda: loaded.append(self._load(lang))) and loaded[0] is None:
+                problems.add(ParamError("wordlist_dir", f"{path}: the word list for {lang!r} holds no word"))
+        problems.raise_if_any()
+
     def regex(self, lang: str) -> Optional[Pattern]:
         """The compiled pattern of ``lang``'s list (None when there is none), cached."""
         if lang not in self._regexes:

@@ -398,10 +398,26 @@ class Decontaminate(beam.PTransform):
         self.max_items_per_ngram = max_items_per_ngram
 
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
-        """Every pattern matches files, every file has a known format and at least one item."""
-        for path in match_files(self.benchmarks):
-            if not sum(1 for _ in read_items(path, self.format)):  # reads every record: a bad row fails here
-                raise ParamError("benchmarks", f"{path}: no benchmark item in the file")
+        """Every pattern matches files, every file has a known format and at least one item
+        (each problem of each pattern is reported)."""
+        from transforms.preflight import Problems, is_local, resolution_note
+
+        problems = Problems()
+        for pattern in self.benchmarks:
+            try:
+                files = match_files([pattern])
+            except ParamError as exc:
+                note = f"; {resolution_note(pattern)}" if is_local(pattern) else ""
+                problems.add(ParamError("benchmarks", f"{exc} (expected benchmark files: GSM8K, MMLU, HumanEval "
+                                                      f"or plain text){note}"))
+                continue
+            for path in files:
+                problems.check("benchmarks", lambda: self._check_items(path))
+        problems.raise_if_any()
+
+    def _check_items(self, path: str) -> None:
+        if not sum(1 for _ in read_items(path, self.format)):  # reads every record: a bad row fails here
+            raise ParamError("benchmarks", f"{path}: no benchmark item in the file")
 
     def expand(self, docs):
         index = (docs.pipeline

@@ -48,9 +48,9 @@ import os
 import signal
 import threading
 import time
-from typing import Callable, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
-from transforms.base import DocumentStep
+from transforms.base import DocumentStep, ParamError
 from transforms.document import Document
 
 # Drop reasons.
@@ -125,6 +125,15 @@ class Extract(DocumentStep):
         self.content_types = list(DEFAULT_CONTENT_TYPES if content_types is None else content_types)
         self.extractor = extractor
         self._extract_fn: Optional[Callable[[str], Optional[str]]] = None
+
+    def preflight(self, inputs: Dict[str, List[str]]) -> None:
+        """The chosen extractor imports (resiliparse is an optional package)."""
+        if self.extractor == "resiliparse":
+            try:
+                import resiliparse.extract.html2text  # noqa: F401
+            except ImportError:
+                raise ParamError("extractor", 'extractor "resiliparse" needs the resiliparse package: '
+                                              "pip install 'thresher[resiliparse]' (or use trafilatura)") from None
 
     def setup(self) -> None:
         self._accepted_types = frozenset(t.strip().lower() for t in self.content_types)

@@ -29,7 +29,8 @@ and 0.7-0.9 ms per 683-word document on one core.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple, Union
+import difflib
+from typing import Dict, FrozenSet, List, Optional, Tuple, Union
 
 from transforms.assets import find_lid_model
 from transforms.base import DocumentStep, Rejection
@@ -68,6 +69,24 @@ class LidModel:
         except (TypeError, UnicodeEncodeError):  # lone surrogates: pybind cannot encode the str
             pairs = self._ft.f.predict(line.encode("utf-8", "replace"), k, 0.0, "strict")
         return [(label[len(_LABEL_PREFIX):], prob) for prob, label in pairs]
+
+
+def suggest_label(given: str, labels: FrozenSet[str]) -> str:
+    """``; did you mean 'en'?`` for a language name (``english``, ``Deutsch`` in English: ``German``),
+    a code in another case or with a region (``EN``, ``en-US``) or a near miss; "" when nothing fits."""
+    text = given.strip()
+    candidates = [text.lower(), text.replace("_", "-").split("-")[0].lower()]
+    try:  # English names of languages (babel, which trafilatura's courlan installs)
+        from babel import Locale
+        names = {name.lower(): code for code, name in Locale("en").languages.items() if code in labels}
+        candidates.append(names.get(text.lower(), ""))
+    except ImportError:
+        pass
+    for candidate in candidates:
+        if candidate in labels and candidate != given:
+            return f"; did you mean {candidate!r}?"
+    close = difflib.get_close_matches(text.lower(), sorted(labels), n=1)
+    return f"; did you mean {close[0]!r}?" if close else "; labels are ISO 639 codes such as 'en', 'de', 'zh'"
 
 
 def shared_lid_model(path: str) -> LidModel:
@@ -133,6 +152,31 @@ class LanguageFilter(DocumentStep):
         unknown = sorted(set(self.languages) - self._model.labels)
         if unknown:
             raise ValueError(f"language: {unknown} are not labels of the model {self._model.path}")
+
+    def preflight(self, inputs: Dict[str, List[str]]) -> None:
+        """The model is found and loads (once per process), and every language is one of its labels."""
+        from transforms.base import ParamError
+        from transforms.preflight import Problems, check_path
+
+        if self.model_path:
+            missing = check_path("model_path", self.model_path, "fastText lid.176.bin or lid.176.ftz")
+            if missing:
+                raise missing
+        try:
+            path = find_lid_model(self.model_path)
+        except FileNotFoundError as exc:
+            raise ParamError("model_path", str(exc)) from None
+        try:
+            model = shared_lid_model(path)
+        except Exception as exc:  # not a fastText model, a truncated file...
+            raise ParamError("model_path", f"{path}: does not load as a fastText model (expected lid.176.bin "
+                                           f"or lid.176.ftz): {type(exc).__name__}: {exc}") from None
+        problems = Problems()
+        for lang in self.languages:
+            if lang not in model.labels:
+                problems.add(ParamError("languages", f"{lang!r} is not a label of lid.176 ({path})"
+                                                     + suggest_label(lang, model.labels)))
+        problems.raise_if_any()
 
     def identify(self, text: str) -> Tuple[str, float]:
         """(language, score) of ``text``: the model's top label, Chinese varieties merged if asked."""

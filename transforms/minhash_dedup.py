@@ -435,6 +435,42 @@ class MinHashDedup(beam.PTransform):
         state.pop("pipeline", None)
         return state
 
+    def preflight(self, inputs) -> None:
+        """``reference_signatures`` matches signature files whose schema (read alone) has ``id`` and
+        ``bands`` and whose parameters are this step's."""
+        if not self.reference_signatures:
+            return
+        import pyarrow.parquet as pq
+        from apache_beam.io.filesystems import FileSystems
+
+        from transforms.base import ParamError
+        from transforms.preflight import Problems, is_local, resolution_note
+
+        try:
+            files = _match(self.reference_signatures)
+        except ValueError as exc:
+            note = f"; {resolution_note(self.reference_signatures)}" if is_local(self.reference_signatures) else ""
+            raise ParamError("reference_signatures", f"{exc} (expected the Parquet files write_signatures "
+                                                     f"wrote){note}") from None
+        params = signature_params(self.ngram, self.bands, self.rows, self.seed)
+        problems = Problems()
+
+        def check(path: str) -> None:
+            try:
+                with FileSystems.open(path, compression_type="uncompressed") as f:
+                    schema = pq.read_schema(f)
+            except Exception as exc:  # not Parquet, a damaged footer
+                raise ParamError("reference_signatures", f"{path}: cannot read its Parquet schema: {exc}") from None
+            if not {"id", "bands"} <= set(schema.names):
+                raise ParamError("reference_signatures", f"{path}: not a signature file (columns: "
+                                                         f"{', '.join(schema.names)}; expected id and bands)")
+            meta = json.loads((schema.metadata or {}).get(SIGNATURE_META.encode(), b"{}"))
+            if meta != params:
+                raise ParamError("reference_signatures", f"{path}: made with {meta}, this step uses {params}")
+        for path in files:
+            problems.check("reference_signatures", lambda: check(path))
+        problems.raise_if_any()
+
     def expand(self, docs):
         params = signature_params(self.ngram, self.bands, self.rows, self.seed)
         sig = docs | "signatures" >> beam.ParDo(_Signatures(

@@ -267,25 +267,30 @@ class Mix(beam.PTransform):
 
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
         """Weights name the inputs, the tokenizer loads, and no source is asked more than it can give."""
+        from transforms.preflight import Problems, check_path
+
+        problems = Problems()
         valid = ", ".join(sorted(inputs)) or "(none)"
         for name in sorted(self.weights):
             if name not in inputs:
-                raise ParamError("weights", f"mix: {name!r} is not an input; valid: {valid}")
+                problems.add(ParamError("weights", f"mix: {name!r} is not an input; valid: {valid}"))
         for name in sorted(inputs):
             if name not in self.weights:
-                raise ParamError("weights", f"mix: input {name!r} has no weight (give it 0 to leave it out)")
+                problems.add(ParamError("weights", f"mix: input {name!r} has no weight (give it 0 to leave it out)"))
         if self.tokenizer:
-            from apache_beam.io.filesystems import FileSystems
-
             from transforms.tokens import load_tokenizer
-            if not FileSystems.exists(self.tokenizer):
-                raise ParamError("tokenizer", f"mix: no tokenizer file {self.tokenizer!r}")
-            try:
-                load_tokenizer(self.tokenizer)
-            except Exception as exc:
-                raise ParamError("tokenizer", f"mix: cannot load tokenizer {self.tokenizer!r}: {exc}") from None
-        if self.max_epochs is not None:
+            missing = check_path("tokenizer", self.tokenizer, "a Hugging Face tokenizer.json")
+            if missing:
+                problems.add(ParamError("tokenizer", f"mix: no tokenizer file: {missing}"))
+            else:
+                try:
+                    load_tokenizer(self.tokenizer)
+                except Exception as exc:
+                    problems.add(ParamError("tokenizer", f"mix: cannot load tokenizer {self.tokenizer!r} "
+                                                         f"(expected a Hugging Face tokenizer.json): {exc}"))
+        if self.max_epochs is not None and not problems.errors:
             self._check_supply(inputs)
+        problems.raise_if_any()
 
     def _check_supply(self, inputs: Dict[str, List[str]]) -> None:
         from transforms.input_bounds import source_supply

@@ -237,13 +237,22 @@ class QualityModel(beam.PTransform):
         self.top_percent = None if top_percent is None else float(top_percent)
 
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
-        """The model file must exist (local or gs://); its labels are checked when workers load it."""
+        """The model file exists and loads as the workers load it, and ``positive_label`` is one of its
+        labels. The model is loaded here once and let go (not kept in this process)."""
+        from transforms.preflight import check_path
+
+        missing = check_path("model_path", self.model_path, "a fastText supervised model (.bin/.ftz)")
+        if missing:
+            raise missing
         try:
-            found = FileSystems.exists(self.model_path)
-        except Exception as exc:
-            raise ParamError("model_path", f"{NAME}: cannot check {self.model_path!r}: {exc}") from None
-        if not found:
-            raise ParamError("model_path", f"{NAME}: model file not found: {self.model_path!r}")
+            model = FastTextClassifier(self.model_path)
+        except Exception as exc:  # not a fastText model, a truncated file...
+            raise ParamError("model_path", f"{self.model_path}: does not load as a fastText model: "
+                                           f"{type(exc).__name__}: {exc}") from None
+        try:
+            model.resolve_label(self.positive_label)
+        except ValueError as exc:
+            raise ParamError("positive_label", str(exc)) from None
 
     def expand(self, docs):
         scored = (docs | "Score" >> beam.ParDo(_ScoreFn(self.model_path, self.positive_label))

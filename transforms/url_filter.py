@@ -299,6 +299,24 @@ def _read_words(paths: List[str]) -> List[str]:
     return [word for path in paths for word in read_list(path)]
 
 
+def _check_text(path: str) -> None:
+    """A list file's first 64 KiB (after gunzip) is UTF-8 text: no NUL byte (a tar or other binary file)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(path) as f:
+            head = f.read(1 << 16)
+    except Exception as exc:  # a damaged .gz, a permission error
+        raise ValueError(f"{path}: cannot read it as a text list: {type(exc).__name__}: {exc}") from None
+    if b"\0" in head:
+        raise ValueError(f"{path}: binary data, not a text list (one entry a line)")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not merely a character cut at the end of the sample
+            raise ValueError(f"{path}: not UTF-8 text at byte {exc.start} (expected one entry a line)") from None
+
+
 class UrlFilter(FilterStep):
     """Drop documents whose URL's domain or URL is blocklisted, or whose URL holds banned words.
 
@@ -376,6 +394,39 @@ class UrlFilter(FilterStep):
         subwords = sorted(_word_set(self.banned_subwords + _read_words(self.banned_subwords_files)))
         self._subword_re = re.compile(substring_pattern(subwords)) if subwords else None
         self._lists = shared_lists(tuple(self.domain_blocklists), tuple(self.url_blocklists))
+
+    def preflight(self, inputs: Dict[str, List[str]]) -> None:
+        """Every list file or UT1 folder exists, is text, and loads as the workers will load it
+        (blocklists are hashed into the user cache here, once, so workers then only read them)."""
+        from transforms.base import ParamError
+        from transforms.preflight import Problems, check_path
+
+        problems = Problems()
+        blocklists = (("domain_blocklists", self.domain_blocklists, UT1_DOMAINS),
+                      ("url_blocklists", self.url_blocklists, UT1_URLS))
+        for param, paths, ut1_file in blocklists:
+            what = "domain" if ut1_file == UT1_DOMAINS else "URL"
+            expected = (f"a {what} list, one {what.lower()} a line, or a UT1 category folder such as "
+                        f"adult/ holding a {ut1_file!r} file")
+            for path in paths:
+                error = check_path(param, path, expected, kind="any")
+                if error is None and os.path.isdir(path) and not os.path.isfile(os.path.join(path, ut1_file)):
+                    error = ParamError(param, f"{path}: folder without a {ut1_file!r} file (expected {expected})")
+                if error is None:
+                    problems.check(param, lambda: _check_text(_list_file(path, ut1_file)))
+                problems.add(error)
+        word_files = (("banned_words_files", self.banned_words_files), ("soft_banned_words_files",
+                      self.soft_banned_words_files), ("banned_subwords_files", self.banned_subwords_files))
+        for param, paths in word_files:
+            for path in paths:
+                error = check_path(param, path, "a word list, one word a line")
+                if error is None:
+                    problems.check(param, lambda: (_check_text(path), _read_words([path])))
+                problems.add(error)
+        if not problems.errors and (self.domain_blocklists or self.url_blocklists):
+            problems.check("domain_blocklists" if self.domain_blocklists else "url_blocklists",
+                           lambda: shared_lists(tuple(self.domain_blocklists), tuple(self.url_blocklists)))
+        problems.raise_if_any()
 
     def score(self, doc: Document) -> Dict[str, float]:
         if self._lists is None:
