@@ -82,3 +82,19 @@ def test_bad_parameters():
         WriteOrderedDocuments("x", order="random")
     with pytest.raises(ValueError):
         WriteOrderedDocuments("x", order="annotation")
+
+
+def test_every_shard_has_one_schema_typed_date_and_no_metadata_when_not_asked(tmp_path):
+    import pyarrow as pa
+
+    from transforms.sinks import document_schema
+    docs = [Document(id=f"d{i}", text="x" * 200, date="2024-05-01T00:00:00Z" if i % 2 else "",
+                     annotations={"score": i / 40}) for i in range(40)]
+    size = sum(len(d.text) + ROW_OVERHEAD for d in docs)
+    names, _, tables = _write(tmp_path, docs, shard_bytes=size // 3 + 1, order="annotation", order_by="score",
+                              metadata=False)
+    assert len(names) == 3
+    assert all(t.schema == document_schema(ANNOTATIONS, metadata=False) for t in tables)
+    dates = [d for t in tables for d in t.column("date").to_pylist()]
+    assert tables[0].schema.field("date").type == pa.timestamp("us", tz="UTC")
+    assert sum(d is None for d in dates) == 20 and all(d is None or d.year == 2024 for d in dates)

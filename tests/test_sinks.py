@@ -103,3 +103,56 @@ def test_huggingface_datasets_loads_output(tmp_path):
     loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "*.parquet"),
                                    split="train", cache_dir=str(tmp_path / "hf"))
     assert loaded.num_rows == 50 and loaded.features["language_score"].dtype == "float64"
+
+
+# ---------------------------------------------------------------- url and date
+
+def test_parse_date_iso_forms_and_boundaries():
+    from transforms.sinks import iso_utc, parse_date
+    utc = {  # value -> ISO 8601 UTC, or None for null
+        "2024-05-01": "2024-05-01T00:00:00Z",
+        "2024-05-01T12:30:00Z": "2024-05-01T12:30:00Z",
+        "2024-05-01T12:30:00+02:00": "2024-05-01T10:30:00Z",
+        "2024-05-01T12:30:00-0530": "2024-05-01T18:00:00Z",
+        "2024-05-01 12:30": "2024-05-01T12:30:00Z",  # no zone: read as UTC
+        "20240501T123000Z": "2024-05-01T12:30:00Z",  # basic format
+        "2024-05-01T12:30:00.1234567Z": "2024-05-01T12:30:00.123456Z",  # beyond microseconds: cut
+        "2024-05-01T00:00:00+23:59": "2024-04-30T00:01:00Z",  # largest offset
+        "2024-05-01T00:00:00+24:00": None,
+        "2024-12-31T23:59:59Z": "2024-12-31T23:59:59Z",
+        "2024-13-01": None, "2024-02-30": None, "2024-05-01T24:00:00Z": None,
+        "1714566600": None, "May 1, 2024": None, "": None,
+    }
+    assert {v: (iso_utc(d) if (d := parse_date(v)) else None) for v in utc} == utc
+
+
+def test_parquet_url_and_date_null_when_unknown_date_typed(tmp_path):
+    records = [Document(id="a", text="t", url="https://x.test/a", date="2024-05-01T12:00:00+02:00"),
+               Document(id="b", text="t", url="", date=""),
+               Document(id="c", text="t", date="last tuesday", annotations={"language": "en"})]
+    files = write(tmp_path, records, annotations={"language": "string"})
+    table = pq.read_table(files[0])
+    assert table.schema.field("date").type == pa.timestamp("us", tz="UTC")
+    rows = {r["id"]: r for r in table.to_pylist()}
+    assert rows["a"]["date"].isoformat() == "2024-05-01T10:00:00+00:00" and rows["a"]["url"] == "https://x.test/a"
+    assert rows["b"]["url"] is None and rows["b"]["date"] is None and rows["b"]["metadata"] is None
+    assert rows["c"]["date"] is None and json.loads(rows["c"]["metadata"]) == {"date_raw": "last tuesday"}
+
+
+def test_jsonl_nulls_iso_date_and_date_raw(tmp_path):
+    records = [Document(id="a", text="t", url="https://x.test/a", date="2024-05-01"),
+               Document(id="b", text="t"),
+               Document(id="c", text="t", date="20240501T1200-0100")]
+    files = write(tmp_path, records + [Document(id="d", text="t", date="soon")], format="jsonl")
+    lines = {r["id"]: r for r in map(json.loads, gzip.decompress(files[0].read_bytes()).splitlines())}
+    assert lines["a"]["date"] == "2024-05-01T00:00:00Z" and "date_raw" not in lines["a"]
+    assert lines["b"]["url"] is None and lines["b"]["date"] is None
+    assert lines["c"]["date"] == "2024-05-01T13:00:00Z"
+    assert lines["d"]["date"] is None and lines["d"]["date_raw"] == "soon"
+
+
+def test_metadata_column_only_when_asked(tmp_path):
+    files = write(tmp_path, docs(3), annotations={"language": "string"}, metadata=False)
+    table = pq.read_table(files[0])
+    assert table.schema == document_schema({"language": "string"}, metadata=False)
+    assert table.column_names == ["id", "text", "url", "source", "date", "language"]
