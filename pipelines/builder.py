@@ -210,6 +210,8 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
         errors.append(read[ERRORS])
         counts.append(_count_docs(read[KEPT], f"count read_{name} docs", ("read", name, "docs")))
         counts.append(_count(read[ERRORS], f"count read_{name} errors", lambda e, n=name: ("read", n, "errors")))
+        counts.append(read[REPORT] | f"count read_{name} skipped"  # records passed over, by type
+                      >> beam.Map(lambda kv, n=name: (("read", n, "skipped", kv[0]), kv[1])))
         docs = read[KEPT]
         for spec in recipe.steps[:per_input]:
             docs = apply(docs, spec, f" [{name}]" if several else "")

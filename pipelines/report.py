@@ -32,7 +32,15 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
     facts = list(facts)
     summaries = {key: value for kind, key, value in facts if kind == "summary"}
     by_source = {name: {"documents": counts.get(("read", name, "docs"), 0),
-                        "errors": counts.get(("read", name, "errors"), 0)} for name in summary["inputs"]}
+                        "errors": counts.get(("read", name, "errors"), 0),
+                        # records the reader passed over (not documents), by type
+                        "skipped": dict(sorted((key[3], n) for key, n in counts.items()
+                                               if key[:3] == ("read", name, "skipped")))}
+                 for name in summary["inputs"]}
+    skipped: Dict[str, int] = {}
+    for source in by_source.values():
+        for kind, n in source["skipped"].items():
+            skipped[kind] = skipped.get(kind, 0) + n
     read_docs = sum(s["documents"] for s in by_source.values())
     read_errors = sum(s["errors"] for s in by_source.values())
     read_tokens = sum(counts.get(("read", name, "docs", "tokens"), 0) for name in summary["inputs"])
@@ -66,7 +74,7 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
     stats = {
         "recipe": summary["recipe"],
         "input": {"documents": read_docs, "read_errors": read_errors, "total": total_in, "tokens": read_tokens,
-                  "by_source": by_source},
+                  "skipped": dict(sorted(skipped.items())), "by_source": by_source},
         "steps": steps,
         "output": {"documents": rows["data"], "files": sum(1 for f in files if f["kind"] == "data"),
                    "tokens": tokens},
@@ -177,6 +185,9 @@ def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
         rows.append((f"{s['index']:02d} {s['step']}", str(s["in"]), str(s["out"]),
                      str(s["dropped_total"]), str(s["errors"]), top))
     lines = _aligned(rows, left=(0, 5))
+    if inp.get("skipped"):
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(inp["skipped"].items(), key=lambda kv: (-kv[1], kv[0])))
+        lines.append(f"read: {sum(inp['skipped'].values())} records passed over ({kinds})")
     for s in stats["steps"]:
         if s.get("report"):
             facts = ", ".join(f"{k} {v}" for k, v in s["report"].items())
