@@ -235,8 +235,15 @@ def test_bad_parameters_raise_param_error(tmp_path):
 def test_preflight_checks_the_model_file(tmp_path, trained):
     with pytest.raises(ParamError) as exc:
         QualityModel(model_path=str(tmp_path / "missing.bin"), threshold=0.5).preflight({"web": ["x"]})
-    assert exc.value.param == "model_path" and "not found" in str(exc.value)
+    assert exc.value.param == "model_path" and "missing.bin: no such file" in str(exc.value)
     QualityModel(model_path=str(trained), top_percent=10.0).preflight({"web": ["x"]})
+    (tmp_path / "text.bin").write_text("not a model\n")
+    with pytest.raises(ParamError, match="text.bin: does not load as a fastText model") as exc:
+        QualityModel(model_path=str(tmp_path / "text.bin"), threshold=0.5).preflight({})
+    assert exc.value.param == "model_path"
+    with pytest.raises(ParamError, match="label 'good' is not a label of the model .*__label__cc, __label__hq") as exc:
+        QualityModel(model_path=str(trained), positive_label="good", threshold=0.5).preflight({})
+    assert exc.value.param == "positive_label"
 
 
 # ---------------------------------------------------------------- the step in Beam
