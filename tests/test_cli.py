@@ -71,7 +71,8 @@ def test_run_writes_layout_and_balanced_stats(tmp_path, corpus, capsys):
     printed = capsys.readouterr().out
     assert "00 extract" in printed and "balanced: True" in printed
     assert sorted(p.name for p in out.iterdir()) == [
-        "_SUCCESS", "data", "errors", "recipe.lock.yaml", "rejected", "report.html", "report.md", "stats.json"]
+        "README.md", "_SUCCESS", "data", "errors", "recipe.lock.yaml", "rejected", "report.html", "report.md",
+        "stats.json"]
     stats = json.loads((out / "stats.json").read_text())
     manifest = json.loads((corpus / "manifest.json").read_text())
     assert stats["balanced"] is True
