@@ -13,8 +13,8 @@ Manifest:
 
 * ``files``: relative path -> ``input`` (web/jsonl/parquet), ``case``,
   ``documents`` (records the reader turns into documents), ``read_errors``
-  (error records the reader reports), ``unread_records`` (records after a
-  stream error: lost, covered by that one error), ``read_error_offsets``
+  (error records the reader reports), ``unread_records`` (records inside a
+  damaged byte range: lost, covered by its one error), ``read_error_offsets``
   (where the reader reports them) when known;
 * ``records``: URL -> ``file``, ``case`` and ``expect``: ``output`` (in the
   output), ``near_duplicate`` (see ``near_duplicates``), ``drop:<reason>``
@@ -214,10 +214,12 @@ def _web(c: _Corpus) -> None:
     c.write(name, b"".join(members) + last[: len(last) // 2], "web", "truncated gzip member", 4, 1,
             read_error_offsets=[cut_at])
 
-    # uncompressed WARCs with a damaged third record between good ones. How the reader copes:
-    # "stop": the stream ends before it (one error at the last good record; it and the rest are lost);
-    # "read_then_stop": it is read (with the wrong length), the next header fails (one error there);
-    # "skip": it is one error and the records after it are read.
+    # uncompressed WARCs with a damaged third record between good ones. The reader resumes at the next
+    # intact record after the damage (one error at the first damaged byte). How it copes:
+    # "lost": the damaged record is the error, the records after it are read;
+    # "too_long": it is read (with the wrong length), which swallows the start of the next record: that one
+    # is lost, the damage ends where the one after it starts;
+    # "too_short": it is read (cut short), the rest of its block is the damage, the records after it are read.
     def length(rec: bytes, delta: int) -> bytes:
         head, _, rest = rec.partition(b"\r\n\r\n")
         lines = head.split(b"\r\n")
@@ -226,28 +228,54 @@ def _web(c: _Corpus) -> None:
                 lines[i] = b"Content-Length: %d" % (int(line.split(b": ")[1]) + delta)
         return b"\r\n".join(lines) + b"\r\n\r\n" + rest
 
+    def declared_end(data: bytes, start: int) -> int:
+        """Where a reader that trusts the record's Content-Length finds the next header (blank lines skipped)."""
+        head_end = data.index(b"\r\n\r\n", start) + 4
+        declared = int(data[start:head_end].split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        pos = head_end + declared
+        while pos < len(data) and data[pos] in b"\r\n":
+            pos += 1
+        return pos
+
     def broken(name: str, case: str, damage, outcome: str) -> None:
         heads = [warcinfo(name, rid())] + [ok(*c.good(name)) for _ in range(2)]
         art = c.article()
         url = c.url(art["w"].domain, art["title"])
-        if outcome == "read_then_stop":
+        if outcome in ("too_long", "too_short"):
             c.expect(url, name, case, "output_or_dropped")
-        tail = [ok(*(c.good(name) if outcome == "skip" else (c.url("lost.example.org", f"lost {i}"),
-                                                               c.page_html(c.article())))) for i in range(2)]
+        lost = (lambda i: outcome == "too_long" and i == 0)
+        tail = [ok(*((c.url("lost.example.org", f"lost {i}"), c.page_html(c.article())) if lost(i) else c.good(name)))
+                for i in range(2)]
         data = b"".join(heads) + damage(ok(url, c.page_html(art))) + b"".join(tail)
-        last_good, damaged = len(b"".join(heads[:2])), len(b"".join(heads))
-        documents, offset, unread = {"stop": (2, last_good, 3), "read_then_stop": (3, damaged, 2),
-                                     "skip": (4, damaged, 0)}[outcome]
-        c.write(name, data, "web", case, documents, 1, unread_records=unread, read_error_offsets=[offset])
+        damaged = len(b"".join(heads))
+        offset = damaged if outcome == "lost" else declared_end(data, damaged)
+        documents = {"lost": 4, "too_long": 4, "too_short": 5}[outcome]
+        c.write(name, data, "web", case, documents, 1, unread_records=1 if outcome in ("lost", "too_long") else 0,
+                read_error_offsets=[offset])
 
     broken("web/garbage-version-line.warc", "garbage in the WARC/1.0 line",
-           lambda rec: rec.replace(b"WARC/1.0\r\n", b"WARC/1.0 \x00\xff\xfe garbage %%%\r\n", 1), "stop")
+           lambda rec: rec.replace(b"WARC/1.0\r\n", b"WARC/1.0 \x00\xff\xfe garbage %%%\r\n", 1), "lost")
     broken("web/header-line-without-colon.warc", "a WARC header line without a colon (WARC-Type response)",
-           lambda rec: rec.replace(b"WARC-Type: response", b"WARC-Type response", 1), "skip")
+           lambda rec: rec.replace(b"WARC-Type: response", b"WARC-Type response", 1), "lost")
     broken("web/content-length-too-long.warc", "Content-Length 100 bytes too long",
-           lambda rec: length(rec, 100), "read_then_stop")
+           lambda rec: length(rec, 100), "too_long")
     broken("web/content-length-too-short.warc", "Content-Length 100 bytes too short",
-           lambda rec: length(rec, -100), "read_then_stop")
+           lambda rec: length(rec, -100), "too_short")
+
+    # a .warc.gz with 3 KB of garbage between two members and a corrupt member: every other record is read
+    name = "web/damaged-members.warc.gz"
+    members = gzip_members([warcinfo(name, rid())] + [ok(*c.good(name)) for _ in range(2)])
+    junk = bytes(c.rng.randrange(32, 256) for _ in range(3000))  # no line end at its start
+    after = gzip_members([ok(*c.good(name)) for _ in range(2)])
+    corrupt = gzip.compress(ok(c.url("lost.example.org", "corrupt member"), c.page_html(c.article())), mtime=0)
+    corrupt = corrupt[:14] + bytes(c.rng.randrange(256) for _ in range(60)) + corrupt[74:]
+    last = gzip_members([ok(*c.good(name))])
+    pieces = members + [junk] + after + [corrupt] + last
+    first_damage = len(b"".join(members))
+    second_damage = len(b"".join(members + [junk] + after))
+    c.write(name, b"".join(pieces), "web", "garbage between gzip members and a corrupt member", 5, 2,
+            unread_records=1, read_error_offsets=[first_damage, second_damage])
+
     # a too-long Content-Length on the last record: the file ends inside it
     name = "web/content-length-past-eof.warc"
     recs = [warcinfo(name, rid())] + [ok(*c.good(name)) for _ in range(2)]

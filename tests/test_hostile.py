@@ -233,6 +233,26 @@ def test_counts_per_file_match_the_manifest(hostile_run, outcome):
     assert set(documents) | set(read_errors) <= known
 
 
+def test_records_passed_over_are_counted_by_type(hostile_run, outcome):
+    """stats.json counts the records the readers passed over (requests, warcinfo, ARC filedesc, blank
+    JSONL lines) per input exactly as the reader does file by file."""
+    corpus, stats = hostile_run["corpus"], outcome["stats"]
+    inputs = {"web": sorted(str(p) for p in (corpus / "web").iterdir()), "samples": _sample_paths(),
+              "jsonl": sorted(str(p) for p in (corpus / "jsonl").iterdir())}
+    total = Counter()
+    for name, paths in inputs.items():
+        skipped = Counter()
+        for path in paths:
+            try:
+                list(read_file(path, "direct", "jsonl" if name == "jsonl" else "auto", skipped=skipped))
+            except ValueError:  # an unknown format: nothing read
+                pass
+        assert stats["input"]["by_source"][name]["skipped"] == dict(skipped), name
+        total += skipped
+    assert stats["input"]["skipped"] == dict(total)
+    assert total["request"] >= 8 and total["blank-line"] == 1 and total["filedesc"] >= 2
+
+
 def test_each_record_meets_its_expectation(hostile_run, outcome):
     manifest = hostile_run["manifest"]
     fates = {}
