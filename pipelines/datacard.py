@@ -51,6 +51,19 @@ def _size(n: int) -> str:
     return ""
 
 
+def _warnings(stats: Dict[str, Any]) -> List[Block]:
+    """Red warnings first: a failed run (stats ``status``) and a run that wrote no document."""
+    blocks: List[Block] = []
+    if stats.get("status") == "failed":
+        reason = str(stats.get("status_reason") or "").strip()
+        blocks.append(("warning", "This run FAILED" + (f": {reason}" if reason else "")
+                       + ". Its output is incomplete: do not use it."))
+    if not stats.get("output", {}).get("documents", 0):
+        read = stats.get("input", {}).get("documents", 0)
+        blocks.append(("warning", f"No document was written ({fmt_num(read)} read): the output is empty."))
+    return blocks
+
+
 def _accounting(stats: Dict[str, Any]) -> List[Block]:
     inp, out = stats.get("input", {}), stats.get("output", {})
     total, docs, added = inp.get("total", 0), out.get("documents", 0), stats.get("added_total", 0)
@@ -103,23 +116,38 @@ def _provenance(stats: Dict[str, Any]) -> List[Block]:
             text = yaml.safe_dump(run["recipe"], sort_keys=False, allow_unicode=True)
         except yaml.YAMLError:
             text = json.dumps(run["recipe"], indent=2, default=str)
-        blocks += [("h", 3, "Resolved recipe", None), ("pre", text)]
+        blocks += [("h", 3, "Resolved recipe", None),
+                   ("p", "Every step parameter, the defaults filled in, as in recipe.lock.yaml."), ("pre", text)]
     return blocks
+
+
+def _extraction(steps: List[Dict[str, Any]]) -> Optional[int]:
+    """Index of the last ``extract`` step: before it, texts are raw HTML."""
+    found = [i for i, s in enumerate(steps) if s.get("step") == "extract"]
+    return found[-1] if found else None
 
 
 def _funnel(stats: Dict[str, Any]) -> List[Block]:
     inp, steps, out = stats.get("input", {}), stats.get("steps", []), stats.get("output", {})
-    docs0, tokens0 = inp.get("documents", 0), inp.get("tokens")
-    stages = ([("input (read)", docs0, tokens0)] + [(_step_name(s), s.get("out", 0), s.get("tokens_out"))
-                                                    for s in steps]
+    docs0, raw_tokens = inp.get("documents", 0), inp.get("tokens")
+    stages = ([("input (read)", docs0, raw_tokens)] + [(_step_name(s), s.get("out", 0), s.get("tokens_out"))
+                                                       for s in steps]
               + [("output (written)", out.get("documents", 0), out.get("tokens"))])
+    extract = _extraction(steps)
+    # Token shares are of the extracted text: the tokens of raw HTML are no base for them.
+    base = 0 if extract is None else extract + 1
+    tokens0 = stages[base][2]
     added = any(s.get("added") for s in steps)
     balanced = {True: "yes", False: "NO"}
-    rows = [("input (read)", inp.get("total", docs0), docs0, 0, inp.get("read_errors", 0), tokens0,
-             "100.0%" if docs0 else "", "100.0%" if tokens0 else "", "")]
-    for s in steps:
+
+    def token_share(i: int, tokens: Optional[int]) -> str:
+        return "raw HTML" if i < base and tokens is not None else _pct(tokens, tokens0)
+
+    rows = [("input (read)", inp.get("total", docs0), docs0, 0, inp.get("read_errors", 0), raw_tokens,
+             "100.0%" if docs0 else "", "100.0%" if raw_tokens and base == 0 else token_share(0, raw_tokens), "")]
+    for i, s in enumerate(steps, 1):
         rows.append((_step_name(s), s.get("in", 0), s.get("out", 0), s.get("dropped_total", 0), s.get("errors", 0),
-                     s.get("tokens_out"), _pct(s.get("out", 0), docs0), _pct(s.get("tokens_out"), tokens0),
+                     s.get("tokens_out"), _pct(s.get("out", 0), docs0), token_share(i, s.get("tokens_out")),
                      balanced.get(s.get("balanced"), ""), s.get("added", 0)))
     rows.append(("output (written)", "", out.get("documents", 0), "", "", out.get("tokens"),
                  _pct(out.get("documents", 0), docs0), _pct(out.get("tokens"), tokens0), ""))
@@ -129,17 +157,31 @@ def _funnel(stats: Dict[str, Any]) -> List[Block]:
         rows = [r + ("",) * (len(headers) - len(r)) for r in rows]
     else:
         rows = [r[:len(headers)] for r in rows]
-    return [("h", 2, "Funnel", "funnel"),
-            ("chart", funnel_chart(stages, "Documents and tokens left after each step"), "stage",
-             [(label, d) for label, d, _ in stages]),
-            ("table", headers, rows)]
+    blocks: List[Block] = [("h", 2, "Funnel", "funnel")]
+    if base and raw_tokens is not None:
+        blocks.append(("p", f"Token shares are of the text after extraction ({_step_name(steps[extract])}: "
+                            f"{fmt_num(tokens0 or 0)} tokens); the input's {fmt_num(raw_tokens)} tokens are "
+                            "estimated on raw HTML and are no base for a share."))
+    return blocks + [("chart", funnel_chart(stages, "Documents and tokens left after each step", base), "stage",
+                      [(label, d) for label, d, _ in stages]),
+                     ("table", headers, rows)]
+
+
+def _reason_doc(step: str, reason: str) -> str:
+    """The registered step's one-line meaning of ``reason`` ("" for plugins and unknown reasons)."""
+    try:
+        from pipelines.registry import reason_doc  # imports every step module: only when a card is drawn
+    except ImportError:
+        return ""
+    return reason_doc(step, reason) or ""
 
 
 def _drops(stats: Dict[str, Any]) -> List[Block]:
     rows, top = [], []
     for s in stats.get("steps", []):
         for reason, n in sorted(s.get("dropped", {}).items(), key=lambda x: (-x[1], x[0])):
-            rows.append((_step_name(s), reason, n, _pct(n, s.get("in", 0))))
+            rows.append((_step_name(s), reason, _reason_doc(str(s.get("step", "")), reason), n,
+                         _pct(n, s.get("in", 0))))
             if n:
                 top.append((f"{reason} ({_step_name(s)})", n))
     if not rows:
@@ -147,7 +189,7 @@ def _drops(stats: Dict[str, Any]) -> List[Block]:
     top = sorted(top, key=lambda x: -x[1])[:TOP_REASONS]
     return [("h", 2, "Drops", "drops"),
             ("chart", hbar_chart(top, "Top drop reasons (documents)", DROP), "reason", top),
-            ("table", ("step", "reason", "documents", "of step input"), rows)]
+            ("table", ("step", "reason", "meaning", "documents", "of step input"), rows)]
 
 
 def _distributions(stats: Dict[str, Any]) -> List[Block]:
@@ -160,14 +202,20 @@ def _distributions(stats: Dict[str, Any]) -> List[Block]:
     for name in first + sorted(n for n in profile if n not in first):
         p = profile[name]
         blocks.append(("h", 3, name, None))
-        if p.get("kind") == "numeric":
+        single = _single_value(p)
+        if single is not None:  # one value: say it, a one-bar chart says nothing more
+            blocks.append(("kv", [(k, p[k]) for k in ("count", "missing") if k in p] + [("every value", single[0])]))
+            blocks.append(("p", f"Every one of the {fmt_num(single[1])} documents with {name} has the value "
+                                f"{fmt_num(single[0])}."))
+        elif p.get("kind") == "numeric":
             blocks.append(("kv", [(k, p[k]) for k in ("count", "missing", "min", "max", "mean") if k in p]))
             bars = _bin_bars(p.get("bins") or [])
             if bars:
                 ranges = any(tip.startswith("[") for _, _, tip in bars)
-                caption = "bins [low, high) labelled by their low edge; … marks empty bins" if ranges else ""
+                caption = ("bins [low, high) labelled by their low edge; an unlabelled gap stands for empty bins"
+                           if ranges else "")
                 blocks.append(("chart", histogram(bars, f"{name} (documents per bin)", caption), "bin",
-                               [(tip.rsplit(":", 1)[0], n) for _, n, tip in bars]))
+                               [(tip.rsplit(":", 1)[0] if label else f"({tip})", n) for label, n, tip in bars]))
         else:
             values = sorted((p.get("values") or {}).items(), key=lambda x: (-x[1], str(x[0])))
             other = p.get("other", 0) + sum(n for _, n in values[TOP_VALUES:])
@@ -179,15 +227,28 @@ def _distributions(stats: Dict[str, Any]) -> List[Block]:
     return blocks
 
 
+def _single_value(p: Dict[str, Any]) -> Optional[Tuple[Any, int]]:
+    """(value, documents) when every document with the annotation has the same value, else None."""
+    if not p.get("count"):
+        return None
+    if p.get("kind") == "numeric":
+        return (p["min"], p["count"]) if p.get("min") == p.get("max") else None
+    values = p.get("values") or {}
+    if len(values) == 1 and not p.get("other"):
+        (value, n), = values.items()
+        return value, n
+    return None
+
+
 def _bin_bars(bins: List[Dict[str, Any]]) -> List[Tuple[str, int, str]]:
     """Profile bins -> histogram bars (tick label, count, tooltip); a bin of one value has lo == hi
-    (small integers); a "…" bar stands for the empty bins between two non-adjacent bins."""
+    (small integers); an unlabelled empty bar stands for the empty bins between two non-adjacent bins."""
     bars: List[Tuple[str, int, str]] = []
     end = None
     for b in bins:
         lo, hi, n = b.get("lo", 0), b.get("hi", 0), b.get("count", 0)
         if end is not None and lo > end and not math.isclose(lo, end):
-            bars.append(("…", 0, "…: empty bins"))
+            bars.append(("", 0, f"no documents in [{fmt_num(end)}, {fmt_num(lo)})"))
         if lo == hi:
             bars.append((fmt_short(lo), n, f"{fmt_num(lo)}: {fmt_num(n)}"))
         else:
@@ -262,7 +323,7 @@ def _files(stats: Dict[str, Any]) -> List[Block]:
 
 def sections(stats: Dict[str, Any]) -> List[Block]:
     """The data card's content, in order, as format-neutral blocks."""
-    return (_accounting(stats) + _provenance(stats) + _funnel(stats) + _drops(stats) + _distributions(stats)
+    return (_warnings(stats) + _accounting(stats) + _provenance(stats) + _funnel(stats) + _drops(stats) + _distributions(stats)
             + _step_details(stats) + _examples(stats) + _files(stats))
 
 

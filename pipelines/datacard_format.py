@@ -1,6 +1,6 @@
 """The data card's blocks written as HTML (inline CSS, no scripts) or as Markdown.
 
-A block is a tuple: ``("h", level, text, anchor)``, ``("p", text)``, ``("badge", ok, text)``,
+A block is a tuple: ``("h", level, text, anchor)``, ``("p", text)``, ``("badge", ok, text)``, ``("warning", text)``,
 ``("kv", [(key, value)])``, ``("table", headers, rows)``, ``("chart", svg, label header, [(label, value)])``
 or ``("pre", text)``. Text from blocks is escaped here; an SVG chart is escaped by pipelines/svg_charts.py.
 """
@@ -23,7 +23,8 @@ td.t{max-width:520px;overflow-wrap:anywhere}pre{background:#f6f6f6;padding:.8em;
 .badge{display:inline-block;font-size:1.6em;font-weight:bold;padding:.3em .8em;border-radius:6px;color:#fff}
 .ok{background:#2e7d32}.bad{background:#c62828}dl.kv{display:grid;grid-template-columns:max-content auto;
 gap:2px 14px;font-size:14px}dl.kv dt{font-weight:bold}dl.kv dd{margin:0;overflow-wrap:anywhere}
-svg.chart{display:block;max-width:100%;height:auto;margin:.6em 0}nav a{margin-right:1em}"""
+svg.chart{display:block;max-width:100%;height:auto;margin:.6em 0}nav a{margin-right:1em}
+.warning{background:#c62828;color:#fff;font-weight:bold;font-size:1.2em;padding:.6em 1em;border-radius:6px}"""
 
 
 def _cell_html(value: Any) -> str:
@@ -46,6 +47,8 @@ def to_html(blocks: Sequence[Block], title: str) -> str:
             out.append(f"<p>{esc(block[1])}</p>")
         elif kind == "badge":
             out.append(f'<p><span class="badge {"ok" if block[1] else "bad"}">{esc(block[2])}</span></p>')
+        elif kind == "warning":
+            out.append(f'<p class="warning" role="alert">⚠ {esc(block[1])}</p>')
         elif kind == "kv":
             out.append('<dl class="kv">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(fmt_num(v))}</dd>"
                                                   for k, v in block[1]) + "</dl>")
@@ -83,6 +86,8 @@ def to_markdown(blocks: Sequence[Block], title: str) -> str:
             out += [md_escape(block[1]), ""]
         elif kind == "badge":
             out += [f"**{md_escape(block[2])}**", ""]
+        elif kind == "warning":
+            out += [f"> **⚠ WARNING: {md_escape(block[1])}**", ""]
         elif kind == "kv":
             out += [f"- **{md_escape(k)}**: {_cell_md(v)}" for k, v in block[1]] + [""]
         elif kind in ("table", "chart"):

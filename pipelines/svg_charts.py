@@ -16,7 +16,9 @@ AXIS, GRID, INK = "#555555", "#e3e3e3", "#222222"
 FONT = 'font-family="sans-serif" font-size="12"'
 WIDTH = 860
 ROW = 22
-MAX_LABEL = 48  # characters of a bar label shown; the whole label is in the tooltip
+MAX_LABEL = 48  # characters of a funnel label shown; the whole label is in the tooltip
+WRAP = 44  # characters per line of a bar chart's label: longer labels wrap onto more lines
+LINE = 14  # pixels per extra label line
 
 
 def esc(value: object) -> str:
@@ -36,6 +38,20 @@ def fmt_num(value: float) -> str:
 
 def _short(label: str, limit: int = MAX_LABEL) -> str:
     return label if len(label) <= limit else label[:limit - 1] + "…"
+
+
+def wrap_label(label: str, width: int = WRAP) -> List[str]:
+    """``label`` in lines of at most ``width`` characters, broken before " (", else at a space, else
+    after "_", "-", "/" or ".", else inside a word; no character but the spaces at breaks is lost."""
+    lines: List[str] = []
+    rest = label
+    while len(rest) > width:
+        candidates = (rest.rfind(" (", 1, width), rest.rfind(" ", 1, width + 1),
+                      max(rest.rfind(c, 1, width) + 1 for c in "_-/."))
+        cut = next((c for c in candidates if c > width // 3), width)
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return lines + [rest]
 
 
 def nice_ticks(top: float, count: int = 5, integer: bool = False) -> List[float]:
@@ -68,29 +84,38 @@ def _value_axis(x0: int, span: int, y_top: int, y_bottom: int, ticks: Sequence[f
 
 
 def hbar_chart(rows: Sequence[Tuple[str, float]], title: str, color: str = BAR) -> str:
-    """One horizontal bar per (label, value), longest first as given."""
-    label_w = min(330, 12 + 7 * max((len(_short(str(label))) for label, _ in rows), default=4))
+    """One horizontal bar per (label, value), longest first as given; long labels wrap onto more lines."""
+    wrapped = [wrap_label(str(label)) for label, _ in rows]
+    label_w = min(12 + 7 * WRAP, 12 + 7 * max((len(line) for lines in wrapped for line in lines), default=4))
     x0, top = label_w, 26
     span = WIDTH - x0 - 90
+    heights = [ROW + LINE * (len(lines) - 1) for lines in wrapped]
+    bottom = top + sum(heights)
     ticks = nice_ticks(max((v for _, v in rows), default=0), integer=True)
-    body = _value_axis(x0, span, top, top + ROW * len(rows), ticks, fmt_num)
-    for i, (label, value) in enumerate(rows):
-        y = top + i * ROW
+    body = _value_axis(x0, span, top, bottom, ticks, fmt_num)
+    y = top
+    for (label, value), lines, height in zip(rows, wrapped, heights):
         w = round(span * value / ticks[-1]) if value > 0 else 0
+        text = "".join(f'<tspan x="{x0 - 6}" dy="{0 if k == 0 else LINE}">{esc(line)}</tspan>'
+                       for k, line in enumerate(lines))
+        mid = y + (height - ROW) // 2  # the bar sits beside the middle of its label
         body.append(f'<g class="bar"><title>{esc(label)}: {esc(fmt_num(value))}</title>'
-                    f'<text x="{x0 - 6}" y="{y + 15}" text-anchor="end" fill="{INK}">{esc(_short(str(label)))}</text>'
-                    f'<rect x="{x0}" y="{y + 3}" width="{w}" height="{ROW - 6}" fill="{color}"/>'
-                    f'<text x="{x0 + w + 4}" y="{y + 15}" fill="{INK}">{esc(fmt_num(value))}</text></g>')
-    return _svg("hbar", WIDTH, top + ROW * len(rows) + 22, title, body)
+                    f'<text x="{x0 - 6}" y="{y + 15}" text-anchor="end" fill="{INK}">{text}</text>'
+                    f'<rect x="{x0}" y="{mid + 3}" width="{w}" height="{ROW - 6}" fill="{color}"/>'
+                    f'<text x="{x0 + w + 4}" y="{mid + 15}" fill="{INK}">{esc(fmt_num(value))}</text></g>')
+        y += height
+    return _svg("hbar", WIDTH, bottom + 22, title, body)
 
 
-def funnel_chart(stages: Sequence[Tuple[str, int, Optional[int]]], title: str) -> str:
+def funnel_chart(stages: Sequence[Tuple[str, int, Optional[int]]], title: str, token_base: int = 0) -> str:
     """Documents (and tokens, when known) left after each stage, as a share of the first stage
-    (above 100% when a step adds copies, as mixing does)."""
+    (above 100% when a step adds copies, as mixing does). Token shares are of stage ``token_base``
+    (the extracted text); the stages before it count tokens of raw HTML, shown as numbers, not shares."""
     docs0 = stages[0][1] if stages else 0
-    tokens0 = stages[0][2] if stages else None
+    tokens0 = stages[token_base][2] if len(stages) > token_base else None
     with_tokens = bool(tokens0)
-    shares = [v / first for _, d, t in stages for v, first in ((d, docs0), (t, tokens0)) if v and first]
+    shares = [v / first for i, (_, d, t) in enumerate(stages)
+              for v, first in ((d, docs0), (t if i >= token_base else None, tokens0)) if v and first]
     ticks = [0, 25, 50, 75, 100] if max(shares, default=1) <= 1 else nice_ticks(100 * max(shares), 4)
     label_w = min(330, 12 + 7 * max((len(_short(label)) for label, _, _ in stages), default=4))
     x0, top, row = label_w, 44, (2 * ROW - 4 if with_tokens else ROW)
@@ -111,6 +136,10 @@ def funnel_chart(stages: Sequence[Tuple[str, int, Optional[int]]], title: str) -
             yy = y + 3 + j * (ROW - 4)
             if value is None:
                 parts.append(f'<text x="{x0 + 4}" y="{yy + 12}" fill="{AXIS}">{unit}: not counted</text>')
+                continue
+            if unit == "tokens" and i < token_base:
+                parts.append(f'<text x="{x0 + 4}" y="{yy + 12}" fill="{AXIS}">{esc(fmt_num(value))} tokens of '
+                             f'raw HTML, before extraction (not a share)</text>')
                 continue
             share = value / first if first else 0.0
             w = round(span * 100 * share / ticks[-1])

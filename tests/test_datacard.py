@@ -5,6 +5,7 @@ import argparse
 import copy
 import html.parser
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -13,7 +14,13 @@ import zlib
 import numpy as np
 import pytest
 
-from pipelines import datacard
+import yaml
+
+from pipelines import datacard, svg_charts
+from pipelines.recipe import load_recipe
+from pipelines.registry import STEPS
+from pipelines.run import write_lock
+from pipelines.runners import RunnerConfig
 from pipelines.profile import ProfileAnnotations
 from pipelines.report import COPIES_ADDED, build_stats
 from pipelines.svg_charts import BAR, fmt_num, fmt_short, nice_ticks
@@ -28,7 +35,7 @@ def old_stats():
             "input": {"documents": 1000, "read_errors": 2, "total": 1002,
                       "by_source": {"web": {"documents": 1000, "errors": 2}}},
             "steps": [{"index": 0, "step": "gopher", "in": 1000, "out": 900, "dropped_total": 98, "errors": 2,
-                       "dropped": {"gopher_below_alpha_threshold": 38, "gopher_short_doc": 60}, "balanced": True},
+                       "dropped": {"gopher_too_few_alpha_words": 38, "gopher_short_doc": 60}, "balanced": True},
                       {"index": 1, "step": "minhash_dedup", "in": 900, "out": 700, "dropped_total": 200, "errors": 0,
                        "dropped": {"minhash_duplicate": 200}, "report": {"converged": 1, "rounds": 3},
                        "balanced": True}],
@@ -67,7 +74,7 @@ def full_stats():
               ("read", "web", "docs", "tokens"): 2_000_000,
               ("step", 0, "out"): 900, ("step", 0, "out", "tokens"): 1_900_000, ("step", 0, "errors"): 2,
               ("step", 0, "dropped", "gopher_short_doc"): 60,
-              ("step", 0, "dropped", "gopher_below_alpha_threshold"): 35,
+              ("step", 0, "dropped", "gopher_too_few_alpha_words"): 35,
               ("step", 0, "dropped", HOSTILE): 3,
               ("step", 1, "out"): 700, ("step", 1, "out", "tokens"): 1_500_000,
               ("step", 1, "dropped", "minhash_duplicate"): 200,
@@ -133,7 +140,9 @@ def test_html_has_every_section_and_number():
     # funnel, drop reasons, 4 numeric annotations (2 lengths, cluster_size, edu_score), language
     assert sorted(kinds) == ["chart funnel"] + ["chart hbar"] * 2 + ["chart histogram"] * 4
     cluster = page.split("<h3>cluster_size</h3>")[1].split("</svg>")[0].split("<svg")[1]
-    assert ">…<" in cluster and "[38.055, 45.255): 1" in cluster and ">38.1<" in cluster  # a gap, a log bin
+    # a gap (no "…" label: its tooltip names the empty range) and a log bin
+    assert ">…<" not in cluster and "<title>no documents in [3, 38.055)</title>" in cluster  # no 3 in 1, 2, 40
+    assert "[38.055, 45.255): 1" in cluster and ">38.1<" in cluster
 
 
 def test_data_is_escaped_and_page_is_self_contained():
@@ -267,3 +276,129 @@ def test_report_renders_in_headless_chromium(tmp_path):
     bar = np.array([int(BAR[i:i + 2], 16) for i in (1, 3, 5)])
     bar_pixels = int((np.abs(pixels - bar).max(axis=2) <= 6).sum())
     assert bar_pixels > 2_000, f"only {bar_pixels} pixels of the bar colour {BAR}: charts not drawn"
+
+
+# --- issue 12: a card that tells the truth ------------------------------------------------------
+
+
+def _warning_count(page: str) -> int:
+    return page.count('<p class="warning" role="alert">')
+
+
+def test_failed_run_shows_a_red_warning_with_its_reason():
+    stats = full_stats()
+    assert _warning_count(datacard.render_html(stats)) == 0  # a good run: the green badge alone
+    stats.update(status="failed", status_reason="input web: 0 documents from 13 files")
+    page, text = datacard.render_html(stats), datacard.render_markdown(stats)
+    assert _warning_count(page) == 1 and "Balanced: yes" in page
+    assert page.index('class="warning"') < page.index("Balanced: yes")  # the warning comes first
+    assert "This run FAILED: input web: 0 documents from 13 files" in page
+    assert "> **⚠ WARNING: This run FAILED: input web: 0 documents from 13 files" in text
+    stats["status_reason"] = HOSTILE
+    assert HOSTILE not in datacard.render_html(stats)
+    assert ".warning{background:#c62828" in page  # red
+
+
+def test_empty_run_shows_a_red_warning_even_when_it_succeeded():
+    stats = old_stats()
+    stats["output"]["documents"] = 0
+    stats.update(status="succeeded", status_reason="")
+    page = datacard.render_html(stats)
+    assert _warning_count(page) == 1 and "No document was written (1,000 read)" in page
+    stats["output"]["documents"] = 1  # the boundary: one document written is no warning
+    assert _warning_count(datacard.render_html(stats)) == 0
+    minimal = {"recipe": "x", "input": {"documents": 0, "total": 0}, "steps": [], "output": {"documents": 0}}
+    assert "No document was written (0 read)" in datacard.render_markdown(minimal)
+
+
+def _extract_stats():
+    stats = old_stats()
+    stats["input"]["tokens"] = 10_000_000  # estimated on raw HTML
+    stats["steps"].insert(0, {"index": 0, "step": "extract", "in": 1000, "out": 1000, "dropped_total": 0,
+                              "errors": 0, "dropped": {}, "balanced": True, "tokens_out": 1_380_000})
+    stats["steps"][1].update(index=1, tokens_out=1_242_000)
+    stats["steps"][2].update(index=2, tokens_out=966_000)
+    stats["output"]["tokens"] = 966_000
+    return stats
+
+
+def test_token_shares_are_of_the_extracted_text_not_raw_html():
+    page, text = datacard.render_html(_extract_stats()), datacard.render_markdown(_extract_stats())
+    funnel = page.split('class="chart funnel"')[1].split("</svg>")[0]
+    assert "10,000,000 tokens of raw HTML, before extraction (not a share)" in funnel
+    assert "1,380,000 tokens (100.0%)" in funnel and "966,000 tokens (70.0%)" in funnel
+    assert "13.8%" not in page  # what the raw-HTML base made extraction seem to keep
+    assert "Token shares are of the text after extraction (00 extract: 1,380,000 tokens)" in page
+    assert "| input (read) | 1,002 | 1,000 | 0 | 2 | 10,000,000 | 100.0% | raw HTML |" in text
+    assert "| 00 extract | 1,000 | 1,000 | 0 | 0 | 1,380,000 | 100.0% | 100.0% | yes |" in text
+    # without an extract step the input's tokens are text and stay the base
+    plain = full_stats()
+    assert "raw HTML" not in datacard.render_html(plain)
+    assert "1,900,000 tokens (95.0%)" in datacard.render_html(plain)
+
+
+def test_an_annotation_with_one_value_shows_the_value_not_a_chart():
+    fn = ProfileAnnotations()
+    acc = fn.create_accumulator()
+    for i in range(3):
+        acc = fn.add_input(acc, Document(id=f"d{i}", text="word " * (i + 1),
+                                         annotations={"extractor": "trafilatura", "exact_copies": 1,
+                                                      "score": 0.5 + i / 10}))
+    stats = old_stats()
+    stats["profile"] = fn.extract_output(acc)
+    page, text = datacard.render_html(stats), datacard.render_markdown(stats)
+    for name, value in (("extractor", "trafilatura"), ("exact_copies", "1")):
+        section = page.split(f"<h3>{name}</h3>")[1].split("<h3>")[0]
+        assert "<svg" not in section and f"with {name} has the value {value}." in section
+        assert f"<dt>every value</dt><dd>{value}</dd>" in section
+    assert "<svg" in page.split("<h3>score</h3>")[1].split("<h3>")[0]  # three values: a histogram
+    assert "- **every value**: trafilatura" in text
+
+
+def test_long_drop_reasons_wrap_instead_of_being_cut():
+    stats = old_stats()
+    stats["steps"][0].update(step="gopher_quality", dropped={"gopher_mean_word_length_below_min": 38,
+                                                             "gopher_short_doc": 60})
+    page, text = datacard.render_html(stats), datacard.render_markdown(stats)
+    chart = page.split('class="chart hbar"')[1].split("</svg>")[0]
+    label = "gopher_mean_word_length_below_min (00 gopher_quality)"
+    lines = re.findall(r"<tspan[^>]*>([^<]*)</tspan>", chart)
+    assert "gopher_mean_word_length_below_min" in lines and "(00 gopher_quality)" in lines  # wrapped, not cut
+    assert label not in lines and "…" not in chart
+    assert all(len(line) <= svg_charts.WRAP for line in lines)
+    # the drop table says what each reason means (the step's DROP_REASONS)
+    assert "mean word length below min_avg_word_length" in page
+    assert "| 00 gopher_quality | gopher_short_doc | fewer words than min_doc_words | 60 | 6.0% |" in text
+
+
+def test_wrap_label_keeps_every_character():
+    for label in ("short", "a" * 100, "url_soft_banned_words (12 url_filter)", "x_" * 40,
+                  "mixed words and_under_scores " * 3):
+        lines = svg_charts.wrap_label(label, 20)
+        assert all(0 < len(line) <= 20 for line in lines)
+        assert "".join(lines).replace(" ", "") == label.replace(" ", "")
+    assert svg_charts.wrap_label("gopher_mean_word_length_below_min", 20) == ["gopher_mean_word_", "length_below_min"]
+    assert svg_charts.wrap_label("a" * 45, 20) == ["a" * 20, "a" * 20, "a" * 5]
+    assert svg_charts.wrap_label("x" * 20, 20) == ["x" * 20]  # the boundary: a label of exactly the width
+
+
+def test_lock_file_and_card_show_every_parameter_with_its_default(tmp_path):
+    recipe_file = tmp_path / "r.yaml"
+    recipe_file.write_text(
+        "version: 1\nname: lock\ninputs:\n  web:\n    paths: [x.jsonl]\n    format: jsonl\n"
+        "steps:\n  - step: language\n    min_score: 0.5\n  - step: exact_dedup\n"
+        f"output:\n  path: {tmp_path / 'out'}\n")
+    recipe = load_recipe(str(recipe_file), STEPS)
+    write_lock(recipe, RunnerConfig(runner="local", workers=1))
+    lock = yaml.safe_load((tmp_path / "out" / "recipe.lock.yaml").read_text())
+    language, dedup = lock["recipe"]["steps"]
+    assert language == {"step": "language", "languages": ["en"], "min_score": 0.5, "min_scores": None,
+                        "map_chinese": True, "model_path": None}
+    assert dedup == {"step": "exact_dedup", "normalize": "lower_whitespace", "priority": "id_hash",
+                     "priority_annotation": None}
+    stats = old_stats()
+    stats["run"] = {"recipe": recipe.to_dict()}
+    card = datacard.render_markdown(stats)
+    fenced = card.split("```yaml\n")[1].split("```")[0]
+    assert yaml.safe_load(fenced)["steps"] == lock["recipe"]["steps"]
+    assert "defaults filled in, as in recipe.lock.yaml" in card

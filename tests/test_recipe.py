@@ -69,7 +69,9 @@ def test_good_recipe_loads_with_defaults_and_conversions(tmp_path):
     assert step.params == {"min_words": 10, "ratio": 1.0, "words": ["a", "b"], "per_lang": {"en": 0.5}}
     assert isinstance(step.params["ratio"], float)
     assert recipe.output.format == "parquet" and recipe.output.rejected.enabled is False
-    assert recipe.to_dict()["steps"] == [{"step": "sample", **step.params}]
+    # the resolved recipe (the lock file) holds every parameter: the ones left out at their defaults
+    assert recipe.to_dict()["steps"] == [{"step": "sample", "min_words": 10, "ratio": 1.0, "strict": False,
+                                          "words": ["a", "b"], "per_lang": {"en": 0.5}, "label": None}]
 
 
 def test_single_path_string_is_a_list(tmp_path):
