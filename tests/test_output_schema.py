@@ -245,3 +245,16 @@ def test_dataset_card_header_body_and_report_rewrites_it(tmp_path):
     (out / "README.md").unlink()
     assert main(["report", str(out)]) == 0
     assert (out / "README.md").read_text() == text
+
+
+def test_dataset_card_size_categories_and_warnings():
+    from pipelines.dataset_card import render, size_category
+    assert [size_category(n) for n in (0, 999, 1000, 9999, 10_000, 10 ** 12 - 1, 10 ** 12)] == [
+        "n<1K", "n<1K", "1K<n<10K", "1K<n<10K", "10K<n<100K", "100B<n<1T", "n>1T"]
+    stats = {"recipe": "r", "input": {"documents": 3}, "output": {"documents": 2}, "steps": [],
+             "profile": {"language": {"kind": "categorical", "values": {"de": 1, "en": 2}}}}
+    text = render(stats)
+    assert "Warning" not in text and "language:\n- en\n- de\n" in text
+    assert "**Warning: this run wrote no document.**" in render({**stats, "output": {"documents": 0}})
+    failed = render({**stats, "status": "failed", "status_reason": "input web: 0 of 13 records read"})
+    assert "**Warning: this run failed** (input web: 0 of 13 records read)" in failed
