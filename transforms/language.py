@@ -71,11 +71,25 @@ class LidModel:
         return [(label[len(_LABEL_PREFIX):], prob) for prob, label in pairs]
 
 
+def _native_names(labels: FrozenSet[str]) -> Dict[str, str]:
+    """Each label's name in its own language, lowercased -> label (babel; about 1.5 s, so only
+    looked at when a language was not found otherwise)."""
+    from babel import Locale
+    names = {}
+    for code in labels:
+        try:
+            names[Locale.parse(code).get_language_name(code).lower()] = code
+        except Exception:  # babel has no locale data for some lid.176 labels
+            continue
+    return names
+
+
 def suggest_label(given: str, labels: FrozenSet[str]) -> str:
-    """``; did you mean 'en'?`` for a language name (``english``, ``Deutsch`` in English: ``German``),
-    a code in another case or with a region (``EN``, ``en-US``) or a near miss; "" when nothing fits."""
+    """``; did you mean 'en'?`` for a language name in English or in itself (``english``,
+    ``Deutsch``), a code in another case or with a region (``EN``, ``en-US``) or a near miss."""
     text = given.strip()
     candidates = [text.lower(), text.replace("_", "-").split("-")[0].lower()]
+    names: Dict[str, str] = {}
     try:  # English names of languages (babel, which trafilatura's courlan installs)
         from babel import Locale
         names = {name.lower(): code for code, name in Locale("en").languages.items() if code in labels}
@@ -85,6 +99,12 @@ def suggest_label(given: str, labels: FrozenSet[str]) -> str:
     for candidate in candidates:
         if candidate in labels and candidate != given:
             return f"; did you mean {candidate!r}?"
+    native = _native_names(labels).get(text.lower()) if names else None  # Deutsch, français...
+    if native:
+        return f"; did you mean {native!r}?"
+    named = difflib.get_close_matches(text.lower(), sorted(names), n=1, cutoff=0.8) if names else []
+    if named:
+        return f"; did you mean {names[named[0]]!r}?"
     close = difflib.get_close_matches(text.lower(), sorted(labels), n=1)
     return f"; did you mean {close[0]!r}?" if close else "; labels are ISO 639 codes such as 'en', 'de', 'zh'"
 
