@@ -233,7 +233,7 @@ def check_format(path: str, fmt: str, fields: Fields = Fields()) -> Optional[str
                     return None
                 hint = {"warc": "set format: warc (or wet)"}.get(kind, "")
             else:  # jsonl
-                if kind == "json":
+                if kind in ("json", "unknown"):  # unknown: the line that is not JSON is shown
                     return _check_json(path, stream, fields)
                 hint = {"warc": "set format: warc (or wet)", "arc": "set format: arc",
                         "parquet": "set format: parquet"}.get(kind, "")
