@@ -260,3 +260,107 @@ def test_output_order_and_step_checks_name_the_field(tmp_path):
         with pytest.raises(RecipeError) as info:
             _ordered(tmp_path, **kwargs)
         assert info.value.where == where and message in str(info.value), (kwargs, str(info.value))
+
+
+# ---------------------------------------------------------------- every problem before a run
+
+class Reader(DocumentStep):
+    """A step that reads an annotation, checks a file and sees the steps before it."""
+
+    name = "reader"
+    seen: List[object] = []
+
+    def __init__(self, needs: str = "score", files: List[str] = None):
+        super().__init__()
+        self.needs, self.files = needs, files or []
+
+    def read_annotations(self):
+        return {self.needs: "needs"}
+
+    def preflight(self, inputs, earlier=()):
+        from transforms.base import ParamError
+        from transforms.preflight import Problems, check_path
+        Reader.seen = [type(s).name for s in earlier]
+        problems = Problems()
+        for path in self.files:
+            problems.add(check_path("files", path, "a test file"))
+        if not problems.errors and any(path.endswith(".bad") for path in self.files):
+            raise RuntimeError("the loader failed")
+        problems.raise_if_any()
+        if not inputs:
+            raise ParamError("files", "no input")
+
+
+def test_check_before_run_lists_every_problem_in_recipe_order(tmp_path):
+    from pipelines.recipe import check_before_run
+    registry = {"scored": Scored, "reader": Reader}
+    text = (f"version: 1\ninputs:\n  web: {{paths: ['{tmp_path}/a*.jsonl', '{tmp_path}/b*.jsonl']}}\n"
+            f"steps:\n  - step: reader\n    files: ['{tmp_path}/x.txt', '{tmp_path}/y.txt']\n"
+            f"  - step: scored\n  - step: reader\n    needs: label\n"
+            f"output: {{path: '{tmp_path}/out', order: annotation, order_by: nothing}}\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    recipe = load_recipe(str(path), registry)
+    with pytest.raises(RecipeError) as info:
+        check_before_run(recipe, registry)
+    wheres = [e.where for e in info.value.errors]
+    assert wheres == ["inputs.web.paths[0]", "inputs.web.paths[1]", "steps[0] (reader).files",
+                      "steps[0] (reader).files", "steps[0] (reader).needs", "steps[2] (reader).needs",
+                      "output.order_by"], info.value.lines()
+    lines = info.value.lines()
+    assert len(str(info.value).splitlines()) == 7 and all(line.startswith(f"{path}: ") for line in lines)
+    assert f"{tmp_path}/x.txt: no such file (expected a test file)" in lines[2]
+    assert "annotation 'score' is written by no earlier step" in lines[4]
+    assert "annotation 'label' is string, not a number" in lines[5]
+    assert Reader.seen == ["reader", "scored"]  # the last reader saw the two steps before it
+    # fixed one by one, down to none
+    (tmp_path / "a1.jsonl").write_text("")
+    (tmp_path / "b1.jsonl").write_text('{"text": "t"}\n')
+    for name in ("x.txt", "y.txt"):
+        (tmp_path / name).write_text("")
+    fixed = text.replace("  - step: reader\n    needs: label\n", "").replace("nothing", "score")
+    path.write_text(fixed.replace("  - step: reader\n    files", "  - step: scored\n  - step: reader\n    files", 1)
+                    .replace("  - step: scored\noutput", "output"))
+    recipe = load_recipe(str(path), registry)
+    check_before_run(recipe, registry)
+    # a loader that raises something unexpected is one line, not a traceback
+    (tmp_path / "z.bad").write_text("")
+    path.write_text(text.replace("y.txt", "z.bad"))
+    with pytest.raises(RecipeError) as info:
+        check_before_run(load_recipe(str(path), registry), registry)
+    assert f"{path}: steps[0] (reader): RuntimeError: the loader failed" in info.value.lines()
+
+
+def test_recipe_error_several_flattens_and_a_single_error_stays_itself():
+    one = RecipeError("r.yaml", "a", "first")
+    two = RecipeError.several([RecipeError("r.yaml", "b", "second"), RecipeError("r.yaml", "", "third")])
+    assert RecipeError.several([one]) is one and one.lines() == ["r.yaml: a: first"]
+    both = RecipeError.several([one, two])
+    assert both.lines() == ["r.yaml: a: first", "r.yaml: b: second", "r.yaml: third"]
+    assert str(both) == "\n".join(both.lines()) and (both.where, both.message) == ("a", "first")
+
+
+def test_apply_overrides_names_and_paths(tmp_path, monkeypatch):
+    from pipelines.run import apply_overrides
+    monkeypatch.setenv("HOME", str(tmp_path))
+    text = "version: 1\ninputs:\n  web: {paths: [x]}\nsteps: []\noutput: {path: '~/out'}\n"
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    recipe = load_recipe(str(path), STEPS)
+    assert recipe.output.path == f"{tmp_path}/out"  # ~ expanded in the recipe
+    done = apply_overrides(recipe, ["web=~/a/*.gz", "web=b/*.gz"], "~/o")
+    assert done.inputs["web"].paths == [f"{tmp_path}/a/*.gz", "b/*.gz"] and done.output.path == f"{tmp_path}/o"
+    assert apply_overrides(recipe, ["c/*.gz"], None).inputs["web"].paths == ["c/*.gz"]
+    with pytest.raises(RecipeError) as info:
+        apply_overrides(recipe, ["wbe=c/*.gz"], None)
+    assert "--input 'wbe=c/*.gz': the recipe has no input 'wbe' (did you mean 'web'?); valid: web" in str(info.value)
+    with pytest.raises(RecipeError, match="no pattern after '='"):
+        apply_overrides(recipe, ["web="], None)
+    (tmp_path / "k=v.jsonl").write_text("")  # a file name holding '=' is a pattern
+    literal = str(tmp_path / "k=v.jsonl")
+    assert apply_overrides(recipe, [literal], None).inputs["web"].paths == [literal]
+    path.write_text(text.replace("web: {paths: [x]}", "web: {paths: [x]}\n  books: {paths: [y]}"))
+    two = load_recipe(str(path), STEPS)
+    with pytest.raises(RecipeError, match="several inputs, say which with NAME=GLOB; valid: books, web"):
+        apply_overrides(two, ["c/*.gz"], None)
+    assert apply_overrides(two, ["books=z"], None).inputs["books"].paths == ["z"]
