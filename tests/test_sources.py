@@ -20,7 +20,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from transforms.base import ERRORS, KEPT
+from transforms.base import ERRORS, KEPT, REPORT
 from transforms.document import Document
 from transforms.sources import FORMATS, ReadDocuments, detect_format, match_paths, read_file
 from transforms.sources.common import Fields, ReadError
@@ -380,7 +380,9 @@ def test_read_documents_pipeline(tmp_path):
                 str(tmp_path / "*.txt"), str(tmp_path / "*.jsonl"), str(tmp_path / "missing-*.warc")]
     with pipeline() as p:
         out = p | ReadDocuments("mixed", patterns)
-        assert set(out) == {KEPT, ERRORS}
+        assert set(out) == {KEPT, ERRORS, REPORT}
+        # PAGES: a warcinfo, a request and a metadata record, passed over and counted
+        assert_that(out[REPORT], equal_to([("metadata", 1), ("request", 1), ("warcinfo", 1)]), label="report")
         assert_that(out[KEPT] | beam.Map(lambda d: (d.id if d.text else d.annotations["content_type"], d.source,
                                                     os.path.basename(d.annotations["file"]))),
                     equal_to([("urn:uuid:0000-utf8", "mixed", "pages.warc.gz"),
