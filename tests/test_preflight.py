@@ -321,3 +321,67 @@ def test_shipped_recipes_validate_on_real_files(name, tmp_path, capsys, quality_
             "needs the resiliparse package" in lines[0], lines
         return
     assert (code, lines) == (0, [])
+
+
+# ---------------------------------------------------------------- each step's files and values
+
+def test_mix_weights_name_the_inputs_and_the_tokenizer_loads(tmp_path, capsys):
+    broken = tmp_path / "tokenizer.json"
+    broken.write_text("{not json")
+    steps = f"  - step: extract\n  - step: mix\n    weights: {{books: 1}}\n    budget_tokens: 100\n" \
+            f"    tokenizer: '{broken}'\n"
+    lines = both(capsys, tmp_path, recipe(tmp_path, steps))
+    assert [line.split(": steps[1] (mix).", 1)[1].split(":", 1)[0] for line in lines] == \
+        ["weights", "weights", "tokenizer"]
+    assert "mix: 'books' is not an input; valid: web" in lines[0]
+    assert "mix: input 'web' has no weight" in lines[1]
+    assert f"cannot load tokenizer '{broken}' (expected a Hugging Face tokenizer.json)" in lines[2]
+
+
+def test_language_model_path_that_does_not_exist(tmp_path, capsys):
+    steps = f"  - step: extract\n  - step: language\n    model_path: '{tmp_path}/lid.176.bin'\n"
+    (line,) = both(capsys, tmp_path, recipe(tmp_path, steps))
+    assert f"steps[1] (language).model_path: {tmp_path}/lid.176.bin: no such file (expected fastText " \
+           "lid.176.bin or lid.176.ftz)" in line
+    (tmp_path / "lid.176.bin").write_text("not a model")
+    code, (line,) = errors(capsys, "validate", recipe(tmp_path, steps))
+    assert code == 2 and "does not load as a fastText model" in line
+
+
+def test_url_filter_lists_must_be_text(tmp_path):
+    from transforms.base import ParamError
+    from transforms.url_filter import UrlFilter
+    binary = tmp_path / "blacklists.tar"
+    binary.write_bytes(b"adult/domains\0\0\0\0" + bytes(range(256)))
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("caf\xe9\nporn\n".encode("latin-1"))
+    good = tmp_path / "domains"
+    good.write_text("# comment\nbad.example\n")
+    with pytest.raises(ParamError, match="blacklists.tar: binary data, not a text list") as err:
+        UrlFilter(domain_blocklists=[str(binary)]).preflight({})
+    assert err.value.param == "domain_blocklists"
+    with pytest.raises(ParamError, match="latin1.txt: not UTF-8 text at byte 3") as err:
+        UrlFilter(banned_words_files=[str(latin)]).preflight({})
+    assert err.value.param == "banned_words_files"
+    UrlFilter(domain_blocklists=[str(good)], url_blocklists=[str(good)]).preflight({})
+
+
+def test_minhash_reference_signatures(tmp_path):
+    import json as json_module
+
+    from transforms.base import ParamError
+    from transforms.minhash_dedup import SIGNATURE_META, MinHashDedup, signature_params
+    with pytest.raises(ParamError, match="no reference signature file matches") as err:
+        MinHashDedup(reference_signatures=str(tmp_path / "sig-*.parquet")).preflight({})
+    assert err.value.param == "reference_signatures"
+    schema = pa.schema([("id", pa.string()), ("bands", pa.list_(pa.int64()))],
+                       metadata={SIGNATURE_META: json_module.dumps(signature_params(5, 14, 8, 1), sort_keys=True)})
+    pq.write_table(pa.table({"id": ["a"], "bands": [[1, 2]]}, schema=schema), tmp_path / "sig-0.parquet")
+    MinHashDedup(ngram=5, bands=14, rows=8, seed=1, reference_signatures=str(tmp_path / "sig-*.parquet")).preflight({})
+    with pytest.raises(ParamError, match="sig-0.parquet: made with"):
+        MinHashDedup(ngram=5, bands=20, rows=8, seed=1,
+                     reference_signatures=str(tmp_path / "sig-*.parquet")).preflight({})
+    pq.write_table(pa.table({"id": ["a"]}), tmp_path / "sig-1.parquet")
+    with pytest.raises(ParamError, match="sig-1.parquet: not a signature file"):
+        MinHashDedup(ngram=5, bands=14, rows=8, seed=1,
+                     reference_signatures=str(tmp_path / "sig-*.parquet")).preflight({})
