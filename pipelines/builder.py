@@ -168,8 +168,10 @@ def _example(doc: Document, label: str) -> Tuple[Tuple[str, str], Tuple[int, Dic
             (-rank, {"id": doc.id, "url": doc.url, "text": doc.text[:EXAMPLE_CHARS]}))
 
 
-def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, Any]] = None) -> None:
-    """Add the whole recipe to ``pipeline``; ``run_info`` (runner, workers, versions) goes to stats.json."""
+def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, Any]] = None,
+          progress=None) -> None:
+    """Add the whole recipe to ``pipeline``; ``run_info`` (runner, workers, versions) goes to stats.json;
+    ``progress`` (``pipelines.progress.ProgressFiles``) is called by the readers."""
     out = recipe.output
     dirs = output_dirs(out.path)
     counts: List[beam.PCollection] = []
@@ -206,7 +208,7 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
     for name, inp in recipe.inputs.items():
         read = pipeline | f"read_{name}" >> ReadDocuments(
             source=name, paths=inp.paths, format=inp.format, text_field=inp.text_field,
-            id_field=inp.id_field, url_field=inp.url_field, date_field=inp.date_field)
+            id_field=inp.id_field, url_field=inp.url_field, date_field=inp.date_field, progress=progress)
         errors.append(read[ERRORS])
         counts.append(_count_docs(read[KEPT], f"count read_{name} docs", ("read", name, "docs")))
         counts.append(_count(read[ERRORS], f"count read_{name} errors", lambda e, n=name: ("read", n, "errors")))
@@ -288,21 +290,31 @@ def run_summary(recipe: Recipe, run_info: Optional[Dict[str, Any]] = None) -> Di
 
 
 def input_files(recipe: Recipe) -> Dict[str, Any]:
-    """The input files and their sizes (the first ``MAX_LISTED_FILES`` by name, totals for all)."""
+    """The input files and their sizes (the first ``MAX_LISTED_FILES`` by name, totals for all), and per
+    input ``by_source``: files, bytes and non-empty files."""
     from apache_beam.io.filesystems import FileSystems
     listed, count, size = [], 0, 0
+    by_source: Dict[str, Dict[str, int]] = {}
     for inp in recipe.inputs.values():
+        mine = by_source.setdefault(inp.name, {"format": inp.format, "files": 0, "bytes": 0, "nonempty_files": 0})
+        seen = set()  # a file two patterns match is read once
         for pattern in inp.paths:
             try:
                 found = FileSystems.match([pattern])[0].metadata_list
             except Exception:  # an unreadable pattern is the reader's error to report
                 continue
             for meta in sorted(found, key=lambda m: m.path):
+                if meta.path in seen:
+                    continue
+                seen.add(meta.path)
                 count += 1
                 size += meta.size_in_bytes
+                mine["files"] += 1
+                mine["bytes"] += meta.size_in_bytes
+                mine["nonempty_files"] += meta.size_in_bytes > 0
                 if len(listed) < MAX_LISTED_FILES:
                     listed.append({"source": inp.name, "path": meta.path, "bytes": meta.size_in_bytes})
-    return {"count": count, "bytes": size, "listed": listed}
+    return {"count": count, "bytes": size, "listed": listed, "by_source": by_source}
 
 
 def _tag(file_info: Dict[str, Any], kind: str) -> Dict[str, Any]:

@@ -1,7 +1,10 @@
 """The ``thresher`` command line.
 
     thresher run RECIPE [--input GLOB ...] [--output DIR] [--runner local|portable|flink|dataflow]
-                        [--workers N] [--overwrite] [--allow-plugins] [-- extra Beam options]
+                        [--workers N] [--overwrite] [--allow-plugins] [--quiet] [--verbose] [-- extra Beam options]
+
+A run prints one progress line (in place on a terminal), the summary table, and on failure one line
+saying why (exit 1; Ctrl-C: exit 130); everything else goes to OUT/thresher.log (``--verbose``: also here).
     thresher validate RECIPE [--input [NAME=]GLOB ...] [--output DIR] [--param NAME=VALUE] [--allow-plugins]
     thresher steps
     thresher assets [--cache-dir DIR]
@@ -18,42 +21,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 import time
 from typing import List, Optional
 
 from pipelines.recipe import RecipeError, check_before_run, load_recipe
 from pipelines.registry import STEPS, describe_steps
+from pipelines.report import SUCCESS_MARKER
+from pipelines.run_log import ConsoleFilter
 from pipelines.runners import RUNNERS, RunnerConfig
 from transforms.redact import redact, redact_logs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-_NOISE = ("No semi_persistent_directory found",)
-_WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"
-_PROGRESS = re.compile(r'message: "(thresher: [^"]*)"')
-
-
-def _drop_known_noise(record: logging.LogRecord) -> bool:
-    """Beam's SDK workers warn about a directory only Dataflow provides; it is not a problem here.
-    Progress lines forwarded from worker processes are shown as their bare message."""
-    message = record.getMessage()
-    if any(text in message for text in _NOISE):
-        return False
-    if record.name == _WORKER_LOGGER and record.levelno < logging.WARNING:
-        found = _PROGRESS.search(message)
-        if not found:
-            return False
-        record.msg, record.args = found.group(1), ()
-    return True
-
-
-def _show_progress() -> None:
-    """Progress lines (one per input file read) from this process and from worker processes."""
-    for name in ("thresher.progress", _WORKER_LOGGER):
-        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--project", help="dataflow: GCP project")
     run.add_argument("--region", help="dataflow: region")
     run.add_argument("--temp-location", help="dataflow: gs:// temp location")
-    run.add_argument("--quiet", action="store_true", help="no summary table")
+    run.add_argument("--quiet", action="store_true", help="no progress line and no summary table")
+    run.add_argument("--verbose", action="store_true",
+                     help="print every log line (Beam, workers, libraries) and the full traceback of a failure; "
+                          "without it they go to OUT/thresher.log only")
     _add_allow_plugins(run)
 
     validate = sub.add_parser("validate", help="check a recipe and the run it describes (input files and their "
@@ -144,9 +126,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         argv, extra = argv[:cut], argv[cut + 1:]
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    console = ConsoleFilter(verbose=getattr(args, "verbose", False))
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_drop_known_noise)
-    redact_logs()  # after the noise filter, which rewrites forwarded worker lines
+        handler.addFilter(console)
+    redact_logs()  # after the console filter, which rewrites forwarded worker lines
     try:
         if args.command == "steps":
             print("\n".join(describe_steps()))
@@ -195,6 +178,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (FileExistsError, ValueError) as exc:
         print(redact(f"error: {exc}"), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # worker processes' tracebacks went to OUT/thresher.log (run_log)
+        print(interrupted_line(getattr(args, "output_dir", None)), file=sys.stderr)
+        return 130
+
+
+def interrupted_line(output_dir: Optional[str]) -> str:
+    if not output_dir:
+        return "interrupted"
+    return redact(f"interrupted: no {SUCCESS_MARKER} written; {output_dir} left incomplete "
+                  f"(the next run into it replaces it)")
 
 
 def checked_recipe(args):
@@ -209,8 +202,9 @@ def checked_recipe(args):
 
 
 def _run(args, extra: List[str]) -> int:
-    from pipelines.run import run_recipe
+    from pipelines.failures import failure_line
     from pipelines.report import summary_table
+    from pipelines.run import RunFailed, run_recipe
 
     recipe = checked_recipe(args)  # before anything is built or written
     cfg = RunnerConfig(
@@ -219,13 +213,19 @@ def _run(args, extra: List[str]) -> int:
         flink_master=args.flink_master, flink_version=args.flink_version,
         flink_job_server_jar=args.flink_job_server_jar, project=args.project, region=args.region,
         temp_location=args.temp_location, extra_args=tuple(extra))
-    if not args.quiet:
-        _show_progress()
     started = time.time()
-    stats = run_recipe(recipe, cfg, overwrite=args.overwrite)
+    args.output_dir = recipe.output.path  # for the line printed on Ctrl-C
+    try:
+        stats = run_recipe(recipe, cfg, overwrite=args.overwrite, verbose=args.verbose, show_progress=not args.quiet)
+    except RunFailed as exc:
+        print(redact(failure_line(exc.cause, exc.log_path)), file=sys.stderr)
+        return 1
     if stats is not None and not args.quiet:
         print(summary_table(stats, time.time() - started))
     print(redact(f"output: {recipe.output.path}"))
+    if stats is not None and stats.get("status") == "failed":
+        print(redact(f"error: {stats.get('status_reason')}"), file=sys.stderr)
+        return 1
     return 0 if stats is None or stats["balanced"] else 1
 
 

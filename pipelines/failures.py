@@ -1,15 +1,18 @@
 """One line for a run that raised: where (step, input, writing) and the root cause.
 
-Beam wraps an exception raised in a worker in a RuntimeError holding the worker's traceback;
-its text keeps the original ``Type: message [while running 'LABEL/...']``, and the label's
-first part is the transform the builder named: ``03_c4_badwords``, ``read_web``, ``write data``.
+Beam wraps an exception raised in a worker process in a RuntimeError holding the worker's
+traceback, whose text keeps ``Type: message [while running 'LABEL/...']``; with one worker it
+re-raises the original exception with `` [while running 'LABEL/...']`` added to its message.
+The label's first part is the transform the builder named: ``03_c4_badwords``, ``read_web``,
+``write data``.
 """
 from __future__ import annotations
 
 import re
 from typing import Optional, Tuple
 
-_WHILE = re.compile(r"(?P<cause>[A-Za-z_][\w.]*: .*?)(?: \[while running '(?P<label>[^']+)'\])+")
+_WHILE = re.compile(r"(?P<cause>.*?)(?: \[while running '(?P<label>[^']+)'\])+")
+_TYPED = re.compile(r"^(?:[a-z_]\w*\.)*[A-Z]\w*: ")  # "IsADirectoryError: ...", "grpc.RpcError: ..."
 _WRAPPER = re.compile(r"^(?:RuntimeError|Exception): (?=[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b: )")
 _STEP = re.compile(r"^(?P<index>\d+)_(?P<step>[^\s\[]+)(?: \[(?P<input>[^\]]+)\])?$")
 
@@ -23,9 +26,11 @@ def root_cause(exc: BaseException) -> Tuple[str, Optional[str]]:
         for line in str(current).splitlines():
             found = _WHILE.search(line)
             if found:
-                cause = found.group("cause")
+                cause = found.group("cause").strip()
                 while _WRAPPER.match(cause):
                     cause = _WRAPPER.sub("", cause, count=1)
+                if not _TYPED.match(cause):  # one worker: the original exception, its message augmented
+                    cause = f"{type(current).__name__}: {cause}"
                 return cause, found.group("label")
         current = current.__cause__ or current.__context__
     first = (str(exc).strip().splitlines() or [""])[0]

@@ -137,10 +137,12 @@ class ProgressMonitor:
         return self
 
     def _loop(self) -> None:
+        last = read_progress(self.directory)
         while not self._stop.wait(self.interval):
-            line = format_progress(read_progress(self.directory), self.files_total,
-                                   time.monotonic() - self.started)
-            self.show(line)
+            counts = read_progress(self.directory)
+            if counts["readers"] or not last["readers"]:  # the files go when the run finalises: keep the last
+                last = counts
+            self.show(format_progress(last, self.files_total, time.monotonic() - self.started))
 
     def show(self, line: str) -> None:
         with self._lock:
@@ -149,7 +151,7 @@ class ProgressMonitor:
             try:
                 if self.terminal:
                     self.stream.write("\r" + line.ljust(self._width))
-                    self._width = len(line)
+                    self._width = max(self._width, len(line))  # what the terminal shows
                 else:
                     self.stream.write(line + "\n")
                 self.stream.flush()
@@ -170,4 +172,5 @@ class ProgressMonitor:
         with self._lock:
             self._stop.set()
             self.clear()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)

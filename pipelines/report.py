@@ -125,8 +125,59 @@ def read_stats(output_dir: str) -> Dict[str, Any]:
         return json.loads(f.read().decode("utf-8"))
 
 
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _listing(counts: Dict[str, int]) -> str:
+    """``{"request": 2, "warcinfo": 1}`` -> ``"request 2, warcinfo 1"`` (largest first)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def run_status(stats: Dict[str, Any], summary: Dict[str, Any]) -> Tuple[str, str]:
+    """``("succeeded", "")`` or ``("failed", one line saying why and what to check)``.
+
+    A run fails when an input's non-empty files gave no document, or when documents came in and
+    none was written. Zero-byte inputs are an empty run, which succeeds."""
+    listed = summary.get("input_files", {}).get("by_source", {})
+    for name, source in stats["input"]["by_source"].items():
+        files = listed.get(name, {})
+        if source["documents"] or not files.get("nonempty_files"):
+            continue
+        skipped = source.get("skipped") or {}
+        what = []
+        if source["errors"]:
+            what.append(f"{source['errors']} record(s) could not be read (first ones in errors/)")
+        if skipped:
+            what.append(f"{sum(skipped.values())} records passed over ({_listing(skipped)})")
+        fmt = files.get("format", "auto")
+        hint = (f"is `format: {fmt}` right for these files?" if fmt != "auto"
+                else "do the files' extensions say their format? set `format:` if not")
+        return "failed", (f"input '{name}': {files['nonempty_files']} non-empty file(s) ({_size(files['bytes'])}) "
+                          f"gave no document: {'; '.join(what) or 'no record found'} — {hint}")
+    came_in = stats["input"]["documents"]
+    if came_in and not stats["output"]["documents"]:
+        errors = {s["step"]: s["errors"] for s in stats["steps"] if s["errors"]}
+        dropped = [s for s in stats["steps"] if s["dropped_total"]]
+        if errors and not dropped:
+            return "failed", (f"{came_in} documents came in and none was written: every one raised an error "
+                              f"({_listing(errors)}) — see errors/ and thresher.log")
+        if dropped:
+            worst = max(dropped, key=lambda s: s["dropped_total"])
+            return "failed", (f"{came_in} documents came in and none was written: step {worst['index']:02d} "
+                              f"{worst['step']} dropped {worst['dropped_total']} ({_listing(worst['dropped'])}) — "
+                              f"check its parameters (`dry_run: true` shows what it would drop)")
+        return "failed", f"{came_in} documents came in and none was written — check the output's settings"
+    return "succeeded", ""
+
+
 class FinalizeRun(beam.DoFn):
-    """Runs once, after every write: writes stats.json, then the _SUCCESS marker."""
+    """Runs once, after every write: writes stats.json with the run's status, the data card, then
+    the _SUCCESS marker when the run succeeded (``run_status``)."""
 
     def __init__(self, output_dir: str, summary: Dict[str, Any]):
         self._dir, self._summary = output_dir, summary
@@ -134,14 +185,17 @@ class FinalizeRun(beam.DoFn):
     def process(self, _, counts, files, facts=()):
         # the sinks removed their own parts; drop what is left
         remove_dir(FileSystems.join(self._dir, "_temporary"))
-        stats = redact_json(build_stats(counts, self._summary, files, facts))  # no credentials in reports
+        stats = build_stats(counts, self._summary, files, facts)
+        stats["status"], stats["status_reason"] = run_status(stats, self._summary)
+        stats = redact_json(stats)  # no credentials in reports
         write_text(FileSystems.join(self._dir, STATS_FILE), json.dumps(stats, indent=2) + "\n")
         try:
             from pipelines.datacard import write_report
             write_report(self._dir, stats)
         except Exception:  # the data card can be rebuilt with `thresher report DIR`; never lose the run
             logging.getLogger("thresher").exception("could not write the data card")
-        write_text(FileSystems.join(self._dir, SUCCESS_MARKER), "")
+        if stats["status"] == "succeeded":
+            write_text(FileSystems.join(self._dir, SUCCESS_MARKER), "")
         yield stats["balanced"]
 
 

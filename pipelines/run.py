@@ -2,25 +2,32 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import re
-from typing import Any, Dict, List, Optional
+import socket
+import sys
+from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
 import yaml
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.builder import build, output_dirs
+from pipelines.builder import build, input_files, output_dirs
 from pipelines.recipe import Recipe, RecipeError, _choices, expand_home
 from pipelines.report import STATS_FILE, SUCCESS_MARKER, read_stats, write_text
+from pipelines.progress import ProgressFiles, ProgressMonitor, progress_dir
+from pipelines.run_log import RunLog
 from pipelines.runners import RunnerConfig, make_runner_and_options
-from transforms.redact import redact_json
+from transforms.redact import redact, redact_json
 from transforms.sinks import dir_exists, remove_dir
 
 LOCK_FILE = "recipe.lock.yaml"
 REPORT_FILES = ("report.html", "report.md", "README.md")  # README.md: the dataset card
-_OWNED = (STATS_FILE, SUCCESS_MARKER, LOCK_FILE) + REPORT_FILES
+RUNNING_MARKER = "_RUNNING"  # host and pid of the run writing the directory; removed when it ends
+RUN_LOG = "thresher.log"
+_OWNED = (STATS_FILE, SUCCESS_MARKER, LOCK_FILE, RUN_LOG, RUNNING_MARKER) + REPORT_FILES
 _VERSIONED = ("apache-beam", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "pyarrow",
               "datasketch", "numpy")
 
@@ -78,18 +85,98 @@ def _dir_exists(path: str) -> bool:
         return False
 
 
-def prepare_output(root: str, overwrite: bool) -> None:
-    """Refuse to mix runs in one directory; with ``overwrite``, remove the previous run's files.
+class RunFailed(Exception):
+    """The pipeline raised while running: ``cause`` is what it raised, ``log_path`` holds the traceback."""
+
+    def __init__(self, cause: BaseException, log_path: Optional[str]):
+        super().__init__(str(cause))
+        self.cause, self.log_path = cause, log_path
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def lock_holder(root: str) -> Optional[Tuple[str, bool]]:
+    """(who, on this host) of a run still writing ``root`` per its _RUNNING marker; None when there is
+    no marker or its process is gone (a marker from another host cannot be checked: held)."""
+    path = FileSystems.join(root, RUNNING_MARKER)
+    if not _exists(path):
+        return None
+    try:
+        with FileSystems.open(path) as f:
+            info = json.loads(f.read().decode("utf-8"))
+        host, pid = str(info["host"]), int(info["pid"])
+    except Exception:  # unreadable or half-written: the writer died
+        return None
+    if host != socket.gethostname():
+        return f"pid {pid} on {host}", False
+    return (f"pid {pid} on {host}", True) if _alive(pid) else None
+
+
+def take_lock(root: str) -> None:
+    """Write ``root/_RUNNING`` (host, pid); FileExistsError when another run created it first."""
+    text = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+    path = FileSystems.join(root, RUNNING_MARKER)
+    if "://" in root:
+        write_text(path, text)
+        return
+    os.makedirs(root, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise FileExistsError(f"{root}: another run started writing it ({path})") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def release_lock(root: str) -> None:
+    path = FileSystems.join(root, RUNNING_MARKER)
+    try:
+        if _exists(path):
+            FileSystems.delete([path])
+    except Exception:  # a stale marker is recognised by its dead pid
+        pass
+
+
+def prepare_output(root: str, overwrite: bool) -> Optional[str]:
+    """Make ``root`` ready for a run; returns a line saying what was replaced, or None.
+
+    A directory a live run is writing (``_RUNNING``) is refused, and one holding a finished run
+    (``_SUCCESS``) unless ``overwrite``; what a failed or interrupted run left is replaced.
     On gs:// a directory is a prefix: every object under ``data/``, ``rejected/``, ``errors/`` goes."""
+    holder = lock_holder(root)
+    if holder is not None and (holder[1] or not overwrite):
+        who, here = holder
+        raise FileExistsError(f"{root} is being written by a run still going ({who}): wait for it or stop it"
+                              + ("" if here else "; pass --overwrite if it is gone"))
     files = [p for p in (FileSystems.join(root, name) for name in _OWNED) if _exists(p)]
-    dirs = [p for p in output_dirs(root).values() if _dir_exists(p)]
-    present = files + dirs
-    if present and not overwrite:
-        raise FileExistsError(f"{root} already holds a run's output ({present[0]}); pass --overwrite to replace it")
+    dirs = [p for p in list(output_dirs(root).values()) + [FileSystems.join(root, "_temporary")]
+            if _dir_exists(p)]
+    finished = _exists(FileSystems.join(root, SUCCESS_MARKER))
+    if finished and not overwrite:
+        raise FileExistsError(f"{root} already holds a finished run ({SUCCESS_MARKER}); "
+                              f"pass --overwrite to replace it")
+    note = None
+    if files or dirs:
+        note = (f"replacing the finished run in {root} (--overwrite)" if finished else
+                f"replacing what an unfinished run left in {root} (no {SUCCESS_MARKER}: it failed or was interrupted)")
     if files:
         FileSystems.delete(files)
     for directory in dirs:
         remove_dir(directory)
+    return note
 
 
 def versions() -> Dict[str, str]:
@@ -107,20 +194,49 @@ def write_lock(recipe: Recipe, cfg: RunnerConfig) -> None:
     lock = {"recipe": recipe.to_dict(), "source_file": recipe.file,
             "runner": {"runner": cfg.runner, "workers": cfg.workers}, "versions": versions()}
     # credentials in paths (signed URLs, user:password@) are masked: the lock is a report too
-    write_text(FileSystems.join(recipe.output.path, LOCK_FILE), yaml.safe_dump(redact_json(lock), sort_keys=False))
+    write_text(FileSystems.join(recipe.output.path, LOCK_FILE),
+               yaml.safe_dump(redact_json(lock), sort_keys=False, allow_unicode=True))  # "•", not "\u2022"
 
 
-def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False) -> Optional[Dict[str, Any]]:
-    """Build and run the pipeline; returns stats.json's content when the run finished here."""
-    prepare_output(recipe.output.path, overwrite)
-    write_lock(recipe, cfg)
-    runner, options = make_runner_and_options(cfg)
-    pipeline = beam.Pipeline(runner=runner, options=options)
-    workers = cfg.workers or ((os.cpu_count() or 1) if cfg.runner == "local" else None)
-    build(pipeline, recipe, {"runner": cfg.runner, "workers": workers, "versions": versions()})
-    result = pipeline.run()
-    if cfg.runner == "dataflow":  # the job runs on; stats.json appears in the output when it ends
-        print(f"submitted Dataflow job {result.job_id()}")
-        return None
-    result.wait_until_finish()
-    return read_stats(recipe.output.path)
+def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbose: bool = True,
+               show_progress: bool = False) -> Optional[Dict[str, Any]]:
+    """Build and run the pipeline; returns stats.json's content when the run finished here.
+
+    The run holds ``OUT/_RUNNING`` while it goes and logs to ``OUT/thresher.log`` (local outputs);
+    ``verbose=False`` keeps the terminal to this project's lines (``run_log``), ``show_progress``
+    prints live progress. RunFailed when the pipeline raised."""
+    out = recipe.output.path
+    note = prepare_output(out, overwrite)
+    if note:
+        print(redact(note), file=sys.stderr)
+    here = cfg.runner != "dataflow"  # a Dataflow job runs on after this returns
+    if here:
+        take_lock(out)
+    try:
+        write_lock(recipe, cfg)
+        local = "://" not in out
+        log_path = os.path.join(out, RUN_LOG) if local else None
+        with RunLog(log_path, verbose) as log:
+            runner, options = make_runner_and_options(cfg)
+            pipeline = beam.Pipeline(runner=runner, options=options)
+            workers = cfg.workers or ((os.cpu_count() or 1) if cfg.runner == "local" else None)
+            folder = progress_dir(out) if show_progress and here else None
+            build(pipeline, recipe, {"runner": cfg.runner, "workers": workers, "versions": versions()},
+                  progress=ProgressFiles(folder) if folder else None)
+            monitor = ProgressMonitor(folder, input_files(recipe)["count"], sys.stderr).start() if folder else None
+            try:
+                result = pipeline.run()
+                if not here:
+                    print(f"submitted Dataflow job {result.job_id()}")
+                    return None
+                result.wait_until_finish()
+            except Exception as exc:
+                log.failed(exc)
+                raise RunFailed(exc, log_path) from exc
+            finally:
+                if monitor:
+                    monitor.stop()
+        return read_stats(out)
+    finally:
+        if here:
+            release_lock(out)

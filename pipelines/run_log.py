@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import traceback
 from typing import Optional
 
@@ -74,6 +75,15 @@ def _fd_of(stream) -> Optional[int]:
         return None
 
 
+def _to_descriptor_2(args) -> None:
+    """``threading.excepthook`` writing to descriptor 2 (the log file while the terminal is quiet)."""
+    try:
+        with os.fdopen(os.dup(2), "w") as out:
+            traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=out)
+    except OSError:
+        pass
+
+
 class RunLog:
     """Context: log to ``path`` (None: no file) and, unless ``verbose``, keep the terminal quiet.
 
@@ -112,7 +122,8 @@ class RunLog:
         for handler in handlers:
             handler.setStream(terminal)
         sys.stderr = terminal
-        self._saved = (old, terminal, handlers)
+        self._saved = (old, terminal, handlers, threading.excepthook)
+        threading.excepthook = _to_descriptor_2  # Beam's threads dying on Ctrl-C: to the log file
 
     def failed(self, exc: BaseException) -> None:
         """The full traceback to the log file, and to the terminal with ``verbose``."""
@@ -130,7 +141,8 @@ class RunLog:
             self._handler.close()
         root.setLevel(self._level)
         if self._saved and kind is not KeyboardInterrupt:
-            old, terminal, handlers = self._saved
+            old, terminal, handlers, hook = self._saved
+            threading.excepthook = hook
             terminal.flush()
             os.dup2(terminal.fileno(), 2)
             for handler in handlers:

@@ -49,7 +49,7 @@ def read_output(out: pathlib.Path):
 def test_steps_lists_parameters(capsys):
     assert main(["steps"]) == 0
     text = capsys.readouterr().out
-    assert "extract:" in text and "favor_precision: bool (default True)" in text
+    assert "extract:" in text and "favor_precision: bool (default true)" in text  # as YAML writes it
 
 
 def test_validate_reports_bad_recipe(tmp_path, capsys):
@@ -72,7 +72,7 @@ def test_run_writes_layout_and_balanced_stats(tmp_path, corpus, capsys):
     assert "00 extract" in printed and "balanced: True" in printed
     assert sorted(p.name for p in out.iterdir()) == [
         "README.md", "_SUCCESS", "data", "errors", "recipe.lock.yaml", "rejected", "report.html", "report.md",
-        "stats.json"]
+        "stats.json", "thresher.log"]
     stats = json.loads((out / "stats.json").read_text())
     manifest = json.loads((corpus / "manifest.json").read_text())
     assert stats["balanced"] is True
@@ -84,6 +84,7 @@ def test_run_writes_layout_and_balanced_stats(tmp_path, corpus, capsys):
     assert stats["rejected_written"] == extract["dropped_total"]
     lock = yaml.safe_load((out / "recipe.lock.yaml").read_text())
     assert lock["recipe"]["steps"][0]["step"] == "extract" and "apache-beam" in lock["versions"]
+    assert lock["recipe"]["steps"][0]["max_html_bytes"] == 5_000_000  # a default the recipe left out
 
     # a second run into the same directory refuses without --overwrite
     assert main(["run", recipe]) == 2
@@ -107,6 +108,7 @@ def test_empty_input_gives_empty_output_and_stats(tmp_path):
     assert main(["run", write_recipe(tmp_path, [empty], out), "--workers", "1", "--quiet"]) == 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["input"]["total"] == 0 and stats["output"]["documents"] == 0 and stats["balanced"]
+    assert stats["status"] == "succeeded" and (out / "_SUCCESS").exists()  # zero bytes: an empty run, not a failure
     assert ds.dataset(str(out / "data"), format="parquet").count_rows() == 0
 
 
