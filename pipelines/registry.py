@@ -95,12 +95,14 @@ def param_docs(cls: type) -> Dict[str, str]:
 
 
 def _lookup(table: Dict[str, str], key: str) -> Optional[str]:
-    """``table[key]``, or the entry whose ``{n}`` placeholder matches a number in ``key``."""
+    """``table[key]``, or the entry whose ``{n}`` placeholder matches a number in ``key``, with that
+    number put in for ``{n}`` in its text too."""
     if key in table:
         return table[key]
     for pattern, text in table.items():
-        if "{n}" in pattern and re.fullmatch(re.escape(pattern).replace(r"\{n\}", r"\d+"), key):
-            return text
+        match = "{n}" in pattern and re.fullmatch(re.escape(pattern).replace(r"\{n\}", r"(\d+)"), key)
+        if match:
+            return text.replace("{n}", match.group(1))
     return None
 
 

@@ -386,12 +386,14 @@ def test_lock_file_and_card_show_every_parameter_with_its_default(tmp_path):
     recipe_file = tmp_path / "r.yaml"
     recipe_file.write_text(
         "version: 1\nname: lock\ninputs:\n  web:\n    paths: [x.jsonl]\n    format: jsonl\n"
-        "steps:\n  - step: language\n    min_score: 0.5\n  - step: exact_dedup\n"
+        "steps:\n  - step: language\n    min_score: 0.5\n  - step: exact_dedup\n  - step: gopher_quality\n"
         f"output:\n  path: {tmp_path / 'out'}\n")
     recipe = load_recipe(str(recipe_file), STEPS)
     write_lock(recipe, RunnerConfig(runner="local", workers=1))
-    lock = yaml.safe_load((tmp_path / "out" / "recipe.lock.yaml").read_text())
-    language, dedup = lock["recipe"]["steps"]
+    lock_text = (tmp_path / "out" / "recipe.lock.yaml").read_text()
+    lock = yaml.safe_load(lock_text)
+    language, dedup, gopher = lock["recipe"]["steps"]
+    assert gopher["min_stop_words"] == 2 and gopher["bullets"] == ["•", "-"] and "- •" in lock_text  # not \u2022
     assert language == {"step": "language", "languages": ["en"], "min_score": 0.5, "min_scores": None,
                         "map_chinese": True, "model_path": None}
     assert dedup == {"step": "exact_dedup", "normalize": "lower_whitespace", "priority": "id_hash",

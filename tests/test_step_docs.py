@@ -93,6 +93,8 @@ def test_gopher_repetition_reasons_for_every_statistic_are_documented():
         reason = step.decide(stats)
         assert reason and reason_doc("gopher_repetition", reason), (stat, reason)
     assert reason_doc("gopher_repetition", "gopher_top_x_gram") is None
+    assert reason_doc("gopher_repetition", "gopher_top_3_gram") == \
+        "characters in the most frequent 3-gram above top_n_grams[3]"
 
 
 def test_misleading_reasons_are_renamed():

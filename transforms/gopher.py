@@ -272,8 +272,8 @@ class GopherRepetition(FilterStep):
         "gopher_dup_para_char_frac": "characters in repeated paragraphs above dup_para_char_frac",
         "gopher_dup_line_frac": "fraction of repeated lines above dup_line_frac",
         "gopher_dup_line_char_frac": "characters in repeated lines above dup_line_char_frac",
-        "gopher_top_{n}_gram": "characters in the most frequent n-gram above top_n_grams[n]",
-        "gopher_duplicated_{n}_n_grams": "characters in repeated n-grams above dup_n_grams[n]",
+        "gopher_top_{n}_gram": "characters in the most frequent {n}-gram above top_n_grams[{n}]",
+        "gopher_duplicated_{n}_n_grams": "characters in repeated {n}-grams above dup_n_grams[{n}]",
     }
 
     def __init__(self, dup_line_frac: Optional[float] = DUP_LINE_FRAC,
