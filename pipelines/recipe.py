@@ -743,14 +743,6 @@ def _step_problems(recipe: Recipe, registry: Dict[str, type]) -> Tuple[List[Reci
     return problems, steps
 
 
-def preflight_steps(recipe: Recipe, registry: Dict[str, type]) -> None:
-    """Let each step check, before the pipeline starts, what it needs outside the recipe:
-    files it reads (benchmarks, tokenizers, models) and the recipe's inputs (``preflight``)."""
-    problems, _ = _step_problems(recipe, registry)
-    if problems:
-        raise RecipeError.several(problems)
-
-
 def find_problems(recipe: Recipe, registry: Dict[str, type]) -> List[RecipeError]:
     """Every problem found before a pipeline is built, in recipe order: inputs (files match and hold
     the declared format), the output directory, each step's preflight (files it names, values
