@@ -55,7 +55,7 @@ ROW_OVERHEAD = 256  # bytes counted per document besides its text when sizing sh
 _ISO_DATE = re.compile(
     r"(\d{4})-?(\d{2})-?(\d{2})"  # date
     r"(?:[Tt ](\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,](\d{1,9}))?)?)?)?"  # time
-    r"\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$")  # zone
+    r"\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$", re.ASCII)  # zone
 
 
 def parse_date(value: str) -> Optional[datetime.datetime]:
@@ -66,7 +66,7 @@ def parse_date(value: str) -> Optional[datetime.datetime]:
     year, month, day, hour, minute, second, fraction, _, sign, off_h, off_m = match.groups()
     try:
         offset = datetime.timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
-        if offset >= datetime.timedelta(hours=24):
+        if offset >= datetime.timedelta(hours=24) or int(off_m or 0) > 59:
             return None
         zone = datetime.timezone(-offset if sign == "-" else offset)
         parsed = datetime.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
