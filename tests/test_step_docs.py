@@ -11,6 +11,7 @@ import pytest
 from pipelines.recipe import check_type, step_params
 from pipelines.registry import (PARAM_CHOICES, STEPS, annotation_doc, describe_step, describe_steps, param_docs,
                                 reason_doc)
+from transforms.base import FilterStep
 from transforms.gopher import GopherRepetition
 
 #: constructor arguments a step needs before it can be built at all
@@ -114,6 +115,13 @@ def test_every_annotation_is_documented(name):
         text = annotation_doc(cls, annotation)
         assert text and "\n" not in text, f"{name}: annotation {annotation!r} has no ANNOTATION_DOCS entry"
     assert set(cls.ANNOTATION_DOCS) <= set(cls.ANNOTATIONS), f"{name}: documents annotations it never writes"
+
+
+def test_filters_that_drop_declare_their_dry_run_annotation():
+    """dry_run writes ``{name}_drop``: a filter that can drop lists (and so documents) it."""
+    for name, cls in STEPS.items():
+        if issubclass(cls, FilterStep):
+            assert (f"{name}_drop" in cls.ANNOTATIONS) == bool(cls.DROP_REASONS), name
 
 
 def test_copy_counts_cannot_be_misread():

@@ -165,6 +165,7 @@ class C4Filter(FilterStep):
         "c4_lines": "int64", "c4_lines_kept": "int64",
         **{f"c4_lines_{rule}": "int64" for rule in RULES},
         "c4_sentences": "int64", "c4_lorem_ipsum": "bool", "c4_curly_bracket": "bool",
+        "c4_drop": "string",
     }
     ANNOTATION_DOCS = {
         "c4_lines": "lines read", "c4_lines_kept": "lines kept",
@@ -176,6 +177,7 @@ class C4Filter(FilterStep):
         "c4_sentences": "sentences in the kept lines",
         "c4_lorem_ipsum": 'a kept line holds "lorem ipsum"',
         "c4_curly_bracket": 'a kept line holds "{"',
+        "c4_drop": "dry_run: the reason the document would have been dropped",
     }
     DROP_REASONS = {
         "c4_lorem_ipsum": 'a kept line holds "lorem ipsum"',
@@ -347,12 +349,13 @@ class C4BadWords(FilterStep):
 
     name = "c4_badwords"
     ANNOTATIONS = {"c4_badwords_found": "bool", "c4_badwords_word": "string",
-                   "c4_badwords_keep_draw": "float64", "c4_badwords_listed": "bool"}
+                   "c4_badwords_keep_draw": "float64", "c4_badwords_listed": "bool", "c4_badwords_drop": "string"}
     ANNOTATION_DOCS = {
         "c4_badwords_found": "the text holds a word of its language's list",
         "c4_badwords_word": "the first listed word found (empty when none)",
         "c4_badwords_keep_draw": "the document's hash draw in [0, 1), compared with keep_fraction",
         "c4_badwords_listed": "the document's language has a word list",
+        "c4_badwords_drop": "dry_run: the reason the document would have been dropped",
     }
     DROP_REASONS = {
         "c4_badwords": "the text holds a word of its language's bad-words list",
