@@ -366,7 +366,7 @@ class C4BadWords(FilterStep):
                  default_language: str = "en", keep_fraction: float = 0.0, seed: int = 0,
                  lowercase_lists: bool = False, drop_unlisted: bool = False, **common):
         super().__init__(**common)
-        self.wordlist_dir = wordlist_dir or os.environ.get(WORDLISTS_ENV, "")
+        self.wordlist_dir = os.path.expanduser(wordlist_dir or os.environ.get(WORDLISTS_ENV, ""))
         if not self.wordlist_dir:
             raise ValueError(f"c4_badwords: set wordlist_dir or ${WORDLISTS_ENV} to the LDNOOBW lists folder")
         if not 0.0 <= keep_fraction <= 1.0:

@@ -376,14 +376,15 @@ class UrlFilter(FilterStep):
         super().__init__(**common)
         if soft_word_threshold < 1:
             raise ValueError(f"url_filter: soft_word_threshold must be >= 1, got {soft_word_threshold}")
-        self.domain_blocklists = list(domain_blocklists or [])
-        self.url_blocklists = list(url_blocklists or [])
+        home = os.path.expanduser  # "~/..." list paths (contract: recipes may start paths with ~)
+        self.domain_blocklists = [home(p) for p in domain_blocklists or []]
+        self.url_blocklists = [home(p) for p in url_blocklists or []]
         self.banned_words = list(banned_words or [])
         self.soft_banned_words = list(soft_banned_words or [])
         self.banned_subwords = list(banned_subwords or [])
-        self.banned_words_files = list(banned_words_files or [])
-        self.soft_banned_words_files = list(soft_banned_words_files or [])
-        self.banned_subwords_files = list(banned_subwords_files or [])
+        self.banned_words_files = [home(p) for p in banned_words_files or []]
+        self.soft_banned_words_files = [home(p) for p in soft_banned_words_files or []]
+        self.banned_subwords_files = [home(p) for p in banned_subwords_files or []]
         self.soft_word_threshold = soft_word_threshold
         self.ignore_case = ignore_case
         self._lists: Optional[_Lists] = None
