@@ -143,10 +143,12 @@ def output_columns(recipe: Recipe) -> List[Dict[str, str]]:
         docs = getattr(step, "ANNOTATION_DOCS", None) or {}
         for name in written_annotations(step):
             written_by[name] = (f"{spec.index:02d} {spec.step}", docs.get(name, ""))
+    jsonl = recipe.output.format == "jsonl"  # flat objects: no metadata column, the date as a string
     columns = []
-    for field in document_schema(declared_annotations(recipe), needs_metadata(recipe)):
+    for field in document_schema(declared_annotations(recipe), needs_metadata(recipe) and not jsonl):
         by, doc = written_by.get(field.name, ("", COLUMN_DOCS.get(field.name, "")))
-        columns.append({"name": field.name, "type": str(field.type), "written_by": by or "base", "description": doc})
+        kind = "string (ISO 8601, UTC)" if jsonl and field.name == "date" else str(field.type)
+        columns.append({"name": field.name, "type": kind, "written_by": by or "base", "description": doc})
     return columns
 
 

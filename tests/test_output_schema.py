@@ -63,7 +63,7 @@ def test_filters_write_statistics_only_with_annotate_or_dry_run():
     assert set(dry) == GOPHER_STATS | {"gopher_quality_drop"} and dry["gopher_quality_drop"] == "string"
     assert PiiRedact().written_annotations() == {}  # never drops: its counts only with annotate
     assert PiiRedact(annotate=True).written_annotations() == PiiRedact.ANNOTATIONS
-    assert "c4_drop" in C4Filter(dry_run=True).written_annotations() and "c4_drop" not in C4Filter.ANNOTATIONS
+    assert C4Filter().written_annotations() == {} and C4Filter(dry_run=True).written_annotations()["c4_drop"] == "string"
 
 
 def test_composite_steps_declare_what_kept_documents_carry():
@@ -218,7 +218,8 @@ def test_jsonl_output_loads_as_train_with_iso_dates(tmp_path):
     out = tmp_path / "out"
     assert main(["run", jsonl_recipe(tmp_path, out, "jsonl"), "--workers", "1"]) == 0
     card = (out / "README.md").read_text()
-    assert "path: data/*.jsonl.gz" in card
+    assert "path: data/*.jsonl.gz" in card and "| date | string (ISO 8601, UTC) | base |" in card
+    assert "| metadata |" not in card  # JSONL is flat: date_raw and the rest are keys of their own
     (data,) = (out / "data").iterdir()
     lines = {r["id"]: r for r in map(json.loads, gzip.decompress(data.read_bytes()).splitlines())}
     assert lines["d0"]["date"] == "2024-05-01T10:00:00Z" and lines["d1"]["url"] is None
@@ -241,6 +242,7 @@ def test_dataset_card_header_body_and_report_rewrites_it(tmp_path):
     assert header["task_categories"] == ["text-generation"] and header["size_categories"] == ["n<1K"]
     assert "| 00 | gopher_quality | 6 | 5 | 1 | 0 | gopher_short_doc 1" in text
     assert "| date | timestamp[us, tz=UTC] | base |" in text and "| offset | int64 | source |" in text
+    assert "| metadata | string | base |" in text and "| charset |" not in text
     assert "report.html" in text and "Warning" not in text
     (out / "README.md").unlink()
     assert main(["report", str(out)]) == 0
