@@ -588,20 +588,24 @@ SNIFFED_FILES_PER_PATTERN = 2
 
 def _input_problems(recipe: Recipe) -> List[RecipeError]:
     """Every input pattern matches files (local or gs://), and the first files of each hold what
-    the input's ``format`` says (``transforms.sources.sniff``)."""
+    the input's ``format`` says (``transforms.sources.sniff``). With ``format: auto``, an input none
+    of whose files has a known extension is a problem; a stray file among known ones is read as one
+    error at run time."""
     from apache_beam.io.filesystems import FileSystems
 
     from transforms.preflight import is_local, resolution_note
+    from transforms.sources import detect_format
     from transforms.sources.common import Fields
-    from transforms.sources.sniff import check_format
+    from transforms.sources.sniff import check_format, unknown_extension
 
     problems = []
     for name, inp in recipe.inputs.items():
         fields = Fields(text=inp.text_field, id=inp.id_field, url=inp.url_field, date=inp.date_field)
+        matched: List[str] = []
         for i, pattern in enumerate(inp.paths):
             where = f"inputs.{name}.paths[{i}]"
             try:
-                found = FileSystems.match([pattern])[0].metadata_list
+                found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
             except Exception as exc:
                 problems.append(RecipeError(recipe.file, where, f"cannot list {pattern!r}: {exc}"))
                 continue
@@ -609,7 +613,10 @@ def _input_problems(recipe: Recipe) -> List[RecipeError]:
                 note = f"; {resolution_note(pattern)}" if is_local(pattern) else ""
                 problems.append(RecipeError(recipe.file, where, f"no file matches {pattern!r}{note}"))
                 continue
-            for path in sorted(m.path for m in found)[:SNIFFED_FILES_PER_PATTERN]:
+            matched += found
+            if inp.format == "auto":
+                found = [path for path in found if _known_extension(detect_format, path)]
+            for path in found[:SNIFFED_FILES_PER_PATTERN]:
                 try:
                     problem = check_format(path, inp.format, fields)
                 except Exception as exc:  # unreadable: permission, a vanished file...
@@ -617,7 +624,17 @@ def _input_problems(recipe: Recipe) -> List[RecipeError]:
                 if problem:  # the first file with a problem speaks for its pattern
                     problems.append(RecipeError(recipe.file, f"inputs.{name}.format", problem))
                     break
+        if inp.format == "auto" and matched and not any(_known_extension(detect_format, p) for p in matched):
+            problems.append(RecipeError(recipe.file, f"inputs.{name}.format", unknown_extension(matched)))
     return problems
+
+
+def _known_extension(detect, path: str) -> bool:
+    try:
+        detect(path)
+    except ValueError:
+        return False
+    return True
 
 
 def check_inputs_exist(recipe: Recipe) -> None:

@@ -225,8 +225,9 @@ def test_jsonl_and_parquet_fields(tmp_path):
     mixed.write_text(json.dumps({"x": 1}) + "\n" + json.dumps({"text": "t"}) + "\n")
     assert check_format(str(mixed), "jsonl") is None
     notjson = tmp_path / "notes.jsonl"
-    notjson.write_text("just words\n")
-    assert "record 1 is not JSON" in check_format(str(notjson), "jsonl")
+    notjson.write_text("just words\n[1, 2]\n")
+    assert check_format(str(notjson), "jsonl") == f"{notjson}: none of the first 2 line(s) is a JSON object " \
+        "(format: jsonl); line 1 is not JSON: 'just words'"
     table = tmp_path / "t.parquet"
     pq.write_table(pa.table({"content": ["a"], "n": [1]}), table)
     assert check_format(str(table), "parquet") == f"{table}: no column 'text' (text_field); its columns: content, n"
@@ -234,6 +235,37 @@ def test_jsonl_and_parquet_fields(tmp_path):
     assert "column 'n' (text_field) is int64, not a string" in check_format(str(table), "parquet", _fields(text="n"))
     assert "not a Parquet file (it looks like JSON)" in check_format(str(mixed), "parquet")
     assert "it looks like a Parquet file: set format: parquet" in check_format(str(table), "jsonl")
+
+
+def test_damage_is_left_to_the_readers(tmp_path):
+    """A damaged file is not a wrong format: the readers report damage at run time and read on."""
+    lines = b"".join(json.dumps({"text": f"document {i}"}).encode() + b"\n" for i in range(2000))
+    packed = gzip.compress(lines)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed[:len(packed) // 2])
+    assert check_format(str(cut), "jsonl") is None
+    bad_first = tmp_path / "bad-first.jsonl"
+    bad_first.write_bytes(b"{broken\n" + lines[:200])
+    assert check_format(str(bad_first), "jsonl") is None
+    table = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"text": ["a"]}), table)
+    footless = tmp_path / "footless.parquet"
+    footless.write_bytes(table.read_bytes()[:-12])
+    assert check_format(str(footless), "parquet") is None
+    garbage = tmp_path / "garbage-start.warc"
+    garbage.write_bytes(b"\x00garbage" + (WARCS / "warcio" / "example.warc").read_bytes())
+    assert check_format(str(garbage), "warc") is None and check_format(str(garbage), "wet") is None
+
+
+def test_auto_format_input_whose_files_all_have_unknown_extensions(tmp_path, capsys):
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text("some text\n")
+    code, (line,) = errors(capsys, "validate", recipe(tmp_path, paths=(str(tmp_path / "*.txt"),), fmt="auto"))
+    assert code == 2 and f"inputs.web.format: {tmp_path}/a.txt (and 1 more file(s), none with a known " \
+        "extension): format auto cannot tell the format from the extension" in line
+    # a stray file among readable ones is one read error at run time, not a reason to refuse the run
+    mixed = recipe(tmp_path, paths=(str(tmp_path / "a.txt"), WET), fmt="auto")
+    assert errors(capsys, "validate", mixed) == (0, [])
 
 
 def test_zero_byte_and_empty_compressed_files_are_an_empty_run(tmp_path, capsys):

@@ -14,7 +14,10 @@ or None:
 * ``auto``: the extension must name a format.
 
 Zero-byte files (and compressed files with nothing inside) are fine: an empty
-run. A head that says nothing conclusive (only a warcinfo record) is no problem.
+run. A head that says nothing conclusive (only a warcinfo record, bytes of no
+known format) is no problem, nor is damage (a truncated gzip member, a Parquet
+file without its footer, a bad JSON line among good ones): the readers report
+damage as errors at run time and read on.
 """
 from __future__ import annotations
 
@@ -155,24 +158,46 @@ def _check_warc(path: str, fmt: str, stream) -> Optional[str]:
     return None
 
 
+def _read_head(stream) -> tuple:
+    """(up to ``HEAD_BYTES`` of the stream, whether it ended there): a stream cut short (a truncated
+    gzip member) gives what came before the damage, which the reader reports at run time."""
+    chunks, size = [], 0
+    try:
+        while size < HEAD_BYTES:
+            chunk = stream.read(min(65536, HEAD_BYTES - size))
+            if not chunk:
+                return b"".join(chunks), True
+            chunks.append(chunk)
+            size += len(chunk)
+    except (OSError, EOFError, ValueError):
+        return b"".join(chunks), False
+    return b"".join(chunks), False
+
+
 def _check_json(path: str, stream, fields: Fields) -> Optional[str]:
-    head = stream.read(HEAD_BYTES)
-    complete = head if len(head) < HEAD_BYTES else head[:head.rfind(b"\n") + 1]
+    head, ended = _read_head(stream)
+    complete = head if ended else head[:head.rfind(b"\n") + 1]
     lines = [line for line in complete.split(b"\n") if line.strip()][:JSON_LINES]
     if not lines:
         return None
     seen: List[str] = []
+    objects = 0
+    first_bad = ""
     for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
         except ValueError:
-            return (f"{path}: record {number} is not JSON (format: jsonl wants one JSON object a line): "
-                    f"{line[:60].decode('utf-8', 'replace')!r}")
+            first_bad = first_bad or f"line {number} is not JSON: {line[:60].decode('utf-8', 'replace')!r}"
+            continue
         if not isinstance(record, dict):
-            return f"{path}: record {number} is a JSON {type(record).__name__}, not an object (format: jsonl)"
+            first_bad = first_bad or f"line {number} is a JSON {type(record).__name__}, not an object"
+            continue
         if fields.text in record:
             return None
+        objects += 1
         seen.extend(k for k in record if k not in seen)
+    if not objects:  # one bad line among good ones is the reader's to report
+        return f"{path}: none of the first {len(lines)} line(s) is a JSON object (format: jsonl); {first_bad}"
     return (f"{path}: the first {len(lines)} record(s) have no field {fields.text!r} (text_field); "
             f"their fields: {', '.join(map(str, seen)) or '(none)'}")
 
@@ -183,8 +208,8 @@ def _check_parquet(path: str, fields: Fields) -> Optional[str]:
     with open_raw(path) as raw:
         try:
             schema = pq.read_schema(raw)
-        except Exception as exc:  # not a Parquet file after all, or a damaged footer
-            return f"{path}: cannot read the Parquet schema: {exc}"
+        except Exception:  # a damaged footer: the reader reports the file as an error at run time
+            return None
     if fields.text not in schema.names:
         return (f"{path}: no column {fields.text!r} (text_field); its columns: {', '.join(schema.names)}")
     kind = schema.field(fields.text).type
@@ -197,6 +222,13 @@ _EXPECTED = {"warc": "WARC", "wet": "WET (WARC conversion records)", "arc": "ARC
              "jsonl": "JSON Lines", "parquet": "Parquet"}
 
 
+def unknown_extension(paths: List[str]) -> str:
+    """The problem of files ``format: auto`` cannot read: none has a known extension."""
+    more = f" (and {len(paths) - 1} more file(s), none with a known extension)" if len(paths) > 1 else ""
+    return (f"{paths[0]}{more}: format auto cannot tell the format from the extension (known: .warc(.gz), "
+            f".warc.wet.gz/.wet(.gz), .arc(.gz), .jsonl(.gz/.zst), .json.gz, .parquet); set format:")
+
+
 def check_format(path: str, fmt: str, fields: Fields = Fields()) -> Optional[str]:
     """A one-line problem when the file's first records do not fit ``fmt`` (``auto``: by extension)."""
     if fmt == "auto":
@@ -204,8 +236,7 @@ def check_format(path: str, fmt: str, fields: Fields = Fields()) -> Optional[str
         try:
             fmt = detect_format(path)
         except ValueError:
-            return (f"{path}: format auto cannot tell the format from the extension (known: .warc(.gz), "
-                    f".warc.wet.gz/.wet(.gz), .arc(.gz), .jsonl(.gz/.zst), .json.gz, .parquet); set format:")
+            return unknown_extension([path])
     with open_raw(path) as raw:
         if raw.read(1) == b"":
             return None  # a zero-byte file: an empty run
@@ -224,23 +255,25 @@ def check_format(path: str, fmt: str, fields: Fields = Fields()) -> Optional[str
                 return None  # compressed, with nothing inside
             kind = content_kind(first)
             stream = _Prefixed(first, stream)
+            others = {"json": "set format: jsonl", "parquet": "set format: parquet"}
             if fmt in ("warc", "wet"):
                 if kind == "warc":
                     return _check_warc(path, fmt, stream)
-                hint = {"arc": "set format: arc"}.get(kind, "")
+                hint = {**others, "arc": "set format: arc"}.get(kind)
             elif fmt == "arc":
                 if kind == "arc":
                     return None
-                hint = {"warc": "set format: warc (or wet)"}.get(kind, "")
+                hint = {**others, "warc": "set format: warc (or wet)"}.get(kind)
             else:  # jsonl
                 if kind in ("json", "unknown"):  # unknown: the line that is not JSON is shown
                     return _check_json(path, stream, fields)
                 hint = {"warc": "set format: warc (or wet)", "arc": "set format: arc",
-                        "parquet": "set format: parquet"}.get(kind, "")
-    except (OSError, EOFError, ValueError) as exc:  # a damaged compressed stream
-        return f"{path}: cannot read its first bytes: {type(exc).__name__}: {exc}"
-    problem = f"{path}: does not hold {_EXPECTED[fmt]} (format: {fmt}); it looks like {_kind_name(kind)}"
-    return f"{problem}: {hint}" if hint else problem
+                        "parquet": "set format: parquet"}.get(kind)
+    except (OSError, EOFError, ValueError):  # a damaged stream: the reader reports it at run time
+        return None
+    if hint is None:  # bytes of no known format: damage, which the reader skips and reports
+        return None
+    return f"{path}: does not hold {_EXPECTED[fmt]} (format: {fmt}); it looks like {_kind_name(kind)}: {hint}"
 
 
 def _kind_name(kind: str) -> str:
