@@ -19,7 +19,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.cli import main
 from tests.conftest import SHARED_DATA, local_pipeline
-from tests.hostile_corpus import warc_record, warcinfo
+from tests.hostile_corpus import arc_file, warc_record, warcinfo
 from transforms.base import ERRORS, KEPT, REPORT
 from transforms.document import Document
 from transforms.sources import ReadDocuments, read_file
@@ -193,6 +193,30 @@ def test_wet_damage(tmp_path):
         ("http://example.com/2", start + 1000 + len(parts[3]), "plain text 2")]
     assert len(errors) == 1 and str(errors[0].exc).startswith(f"damaged bytes {start}-{start + 1000}: ")
     assert skipped == {"warcinfo": 1}
+
+
+def test_arc_damage(tmp_path):
+    """A plain ARC resumes at the next URL line after lines warcio cannot parse."""
+    pages = [(f"http://example.com/{i}", "text/html", b"<p>page %d</p>" % i * 20) for i in range(5)]
+    data, offsets = arc_file("x.arc", pages)
+    junk = b"garbage that is no ARC header\n" * 4
+    first = b"not an ARC file at all\n"
+    path = tmp_path / "d.arc"
+    path.write_bytes(data[:offsets[2]] + junk + data[offsets[2]:offsets[4]] + junk + data[offsets[4]:])
+    skipped = Counter()
+    docs, errors = split(read_file(str(path), "s", skipped=skipped))
+    n = len(junk)
+    assert [(d.url, d.annotations["offset"]) for d in docs] == [
+        ("http://example.com/0", offsets[0]), ("http://example.com/1", offsets[1]),
+        ("http://example.com/2", offsets[2] + n), ("http://example.com/3", offsets[3] + n),
+        ("http://example.com/4", offsets[4] + 2 * n)]
+    assert [str(e.exc).split(":")[0] for e in errors] == [f"damaged bytes {offsets[2]}-{offsets[2] + n}",
+                                                          f"damaged bytes {offsets[4] + n}-{offsets[4] + 2 * n}"]
+    assert skipped == {"filedesc": 1}
+    path.write_bytes(first + data)  # before the filedesc record
+    docs, errors = split(read_file(str(path), "s"))
+    assert len(docs) == 5 and [e.offset for e in errors] == [0]
+    assert str(errors[0].exc).startswith(f"damaged bytes 0-{len(first)}: ")
 
 
 def test_real_pages_with_damage_at_three_places(tmp_path):

@@ -430,7 +430,8 @@ def sample_format(path):
 
 SAMPLE_FILES = sorted(str(p) for p in SAMPLES.rglob("*")
                       if p.is_file() and p.name not in ("LICENSE", "SOURCE.txt"))
-EXPECTED_ERRORS = {"example-trunc.warc": 1, "example-space-in-url.arc": 1}  # wrong Content-Length, cut record
+# wrong Content-Length, cut record; bad.arc: two URL lines whose length is -1 and abc (damage, read on after each)
+EXPECTED_ERRORS = {"example-trunc.warc": 1, "example-space-in-url.arc": 1, "bad.arc": 2}
 
 
 def test_real_samples_read_without_raising():

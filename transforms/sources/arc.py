@@ -10,14 +10,23 @@ warcio refuses after the first record, is decompressed with Python's gzip
 before warcio sees it; so for .arc.gz ``offset`` is the record's byte offset in
 the decompressed stream (for plain .arc, in the file).
 
+Damage: in a plain .arc, a record warcio cannot parse ends a stretch; reading
+resumes at the next ARC URL line (``resync``) and the bytes between are one
+error; so does a line warcio takes for a URL line whose length is not a
+number. An .arc.gz ends at its first damage (one error), as its offsets count
+decompressed bytes. warcio is lenient: garbage glued before a URL line can
+become part of that record's URL (the record then passes for one without
+HTTP, counted as passed over).
+
 ARC records carry no id: ``id`` is xxh3-128 of file basename, offset and URL.
 Documents: records with an HTTP status line and a text-like Content-Type.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 from collections import Counter
-from typing import Iterator, Optional, Union
+from typing import BinaryIO, Generator, Iterator, Optional, Union
 
 from warcio.archiveiterator import ArchiveIterator
 
@@ -26,9 +35,14 @@ from transforms.sources import common
 from transforms.sources.common import ReadError, open_raw, stable_id
 from transforms.sources.decode import decode_html
 from transforms.sources.http import decode_body, is_text, parse_content_type
+from transforms.sources.resync import ARC_START, Failure, is_arc_header, read_across_damage
 from transforms.sources.warc import TruncatedRecord
 
 Item = Union[Document, ReadError]
+
+
+class BadArcHeader(ValueError):
+    """A line read as an ARC URL line that is not one."""
 
 
 class _LenientIterator(ArchiveIterator):
@@ -49,22 +63,39 @@ def read_arc(path: str, source: str, skipped: Optional[Counter] = None) -> Itera
     skipped = Counter() if skipped is None else skipped
     with open_raw(path) as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
-        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
-        records = _LenientIterator(stream, arc2warc=True)
-        offset = 0
-        try:
-            for record in records:
-                offset = records.offset
-                try:
-                    doc = _document(record, path, source, offset, skipped)
-                except Exception as exc:  # one bad record, the stream goes on
-                    yield ReadError(exc, offset)
-                    continue
-                if doc is not None:
-                    yield doc
-        except Exception as exc:  # broken stream
-            yield ReadError(exc, records.offset if records.offset is not None else offset)
+        segment = functools.partial(_segment, path=path, source=source, skipped=skipped)
+        if not gzipped:  # an uncompressed ARC resumes at the next URL line after damage
+            yield from read_across_damage(raw, segment, ARC_START, is_arc_header)
+            return
+        failure = yield from segment(raw, 0, True)
+        if failure is not None:  # offsets are in the decompressed stream: no resynchronisation
+            yield ReadError(failure.exc, failure.start)
+
+
+def _segment(raw: BinaryIO, start: int, gzipped: bool, path: str, source: str,
+             skipped: Counter) -> Generator[Item, None, Optional[Failure]]:
+    """The records from byte ``start``, up to the end of the file or the first damage."""
+    raw.seek(start)
+    stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+    records = _LenientIterator(stream, arc2warc=True)
+    offset, count = start, 0
+    try:
+        for record in records:
+            offset = records.offset
+            if not gzipped and not (record.rec_headers.get_header("Content-Length") or "").isdigit():
+                # warcio takes any line of 5+ fields for a URL line: damage, resume after it
+                return Failure(offset, BadArcHeader("ARC URL line without a numeric length"), count)
+            count += 1
+            try:
+                doc = _document(record, path, source, offset, skipped)
+            except Exception as exc:  # one bad record, the stream goes on
+                yield ReadError(exc, offset)
+                continue
+            if doc is not None:
+                yield doc
+    except Exception as exc:  # broken stream
+        return Failure(records.offset if records.offset is not None else offset, exc, count)
+    return None
 
 
 def _document(record, path: str, source: str, offset: int, skipped: Counter):
