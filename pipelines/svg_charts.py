@@ -117,9 +117,9 @@ def funnel_chart(stages: Sequence[Tuple[str, int, Optional[int]]], title: str, t
     shares = [v / first for i, (_, d, t) in enumerate(stages)
               for v, first in ((d, docs0), (t if i >= token_base else None, tokens0)) if v and first]
     ticks = [0, 25, 50, 75, 100] if max(shares, default=1) <= 1 else nice_ticks(100 * max(shares), 4)
-    label_w = min(330, 12 + 7 * max((len(_short(label)) for label, _, _ in stages), default=4))
+    label_w = min(330, round(14 + 7.5 * max((len(_short(label)) for label, _, _ in stages), default=4)))
     x0, top, row = label_w, 44, (2 * ROW - 4 if with_tokens else ROW)
-    span = WIDTH - x0 - 170
+    span = WIDTH - x0 - 190  # room for "1,380,000 tokens (100.0%)"
     body = [f'<rect x="{x0}" y="22" width="12" height="12" fill="{BAR}"/>'
             f'<text x="{x0 + 16}" y="32" fill="{INK}">documents</text>']
     if with_tokens:
