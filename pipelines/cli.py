@@ -218,7 +218,7 @@ def _run(args, extra: List[str]) -> int:
     try:
         stats = run_recipe(recipe, cfg, overwrite=args.overwrite, verbose=args.verbose, show_progress=not args.quiet)
     except RunFailed as exc:
-        print(redact(failure_line(exc.cause, exc.log_path)), file=sys.stderr)
+        print(redact(failure_line(exc.cause, exc.log_path, exc.where)), file=sys.stderr)
         return 1
     if stats is not None and not args.quiet:
         print(summary_table(stats, time.time() - started))

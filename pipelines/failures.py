@@ -55,8 +55,9 @@ def where(label: Optional[str]) -> str:
     return f"'{top}'"
 
 
-def failure_line(exc: BaseException, log_path: Optional[str] = None) -> str:
-    """``error: step 01 (c4_badwords): IsADirectoryError: [Errno 21] ... (traceback: OUT/thresher.log)``."""
+def failure_line(exc: BaseException, log_path: Optional[str] = None, doing: Optional[str] = None) -> str:
+    """``error: step 01 (c4_badwords): IsADirectoryError: [Errno 21] ... (traceback: OUT/thresher.log)``;
+    ``doing`` names the part of the run when no transform label does."""
     cause, label = root_cause(exc)
-    tail = f" (full traceback: {log_path}; --verbose prints it)" if log_path else " (--verbose prints the traceback)"
-    return f"error: {where(label)}: {cause}{tail}"
+    tail = f" (full traceback: {log_path}; --verbose prints it)" if log_path else ""
+    return f"error: {where(label) if label or not doing else doing}: {cause}{tail}"

@@ -126,7 +126,8 @@ def prepare(argv: List[str]) -> Tuple[Recipe, RunnerConfig]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Exit status 0 when the job was submitted (Dataflow) or ran balanced; 2 on a recipe, input or output problem."""
+    """Exit status 0 when the job was submitted (Dataflow) or ran balanced; 1 when the run failed (stats.json's
+    status); 2 on a recipe, input or output problem."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     redact_logs()  # no credentials (signed URLs, user:password@) in the job's log
     try:
@@ -137,6 +138,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (FileExistsError, ValueError) as exc:  # RecipeError is a ValueError
         logging.error("thresher: error: %s", exc)
         return 2
+    if stats is not None and stats.get("status") == "failed":
+        logging.error("thresher: error: %s", stats.get("status_reason"))
+        return 1
     return 0 if stats is None or stats["balanced"] else 1
 
 

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Dict, Optional, TextIO
+from typing import Dict, List, Optional, TextIO
 
 PROGRESS_DIR = os.path.join("_temporary", "progress")
 INTERVAL_ENV = "THRESHER_PROGRESS_INTERVAL"
@@ -116,6 +116,16 @@ def _interval(terminal: bool) -> float:
     return TERMINAL_INTERVAL_S if terminal else PIPE_INTERVAL_S
 
 
+_SHOWN: List["ProgressMonitor"] = []  # the monitor running now, whose line other output clears first
+
+
+def clear_line() -> None:
+    """Blank the progress line on the terminal before something else is printed there."""
+    for monitor in list(_SHOWN):
+        with monitor._lock:
+            monitor.clear()
+
+
 class ProgressMonitor:
     """A daemon thread printing ``format_progress`` of ``directory`` to ``stream`` until ``stop``."""
 
@@ -133,6 +143,7 @@ class ProgressMonitor:
         self._thread = threading.Thread(target=self._loop, name="thresher-progress", daemon=True)
 
     def start(self) -> "ProgressMonitor":
+        _SHOWN.append(self)
         self._thread.start()
         return self
 
@@ -169,6 +180,8 @@ class ProgressMonitor:
             self._width = 0
 
     def stop(self) -> None:
+        if self in _SHOWN:
+            _SHOWN.remove(self)
         with self._lock:
             self._stop.set()
             self.clear()

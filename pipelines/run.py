@@ -86,11 +86,12 @@ def _dir_exists(path: str) -> bool:
 
 
 class RunFailed(Exception):
-    """The pipeline raised while running: ``cause`` is what it raised, ``log_path`` holds the traceback."""
+    """The run raised: ``cause`` is what it raised, ``log_path`` holds the traceback, ``where`` says
+    what was being done when the cause does not (None: while the pipeline ran)."""
 
-    def __init__(self, cause: BaseException, log_path: Optional[str]):
+    def __init__(self, cause: BaseException, log_path: Optional[str], where: Optional[str] = None):
         super().__init__(str(cause))
-        self.cause, self.log_path = cause, log_path
+        self.cause, self.log_path, self.where = cause, log_path, where
 
 
 def _alive(pid: int) -> bool:
@@ -206,14 +207,22 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbo
     ``verbose=False`` keeps the terminal to this project's lines (``run_log``), ``show_progress``
     prints live progress. RunFailed when the pipeline raised."""
     out = recipe.output.path
-    note = prepare_output(out, overwrite)
+    here = cfg.runner != "dataflow"  # a Dataflow job runs on after this returns
+    try:
+        note = prepare_output(out, overwrite)
+        if here:
+            take_lock(out)
+    except FileExistsError:
+        raise
+    except OSError as exc:  # permission denied, a file where the directory should be, a full disk
+        raise RunFailed(exc, None, "the output directory") from exc
     if note:
         print(redact(note), file=sys.stderr)
-    here = cfg.runner != "dataflow"  # a Dataflow job runs on after this returns
-    if here:
-        take_lock(out)
     try:
-        write_lock(recipe, cfg)
+        try:
+            write_lock(recipe, cfg)
+        except OSError as exc:
+            raise RunFailed(exc, None, "the output directory") from exc
         local = "://" not in out
         log_path = os.path.join(out, RUN_LOG) if local else None
         with RunLog(log_path, verbose) as log:

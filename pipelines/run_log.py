@@ -15,6 +15,8 @@ import threading
 import traceback
 from typing import Optional
 
+from pipelines.progress import clear_line
+
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PROJECT_DIRS = tuple(os.path.join(PROJECT_ROOT, d) + os.sep for d in ("pipelines", "transforms"))
 _PROJECT_LOGGERS = ("thresher", "pipelines", "transforms")
@@ -61,11 +63,16 @@ class ConsoleFilter(logging.Filter):
             if record.levelno < logging.WARNING or not (self.verbose or _ours(where.rsplit(":", 1)[0])):
                 return False
             record.msg, record.args = text, ()
+            clear_line()
             return True
         ours = record.name.startswith(_PROJECT_LOGGERS) or _ours(record.pathname)
         if self.verbose:
-            return record.levelno >= logging.WARNING or record.name.startswith("thresher")
-        return ours and record.levelno >= logging.WARNING
+            shown = record.levelno >= logging.WARNING or record.name.startswith("thresher")
+        else:
+            shown = ours and record.levelno >= logging.WARNING
+        if shown:
+            clear_line()
+        return shown
 
 
 def _fd_of(stream) -> Optional[int]:
@@ -92,7 +99,6 @@ class RunLog:
 
     def __init__(self, path: Optional[str], verbose: bool):
         self.path, self.verbose = path, verbose
-        self.monitor = None  # a ProgressMonitor whose line is cleared before other output
         self._handler: Optional[logging.Handler] = None
         self._saved = None
 

@@ -170,6 +170,16 @@ def test_word_list_gone_after_validation_gives_one_line_and_the_traceback_in_the
     assert not (out / "_SUCCESS").exists() and not (out / RUNNING_MARKER).exists()
 
 
+def test_output_directory_that_cannot_be_made_gives_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "out"
+    warc = SHARED_DATA / "warc-samples" / "dolma" / "sample-0000.warc.gz"
+    no_validation(monkeypatch)
+    assert main(["run", write_recipe(tmp_path, [warc], out), "--workers", "1"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: the output directory: NotADirectoryError: [Errno 20] Not a directory: '{out}'"]
+
+
 def test_verbose_prints_the_traceback(tmp_path, shared_data, monkeypatch, capsys):
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path, [tmp_path / "gone.warc.gz"], out,
