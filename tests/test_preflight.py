@@ -108,6 +108,21 @@ def test_fineweb_url_lists_missing(tmp_path, capsys):
                f"directory {os.getcwd()}" in line
 
 
+def test_fineweb_recipe_before_thresher_assets(tmp_path, capsys, monkeypatch):
+    """An empty cache (a new user's): every list is named, with what fills the cache."""
+    monkeypatch.setenv("THRESHER_LID_MODEL", require_lid_model())
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    lines = both(capsys, tmp_path, str(PROJECT_ROOT / "recipes" / "fineweb.yaml"), "--input", DOLMA_WARCS,
+                 "--output", str(tmp_path / "out"))
+    cache = tmp_path / "home" / ".cache" / "thresher" / "fineweb"
+    assert [line.split(" (url_filter).")[1].split(":")[0] for line in lines] == [
+        "domain_blocklists", "url_blocklists", "banned_words_files", "soft_banned_words_files",
+        "banned_subwords_files"]
+    assert f"domain_blocklists: {cache}/ut1/adult: no such file or folder" in lines[0]
+    assert all(line.endswith("`thresher assets` puts FineWeb's lists there") for line in lines)
+
+
 # ---------------------------------------------------------------- every error listed
 
 def test_three_mistakes_give_three_lines(tmp_path, capsys):

@@ -299,6 +299,17 @@ def _read_words(paths: List[str]) -> List[str]:
     return [word for path in paths for word in read_list(path)]
 
 
+def _with_assets_hint(error, path: str):
+    """A list missing under the cache folder of FineWeb's lists: say what fills it."""
+    from transforms.assets import FINEWEB_RECIPE_DEFAULT, fineweb_lists_dir
+    from transforms.base import ParamError
+
+    folders = {str(fineweb_lists_dir()), os.path.expanduser(FINEWEB_RECIPE_DEFAULT)}
+    if error is None or not any(os.path.abspath(path).startswith(f + os.sep) for f in folders):
+        return error
+    return ParamError(error.param, f"{error}; `thresher assets` puts FineWeb's lists there")
+
+
 def _check_text(path: str) -> None:
     """A list file's first 64 KiB (after gunzip) is UTF-8 text: no NUL byte (a tar or other binary file)."""
     from apache_beam.io.filesystems import FileSystems
@@ -407,7 +418,7 @@ class UrlFilter(FilterStep):
                       ("url_blocklists", self.url_blocklists, UT1_URLS))
         for param, paths, ut1_file in blocklists:
             what = "domain" if ut1_file == UT1_DOMAINS else "URL"
-            expected = (f"a {what} list, one {what.lower()} a line, or a UT1 category folder such as "
+            expected = (f"a {what} list, one {what} a line, or a UT1 category folder such as "
                         f"adult/ holding a {ut1_file!r} file")
             for path in paths:
                 error = check_path(param, path, expected, kind="any")
@@ -415,7 +426,7 @@ class UrlFilter(FilterStep):
                     error = ParamError(param, f"{path}: folder without a {ut1_file!r} file (expected {expected})")
                 if error is None:
                     problems.check(param, lambda: _check_text(_list_file(path, ut1_file)))
-                problems.add(error)
+                problems.add(_with_assets_hint(error, path))
         word_files = (("banned_words_files", self.banned_words_files), ("soft_banned_words_files",
                       self.soft_banned_words_files), ("banned_subwords_files", self.banned_subwords_files))
         for param, paths in word_files:
@@ -423,7 +434,7 @@ class UrlFilter(FilterStep):
                 error = check_path(param, path, "a word list, one word a line")
                 if error is None:
                     problems.check(param, lambda: (_check_text(path), _read_words([path])))
-                problems.add(error)
+                problems.add(_with_assets_hint(error, path))
         if not problems.errors and (self.domain_blocklists or self.url_blocklists):
             problems.check("domain_blocklists" if self.domain_blocklists else "url_blocklists",
                            lambda: shared_lists(tuple(self.domain_blocklists), tuple(self.url_blocklists)))
