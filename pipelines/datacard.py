@@ -323,8 +323,8 @@ def _files(stats: Dict[str, Any]) -> List[Block]:
 
 def sections(stats: Dict[str, Any]) -> List[Block]:
     """The data card's content, in order, as format-neutral blocks."""
-    return (_warnings(stats) + _accounting(stats) + _provenance(stats) + _funnel(stats) + _drops(stats) + _distributions(stats)
-            + _step_details(stats) + _examples(stats) + _files(stats))
+    return (_warnings(stats) + _accounting(stats) + _provenance(stats) + _funnel(stats) + _drops(stats)
+            + _distributions(stats) + _step_details(stats) + _examples(stats) + _files(stats))
 
 
 def render_html(stats: Dict[str, Any]) -> str:

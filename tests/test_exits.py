@@ -111,7 +111,8 @@ def test_wrong_format_run_exits_non_zero_with_stats_and_card_but_no_success(tmp_
     stats = json.loads((out / "stats.json").read_text())
     assert stats["status"] == "failed" and stats["status_reason"] == err[-1][len("error: "):]
     assert (out / "report.html").exists() and not (out / "_SUCCESS").exists()
-    assert '<p class="warning" role="alert">⚠ This run FAILED: input &#x27;web&#x27;' in (out / "report.html").read_text()
+    card = (out / "report.html").read_text()
+    assert '<p class="warning" role="alert">⚠ This run FAILED: input &#x27;web&#x27;' in card  # red, with why
     assert not (out / RUNNING_MARKER).exists()
 
     # the next run replaces what the failed one left, without --overwrite, and says so
