@@ -276,7 +276,8 @@ def _code_state() -> Tuple[str, Dict[str, float]]:
 # flush's get() and _clear() are lost (a bundle input of 300 MB lost 50-100 MB). Off = size-based only.
 def run_recipe(recipe: str, workers: int, log_path: str) -> dict:
     """Run the CLI; return its exit code, wall time, read events (t, docs) and memory samples."""
-    cmd = [sys.executable, "-m", "pipelines.cli", "run", recipe, "--workers", str(workers), "--overwrite"]
+    cmd = [sys.executable, "-m", "pipelines.cli", "run", recipe, "--workers", str(workers), "--overwrite",
+           "--verbose"]  # --verbose: the per-file "thresher: read" lines
     head, before = _code_state()
     started = time.time()
     proc = subprocess.Popen(cmd, cwd=str(PROJECT_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -127,8 +127,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     console = ConsoleFilter(verbose=getattr(args, "verbose", False))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(console)
+    for handler in logging.getLogger().handlers:  # the terminal's, not those of a program embedding this
+        if getattr(handler, "stream", None) in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__):
+            for old in [f for f in handler.filters if isinstance(f, ConsoleFilter)]:  # an earlier main() call's
+                handler.removeFilter(old)
+            handler.addFilter(console)
     redact_logs()  # after the console filter, which rewrites forwarded worker lines
     try:
         if args.command == "steps":

@@ -16,6 +16,7 @@ import traceback
 from typing import Optional
 
 from pipelines.progress import clear_line
+from transforms.redact import redact, redact_logs
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PROJECT_DIRS = tuple(os.path.join(PROJECT_ROOT, d) + os.sep for d in ("pipelines", "transforms"))
@@ -48,7 +49,8 @@ def _ours(path: str) -> bool:
 
 class ConsoleFilter(logging.Filter):
     """What the terminal shows: this project's warnings (and, with ``verbose``, everyone's, and
-    this project's info lines); worker lines as their bare message."""
+    this project's info lines such as ``thresher: read FILE: N documents``); worker lines as their
+    bare message."""
 
     def __init__(self, verbose: bool = False):
         super().__init__()
@@ -60,7 +62,9 @@ class ConsoleFilter(logging.Filter):
             return False
         if record.name == WORKER_LOGGER and message.startswith("Worker: "):
             text, where = worker_entry(message)
-            if record.levelno < logging.WARNING or not (self.verbose or _ours(where.rsplit(":", 1)[0])):
+            ours = _ours(where.rsplit(":", 1)[0])
+            warning = record.levelno >= logging.WARNING
+            if not (warning and (ours or self.verbose) or self.verbose and ours):
                 return False
             record.msg, record.args = text, ()
             clear_line()
@@ -108,6 +112,7 @@ class RunLog:
         if self.path:
             self._handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
             self._handler.setFormatter(logging.Formatter(LOG_FORMAT))
+            redact_logs([self._handler])
             root.addHandler(self._handler)
             root.setLevel(logging.INFO)
         if self.path and not self.verbose and _fd_of(sys.stderr) == 2:
@@ -134,6 +139,7 @@ class RunLog:
     def failed(self, exc: BaseException) -> None:
         """The full traceback to the log file, and to the terminal with ``verbose``."""
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        text = redact(text)
         if self._handler is not None:
             self._handler.stream.write(text)
             self._handler.flush()

@@ -283,7 +283,11 @@ def test_console_shows_this_projects_warnings_from_workers_too():
     assert quiet.filter(ours) and ours.getMessage() == "could not write the data card"
     assert quiet.filter(record("thresher", logging.WARNING, "a warning"))
     assert not quiet.filter(record("thresher.progress", logging.INFO, "thresher: read x: 3 documents"))
-    assert not quiet.filter(worker(logging.INFO, "thresher: read x", f"{PROJECT_ROOT}/transforms/sources/x.py:1"))
+    read = f"{PROJECT_ROOT}/transforms/sources/x.py:1"
+    assert not quiet.filter(worker(logging.INFO, "thresher: read x", read))
+    shown = worker(logging.INFO, "thresher: read x", read)
+    assert ConsoleFilter(True).filter(shown) and shown.getMessage() == "thresher: read x"
+    assert not ConsoleFilter(True).filter(worker(logging.INFO, "Running stage", "/v/apache_beam/x.py:1"))
 
 
 def test_ctrl_c_stops_with_one_line_exit_130_and_no_success(tmp_path, shared_data):
