@@ -235,6 +235,10 @@ def test_jsonl_and_parquet_fields(tmp_path):
     assert "the first 2 record(s) have no field 'text' (text_field); their fields: body, id, content" \
         in check_format(str(rows), "jsonl")
     assert check_format(str(rows), "jsonl", _fields(text="body")) is None
+    import zstandard
+    packed = tmp_path / "rows.jsonl.zst"
+    packed.write_bytes(zstandard.ZstdCompressor().compress(json.dumps({"body": "a"}).encode() + b"\n"))
+    assert "no field 'text' (text_field); their fields: body" in check_format(str(packed), "auto")
     # a record past the first with the field: the field exists, the reader reports bad lines itself
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text(json.dumps({"x": 1}) + "\n" + json.dumps({"text": "t"}) + "\n")

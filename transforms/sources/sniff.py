@@ -21,11 +21,12 @@ damage as errors at run time and read on.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import re
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from transforms.sources.common import Fields, open_raw
 
@@ -42,17 +43,19 @@ _CONTENT_TYPE = re.compile(rb"^content-type:\s*([^\r\n;]+)", re.I | re.M)
 _WARC_TYPES = {"response", "request", "resource", "revisit"}
 
 
-def _open_head(path: str) -> io.BufferedIOBase:
+@contextlib.contextmanager
+def _open_head(path: str) -> Iterator[io.BufferedIOBase]:
     """The file's decompressed bytes (gzip or zstd by their magic), as a readable stream."""
-    raw = open_raw(path)
-    magic = raw.read(4)
-    raw.seek(0)
-    if magic[:2] == _GZIP:
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if magic == _ZSTD:
-        import zstandard
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
-    return raw
+    with open_raw(path) as raw:
+        magic = raw.read(4)
+        raw.seek(0)
+        if magic[:2] == _GZIP:
+            yield gzip.GzipFile(fileobj=raw, mode="rb")
+        elif magic == _ZSTD:
+            import zstandard
+            yield zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
+        else:
+            yield raw
 
 
 class _Prefixed:
