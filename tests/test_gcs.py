@@ -159,7 +159,7 @@ def test_gcs_output_is_not_mixed_and_overwrite_replaces_every_object(gcs, tmp_pa
     assert len(before) > 1
 
     assert main(["run", str(many), "--workers", "1", "--quiet"]) == 2  # refused: the directory holds a run
-    assert "already holds a run's output" in capsys.readouterr().err
+    assert "already holds a finished run" in capsys.readouterr().err
 
     # a stray object under _temporary/ (what a failed attempt leaves) and bigger shards
     bucket.blob("ow/out/none/_temporary/data/stray.tmp").upload_from_string(b"x")
