@@ -175,6 +175,44 @@ def test_intact_files_have_no_error_and_the_same_records(tmp_path, gz):
     assert skipped == {"warcinfo": 1, "request": 1, "metadata": 1}
 
 
+def test_bad_record_inside_a_whole_file_gzip(tmp_path):
+    """A whole-file (single-member) gzip: the records after a bad one inside the member are read, all at
+    the member's offset 0; the error names the member and the decompressed bytes."""
+    pieces = Pieces(gz=False).other("warcinfo").doc().doc()
+    records = [data for _, _, data in pieces.parts]
+    bad = warc_record("http://example.com/bad", b"<p>bad</p>", "text/html", "urn:uuid:bad").replace(
+        b"WARC/1.0\r\n", b"WARX/1.0\r\n", 1)
+    tail = Pieces(gz=False, seed=2)
+    tail.n = 10
+    tail.doc().other("request").doc()
+    after = [data for _, _, data in tail.parts]
+    inside = sum(map(len, records))
+    for name, parts, expected, damaged in (
+            ("middle", records + [bad] + after, [2, 3, 11, 13], (inside, inside + len(bad))),
+            ("first", [bad] + records + after, [2, 3, 11, 13], (0, len(bad))),
+            ("last", records + [bad], [2, 3], (inside, inside + len(bad)))):
+        path = tmp_path / f"{name}.warc.gz"
+        path.write_bytes(gzip.compress(b"".join(parts), mtime=0))
+        skipped = Counter()
+        docs, errors = split(read_file(str(path), "s", skipped=skipped))
+        assert [(d.url, d.annotations["offset"]) for d in docs] == [
+            (f"http://example.com/page-{i}", 0) for i in expected], name
+        size = path.stat().st_size
+        assert [str(e.exc) for e in errors] == [
+            f"damaged bytes 0-{size}: inside this gzip member, decompressed bytes {damaged[0]}-{damaged[1]}: "
+            "OSError: Invalid WARC header"], name
+        assert skipped == ({"warcinfo": 1, "request": 1} if after[0] in parts else {"warcinfo": 1}), name
+    # two multi-record members, a bad record in the first: the second member is read at its own offset
+    first = gzip.compress(b"".join(records + [bad] + after[:1]), mtime=0)
+    second = gzip.compress(b"".join(after[1:]), mtime=0)
+    path = tmp_path / "two.warc.gz"
+    path.write_bytes(first + second)
+    docs, errors = split(read_file(str(path), "s"))
+    assert [(d.url[-2:], d.annotations["offset"]) for d in docs] == [
+        ("-2", 0), ("-3", 0), ("11", 0), ("13", len(first))]
+    assert len(errors) == 1 and str(errors[0].exc).startswith(f"damaged bytes 0-{len(first)}: inside this gzip")
+
+
 def test_wet_damage(tmp_path):
     """WET files take the same path: conversion records after damage are read."""
     def conversion(i):

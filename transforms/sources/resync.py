@@ -74,6 +74,24 @@ def _gunzip_head(data: bytes) -> Optional[bytes]:
         return None
 
 
+def gunzip_member(raw: BinaryIO, offset: int, out: BinaryIO) -> Optional[int]:
+    """Decompress the gzip member at ``offset`` into ``out``; the byte after it, or None if it
+    is no whole, valid member."""
+    raw.seek(offset)
+    inflater = zlib.decompressobj(31)
+    pos = offset
+    try:
+        while not inflater.eof:
+            chunk = raw.read(_CHUNK)
+            if not chunk:
+                return None
+            out.write(inflater.decompress(chunk))
+            pos += len(chunk)
+    except zlib.error:
+        return None
+    return pos - len(inflater.unused_data)
+
+
 def _head(raw: BinaryIO, chunk: bytes, base: int, offset: int) -> bytes:
     """Up to ``_HEAD_BYTES`` from ``offset``: from ``chunk`` (which starts at ``base``) when it holds them."""
     at = offset - base
@@ -121,6 +139,7 @@ class Failure:
     start: int
     exc: BaseException
     records: int  # records parsed in the segment before it
+    resume: Optional[int] = None  # the damage is reported already: read on (gzip) from this byte
 
 
 #: reads a file from a byte offset (gzipped or not): yields Documents and ReadErrors, returns
@@ -133,7 +152,9 @@ def _cause(exc: BaseException) -> str:
 
 
 def _damaged(start: int, end: int, cause: str) -> ReadError:
-    return ReadError(DamagedBytes(f"damaged bytes {start}-{end}: {cause}"), start)
+    exc = DamagedBytes(f"damaged bytes {start}-{end}: {cause}")
+    exc.start, exc.end, exc.cause = start, end, cause
+    return ReadError(exc, start)
 
 
 def read_across_damage(raw: BinaryIO, segment: Segment, header_start: "re.Pattern[bytes]",
@@ -165,12 +186,16 @@ def read_across_damage(raw: BinaryIO, segment: Segment, header_start: "re.Patter
                 held = item
             else:
                 yield item
-        if failure is None:
+        if failure is None or failure.resume is not None:
             if damage is not None:
                 yield _damaged(damage[0], start, damage[1])
+                damage = None
             if held is not None:
                 yield held
-            return
+            if failure is None:
+                return
+            start, gzipped = failure.resume, True
+            continue
         if damage is None or failure.records or failure.start > start:  # a new range
             if damage is not None:
                 yield _damaged(damage[0], start, damage[1])

@@ -42,12 +42,17 @@ invalid record header. Reading then resumes at the next intact record
 header, or a WARC header at a line start), and the bytes between are one error
 at the first damaged byte: the gzip member that failed, or for an uncompressed
 file the end of the last good record. A record whose Content-Length is too long
-swallows the start of the next one; that record is lost with it. In a
-single-member gzip, damage loses the rest of the member.
+swallows the start of the next one; that record is lost with it. A bad record
+inside a gzip member that decompresses (a whole-file gzip) is handled the same
+way in a decompressed temporary copy of that member: the records after it in
+the member are read (offset: the member's), and the error names the member and
+the decompressed bytes. A member whose deflate data is broken is lost as a whole.
 """
 from __future__ import annotations
 
 import functools
+import itertools
+import tempfile
 from collections import Counter
 from typing import BinaryIO, Generator, Iterator, Optional, Union
 
@@ -59,7 +64,8 @@ from transforms.sources import common
 from transforms.sources.common import ReadError, open_raw, stable_id
 from transforms.sources.decode import decode_html
 from transforms.sources.http import decode_body, is_text, parse_content_type
-from transforms.sources.resync import WARC_START, Failure, is_warc_header, read_across_damage
+from transforms.sources.resync import (WARC_START, DamagedBytes, Failure, gunzip_member, is_warc_header,
+                                      read_across_damage)
 
 Item = Union[Document, ReadError]
 
@@ -92,28 +98,75 @@ def _read(path: str, source: str, wet: bool, skipped: Optional[Counter]) -> Iter
 
 
 def _segment(raw: BinaryIO, start: int, gzipped: bool, path: str, source: str, wanted: WarcRecordType,
-             skipped: Counter) -> Generator[Item, None, Optional[Failure]]:
-    """The records from byte ``start`` with FastWARC, up to the end of the file or the first damage."""
+             skipped: Counter, skip: int = 0, offset_at: Optional[int] = None,
+             ) -> Generator[Item, None, Optional[Failure]]:
+    """The records from byte ``start`` with FastWARC, up to the end of the file or the first damage
+    (``skip``: records passed silently first; ``offset_at``: the offset given to every record)."""
     raw.seek(start)
     stream = GzipReader(raw) if gzipped else raw
-    offset, records, last = start, 0, None
+    offset, records, last, in_member = start, 0, None, 0
     try:
         # every record type, so that a file truncated inside a skipped record is noticed
         for record in ArchiveIterator(stream, parse_http=False):
-            offset = _frame(stream, offset) if gzipped else record.stream_pos
+            where = _frame(stream, offset) if gzipped else record.stream_pos
+            in_member = in_member + 1 if where == offset and records else 1
+            offset = where
             records += 1
             last = (offset, record.content_length)
+            if records <= skip:  # read before, in the member being recovered
+                record.reader.consume()
+                continue
             try:
-                doc = _document(record, path, source, offset, wanted, skipped)
+                doc = _document(record, path, source, offset if offset_at is None else offset_at, wanted, skipped)
             except Exception as exc:  # one bad record, the stream goes on
-                yield ReadError(exc, offset)
+                yield ReadError(exc, offset if offset_at is None else offset_at)
                 continue
             if doc is not None:
                 yield doc
     except Exception as exc:  # damage: FastWARC raises OSError and reads no further
-        where = _frame(stream, offset) if gzipped else _end(raw, last, start)
-        return Failure(where, exc, records)
+        if not gzipped:
+            return Failure(_end(raw, last, start), exc, records)
+        member = _frame(stream, offset)
+        if (not records or offset == member) and "gzip" not in str(exc).lower():
+            # a bad record inside a member that decompresses: records after it in the member are read
+            end = yield from _inside_member(raw, member, in_member if records else 0, path, source, wanted,
+                                            skipped)
+            if end is not None:
+                return Failure(member, exc, records, resume=end)
+        return Failure(member, exc, records)
     return None
+
+
+def _inside_member(raw: BinaryIO, member: int, done: int, path: str, source: str, wanted: WarcRecordType,
+                   skipped: Counter) -> Generator[Item, None, Optional[int]]:
+    """The records of the gzip member at ``member`` after its first ``done`` ones, read from a
+    decompressed copy (all at offset ``member``), a damaged range in it as one error naming the
+    decompressed bytes; returns the byte after the member, or None (nothing yielded) if it does not
+    decompress or is damage as a whole (then it is part of the damage around it)."""
+    with tempfile.TemporaryFile() as copy:
+        end = gunzip_member(raw, member, copy)
+        if end is None:
+            return None
+        size = copy.tell()
+        segment = functools.partial(_member_segment, path=path, source=source, wanted=wanted, skipped=skipped,
+                                    skip=done, offset_at=member)
+        items = read_across_damage(copy, segment, WARC_START, is_warc_header)
+        first = next(items, None)
+        damage = isinstance(first, ReadError) and isinstance(first.exc, DamagedBytes)
+        if damage and (first.exc.start, first.exc.end) == (0, size) and next(items, None) is None:
+            return None
+        for item in itertools.chain([first] if first is not None else [], items):
+            if isinstance(item, ReadError) and isinstance(item.exc, DamagedBytes):
+                exc = item.exc
+                item = ReadError(DamagedBytes(f"damaged bytes {member}-{end}: inside this gzip member, decompressed "
+                                              f"bytes {exc.start}-{exc.end}: {exc.cause}"), member)
+            yield item
+    return end
+
+
+def _member_segment(raw: BinaryIO, start: int, gzipped: bool, skip: int, **kwargs):
+    """A segment of a decompressed member: the records already read are passed only from its start."""
+    return _segment(raw, start, gzipped, skip=skip if start == 0 else 0, **kwargs)
 
 
 def _frame(stream: GzipReader, default: int) -> int:
