@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import zlib
 from collections import Counter
 from pathlib import Path
 

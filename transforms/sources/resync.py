@@ -1,4 +1,5 @@
-"""Finding the next intact record after damage in a WARC, WET or ARC file.
+"""Reading a WARC, WET or ARC file across damage: after a damaged byte range, reading
+resumes at the next intact record (``read_across_damage``).
 
 A candidate is a place where a record could start: a gzip member header
 (``1f 8b 08``, reserved flag bits clear) whose first decompressed bytes are a
@@ -6,8 +7,8 @@ record header, or an uncompressed record header (ARC: at a line start). A record
 header is a WARC version line (``WARC/1.0`` or ``WARC/1.1``) followed by
 ``Name: value`` lines holding ``WARC-Type`` and a numeric ``Content-Length``
 up to a blank line, or an ARC v1 URL line (URL, IP address, 14-digit date,
-MIME type, length). The file is scanned forward in chunks; nothing is
-decompressed except the first bytes of each gzip candidate.
+MIME type, length). The file is scanned forward in chunks; of a gzip
+candidate only the first bytes are decompressed.
 """
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ Item = Union[Document, ReadError]
 _CHUNK = 1 << 20
 _HEAD_BYTES = 64 << 10  # enough for any sane record header
 _OVERLAP = 64  # longer than any start pattern
-_GZIP = b"\x1f\x8b\x08"
-_WARC_LINE = re.compile(rb"WARC/1\.[01]\r\n")
+_GZIP = re.compile(rb"\x1f\x8b\x08")
 #: where a WARC header may start (anywhere: garbage before it need not end with a newline)
 WARC_START = re.compile(rb"WARC/1\.[01]\r\n")
 #: where an ARC header may start: at a line start
@@ -33,8 +33,10 @@ ARC_START = re.compile(rb"(?<=\n)[A-Za-z][A-Za-z0-9+.-]{0,15}:")
 _FIELD = re.compile(rb"[!-9;-~]+:[^\r\n]*")
 _ARC_LINE = re.compile(rb"\S+ \d{1,3}(?:\.\d{1,3}){3} \d{14} \S+ (\d+)\r?\n")
 
+
 class DamagedBytes(ValueError):
-    """A byte range of a file that holds no intact record (the message gives the range and cause)."""
+    """A byte range of a file that holds no intact record: "damaged bytes START-END: cause" (END
+    excluded: where the next intact record starts, or the file's size)."""
 
 
 #: a predicate on the first bytes of a record: whether they are a record header
@@ -43,7 +45,7 @@ HeaderCheck = Callable[[bytes], bool]
 
 def is_warc_header(head: bytes) -> bool:
     """Whether ``head`` starts with a complete, well-formed WARC record header."""
-    line = _WARC_LINE.match(head)
+    line = WARC_START.match(head)
     if line is None:
         return False
     end = head.find(b"\r\n\r\n", line.end() - 2)
@@ -113,7 +115,7 @@ def next_record(raw: BinaryIO, after: int, header_start: "re.Pattern[bytes]", is
         chunk = raw.read(_CHUNK)
         if len(chunk) <= pos - base:
             return None
-        hits = [(base + m.start(), True) for m in re.finditer(re.escape(_GZIP), chunk)]
+        hits = [(base + m.start(), True) for m in _GZIP.finditer(chunk)]
         hits += [(base + m.start(), False) for m in header_start.finditer(chunk)]
         if pos == 0:  # the file's first byte is a line start too
             hits.append((0, False))
