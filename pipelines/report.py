@@ -20,6 +20,7 @@ from transforms.redact import redact, redact_json
 from transforms.sinks import remove_dir
 
 SUCCESS_MARKER = "_SUCCESS"
+RUNNING_MARKER = "_RUNNING"  # host, pid and runner of the run writing the directory; removed when it ends
 STATS_FILE = "stats.json"
 
 
@@ -196,6 +197,9 @@ class FinalizeRun(beam.DoFn):
             logging.getLogger("thresher").exception("could not write the data card")
         if stats["status"] == "succeeded":
             write_text(FileSystems.join(self._dir, SUCCESS_MARKER), "")
+        running = FileSystems.join(self._dir, RUNNING_MARKER)
+        if FileSystems.exists(running):  # the run is over (a Dataflow job has no process here to remove it)
+            FileSystems.delete([running])
         yield stats["balanced"]
 
 

@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.builder import build, input_files, output_dirs
 from pipelines.recipe import Recipe, RecipeError, _choices, expand_home
-from pipelines.report import STATS_FILE, SUCCESS_MARKER, read_stats, write_text
+from pipelines.report import RUNNING_MARKER, STATS_FILE, SUCCESS_MARKER, read_stats, write_text
 from pipelines.progress import ProgressFiles, ProgressMonitor, progress_dir
 from pipelines.run_log import RunLog
 from pipelines.runners import RunnerConfig, make_runner_and_options
@@ -25,7 +25,6 @@ from transforms.sinks import dir_exists, remove_dir
 
 LOCK_FILE = "recipe.lock.yaml"
 REPORT_FILES = ("report.html", "report.md", "README.md")  # README.md: the dataset card
-RUNNING_MARKER = "_RUNNING"  # host and pid of the run writing the directory; removed when it ends
 RUN_LOG = "thresher.log"
 _OWNED = (STATS_FILE, SUCCESS_MARKER, LOCK_FILE, RUN_LOG, RUNNING_MARKER) + REPORT_FILES
 _VERSIONED = ("apache-beam", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "pyarrow",
@@ -110,8 +109,9 @@ def _alive(pid: int) -> bool:
 
 
 def lock_holder(root: str) -> Optional[Tuple[str, bool]]:
-    """(who, on this host) of a run still writing ``root`` per its _RUNNING marker; None when there is
-    no marker or its process is gone (a marker from another host cannot be checked: held)."""
+    """(who, checked) of a run still writing ``root`` per its _RUNNING marker; None when there is no
+    marker or its process is gone. A marker from another host or of a Dataflow job (which runs on after
+    the process that submitted it) cannot be checked: held, ``checked`` False."""
     path = FileSystems.join(root, RUNNING_MARKER)
     if not _exists(path):
         return None
@@ -121,14 +121,17 @@ def lock_holder(root: str) -> Optional[Tuple[str, bool]]:
         host, pid = str(info["host"]), int(info["pid"])
     except Exception:  # unreadable or half-written: the writer died
         return None
+    if info.get("runner") == "dataflow":
+        return f"a Dataflow job submitted by pid {pid} on {host}", False
     if host != socket.gethostname():
         return f"pid {pid} on {host}", False
     return (f"pid {pid} on {host}", True) if _alive(pid) else None
 
 
-def take_lock(root: str) -> None:
-    """Write ``root/_RUNNING`` (host, pid); FileExistsError when another run created it first."""
-    text = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+def take_lock(root: str, runner: str = "local") -> None:
+    """Write ``root/_RUNNING`` (host, pid, runner); FileExistsError when another run created it first.
+    The CLI removes it when the run ends here; ``FinalizeRun`` removes it at the end of any run."""
+    text = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "runner": runner})
     path = FileSystems.join(root, RUNNING_MARKER)
     if "://" in root:
         write_text(path, text)
@@ -161,7 +164,8 @@ def prepare_output(root: str, overwrite: bool) -> Optional[str]:
     if holder is not None and (holder[1] or not overwrite):
         who, here = holder
         raise FileExistsError(f"{root} is being written by a run still going ({who}): wait for it or stop it"
-                              + ("" if here else "; pass --overwrite if it is gone"))
+                              + ("" if here else f"; if it is gone, pass --overwrite or delete "
+                                                 f"{FileSystems.join(root, RUNNING_MARKER)}"))
     files = [p for p in (FileSystems.join(root, name) for name in _OWNED) if _exists(p)]
     dirs = [p for p in list(output_dirs(root).values()) + [FileSystems.join(root, "_temporary")]
             if _dir_exists(p)]
@@ -210,8 +214,7 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbo
     here = cfg.runner != "dataflow"  # a Dataflow job runs on after this returns
     try:
         note = prepare_output(out, overwrite)
-        if here:
-            take_lock(out)
+        take_lock(out, cfg.runner)
     except FileExistsError:
         raise
     except OSError as exc:  # permission denied, a file where the directory should be, a full disk

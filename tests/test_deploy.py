@@ -114,9 +114,10 @@ def test_launcher_never_overwrites(recipe, tmp_path, caplog):
     out = tmp_path / "out" / "CC-1" / "r1"
     out.mkdir(parents=True)
     (out / "stats.json").write_text("{}")
+    (out / "_SUCCESS").write_text("")
     argv = [f"--recipe={recipe}", "--params=dump=CC-1;run=r1", f"--sdk_container_image={IMAGE}", *DATAFLOW_ARGS]
     assert launcher.main(argv + ["--overwrite"]) == 2  # not a launcher option: Beam ignores it, the refusal stands
-    assert "already holds a run's output" in caplog.text
+    assert "already holds a finished run" in caplog.text
     assert (out / "stats.json").read_text() == "{}"
     assert launcher.main([f"--recipe={tmp_path / 'missing.yaml'}", *DATAFLOW_ARGS]) == 2
     assert "cannot read recipe" in caplog.text

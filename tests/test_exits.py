@@ -239,10 +239,19 @@ def test_lock_of_a_process_gone_is_stale(tmp_path):
 
 def test_lock_from_another_host_needs_overwrite(tmp_path):
     lock(tmp_path, 1, host="elsewhere.example")
-    with pytest.raises(FileExistsError, match="pid 1 on elsewhere.example.*--overwrite if it is gone"):
+    with pytest.raises(FileExistsError, match="pid 1 on elsewhere.example.*if it is gone, pass --overwrite"):
         prepare_output(str(tmp_path), overwrite=False)
     prepare_output(str(tmp_path), overwrite=True)
     assert not (tmp_path / RUNNING_MARKER).exists()
+
+
+def test_lock_of_a_dataflow_job_holds_after_its_submitter_is_gone(tmp_path):
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / RUNNING_MARKER).write_text(json.dumps({"host": socket.gethostname(), "pid": int(done.stdout),
+                                                       "runner": "dataflow"}))
+    with pytest.raises(FileExistsError, match=f"a Dataflow job .*delete {tmp_path / RUNNING_MARKER}"):
+        prepare_output(str(tmp_path), overwrite=False)
+    prepare_output(str(tmp_path), overwrite=True)
 
 
 def test_cli_refuses_a_directory_a_run_is_writing(tmp_path, capsys):
