@@ -127,7 +127,7 @@ def _segment(raw: BinaryIO, start: int, gzipped: bool, path: str, source: str, w
         if not gzipped:
             return Failure(_end(raw, last, start), exc, records)
         member = _frame(stream, offset)
-        if (not records or offset == member) and "gzip" not in str(exc).lower():
+        if not records or offset == member:
             # a bad record inside a member that decompresses: records after it in the member are read
             end = yield from _inside_member(raw, member, in_member if records else 0, path, source, wanted,
                                             skipped)
@@ -152,8 +152,8 @@ def _inside_member(raw: BinaryIO, member: int, done: int, path: str, source: str
                                     skip=done, offset_at=member)
         items = read_across_damage(copy, segment, WARC_START, is_warc_header)
         first = next(items, None)
-        damage = isinstance(first, ReadError) and isinstance(first.exc, DamagedBytes)
-        if damage and (first.exc.start, first.exc.end) == (0, size) and next(items, None) is None:
+        if isinstance(first, ReadError) and isinstance(first.exc, DamagedBytes) and (
+                first.exc.start, first.exc.end) == (0, size):  # the whole member, nothing after it
             return None
         for item in itertools.chain([first] if first is not None else [], items):
             if isinstance(item, ReadError) and isinstance(item.exc, DamagedBytes):
