@@ -3,9 +3,10 @@
 ``ProgressFiles`` is handed to ``ReadDocuments`` (``progress=``): each reader instance keeps its
 files done, documents and errors in one JSON file under ``OUT/_temporary/progress/``, rewritten at
 most once a second and after each file. This works wherever the workers share the output's
-filesystem (local runner, a portable runner's workers on this machine); outputs on ``gs://``
-get no live progress. ``ProgressMonitor`` polls that folder and prints one line: in place
-(``\\r``) on a terminal, else a new line every ``THRESHER_PROGRESS_INTERVAL`` seconds (30).
+filesystem (local runner, a portable runner's workers on this machine; their log lines reach the job
+service, not this process); outputs on ``gs://`` get no live progress. ``ProgressMonitor`` polls
+that folder and prints one line: in place (``\\r``) on a terminal, every 0.5 s, else a new line
+every ``THRESHER_PROGRESS_INTERVAL`` seconds (30).
 """
 from __future__ import annotations
 
