@@ -27,7 +27,7 @@ from typing import List, Optional
 
 from pipelines.recipe import RecipeError, check_before_run, load_recipe
 from pipelines.registry import STEPS, describe_steps
-from pipelines.report import SUCCESS_MARKER
+from pipelines.report import RUNNING_MARKER, SUCCESS_MARKER
 from pipelines.run_log import ConsoleFilter
 from pipelines.runners import RUNNERS, RunnerConfig
 from transforms.redact import redact, redact_logs
@@ -187,8 +187,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def interrupted_line(output_dir: Optional[str]) -> str:
+    """The one line printed on Ctrl-C."""
+    from apache_beam.io.filesystems import FileSystems
     if not output_dir:
         return "interrupted"
+    if FileSystems.exists(FileSystems.join(output_dir, RUNNING_MARKER)):  # left by run_recipe: a job service runs on
+        return redact(f"interrupted: the job was cancelled where its job service can; if it runs on, it writes no "
+                      f"{SUCCESS_MARKER} and {output_dir} is refused until it ends")
     return redact(f"interrupted: no {SUCCESS_MARKER} written; {output_dir} left incomplete "
                   f"(the next run into it replaces it)")
 

@@ -176,6 +176,15 @@ def run_status(stats: Dict[str, Any], summary: Dict[str, Any]) -> Tuple[str, str
     return "succeeded", ""
 
 
+def _interrupted(running_marker: str) -> bool:
+    """Whether the run's ``_RUNNING`` marker says the command that submitted it was interrupted."""
+    try:
+        with FileSystems.open(running_marker) as f:
+            return bool(json.loads(f.read().decode("utf-8")).get("interrupted"))
+    except Exception:  # no marker (gone, never written): not interrupted
+        return False
+
+
 class FinalizeRun(beam.DoFn):
     """Runs once, after every write: writes stats.json with the run's status, the data card, then
     the _SUCCESS marker when the run succeeded (``run_status``)."""
@@ -188,6 +197,10 @@ class FinalizeRun(beam.DoFn):
         remove_dir(FileSystems.join(self._dir, "_temporary"))
         stats = build_stats(counts, self._summary, files, facts)
         stats["status"], stats["status_reason"] = run_status(stats, self._summary)
+        running = FileSystems.join(self._dir, RUNNING_MARKER)
+        if _interrupted(running):  # Ctrl-C in the CLI while a job service ran the job on
+            stats["status"], stats["status_reason"] = "failed", (
+                "interrupted (Ctrl-C): the job service ran the job to its end after the command stopped")
         stats = redact_json(stats)  # no credentials in reports
         write_text(FileSystems.join(self._dir, STATS_FILE), json.dumps(stats, indent=2) + "\n")
         try:
@@ -197,7 +210,6 @@ class FinalizeRun(beam.DoFn):
             logging.getLogger("thresher").exception("could not write the data card")
         if stats["status"] == "succeeded":
             write_text(FileSystems.join(self._dir, SUCCESS_MARKER), "")
-        running = FileSystems.join(self._dir, RUNNING_MARKER)
         if FileSystems.exists(running):  # the run is over (a Dataflow job has no process here to remove it)
             FileSystems.delete([running])
         yield stats["balanced"]

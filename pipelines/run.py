@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import platform
 import re
@@ -123,6 +124,8 @@ def lock_holder(root: str) -> Optional[Tuple[str, bool]]:
         return None
     if info.get("runner") == "dataflow":
         return f"a Dataflow job submitted by pid {pid} on {host}", False
+    if info.get("interrupted"):
+        return f"a job its job service may run on after pid {pid} on {host} was interrupted", False
     if host != socket.gethostname():
         return f"pid {pid} on {host}", False
     return (f"pid {pid} on {host}", True) if _alive(pid) else None
@@ -203,6 +206,25 @@ def write_lock(recipe: Recipe, cfg: RunnerConfig) -> None:
                yaml.safe_dump(redact_json(lock), sort_keys=False, allow_unicode=True))  # "•", not "\u2022"
 
 
+def _interrupted(result, root: str, runner: str) -> bool:
+    """After Ctrl-C: cancel a job submitted to a job service and mark ``_RUNNING`` interrupted, since
+    a service may run the job on (Beam's Python job service ignores cancel): its ``FinalizeRun``
+    then writes no _SUCCESS, and the directory stays refused until the job ends. True when marked
+    (the local runner's run() returns only when done: nothing runs on)."""
+    if result is None:
+        return False
+    try:
+        result.cancel()
+    except Exception:  # best effort: the job service may be gone too
+        logging.getLogger("thresher.run").info("could not cancel the job", exc_info=True)
+    try:
+        write_text(FileSystems.join(root, RUNNING_MARKER), json.dumps(
+            {"host": socket.gethostname(), "pid": os.getpid(), "runner": runner, "interrupted": True}))
+    except Exception:
+        return False
+    return True
+
+
 def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbose: bool = True,
                show_progress: bool = False) -> Optional[Dict[str, Any]]:
     """Build and run the pipeline; returns stats.json's content when the run finished here.
@@ -221,6 +243,7 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbo
         raise RunFailed(exc, None, "the output directory") from exc
     if note:
         print(redact(note), file=sys.stderr)
+    detached = False  # interrupted while a job service runs the job: _RUNNING stays, marked
     try:
         try:
             write_lock(recipe, cfg)
@@ -236,12 +259,16 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbo
             build(pipeline, recipe, {"runner": cfg.runner, "workers": workers, "versions": versions()},
                   progress=ProgressFiles(folder) if folder else None)
             monitor = ProgressMonitor(folder, input_files(recipe)["count"], sys.stderr).start() if folder else None
+            result = None
             try:
                 result = pipeline.run()
                 if not here:
                     print(f"submitted Dataflow job {result.job_id()}")
                     return None
                 result.wait_until_finish()
+            except KeyboardInterrupt:
+                detached = _interrupted(result, out, cfg.runner)
+                raise
             except Exception as exc:
                 log.failed(exc)
                 raise RunFailed(exc, log_path) from exc
@@ -250,5 +277,5 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbo
                     monitor.stop()
         return read_stats(out)
     finally:
-        if here:
+        if here and not detached:
             release_lock(out)

@@ -21,6 +21,7 @@ from pipelines.report import run_status
 from pipelines.run import RUNNING_MARKER, prepare_output
 from pipelines.run_log import WORKER_LOGGER, ConsoleFilter
 from tests.conftest import PROJECT_ROOT, SHARED_DATA
+from tests.portable_services import job_service_and_worker_pool
 
 RECIPE = """
 version: 1
@@ -299,12 +300,13 @@ def test_console_shows_this_projects_warnings_from_workers_too():
     assert not ConsoleFilter(True).filter(worker(logging.INFO, "Running stage", "/v/apache_beam/x.py:1"))
 
 
-def test_ctrl_c_stops_with_one_line_exit_130_and_no_success(tmp_path, shared_data):
-    out = tmp_path / "out"
-    recipe = write_recipe(tmp_path, [shared_data / "bench" / "real-pages.warc.gz"], out)
+def start_and_interrupt(recipe, *args):
+    """Start ``thresher run RECIPE ARGS`` and send SIGINT to its process group (as a terminal does: the
+    CLI and its worker processes) once progress shows documents read; (process, stderr lines, lines
+    printed before the signal)."""
     env = {**os.environ, "THRESHER_PROGRESS_INTERVAL": "0.3"}
     thresher = os.path.join(os.path.dirname(sys.executable), "thresher")
-    proc = subprocess.Popen([thresher, "run", recipe, "--workers", "2"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([thresher, "run", recipe, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines, reading = [], threading.Event()
@@ -320,12 +322,19 @@ def test_ctrl_c_stops_with_one_line_exit_130_and_no_success(tmp_path, shared_dat
     try:
         assert reading.wait(120), "".join(lines)
         seen = len(lines)
-        os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the CLI and its worker processes
+        os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(60) == 130
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     follower.join(10)
+    return proc, lines, seen
+
+
+def test_ctrl_c_stops_with_one_line_exit_130_and_no_success(tmp_path, shared_data):
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path, [shared_data / "bench" / "real-pages.warc.gz"], out)
+    proc, lines, seen = start_and_interrupt(recipe, "--workers", "2")
     after = [line for line in lines[seen:] if not line.startswith(("reading: ", "starting: "))]
     assert after == [f"interrupted: no _SUCCESS written; {out} left incomplete (the next run into it replaces it)\n"]
     assert not any("Traceback" in line or "lxml" in line or "discarding" in line for line in lines)
@@ -333,3 +342,28 @@ def test_ctrl_c_stops_with_one_line_exit_130_and_no_success(tmp_path, shared_dat
     time.sleep(1)
     with pytest.raises(ProcessLookupError):  # no worker process left behind
         os.killpg(proc.pid, 0)
+
+
+def test_ctrl_c_on_a_job_service_that_runs_the_job_on_leaves_no_success(tmp_path, shared_data, capsys):
+    """Beam's Python job service ignores cancel: the job ends there, marked failed, and until then
+    the directory is refused."""
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path, [shared_data / "bench" / "real-pages.warc.gz"], out)
+    with job_service_and_worker_pool() as (job_endpoint, pool, _):
+        proc, lines, seen = start_and_interrupt(recipe, "--runner", "portable", "--job-endpoint", job_endpoint,
+                                                "--environment-type", "EXTERNAL", "--environment-config", pool)
+        assert [line for line in lines[seen:] if line.startswith("interrupted")] == [
+            "interrupted: the job was cancelled where its job service can; if it runs on, it writes no _SUCCESS "
+            f"and {out} is refused until it ends\n"]
+        assert not any("Traceback" in line for line in lines)
+        held = json.loads((out / RUNNING_MARKER).read_text())
+        assert held["interrupted"] is True
+        assert main(["run", recipe, "--workers", "1", "--quiet"]) == 2  # the job may still be writing
+        assert "its job service may run on" in capsys.readouterr().err
+        for _ in range(240):  # the job service runs it to its end
+            if not (out / RUNNING_MARKER).exists():
+                break
+            time.sleep(0.5)
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["status"] == "failed" and stats["status_reason"].startswith("interrupted (Ctrl-C)")
+    assert not (out / "_SUCCESS").exists() and not (out / RUNNING_MARKER).exists()
