@@ -331,6 +331,42 @@ def start_and_interrupt(recipe, *args):
     return proc, lines, seen
 
 
+def pages_trafilatura_cannot_parse(path, count=6):
+    """A WARC of HTML responses whose body is only a comment: trafilatura logs 'lxml parsing failed:
+    Document is empty' and 'discarding data' for each, and extract drops them."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    with open(path, "wb") as f:
+        writer = WARCWriter(f, gzip=True)
+        for i in range(count):
+            body = b"<!-- nothing here -->"
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                               ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(f"https://example.com/{i}", "response",
+                                                          payload=io.BytesIO(body), length=len(body),
+                                                          http_headers=http))
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_trafilatura_noise_from_workers_goes_to_the_log_unless_verbose(tmp_path, verbose):
+    warc = tmp_path / "empty-pages.warc.gz"
+    pages_trafilatura_cannot_parse(warc)
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path, [warc, SHARED_DATA / "warc-samples" / "dolma" / "sample-0000.warc.gz"], out)
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "thresher"), "run", recipe, "--workers",
+                           "2", "--quiet"] + (["--verbose"] if verbose else []), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["steps"][0]["dropped_total"] >= 6  # extract counts the pages as dropped
+    assert "Document is empty" in (out / "thresher.log").read_text()
+    shown = "Document is empty" in done.stderr or "discarding data" in done.stderr
+    assert shown == verbose, done.stderr
+    if not verbose:
+        assert done.stderr == ""
+
+
 def test_ctrl_c_stops_with_one_line_exit_130_and_no_success(tmp_path, shared_data):
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path, [shared_data / "bench" / "real-pages.warc.gz"], out)
