@@ -182,6 +182,37 @@ def test_output_directory_that_cannot_be_made_gives_one_line(tmp_path, capsys, m
         f"error: the output directory: NotADirectoryError: [Errno 20] Not a directory: '{out}'"]
 
 
+SWAP_THEN_RUN = """
+import pathlib, sys
+import pipelines.cli as cli
+check = cli.check_before_run
+def check_then_swap(*args, **kwargs):
+    check(*args, **kwargs)
+    path = pathlib.Path(sys.argv[1])
+    path.unlink()
+    path.mkdir()
+cli.check_before_run = check_then_swap
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def test_run_time_failure_prints_one_line_on_the_real_terminal(tmp_path, shared_data):
+    """As a user sees it (a process of its own, stderr a file): one line, nothing from Beam or the workers."""
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    words = lists / "en.c4-commit-25e679f"
+    words.write_bytes((shared_data / "wordlists" / "ldnoobw" / "en").read_bytes())
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path, sorted((shared_data / "warc-samples" / "dolma").glob("*.warc.gz")), out,
+                          more=f"  - step: c4_badwords\n    wordlist_dir: {lists}\n")
+    done = subprocess.run([sys.executable, "-c", SWAP_THEN_RUN, str(words), "run", recipe, "--workers", "2"],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"error: step 01 (c4_badwords): IsADirectoryError: [Errno 21] Is a "
+                                        f"directory: '{words}' (full traceback: {out / 'thresher.log'}; "
+                                        f"--verbose prints it)"]
+
+
 def test_verbose_prints_the_traceback(tmp_path, shared_data, monkeypatch, capsys):
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path, [tmp_path / "gone.warc.gz"], out,
