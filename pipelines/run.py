@@ -258,7 +258,10 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbo
             folder = progress_dir(out) if show_progress and here else None
             build(pipeline, recipe, {"runner": cfg.runner, "workers": workers, "versions": versions()},
                   progress=ProgressFiles(folder) if folder else None)
-            monitor = ProgressMonitor(folder, input_files(recipe)["count"], sys.stderr).start() if folder else None
+            monitor = None
+            if folder:
+                listed = input_files(recipe)
+                monitor = ProgressMonitor(folder, listed["count"], sys.stderr, listed["bytes"]).start()
             result = None
             try:
                 result = pipeline.run()

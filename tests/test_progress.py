@@ -39,15 +39,36 @@ def test_format_all_files_read_is_finishing_without_estimate():
 
 def test_progress_files_of_several_readers_are_summed(tmp_path):
     folder = str(tmp_path / "progress")
-    assert read_progress(folder) == {"files": 0, "docs": 0, "errors": 0, "readers": 0}  # no folder yet
+    assert read_progress(folder) == {"files": 0, "docs": 0, "errors": 0, "bytes": 0, "readers": 0}  # no folder
     first, second = ProgressFiles(folder), ProgressFiles(folder)
     first(0, 64, 0)
     second(1, 100, 2, force=True)
-    assert read_progress(folder) == {"files": 1, "docs": 164, "errors": 2, "readers": 2}
+    assert read_progress(folder) == {"files": 1, "docs": 164, "errors": 2, "bytes": 0, "readers": 2}
     first(0, 128, 0)  # within a second of its last write: not written
     assert read_progress(folder)["docs"] == 164
     first(1, 130, 0, force=True)  # a file done is always written
-    assert read_progress(folder) == {"files": 2, "docs": 230, "errors": 2, "readers": 2}
+    assert read_progress(folder) == {"files": 2, "docs": 230, "errors": 2, "bytes": 0, "readers": 2}
+
+
+def test_progress_counts_bytes_of_files_done_and_the_offset_in_a_warc(tmp_path):
+    warc, jsonl = tmp_path / "a.warc.gz", tmp_path / "b.jsonl"
+    warc.write_bytes(b"w" * 1000)
+    jsonl.write_bytes(b"j" * 300)
+    folder = str(tmp_path / "p")
+    hook = ProgressFiles(folder)
+    hook(0, 64, 0, str(warc), 400, force=True)  # a WARC record's offset is a byte offset
+    assert read_progress(folder)["bytes"] == 400
+    hook(1, 70, 0, str(warc), force=True)  # the WARC is done: its size
+    assert read_progress(folder)["bytes"] == 1000
+    hook(1, 134, 0, str(jsonl), 64, force=True)  # a JSONL offset is a line number: no share of the file
+    assert read_progress(folder)["bytes"] == 1000
+    hook(2, 140, 0, str(jsonl), force=True)
+    assert read_progress(folder) == {"files": 2, "docs": 140, "errors": 0, "bytes": 1300, "readers": 1}
+
+
+def test_format_reading_one_file_estimates_from_the_bytes_read():
+    line = format_progress({"files": 0, "docs": 600, "errors": 0, "bytes": 250, "readers": 1}, 1, 30.0, 1000)
+    assert line == "reading: 0/1 files (25%)  600 docs  20.0 docs/s  0:30 elapsed  ~1:30 left"
 
 
 def test_progress_files_survive_pickling_without_their_open_state(tmp_path):
@@ -56,7 +77,7 @@ def test_progress_files_survive_pickling_without_their_open_state(tmp_path):
     hook(1, 1, 0, force=True)
     copy = pickle.loads(pickle.dumps(hook))
     copy(1, 5, 0, force=True)  # its own file, not the original's
-    assert read_progress(str(tmp_path / "p")) == {"files": 2, "docs": 6, "errors": 0, "readers": 2}
+    assert read_progress(str(tmp_path / "p")) == {"files": 2, "docs": 6, "errors": 0, "bytes": 0, "readers": 2}
 
 
 def test_remote_outputs_get_no_progress_folder(tmp_path):

@@ -93,7 +93,7 @@ class _ReadFileFn(beam.DoFn):
 
     def __init__(self, source: str, fmt: str, fields: Fields, progress=None):
         self._source, self._fmt, self._fields = source, fmt, fields
-        self._progress = progress  # called with (files done, docs, errors) of this instance
+        self._progress = progress  # called with (files done, docs, errors, file, offset) of this instance
 
     def setup(self):
         self._files = Metrics.counter(METRICS_NAMESPACE, "read.files")
@@ -118,7 +118,7 @@ class _ReadFileFn(beam.DoFn):
                     offset = item.annotations.get("offset")
                     self._docs.inc()
                     if self._progress and not docs & 63:
-                        self._progress(self._totals[0], self._totals[1] + docs, self._totals[2] + errors)
+                        self._progress(self._totals[0], self._totals[1] + docs, self._totals[2] + errors, path, offset)
                     yield item
         except Exception as exc:  # a reader bug or unknown format: one error, the job goes on
             errors += 1
@@ -130,7 +130,7 @@ class _ReadFileFn(beam.DoFn):
                       f", {sum(skipped.values())} records passed over" if skipped else "")
         self._totals = [self._totals[0] + 1, self._totals[1] + docs, self._totals[2] + errors]
         if self._progress:
-            self._progress(*self._totals, force=True)
+            self._progress(*self._totals, path, force=True)
 
 
 class ReadDocuments(beam.PTransform):
