@@ -145,7 +145,7 @@ class ReadDocuments(beam.PTransform):
     def __init__(self, source: str, paths: List[str], format: str = "auto", text_field: str = "text",
                  id_field: str = "id", url_field: str = "url", date_field: str = "date", progress=None):
         super().__init__()
-        self.progress = progress  # optional callable (files done, docs, errors[, force]) run in the readers
+        self.progress = progress  # optional callable (files done, docs, errors, file[, offset], force=) in the readers
         if format != "auto" and format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; one of auto, {', '.join(FORMATS)}")
         self.source = source
