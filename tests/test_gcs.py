@@ -110,7 +110,7 @@ def test_recipe_on_gcs_matches_local_disk(gcs, tmp_path, capsys, caplog):
 
     names = sorted(b.name for b in bucket.list_blobs(prefix="out/CC-TEST-1/"))
     top = sorted({n.split("/")[2] for n in names})
-    assert top == ["_SUCCESS", "data", "errors", "recipe.lock.yaml", "rejected", "report.html", "report.md",
+    assert top == ["README.md", "_SUCCESS", "data", "errors", "recipe.lock.yaml", "rejected", "report.html", "report.md",
                    "stats.json"], names
     data = [n for n in names if n.startswith("out/CC-TEST-1/data/")]
     assert len(data) > 1 and all(n.endswith(f"-of-{len(data):05d}.parquet") for n in data)
