@@ -56,8 +56,9 @@ def _warnings(stats: Dict[str, Any]) -> List[Block]:
     blocks: List[Block] = []
     if stats.get("status") == "failed":
         reason = str(stats.get("status_reason") or "").strip()
-        blocks.append(("warning", "This run FAILED" + (f": {reason}" if reason else "")
-                       + ". Its output is incomplete: do not use it."))
+        reason = reason if not reason or reason[-1] in ".?!" else reason + "."
+        blocks.append(("warning", "This run FAILED" + (f": {reason}" if reason else ".")
+                       + " Its output is incomplete: do not use it."))
     if not stats.get("output", {}).get("documents", 0):
         read = stats.get("input", {}).get("documents", 0)
         blocks.append(("warning", f"No document was written ({fmt_num(read)} read): the output is empty."))

@@ -297,6 +297,8 @@ def test_failed_run_shows_a_red_warning_with_its_reason():
     stats["status_reason"] = HOSTILE
     assert HOSTILE not in datacard.render_html(stats)
     assert ".warning{background:#c62828" in page  # red
+    stats["status_reason"] = "is `format: wet` right for these files?"  # its own end mark, no stray "."
+    assert "right for these files? Its output is incomplete" in datacard.render_markdown(stats)
 
 
 def test_empty_run_shows_a_red_warning_even_when_it_succeeded():
