@@ -41,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a recipe")
     run.add_argument("recipe")
-    run.add_argument("--input", action="append", default=[], metavar="[NAME=]GLOB",
-                     help="replace an input's paths (NAME= needed when the recipe has several inputs); repeatable")
+    _add_input(run, "replace an input's paths (NAME= needed when the recipe has several inputs); several "
+                    "paths or globs may follow one --input (an unquoted glob the shell expanded); repeatable")
     run.add_argument("--output", help="output directory (default: the recipe's output.path)")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="set a recipe parameter used as {NAME} in paths; repeatable")
@@ -67,8 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a recipe and the run it describes (input files and their "
                                                "formats, files steps name, the output directory) without running it")
     validate.add_argument("recipe")
-    validate.add_argument("--input", action="append", default=[], metavar="[NAME=]GLOB",
-                          help="as for run: check the run with these inputs")
+    _add_input(validate, "as for run: check the run with these inputs")
     validate.add_argument("--output", help="as for run: check the run writing to this directory")
     validate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     _add_allow_plugins(validate)
@@ -99,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     quick.add_argument("--dir", default="quickstart", help="working directory for corpus and output")
     quick.add_argument("--workers", type=int)
     return parser
+
+
+def _add_input(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--input", action="extend", nargs="+", default=[], metavar="[NAME=]GLOB", help=help)
 
 
 def _add_allow_plugins(parser: argparse.ArgumentParser) -> None:

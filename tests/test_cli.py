@@ -64,6 +64,21 @@ def test_validate_reports_missing_input(tmp_path, capsys):
     assert "inputs.web.paths[0]: no file matches" in capsys.readouterr().err
 
 
+def test_input_takes_the_paths_a_shell_glob_expanded_to(tmp_path, corpus, capsys):
+    files = sorted(str(p) for p in corpus.glob("*.warc.gz"))  # `--input corpus/*.warc.gz`, unquoted
+    assert len(files) == 2
+    recipe = write_recipe(tmp_path, [str(tmp_path / "none*.warc.gz")])
+    assert main(["validate", recipe, "--input", *files]) == 0
+    out = tmp_path / "out"
+    assert main(["run", recipe, "--input", *files, "--output", str(out), "--workers", "1", "--quiet"]) == 0
+    lock = yaml.safe_load((out / "recipe.lock.yaml").read_text())
+    assert lock["recipe"]["inputs"]["web"]["paths"] == files
+    # a recipe with several inputs: each path needs its NAME=, none is read as a recipe
+    several = write_recipe(tmp_path, [files[0]], text=RECIPE.replace("inputs:", "inputs:\n  more:\n    paths: [x]"))
+    assert main(["validate", several, "--input", f"web={files[0]}", files[1]]) == 2
+    assert "the recipe has several inputs, say which with NAME=GLOB" in capsys.readouterr().err
+
+
 def test_run_writes_layout_and_balanced_stats(tmp_path, corpus, capsys):
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path, [corpus / "*.warc.gz"], out)
