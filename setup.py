@@ -24,6 +24,7 @@ setup(
         # justext (trafilatura's fallback) imports lxml.html.clean; it asks for lxml[html_clean], an
         # extra lxml 6 spells html-clean, which the pip of a fresh venv (23.2) skips: depend on it directly
         "lxml_html_clean>=0.4,<1",
+        "babel>=2.9,<3",  # language names in validation errors ('english' -> did you mean 'en'?)
         "fasttext-numpy2-wheel>=0.9.2,<0.10",
         "datasketch>=1.6,<3",
         "nltk>=3.8.1,<4",  # Punkt sentence splitting, as C4 and datatrove count sentences
