@@ -20,20 +20,11 @@ from pipelines.cli import main
 from tests.conftest import SHARED_DATA, local_pipeline
 from tests.hostile_corpus import arc_file, warc_record, warcinfo
 from transforms.base import ERRORS, KEPT, REPORT
-from transforms.document import Document
+from tests.test_sources import split
 from transforms.sources import ReadDocuments, read_file
-from transforms.sources.common import ReadError
 from transforms.sources.resync import DamagedBytes, is_arc_header, is_warc_header
 
 REAL_PAGES = SHARED_DATA / "bench" / "real-pages.warc.gz"
-
-
-def split(items):
-    items = list(items)
-    docs = [i for i in items if isinstance(i, Document)]
-    errors = [i for i in items if isinstance(i, ReadError)]
-    assert len(docs) + len(errors) == len(items)
-    return docs, errors
 
 
 def garbage(rng: random.Random, n: int) -> bytes:
@@ -146,18 +137,10 @@ PLAIN_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(GZ_CASES))
-def test_gzip_damage(tmp_path, case):
-    path = tmp_path / "damaged.warc.gz"
-    expected_docs, ranges = GZ_CASES[case](Pieces(gz=True)).write(path)
-    assert ranges and expected_docs
-    check(path, expected_docs, ranges)
-
-
-@pytest.mark.parametrize("case", sorted(PLAIN_CASES))
-def test_uncompressed_damage(tmp_path, case):
-    path = tmp_path / "damaged.warc"
-    expected_docs, ranges = PLAIN_CASES[case](Pieces(gz=False)).write(path)
+@pytest.mark.parametrize("gz,case", [(True, c) for c in sorted(GZ_CASES)] + [(False, c) for c in sorted(PLAIN_CASES)])
+def test_damage(tmp_path, gz, case):
+    path = tmp_path / ("damaged.warc.gz" if gz else "damaged.warc")
+    expected_docs, ranges = (GZ_CASES if gz else PLAIN_CASES)[case](Pieces(gz=gz)).write(path)
     assert ranges and expected_docs
     check(path, expected_docs, ranges)
 
