@@ -18,7 +18,7 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.datacard_format import Block, to_html, to_markdown
-from pipelines.report import read_stats, write_text
+from pipelines.report import human_bytes, read_stats, write_text
 from pipelines.svg_charts import DROP, fmt_num, fmt_short, funnel_chart, hbar_chart, histogram
 
 HTML_FILE, MD_FILE = "report.html", "report.md"
@@ -41,14 +41,6 @@ def _duration(seconds: float) -> str:
     hours, minutes = divmod(minutes, 60)
     clock = f"{hours} h {minutes} min" if hours else (f"{minutes} min {sec} s" if minutes else "")
     return f"{seconds:.1f} s" + (f" ({clock})" if clock else "")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:,} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
 
 
 def _warnings(stats: Dict[str, Any]) -> List[Block]:
@@ -98,17 +90,17 @@ def _provenance(stats: Dict[str, Any]) -> List[Block]:
     pairs += [(k, v) for k, v in run.items() if k not in _RUN_KEYS and isinstance(v, (str, int, float))]
     pairs += [("input documents", inp.get("documents")), ("input tokens", inp.get("tokens")),
               ("read errors", inp.get("read_errors")), ("input files", inp.get("file_count")),
-              ("input bytes", f"{fmt_num(inp['bytes'])} ({_size(inp['bytes'])})" if "bytes" in inp else None)]
+              ("input bytes", f"{fmt_num(inp['bytes'])} ({human_bytes(inp['bytes'])})" if "bytes" in inp else None)]
     blocks: List[Block] = [("h", 2, "Provenance", "provenance"), ("kv", [(k, v) for k, v in pairs if v is not None])]
     if inp.get("by_source"):
         blocks += [("h", 3, "Inputs", None), ("table", ("source", "documents", "read errors"),
                     [(name, s.get("documents", 0), s.get("errors", 0)) for name, s in inp["by_source"].items()])]
     if inp.get("files"):
         files = inp["files"]
-        rows = [(f.get("source", ""), f.get("path", ""), f.get("bytes", 0), _size(f.get("bytes", 0))) for f in files]
+        rows = [(f.get("source", ""), f.get("path", ""), f.get("bytes", 0), human_bytes(f.get("bytes", 0))) for f in files]
         count, total = inp.get("file_count", len(files)), inp.get("bytes", sum(f.get("bytes", 0) for f in files))
         shown = f"all {count} file(s)" + (f", {len(files)} listed" if count > len(files) else "")
-        rows.append(("", shown, total, _size(total)))
+        rows.append(("", shown, total, human_bytes(total)))
         blocks += [("h", 3, "Input files", None), ("table", ("source", "path", "bytes", "size"), rows)]
     if run.get("versions"):
         blocks += [("h", 3, "Package versions", None), ("table", ("package", "version"), list(run["versions"].items()))]

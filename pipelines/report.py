@@ -126,12 +126,13 @@ def read_stats(output_dir: str) -> Dict[str, Any]:
         return json.loads(f.read().decode("utf-8"))
 
 
-def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
+def human_bytes(n: float) -> str:
+    """``123456789`` -> ``"117.7 MiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
 
 
 def _listing(counts: Dict[str, int]) -> str:
@@ -158,7 +159,7 @@ def run_status(stats: Dict[str, Any], summary: Dict[str, Any]) -> Tuple[str, str
         fmt = files.get("format", "auto")
         hint = (f"is `format: {fmt}` right for these files?" if fmt != "auto"
                 else "do the files' extensions say their format? set `format:` if not")
-        return "failed", (f"input '{name}': {files['nonempty_files']} non-empty file(s) ({_size(files['bytes'])}) "
+        return "failed", (f"input '{name}': {files['nonempty_files']} non-empty file(s) ({human_bytes(files['bytes'])}) "
                           f"gave no document: {'; '.join(what) or 'no record found'} — {hint}")
     came_in = stats["input"]["documents"]
     if came_in and not stats["output"]["documents"]:
@@ -256,8 +257,7 @@ def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
                      str(s["dropped_total"]), str(s["errors"]), top))
     lines = _aligned(rows, left=(0, 5))
     if inp.get("skipped"):
-        kinds = ", ".join(f"{k} {n}" for k, n in sorted(inp["skipped"].items(), key=lambda kv: (-kv[1], kv[0])))
-        lines.append(f"read: {sum(inp['skipped'].values())} records passed over ({kinds})")
+        lines.append(f"read: {sum(inp['skipped'].values())} records passed over ({_listing(inp['skipped'])})")
     for s in stats["steps"]:
         if s.get("report"):
             facts = ", ".join(f"{k} {v}" for k, v in s["report"].items())

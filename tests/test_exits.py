@@ -70,13 +70,13 @@ def step(index, name, dropped=None, errors=0):
 def test_non_empty_files_without_a_document_fail_naming_what_was_passed_over():
     status, reason = run_status(stats_of(skipped={"request": 175, "metadata": 175, "warcinfo": 1}), listed(13))
     assert status == "failed"
-    assert reason == ("input 'web': 13 non-empty file(s) (4.1 MB) gave no document: 351 records passed over "
+    assert reason == ("input 'web': 13 non-empty file(s) (3.9 MiB) gave no document: 351 records passed over "
                       "(metadata 175, request 175, warcinfo 1) — is `format: wet` right for these files?")
 
 
 def test_every_record_failing_to_read_fails():
     status, reason = run_status(stats_of(errors=40), listed(2, size=999, format="auto"))
-    assert status == "failed" and "40 record(s) could not be read" in reason and "(999 bytes)" in reason
+    assert status == "failed" and "40 record(s) could not be read" in reason and "(999 B)" in reason
 
 
 def test_zero_byte_files_are_a_successful_empty_run():
