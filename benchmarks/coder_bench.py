@@ -12,7 +12,7 @@ import typing
 from apache_beam import coders
 from apache_beam.typehints.schemas import named_tuple_to_schema  # noqa: F401  (registers schema support)
 
-from transforms.document import Document, DocumentCoder
+from thresher.transforms.document import Document, DocumentCoder
 
 TEXT = ("The quick brown fox jumps over the lazy dog near the river bank. " * 80)[:5000]
 ANNOTATIONS = {"language": "en", "language_score": 0.9731, "content_type": "text/html",

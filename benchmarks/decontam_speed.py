@@ -29,10 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import SHARED_DATA  # noqa: E402
-from transforms.benchmark_files import match_files, read_items  # noqa: E402
-from transforms.decontaminate import (MAX_ITEMS_PER_NGRAM, BuildIndex, Matcher, best_item,  # noqa: E402
+from thresher.transforms.select.benchmark_files import match_files, read_items  # noqa: E402
+from thresher.transforms.select.decontaminate import (MAX_ITEMS_PER_NGRAM, BuildIndex, Matcher, best_item,  # noqa: E402
                                       contaminating, item_ngrams, ngram_hashes)
-from transforms.minhash import text_word_hashes  # noqa: E402
+from thresher.transforms.dedup.minhash.signatures import text_word_hashes  # noqa: E402
 
 BENCH = SHARED_DATA / "decontam-benchmarks"
 PATTERNS = [str(BENCH / "gsm8k" / "test.jsonl"), str(BENCH / "mmlu" / "test" / "*.csv"),
@@ -68,8 +68,8 @@ def run_beam(pages, ngram: int, step: bool) -> float:
     """Wall seconds of Create(pages) -> the step (or an identity Map) on the FnApiRunner."""
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     import apache_beam as beam
-    from transforms.decontaminate import Decontaminate
-    from transforms.document import Document
+    from thresher.transforms.select.decontaminate import Decontaminate
+    from thresher.transforms.document import Document
 
     docs = [Document(p["id"], p["text"], p.get("url", "")) for p in pages]
     started = time.perf_counter()

@@ -30,7 +30,7 @@ WORDS = ("data pipeline corpus token model web page text filter quality language
 
 def make_docs(shard: int, n: int):
     """Documents shard::SHARDS of n: every tenth is a copy of the previous one's text."""
-    from transforms.document import Document
+    from thresher.transforms.document import Document
 
     def text(i: int) -> str:
         rng = random.Random(i)
@@ -48,8 +48,8 @@ def run_once(n: int, workers: int, dedup: bool) -> dict:
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    from transforms.base import KEPT, REJECTED
-    from transforms.exact_dedup import ExactDedup
+    from thresher.transforms.base import KEPT, REJECTED
+    from thresher.transforms.dedup.exact_dedup import ExactDedup
 
     options = PipelineOptions([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
                               if workers > 1 else [])

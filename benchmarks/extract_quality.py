@@ -59,7 +59,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.extract_speed import DATA, GROUND_TRUTH, read_pages, run, tokens  # noqa: E402
-from transforms.extract import Extract  # noqa: E402
+from thresher.transforms.extract.html import Extract  # noqa: E402
 
 EVALDATA = os.path.join(DATA, "extraction-trafilatura-eval", "evaldata.json")
 

@@ -30,12 +30,12 @@ DATATROVE_S = {1: 41.5, 2: 22.3}
 def run(workers: int, inputs: str, blocklists: Path, out: Path):
     from apache_beam.metrics.metric import MetricsFilter
 
-    from pipelines.recipe import load_recipe
-    from pipelines.registry import STEPS
-    from pipelines.run import apply_overrides
-    from pipelines.runners import RunnerConfig, make_runner_and_options
-    from pipelines.builder import build
-    from pipelines.report import read_stats
+    from thresher.pipelines.recipe.model import load_recipe
+    from thresher.pipelines.recipe.registry import STEPS
+    from thresher.pipelines.run.execute import apply_overrides
+    from thresher.pipelines.run.runners import RunnerConfig, make_runner_and_options
+    from thresher.pipelines.run.builder import build
+    from thresher.pipelines.report.stats import read_stats
     import apache_beam as beam
 
     recipe = load_recipe(str(PROJECT_ROOT / "recipes" / "fineweb.yaml"), STEPS,

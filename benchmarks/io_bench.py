@@ -33,10 +33,10 @@ output: {{path: "{out}", format: parquet}}
 
 
 def plain_loop(paths, out_dir: Path) -> int:
-    from transforms.sinks import _ParquetShardWriter
-    from transforms.sources import read_file
-    from pipelines.builder import SOURCE_ANNOTATIONS
-    from transforms.sources.common import ReadError
+    from thresher.transforms.io.sinks import _ParquetShardWriter
+    from thresher.transforms.io.sources import read_file
+    from thresher.pipelines.run.builder import SOURCE_ANNOTATIONS
+    from thresher.transforms.io.sources.common import ReadError
 
     writer = _ParquetShardWriter(str(out_dir / "loop.parquet"), SOURCE_ANNOTATIONS, 10_000)
     n = 0
@@ -53,7 +53,7 @@ def beam_run(glob: str, out: Path, workers: int) -> float:
     recipe = out.parent / f"noop-{workers}.yaml"
     recipe.write_text(RECIPE.format(glob=glob, out=out))
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "run", str(recipe), "--workers", str(workers),
+    subprocess.run([sys.executable, "-m", "thresher.pipelines.commands.cli", "run", str(recipe), "--workers", str(workers),
                     "--quiet", "--overwrite"], check=True, stdout=subprocess.DEVNULL)
     elapsed = time.perf_counter() - start
     stats = json.loads((out / "stats.json").read_text())

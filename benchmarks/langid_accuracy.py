@@ -35,8 +35,8 @@ import time
 from collections import Counter
 from typing import Dict, List, Tuple
 
-from transforms.assets import fetch_lid_model
-from transforms.language import FINEWEB_MIN_SCORE, LanguageFilter
+from thresher.transforms.assets import fetch_lid_model
+from thresher.transforms.filters.language import FINEWEB_MIN_SCORE, LanguageFilter
 
 SENTENCES = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "langid-lingua" / "sentences"
 #: lingua file codes whose lid.176 label differs

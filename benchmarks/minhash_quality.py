@@ -67,8 +67,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import SHARED_DATA  # noqa: E402
-from transforms.document import Document  # noqa: E402
-from transforms.minhash import s_curve, shingle_hashes  # noqa: E402
+from thresher.transforms.document import Document  # noqa: E402
+from thresher.transforms.dedup.minhash.signatures import s_curve, shingle_hashes  # noqa: E402
 
 BOILERPLATE = [
     "We use cookies to improve your experience on our site. By continuing to browse you agree to our use "
@@ -163,7 +163,7 @@ def run_dedup(docs: List[Document], **params) -> Dict[str, str]:
     import apache_beam as beam
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    from transforms.minhash_dedup import MinHashDedup
+    from thresher.transforms.dedup.minhash.step import MinHashDedup
 
     with tempfile.TemporaryDirectory() as tmp:
         with beam.Pipeline(runner=FnApiRunner()) as p:

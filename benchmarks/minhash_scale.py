@@ -49,7 +49,7 @@ and hands each worker a stage's input as one bundle of 1/workers of it
 peak follows the largest shuffle. On Flink or Dataflow shuffles spill to disk
 or the shuffle service and bundles are bounded.
 
-Runner bugs: without ``fix_local_runner`` (pipelines/local_runner_fix.py) three 2-worker runs
+Runner bugs: without ``fix_local_runner`` (pipelines/run/local_runner_fix.py) three 2-worker runs
 of 1,000,000 documents lost 17,000-29,000 documents and half the duplicate
 decisions, differently each time (set THRESHER_NO_RUNNER_FIX=1 to see it).
 
@@ -70,7 +70,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import peak_rss_mb  # noqa: E402
-from pipelines.local_runner_fix import fix_local_runner  # noqa: E402
+from thresher.pipelines.run.local_runner_fix import fix_local_runner  # noqa: E402
 
 VOCAB_SIZE = 50_000
 WORDS = 100
@@ -85,7 +85,7 @@ def _vocab():
 
 def shard_docs(shard: int, size: int):
     """Documents shard*SHARD .. : one in ten copies the previous document with 1 word replaced."""
-    from transforms.document import Document
+    from thresher.transforms.document import Document
 
     vocab = _vocab()
     rnd = random.Random(shard)
@@ -118,7 +118,7 @@ def long_documents(count: int, words: int = 2000):
 
 
 def bench_long_signatures(count: int, words: int = 2000) -> dict:
-    from transforms.minhash import band_keys, shingle_hashes, signature
+    from thresher.transforms.dedup.minhash.signatures import band_keys, shingle_hashes, signature
 
     texts = long_documents(count, words)
     ascii_share = sum(t.isascii() for t in texts) / len(texts)
@@ -132,7 +132,7 @@ def bench_long_signatures(count: int, words: int = 2000) -> dict:
 
 
 def _signature_keys(doc) -> int:
-    from transforms.minhash import band_keys, shingle_hashes, signature
+    from thresher.transforms.dedup.minhash.signatures import band_keys, shingle_hashes, signature
 
     sig = signature(shingle_hashes(doc.text))
     return len(band_keys(sig)) if sig is not None else 0
@@ -144,7 +144,7 @@ def bench_step(size: int, workers: int, what: str = "minhash_dedup") -> dict:
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    from transforms.minhash_dedup import MinHashDedup
+    from thresher.transforms.dedup.minhash.step import MinHashDedup
 
     if workers > 1 and not os.environ.get("THRESHER_NO_RUNNER_FIX"):
         fix_local_runner()

@@ -60,7 +60,7 @@ def one_run(recipe: Path, progress: bool) -> float:
 
 def hook_cost(work: Path, calls: int = 1_000_000) -> None:
     """Time of one ``ProgressFiles`` call that writes nothing (the clock check) and of one that writes."""
-    from pipelines.progress import ProgressFiles
+    from thresher.pipelines.run.progress import ProgressFiles
 
     hook = ProgressFiles(str(work / "hook"))
     hook(0, 0, 0, force=True)

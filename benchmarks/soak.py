@@ -5,14 +5,14 @@
 1. Generates ``--documents`` English prose documents as JSONL.gz files, ``--near-dup`` of them (default
    10%) near-duplicates of distinct others: a few words replaced (at least 5 words apart), word-5-gram
    Jaccard on minhash_dedup's own shingles at least 0.85 (aimed at 0.86-0.95). Sentences and titles come
-   from the quickstart corpus's writer (pipelines/quickstart_corpus.py); a document (170-700 words, one
+   from the quickstart corpus's writer (pipelines/commands/quickstart_corpus.py); a document (170-700 words, one
    line per paragraph) is drawn from a bank of them per topic, skipping sentences that would repeat a
    5-gram of the document (Gopher's repetition rules): about 0.35 ms a document, 45 s for 200,000 on
    2 cores. Document k is a pure function of (seed, k): any process can rebuild the original of a copy.
 2. Writes a recipe: language (en) -> gopher_repetition -> gopher_quality -> c4 (no terminal-punctuation
    rule, as FineWeb) -> fineweb_quality -> exact_dedup -> minhash_dedup -> pii, parquet output plus the
    rejected documents (to tell which planted copies minhash_dedup removed).
-3. Runs ``python -m pipelines.cli run RECIPE --workers N --overwrite`` in a subprocess, timestamps its
+3. Runs ``python -m thresher.pipelines.commands.cli run RECIPE --workers N --overwrite`` in a subprocess, timestamps its
    stderr lines ("thresher: read FILE: N documents, E errors" when an input file has been through the
    fused first stage) and samples the resident memory (VmRSS) of every process of its tree each second.
    (This run found a second data-loss race in Beam 2.77's local runner; the local preset works around it:
@@ -37,7 +37,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
-from pipelines.quickstart_corpus import VOCAB, _Writer
+from thresher.pipelines.commands.quickstart_corpus import VOCAB, _Writer
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TOPICS = sorted(VOCAB["en"])
@@ -101,7 +101,7 @@ def document(seed: int, k: int) -> Tuple[str, dict]:
 
 def shingle_jaccard(a: str, b: str) -> float:
     """Jaccard of the two texts' word-5-gram sets as minhash_dedup shingles them."""
-    from transforms.minhash import exact_jaccard, shingle_hashes
+    from thresher.transforms.dedup.minhash.signatures import exact_jaccard, shingle_hashes
 
     return exact_jaccard(shingle_hashes(a, 5), shingle_hashes(b, 5))
 
@@ -276,7 +276,7 @@ def _code_state() -> Tuple[str, Dict[str, float]]:
 # flush's get() and _clear() are lost (a bundle input of 300 MB lost 50-100 MB). Off = size-based only.
 def run_recipe(recipe: str, workers: int, log_path: str) -> dict:
     """Run the CLI; return its exit code, wall time, read events (t, docs) and memory samples."""
-    cmd = [sys.executable, "-m", "pipelines.cli", "run", recipe, "--workers", str(workers), "--overwrite",
+    cmd = [sys.executable, "-m", "thresher.pipelines.commands.cli", "run", recipe, "--workers", str(workers), "--overwrite",
            "--verbose"]  # --verbose: the per-file "thresher: read" lines
     head, before = _code_state()
     started = time.time()
@@ -399,7 +399,7 @@ def planted_recall(output_dir: str, pairs: List[list]) -> dict:
             out["other_fates"][key] = out["other_fates"].get(key, 0) + 1
     reached = out["caught"] + out["both_kept"]
     out["recall"] = out["caught"] / reached if reached else float("nan")
-    from transforms.minhash import s_curve
+    from thresher.transforms.dedup.minhash.signatures import s_curve
 
     out["expected_recall"] = sum(s_curve(14, 8, [p[2] for p in pairs])) / max(1, len(pairs))
     return out

@@ -16,11 +16,11 @@ Every timed call gets a fresh copy of its text, made outside the timed loop,
 so ``split_words``' per-thread cache never answers from an earlier call.
 
 Steps: url_filter (small domain, URL and word lists written to a temporary
-folder), language (lid.176 from ``transforms.assets.fetch_lid_model()``),
+folder), language (lid.176 from ``thresher.transforms.assets.fetch_lid_model()``),
 gopher_repetition, gopher_quality, c4, c4_badwords (LDNOOBW lists; documents
 carry no language annotation, so the English list), fineweb_quality,
 refinedweb, pii, normalize (with and without ``fix_unicode``), and
-``transforms.text.split_words`` on its own. Then ``extract`` (trafilatura with
+``thresher.transforms.text.split.split_words`` on its own. Then ``extract`` (trafilatura with
 FineWeb's settings) on a 100-page sample of ``bench/real-pages.warc.gz``, read
 and run by ``benchmarks/extract_speed.py``'s functions (mean CPU ms of the
 thread per page), and the steps run together, one after another on each text
@@ -53,18 +53,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import SHARED_DATA  # noqa: E402
 from benchmarks.extract_speed import read_pages  # noqa: E402
 from benchmarks.extract_speed import run as run_extract  # noqa: E402
-from transforms.assets import fetch_lid_model  # noqa: E402
-from transforms.c4 import C4BadWords, C4Filter  # noqa: E402
-from transforms.document import Document  # noqa: E402
-from transforms.extract import Extract  # noqa: E402
-from transforms.fineweb_quality import FineWebQuality  # noqa: E402
-from transforms.gopher import GopherQuality, GopherRepetition  # noqa: E402
-from transforms.language import LanguageFilter  # noqa: E402
-from transforms.normalize import Normalize  # noqa: E402
-from transforms.pii import PiiRedact  # noqa: E402
-from transforms.refinedweb import RefinedWebFilter  # noqa: E402
-from transforms.text import split_words  # noqa: E402
-from transforms.url_filter import UrlFilter  # noqa: E402
+from thresher.transforms.assets import fetch_lid_model  # noqa: E402
+from thresher.transforms.filters.c4 import C4BadWords, C4Filter  # noqa: E402
+from thresher.transforms.document import Document  # noqa: E402
+from thresher.transforms.extract.html import Extract  # noqa: E402
+from thresher.transforms.filters.fineweb_quality import FineWebQuality  # noqa: E402
+from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition  # noqa: E402
+from thresher.transforms.filters.language import LanguageFilter  # noqa: E402
+from thresher.transforms.rewrite.normalize import Normalize  # noqa: E402
+from thresher.transforms.rewrite.pii import PiiRedact  # noqa: E402
+from thresher.transforms.filters.refinedweb import RefinedWebFilter  # noqa: E402
+from thresher.transforms.text.split import split_words  # noqa: E402
+from thresher.transforms.filters.url_filter import UrlFilter  # noqa: E402
 
 REAL_TEXTS = SHARED_DATA / "bench" / "real-pages.texts.jsonl.gz"
 LDNOOBW = SHARED_DATA / "wordlists" / "ldnoobw"

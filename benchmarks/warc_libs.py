@@ -3,7 +3,7 @@
 Reads ``../shared/data/bench/real-pages.warc.gz`` (1,171 HTTP responses) with
 each library, response records only, HTTP headers parsed and the payload read
 into memory, and prints records/s, compressed MB/s and payload MB/s (best of
-``--repeat`` runs, one core). A third line times ``transforms.sources.warc.read_warc``
+``--repeat`` runs, one core). A third line times ``thresher.transforms.io.sources.warc.read_warc``
 (FastWARC plus truncation checks, HTTP and charset decoding into Documents).
 
     /work/venv/bin/python benchmarks/warc_libs.py [--repeat 3] [PATH]
@@ -41,7 +41,7 @@ def read_warcio(path: str) -> tuple[int, int]:
 
 
 def read_thresher(path: str) -> tuple[int, int]:
-    from transforms.sources.warc import read_warc
+    from thresher.transforms.io.sources.warc import read_warc
     records = payload = 0
     for doc in read_warc(path, "bench"):
         payload += len(doc.text)

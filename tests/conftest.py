@@ -9,7 +9,7 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipelines.local_runner_fix import fix_local_runner
+from thresher.pipelines.run.local_runner_fix import fix_local_runner
 
 fix_local_runner()  # tests run the FnApiRunner with 2 workers too: never lose data
 
@@ -64,7 +64,7 @@ def require_asset(path, what: str) -> str:
 
 def require_lid_model() -> str:
     """The lid.176 model the language step finds, else ``missing_asset``."""
-    from transforms.assets import find_lid_model
+    from thresher.transforms.assets import find_lid_model
 
     try:
         return find_lid_model()
@@ -73,8 +73,8 @@ def require_lid_model() -> str:
 
 
 def require_fineweb_lists() -> Dict[str, str]:
-    """``transforms.assets.fineweb_list_paths()`` when the lists are in the cache, else ``missing_asset``."""
-    from transforms.assets import cached_fineweb_lists, fineweb_list_paths, fineweb_lists_dir
+    """``thresher.transforms.assets.fineweb_list_paths()`` when the lists are in the cache, else ``missing_asset``."""
+    from thresher.transforms.assets import cached_fineweb_lists, fineweb_list_paths, fineweb_lists_dir
 
     if not cached_fineweb_lists():
         missing_asset(f"FineWeb's URL lists ({fineweb_lists_dir()})")

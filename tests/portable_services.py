@@ -16,8 +16,8 @@ import time
 from typing import Iterator, Tuple
 
 JOB_SERVICE = """
-from pipelines.loopback import bind_grpc_to_loopback
-from pipelines.local_runner_fix import fix_local_runner
+from thresher.pipelines.run.loopback import bind_grpc_to_loopback
+from thresher.pipelines.run.local_runner_fix import fix_local_runner
 bind_grpc_to_loopback()
 fix_local_runner()
 from apache_beam.runners.portability import local_job_service_main

@@ -13,13 +13,13 @@ import zipfile
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.recipe import load_recipe
-from pipelines.registry import STEPS
+from thresher.pipelines.commands.cli import main
+from thresher.pipelines.recipe.model import load_recipe
+from thresher.pipelines.recipe.registry import STEPS
 from tests.conftest import PROJECT_ROOT, missing_asset, require_asset, require_fineweb_lists
-from transforms import assets
-from transforms.document import Document
-from transforms.url_filter import BANNED_WORD, DOMAIN_BLOCKLISTED, URL_BLOCKLISTED, UrlFilter
+from thresher.transforms import assets
+from thresher.transforms.document import Document
+from thresher.transforms.filters.url_filter import BANNED_WORD, DOMAIN_BLOCKLISTED, URL_BLOCKLISTED, UrlFilter
 
 DOMAINS = b"adult.example\nwww.porn.test\n"
 URLS = b"mixed.example/adult\n"

@@ -9,11 +9,11 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import SHARED_DATA, local_pipeline
-from transforms.base import ERRORS, KEPT, REJECTED
-from transforms.c4 import C4BadWords, C4Filter, count_sentences, english_punkt, trie_pattern
-from transforms.document import Document
+from thresher.transforms.base import ERRORS, KEPT, REJECTED
+from thresher.transforms.filters.c4 import C4BadWords, C4Filter, count_sentences, english_punkt, trie_pattern
+from thresher.transforms.document import Document
 
 LDNOOBW = SHARED_DATA / "wordlists" / "ldnoobw"
 ARTICLES = SHARED_DATA / "extraction-scrapinghub-aeb" / "ground-truth.json"

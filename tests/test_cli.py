@@ -10,7 +10,7 @@ import pyarrow.dataset as ds
 import pytest
 import yaml
 
-from pipelines.cli import main
+from thresher.pipelines.commands.cli import main
 from tests.conftest import PROJECT_ROOT
 
 RECIPE = """
@@ -35,7 +35,7 @@ def write_recipe(tmp_path, paths, out=None, text=RECIPE) -> str:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> pathlib.Path:
-    from pipelines.quickstart_corpus import write_corpus
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
     out = tmp_path_factory.mktemp("corpus")
     write_corpus(str(out), pages=60, files=2)
     return out

@@ -10,7 +10,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import local_pipeline
-from transforms.connected_components import ConnectedComponents, large_star, small_star
+from thresher.transforms.dedup.minhash.components import ConnectedComponents, large_star, small_star
 
 Edge = Tuple[int, int]
 

@@ -16,13 +16,13 @@ import pytest
 import yaml
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.cli import main
+from thresher.pipelines.commands.cli import main
 from tests.conftest import SHARED_DATA, local_pipeline
 from tests.hostile_corpus import arc_file, warc_record, warcinfo
-from transforms.base import ERRORS, KEPT, REPORT
+from thresher.transforms.base import ERRORS, KEPT, REPORT
 from tests.test_sources import split
-from transforms.sources import ReadDocuments, read_file
-from transforms.sources.resync import DamagedBytes, is_arc_header, is_warc_header
+from thresher.transforms.io.sources import ReadDocuments, read_file
+from thresher.transforms.io.sources.resync import DamagedBytes, is_arc_header, is_warc_header
 
 REAL_PAGES = SHARED_DATA / "bench" / "real-pages.warc.gz"
 

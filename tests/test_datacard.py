@@ -16,15 +16,15 @@ import pytest
 
 import yaml
 
-from pipelines import datacard, svg_charts
-from pipelines.recipe import load_recipe
-from pipelines.registry import STEPS
-from pipelines.run import write_lock
-from pipelines.runners import RunnerConfig
-from pipelines.profile import ProfileAnnotations
-from pipelines.report import COPIES_ADDED, build_stats
-from pipelines.svg_charts import BAR, fmt_num, fmt_short, nice_ticks
-from transforms.document import Document
+from thresher.pipelines.report import datacard, svg_charts
+from thresher.pipelines.recipe.model import load_recipe
+from thresher.pipelines.recipe.registry import STEPS
+from thresher.pipelines.run.execute import write_lock
+from thresher.pipelines.run.runners import RunnerConfig
+from thresher.pipelines.report.profile import ProfileAnnotations
+from thresher.pipelines.report.stats import COPIES_ADDED, build_stats
+from thresher.pipelines.report.svg_charts import BAR, fmt_num, fmt_short, nice_ticks
+from thresher.transforms.document import Document
 
 HOSTILE = "<script>alert(1)</script>"
 

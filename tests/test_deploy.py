@@ -38,7 +38,7 @@ def matches(name: str, value: str) -> bool:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from pipelines.quickstart_corpus import write_corpus
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
     out = tmp_path_factory.mktemp("corpus")
     write_corpus(str(out), pages=40, files=1)
     return out
@@ -54,7 +54,7 @@ def recipe(tmp_path, corpus):
 # ---------------------------------------------------------------- template parameters
 
 def test_metadata_parameters_are_exactly_the_launchers():
-    from pipelines.launcher import template_parser
+    from thresher.pipelines.commands.launcher import template_parser
     actions = {a.dest: a for a in template_parser()._actions if a.dest != "help"}
     assert set(PARAMS) == set(actions)
     for name, action in actions.items():
@@ -84,7 +84,7 @@ def test_metadata_regexes(name, good, bad):
 def test_launcher_passes_beam_options_through_and_fills_dates(recipe):
     import time
 
-    from pipelines.launcher import launch_params, prepare
+    from thresher.pipelines.commands.launcher import launch_params, prepare
     assert launch_params("dump=CC-MAIN-2024-33;run=%Y-%m", time.gmtime(0)) == {"dump": "CC-MAIN-2024-33",
                                                                                "run": "1970-01"}
     rec, cfg = prepare([f"--recipe={recipe}", "--params=dump=CC-MAIN-2024-33;run=r%Y", f"--sdk_container_image={IMAGE}",
@@ -98,7 +98,7 @@ def test_launcher_passes_beam_options_through_and_fills_dates(recipe):
         prepare([f"--recipe={recipe}", *DATAFLOW_ARGS])
 
     # what Airflow's Beam operator sends for Flink: the same launcher, the FlinkRunner preset
-    from pipelines.runners import make_runner_and_options
+    from thresher.pipelines.run.runners import make_runner_and_options
     _, cfg = prepare([f"--recipe={recipe}", "--runner=FlinkRunner", "--flink_master=thresher-flink-rest:8081",
                       "--flink_submit_uber_jar", "--environment_type=EXTERNAL", "--environment_config=localhost:50000",
                       "--parallelism=4"])
@@ -110,7 +110,7 @@ def test_launcher_passes_beam_options_through_and_fills_dates(recipe):
 
 
 def test_launcher_never_overwrites(recipe, tmp_path, caplog):
-    from pipelines import launcher
+    from thresher.pipelines.commands import launcher
     out = tmp_path / "out" / "CC-1" / "r1"
     out.mkdir(parents=True)
     (out / "stats.json").write_text("{}")
@@ -129,9 +129,9 @@ def test_launcher_job_translates_for_dataflow(recipe, monkeypatch):
     import apache_beam as beam
     from apache_beam.runners.dataflow.internal import apiclient
 
-    from pipelines.builder import build
-    from pipelines.launcher import prepare
-    from pipelines.runners import make_runner_and_options
+    from thresher.pipelines.run.builder import build
+    from thresher.pipelines.commands.launcher import prepare
+    from thresher.pipelines.run.runners import make_runner_and_options
 
     rec, cfg = prepare([f"--recipe={recipe}", "--params=dump=CC-1", f"--sdk_container_image={IMAGE}",
                         "--machine_type=n2-highmem-4", *DATAFLOW_ARGS, "--dry_run=True"])
@@ -156,8 +156,8 @@ def test_launcher_job_translates_for_dataflow(recipe, monkeypatch):
 # ---------------------------------------------------------------- scheduler
 
 def test_template_body_matches_metadata_and_launcher(capsys):
-    from pipelines.launcher import template_parser
-    from pipelines.template import job_name_for, launch_url, main, template_body
+    from thresher.pipelines.commands.launcher import template_parser
+    from thresher.pipelines.commands.template import job_name_for, launch_url, main, template_body
 
     body = template_body("gs://b/recipes/fineweb.yaml", "gs://b/templates/thresher.json",
                          job_name_for("gs://b/recipes/FineWeb_v2.yaml"), {"dump": "CC-MAIN-2024-33", "run": "%Y-%m"},
@@ -249,8 +249,8 @@ def test_images_match_the_tested_versions():
     dataflow = (DEPLOY / "dataflow" / "Dockerfile").read_text()
     assert "python311-template-launcher-base" in dataflow
     assert "/opt/google/dataflow/python_template_launcher" in dataflow
-    assert "ENV FLEX_TEMPLATE_PYTHON_PY_FILE=${WORKDIR}/pipelines/launcher.py" in dataflow
-    assert (PROJECT_ROOT / "pipelines" / "launcher.py").is_file()
+    assert "ENV FLEX_TEMPLATE_PYTHON_PY_FILE=${WORKDIR}/pipelines/commands/launcher.py" in dataflow
+    assert (PROJECT_ROOT / "pipelines" / "commands" / "launcher.py").is_file()
 
 
 # ---------------------------------------------------------------- Flink
@@ -303,7 +303,7 @@ def test_flink_manifests_agree():
     assert policy["podSelector"]["matchLabels"]["app"] == flink["metadata"]["name"]
 
     # the submit Job's arguments parse as a thresher run command line
-    from pipelines.cli import _parser
+    from thresher.pipelines.commands.cli import _parser
     cut = args.index("--")
     parsed = _parser().parse_args(args[:cut])
     assert (parsed.runner, parsed.workers, parsed.overwrite) == ("flink", slots * spec["taskManager"]["replicas"],
@@ -340,12 +340,12 @@ def test_airflow_dag_parses(tmp_path, monkeypatch):
     assert module.newest_dump([{"id": "CC-NEWS-2024-08"}, {"id": "CC-MAIN-2024-33"}]) == "CC-MAIN-2024-33"
 
     # rendered with a dump and Variables, the launch body fits the template and the launcher
-    from pipelines.launcher import template_parser
+    from thresher.pipelines.commands.launcher import template_parser
     variables = types.SimpleNamespace(
         thresher_project="p", thresher_region="europe-west4", thresher_template="gs://b/templates/t.json",
         thresher_image=IMAGE, thresher_recipe="gs://b/recipes/fineweb.yaml", thresher_output_root="gs://b/out",
         thresher_temp_location="gs://b/dataflow", thresher_flink_master="thresher-flink-rest:8081",
-        thresher_launcher_py="/opt/thresher/pipelines/launcher.py")
+        thresher_launcher_py="/opt/thresher/pipelines/commands/launcher.py")
     context = {"ti": types.SimpleNamespace(xcom_pull=lambda task_ids=None, **_: "CC-MAIN-2024-33"),
                "var": {"value": variables}}
     jinja = dag.get_template_env()

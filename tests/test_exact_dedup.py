@@ -7,12 +7,12 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import local_pipeline
-from transforms.base import ERRORS, KEPT, REJECTED
-from transforms.document import Document
-from transforms.exact_dedup import ExactDedup, content_key, normalize_text
-from transforms.priority import priority_key
+from thresher.transforms.base import ERRORS, KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.exact_dedup import ExactDedup, content_key, normalize_text
+from thresher.transforms.dedup.priority import priority_key
 
 # xxh64 of the ids, computed once by hand with xxhash.xxh64_intdigest:
 #   z  327173387797980296 < x 6665539201184043299 < b 8666379929374662555

@@ -14,12 +14,12 @@ import time
 
 import pytest
 
-import pipelines.cli as cli
-from pipelines.cli import main
-from pipelines.failures import failure_line, root_cause, where
-from pipelines.report import run_status
-from pipelines.run import RUNNING_MARKER, prepare_output
-from pipelines.run_log import WORKER_LOGGER, ConsoleFilter
+import thresher.pipelines.commands.cli as cli
+from thresher.pipelines.commands.cli import main
+from thresher.pipelines.run.failures import failure_line, root_cause, where
+from thresher.pipelines.report.stats import run_status
+from thresher.pipelines.run.execute import RUNNING_MARKER, prepare_output
+from thresher.pipelines.run.run_log import WORKER_LOGGER, ConsoleFilter
 from tests.conftest import PROJECT_ROOT, SHARED_DATA
 from tests.portable_services import job_service_and_worker_pool
 
@@ -184,7 +184,7 @@ def test_output_directory_that_cannot_be_made_gives_one_line(tmp_path, capsys, m
 
 SWAP_THEN_RUN = """
 import pathlib, sys
-import pipelines.cli as cli
+import thresher.pipelines.commands.cli as cli
 check = cli.check_before_run
 def check_then_swap(*args, **kwargs):
     check(*args, **kwargs)
@@ -320,11 +320,11 @@ def test_console_keeps_third_party_noise_for_verbose():
 
 def test_console_shows_this_projects_warnings_from_workers_too():
     quiet = ConsoleFilter(False)
-    ours = worker(logging.WARNING, "could not write the data card", f"{PROJECT_ROOT}/pipelines/report.py:12")
+    ours = worker(logging.WARNING, "could not write the data card", f"{PROJECT_ROOT}/pipelines/report/stats.py:12")
     assert quiet.filter(ours) and ours.getMessage() == "could not write the data card"
     assert quiet.filter(record("thresher", logging.WARNING, "a warning"))
     assert not quiet.filter(record("thresher.progress", logging.INFO, "thresher: read x: 3 documents"))
-    read = f"{PROJECT_ROOT}/transforms/sources/x.py:1"
+    read = f"{PROJECT_ROOT}/transforms/io/sources/x.py:1"
     assert not quiet.filter(worker(logging.INFO, "thresher: read x", read))
     shown = worker(logging.INFO, "thresher: read x", read)
     assert ConsoleFilter(True).filter(shown) and shown.getMessage() == "thresher: read x"

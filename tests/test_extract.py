@@ -17,8 +17,8 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.document import Document
-from transforms.extract import (NO_TEXT, NOT_HTML, TIMEOUT, TOO_LARGE, Extract, _BudgetExceeded,
+from thresher.transforms.document import Document
+from thresher.transforms.extract.html import (NO_TEXT, NOT_HTML, TIMEOUT, TOO_LARGE, Extract, _BudgetExceeded,
                                 call_with_budget)
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 
 from tests.bundle_retry import run_with_retries
 from tests.conftest import PROJECT_ROOT
-from transforms.base import REJECTED, DocumentStep, _DocumentStepFn
-from transforms.document import Document
-from transforms.ordered_sink import _CleanUp, _SortKey, _WriteShard, shard_of
-from transforms.sinks import _FinalizeFiles, _WriteFilesFn, _doc_id, _doc_size, document_writer, temp_dir_of
+from thresher.transforms.base import REJECTED, DocumentStep, _DocumentStepFn
+from thresher.transforms.document import Document
+from thresher.transforms.io.ordered_sink import _CleanUp, _SortKey, _WriteShard, shard_of
+from thresher.transforms.io.sinks import _FinalizeFiles, _WriteFilesFn, _doc_id, _doc_size, document_writer, temp_dir_of
 
 
 class DropShort(DocumentStep):
@@ -88,12 +88,12 @@ def test_retried_ordered_shards_replace_what_the_failed_attempt_renamed(tmp_path
 
 
 def _thresher(*args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=PROJECT_ROOT,
+    return subprocess.Popen([sys.executable, "-m", "thresher.pipelines.commands.cli", *args], cwd=PROJECT_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
 
 
 def test_a_killed_run_never_looks_complete_and_a_rerun_replaces_it(tmp_path):
-    from pipelines.quickstart_corpus import write_corpus
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
     corpus = tmp_path / "corpus"
     write_corpus(str(corpus), pages=150, files=2)
     recipe = PROJECT_ROOT / "recipes" / "quickstart.yaml"

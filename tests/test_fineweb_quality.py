@@ -14,11 +14,11 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import local_pipeline, real_pages_with_datatrove_reference
-from transforms.base import KEPT, REJECTED
-from transforms.document import Document
-from transforms.fineweb_quality import FineWebQuality
+from thresher.transforms.base import KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.filters.fineweb_quality import FineWebQuality
 
 
 

@@ -20,7 +20,7 @@ import pytest
 
 emulator = pytest.importorskip("gcp_storage_emulator.server", reason="pip install gcp-storage-emulator (dev extra)")
 
-from pipelines.cli import main  # noqa: E402
+from thresher.pipelines.commands.cli import main  # noqa: E402
 
 BUCKET = "thresher-test"
 RECIPE = """
@@ -92,7 +92,7 @@ def _error_lines(blobs_or_paths):
 
 
 def test_recipe_on_gcs_matches_local_disk(gcs, tmp_path, capsys, caplog):
-    from pipelines.quickstart_corpus import write_corpus
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
 
     bucket, emulator_url = gcs
     local = tmp_path / "local"
@@ -144,7 +144,7 @@ def test_recipe_on_gcs_matches_local_disk(gcs, tmp_path, capsys, caplog):
 
 def test_gcs_output_is_not_mixed_and_overwrite_replaces_every_object(gcs, tmp_path, capsys):
     bucket, _ = gcs
-    from pipelines.quickstart_corpus import write_corpus
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
     corpus = tmp_path / "in"
     write_corpus(str(corpus), pages=40, files=1)
     for path in sorted(corpus.glob("*.warc.gz")):

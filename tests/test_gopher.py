@@ -15,12 +15,12 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import local_pipeline, real_pages_with_datatrove_reference
-from transforms.base import KEPT, REJECTED
-from transforms.document import Document
-from transforms.gopher import GopherQuality, GopherRepetition
-from transforms.text import split_words
+from thresher.transforms.base import KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition
+from thresher.transforms.text.split import split_words
 
 
 

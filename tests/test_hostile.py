@@ -25,10 +25,10 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT, SHARED_DATA, require_lid_model
 from tests.hostile_corpus import write_hostile_corpus
-from transforms.document import Document
-from transforms.extract import Extract
-from transforms.sources import read_file
-from transforms.sources.common import ReadError
+from thresher.transforms.document import Document
+from thresher.transforms.extract.html import Extract
+from thresher.transforms.io.sources import read_file
+from thresher.transforms.io.sources.common import ReadError
 
 WORKERS = 2
 RUN_TIMEOUT_S = 170  # the whole test must end well under 3 minutes
@@ -73,9 +73,9 @@ def _status(pid: int) -> dict:
 
 
 def run_and_watch(args: list, log_path: Path, timeout_s: float) -> tuple:
-    """Run the CLI (``pipelines.cli.main``) in a subprocess; every 0.2 s record the peak RSS (VmHWM)
+    """Run the CLI (``thresher.pipelines.commands.cli.main``) in a subprocess; every 0.2 s record the peak RSS (VmHWM)
     of it and its descendants (the SDK worker processes). Returns (exit code, wall s, peaks)."""
-    code = "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from thresher.pipelines.commands.cli import main; sys.exit(main(sys.argv[1:]))"
     started = time.monotonic()
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=PROJECT_ROOT, stdout=log,

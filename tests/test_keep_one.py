@@ -9,12 +9,12 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import local_pipeline
-from transforms.base import ERRORS, KEPT, REJECTED
-from transforms.document import Document
-from transforms.exact_dedup import ExactDedup
-from transforms.keep_one import KeepOnePerKey, _BestAndCount
-from transforms.priority import priority_key
-from transforms.url_dedup import UrlDedup
+from thresher.transforms.base import ERRORS, KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.exact_dedup import ExactDedup
+from thresher.transforms.dedup.keep_one import KeepOnePerKey, _BestAndCount
+from thresher.transforms.dedup.priority import priority_key
+from thresher.transforms.dedup.url_dedup import UrlDedup
 
 # id hashes (xxh64): x 6665539201184043299 < b 8666379929374662555 < a 15154266338359012955
 

@@ -1,4 +1,4 @@
-"""The language step (fastText lid.176) and the model's location (transforms.assets)."""
+"""The language step (fastText lid.176) and the model's location (thresher.transforms.assets)."""
 from __future__ import annotations
 
 import os
@@ -8,12 +8,12 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import SHARED_DATA, local_pipeline
-from transforms import assets
-from transforms.base import ERRORS, KEPT, REJECTED
-from transforms.document import Document
-from transforms.language import LOW_SCORE, NOT_KEPT, LanguageFilter, shared_lid_model
+from thresher.transforms import assets
+from thresher.transforms.base import ERRORS, KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.filters.language import LOW_SCORE, NOT_KEPT, LanguageFilter, shared_lid_model
 
 EN = "The committee will publish its annual report on the state of the river next week."
 DE = "Guten Tag, wie geht es Ihnen heute? Das Wetter ist schön."

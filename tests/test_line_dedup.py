@@ -10,11 +10,11 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import local_pipeline
-from transforms.base import ERRORS, KEPT, REJECTED
-from transforms.document import Document
-from transforms.line_dedup import LineDedup, remove_lost, sentence_units, url_rank
+from thresher.transforms.base import ERRORS, KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.line_dedup import LineDedup, remove_lost, sentence_units, url_rank
 
 # MD5 of the URLs (hex), computed by hand with hashlib: the smallest wins a shared unit.
 URL_A = "https://a.example/1"  # d184f307...  4th
@@ -61,14 +61,14 @@ def test_urls_rank_as_computed_by_hand():
 
 def test_remove_lost_keeps_won_lines_once():
     text = "x\nY\n\n y \nz"
-    from transforms.line_dedup import line_unit
+    from thresher.transforms.dedup.line_dedup import line_unit
     won = {line_unit("x"), line_unit("y")}
     assert remove_lost(text, won) == ("x\nY\n", 2, None)  # " y " repeats Y; z was lost
     assert remove_lost("", set()) == ("", 0, None)
 
 
 def test_sentences_are_counted_over_the_whole_text_as_tfds():
-    from transforms.line_dedup import too_short
+    from thresher.transforms.dedup.line_dedup import too_short
     assert too_short("Shared by A and C.\nOnly in C.\nShared by all four!", None, 2, 0)  # "C." read as an initial
     assert not too_short("One is here.\nTwo are here.", None, 2, 0)  # exactly at the minimum
     assert too_short("One is here.", None, 2, 0) and not too_short("One is here.", None, 1, 0)
@@ -203,7 +203,7 @@ def test_parameters_are_checked_and_typed():
 def test_real_articles_match_a_plain_python_reading(shared_data):
     """181 Scrapinghub articles, checked against a plain reading of the rule: no line survives twice."""
     import json
-    from transforms.line_dedup import line_unit, page_key
+    from thresher.transforms.dedup.line_dedup import line_unit, page_key
 
     truth = json.loads((shared_data / "extraction-scrapinghub-aeb" / "ground-truth.json").read_text())
     docs = [Document(k, v["articleBody"], url=v["url"]) for k, v in sorted(truth.items())]

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from transforms import minhash as M
+from thresher.transforms.dedup.minhash import signatures as M
 
 
 def test_normalize_known_answers():

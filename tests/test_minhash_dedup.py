@@ -11,14 +11,14 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import local_pipeline
-from transforms.base import ERRORS, KEPT, REJECTED, REPORT
-from transforms.document import Document
-from transforms.minhash import compact_set, jaccard, shingle_hashes
-from transforms.minhash_dedup import (SIGNATURE_META, MinHashDedup, _ReadReference,
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.minhash.signatures import compact_set, jaccard, shingle_hashes
+from thresher.transforms.dedup.minhash.step import (SIGNATURE_META, MinHashDedup, _ReadReference,
                                       signature_params)
-from transforms.priority import priority_key
+from thresher.transforms.dedup.priority import priority_key
 
 RND = random.Random(42)
 FAST = 3  # clustering rounds for these small graphs (stars converge in 1-2): fewer Beam stages
@@ -266,7 +266,7 @@ def test_parameters_are_typed_and_checked():
 
 
 def test_node_id_collision_keeps_the_whole_cluster(monkeypatch):
-    import transforms.minhash_dedup as module
+    import thresher.transforms.dedup.minhash.step as module
     real = module.current_node
     monkeypatch.setattr(module, "current_node", lambda i: real("same") if i in ("a", "b") else real(i))
     base = words(200)

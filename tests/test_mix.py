@@ -12,13 +12,13 @@ import pytest
 import xxhash
 from apache_beam.testing.util import assert_that
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import local_pipeline
-from transforms import input_bounds
-from transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, ParamError
-from transforms.document import Document
-from transforms.input_bounds import DEFLATE_MAX_RATIO, Supply, source_supply
-from transforms.mix import DocWeight, Mix, copies
+from thresher.transforms.select import input_bounds
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, ParamError
+from thresher.transforms.document import Document
+from thresher.transforms.select.input_bounds import DEFLATE_MAX_RATIO, Supply, source_supply
+from thresher.transforms.select.mix import DocWeight, Mix, copies
 
 FINEWEB2_TABLE = {1: 1, 2: 2, 3: 3, 5: 5, 100: 8, 1000: 1}
 

@@ -9,9 +9,9 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SHARED_DATA, local_pipeline
-from transforms.base import KEPT, REJECTED
-from transforms.document import Document
-from transforms.normalize import EMPTY, Normalize, tidy_whitespace
+from thresher.transforms.base import KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.rewrite.normalize import EMPTY, Normalize, tidy_whitespace
 
 
 def norm(text, **params):

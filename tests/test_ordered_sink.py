@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import local_pipeline
-from transforms.document import Document
-from transforms.ordered_sink import WriteOrderedDocuments, quantile_cuts, shard_count, shard_of, shuffle_hash
-from transforms.sinks import ROW_OVERHEAD
+from thresher.transforms.document import Document
+from thresher.transforms.io.ordered_sink import WriteOrderedDocuments, quantile_cuts, shard_count, shard_of, shuffle_hash
+from thresher.transforms.io.sinks import ROW_OVERHEAD
 
 ANNOTATIONS = {"score": "float64"}
 
@@ -87,7 +87,7 @@ def test_bad_parameters():
 def test_every_shard_has_one_schema_typed_date_and_no_metadata_when_not_asked(tmp_path):
     import pyarrow as pa
 
-    from transforms.sinks import document_schema
+    from thresher.transforms.io.sinks import document_schema
     docs = [Document(id=f"d{i}", text="x" * 200, date="2024-05-01T00:00:00Z" if i % 2 else "",
                      annotations={"score": i / 40}) for i in range(40)]
     size = sum(len(d.text) + ROW_OVERHEAD for d in docs)

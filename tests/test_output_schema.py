@@ -10,17 +10,17 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipelines.builder import (declared_annotations, needs_metadata, rejected_annotations, source_annotations,
+from thresher.pipelines.run.builder import (declared_annotations, needs_metadata, rejected_annotations, source_annotations,
                                written_annotations)
-from pipelines.cli import main
-from pipelines.recipe import load_recipe
-from pipelines.registry import STEPS
-from transforms.c4 import C4Filter
-from transforms.decontaminate import Decontaminate
-from transforms.extract import Extract
-from transforms.gopher import GopherQuality
-from transforms.minhash_dedup import MinHashDedup
-from transforms.pii import PiiRedact
+from thresher.pipelines.commands.cli import main
+from thresher.pipelines.recipe.model import load_recipe
+from thresher.pipelines.recipe.registry import STEPS
+from thresher.transforms.filters.c4 import C4Filter
+from thresher.transforms.select.decontaminate import Decontaminate
+from thresher.transforms.extract.html import Extract
+from thresher.transforms.filters.gopher import GopherQuality
+from thresher.transforms.dedup.minhash.step import MinHashDedup
+from thresher.transforms.rewrite.pii import PiiRedact
 
 BASE = ["id", "text", "url", "source", "date"]
 GOPHER_STATS = {k for k in GopherQuality.ANNOTATIONS if k != "gopher_quality_drop"}
@@ -118,7 +118,7 @@ def test_declared_and_rejected_columns_of_a_recipe(tmp_path):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> pathlib.Path:
-    from pipelines.quickstart_corpus import write_corpus
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
     out = tmp_path_factory.mktemp("corpus")
     write_corpus(str(out), pages=60, files=2)
     return out
@@ -250,7 +250,7 @@ def test_dataset_card_header_body_and_report_rewrites_it(tmp_path):
 
 
 def test_dataset_card_size_categories_and_warnings():
-    from pipelines.dataset_card import render, size_category
+    from thresher.pipelines.report.dataset_card import render, size_category
     assert [size_category(n) for n in (0, 999, 1000, 9999, 10_000, 10 ** 12 - 1, 10 ** 12)] == [
         "n<1K", "n<1K", "1K<n<10K", "1K<n<10K", "10K<n<100K", "100B<n<1T", "n>1T"]
     stats = {"recipe": "r", "input": {"documents": 3}, "output": {"documents": 2}, "steps": [],

@@ -8,9 +8,9 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SHARED_DATA, local_pipeline
-from transforms.base import KEPT, REJECTED
-from transforms.document import Document
-from transforms.pii import EMAIL_REPLACEMENTS, IP_REPLACEMENTS, PiiRedact, is_public_ip
+from thresher.transforms.base import KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.rewrite.pii import EMAIL_REPLACEMENTS, IP_REPLACEMENTS, PiiRedact, is_public_ip
 
 E1, E2 = EMAIL_REPLACEMENTS
 IP1, IP2 = IP_REPLACEMENTS[:2]

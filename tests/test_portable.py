@@ -9,7 +9,7 @@ import json
 
 import pyarrow.dataset as ds
 
-from pipelines.cli import main
+from thresher.pipelines.commands.cli import main
 from tests.portable_services import all_on_loopback, job_service_and_worker_pool, listening_addresses
 
 RECIPE = """
@@ -39,8 +39,8 @@ def output_docs(out):
 
 
 def test_same_documents_in_the_same_order_on_every_run_and_runner(tmp_path):
-    from pipelines.quickstart_corpus import write_corpus
-    from transforms.assets import fetch_lid_model
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
+    from thresher.transforms.assets import fetch_lid_model
     fetch_lid_model()
     corpus = tmp_path / "corpus"
     write_corpus(str(corpus), pages=60, files=2)

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.cli import main
+from thresher.pipelines.commands.cli import main
 from tests.conftest import PROJECT_ROOT, SHARED_DATA, require_fineweb_lists, require_lid_model
-from transforms.sources.sniff import check_format
+from thresher.transforms.io.sources.sniff import check_format
 
 WARCS = SHARED_DATA / "warc-samples"
 DOLMA_WARCS = str(WARCS / "dolma" / "*.warc.gz")  # CC WARC files: request, response records
@@ -203,7 +203,7 @@ def test_validate_checks_the_overridden_inputs_and_output(tmp_path, capsys):
 # ---------------------------------------------------------------- formats from the first records
 
 def _fields(**kw):
-    from transforms.sources.common import Fields
+    from thresher.transforms.io.sources.common import Fields
     return Fields(**kw)
 
 
@@ -400,8 +400,8 @@ def test_language_model_path_that_does_not_exist(tmp_path, capsys):
 
 
 def test_url_filter_lists_must_be_text(tmp_path):
-    from transforms.base import ParamError
-    from transforms.url_filter import UrlFilter
+    from thresher.transforms.base import ParamError
+    from thresher.transforms.filters.url_filter import UrlFilter
     binary = tmp_path / "blacklists.tar"
     binary.write_bytes(b"adult/domains\0\0\0\0" + bytes(range(256)))
     latin = tmp_path / "latin1.txt"
@@ -420,8 +420,8 @@ def test_url_filter_lists_must_be_text(tmp_path):
 def test_minhash_reference_signatures(tmp_path):
     import json as json_module
 
-    from transforms.base import ParamError
-    from transforms.minhash_dedup import SIGNATURE_META, MinHashDedup, signature_params
+    from thresher.transforms.base import ParamError
+    from thresher.transforms.dedup.minhash.step import SIGNATURE_META, MinHashDedup, signature_params
     with pytest.raises(ParamError, match="no reference signature file matches") as err:
         MinHashDedup(reference_signatures=str(tmp_path / "sig-*.parquet")).preflight({})
     assert err.value.param == "reference_signatures"

@@ -1,8 +1,8 @@
 """The keep-one rule of the dedup steps is deterministic and does what it says."""
 import pytest
 
-from transforms.document import Document
-from transforms.priority import check_rule, id_hash, priority_key
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.priority import check_rule, id_hash, priority_key
 
 
 def winner(docs, rule, annotation=None):

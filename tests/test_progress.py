@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.progress import (INTERVAL_ENV, ProgressFiles, ProgressMonitor, format_progress, progress_dir,
+from thresher.pipelines.commands.cli import main
+from thresher.pipelines.run.progress import (INTERVAL_ENV, ProgressFiles, ProgressMonitor, format_progress, progress_dir,
                                 read_progress)
 from tests.portable_services import job_service_and_worker_pool
 
@@ -113,7 +113,7 @@ output: {{path: "{out}"}}
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from pipelines.quickstart_corpus import write_corpus
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
     out = tmp_path_factory.mktemp("corpus")
     write_corpus(str(out), pages=120, files=3)
     return out

@@ -13,12 +13,12 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 
-from pipelines import train_quality
-from pipelines.train_quality import roc_auc
+from thresher.pipelines.commands import train_quality
+from thresher.pipelines.commands.train_quality import roc_auc
 from tests.conftest import local_pipeline
-from transforms.base import ERRORS, KEPT, REJECTED, SUMMARY, ParamError
-from transforms.document import Document
-from transforms.quality_model import (LOW_SCORE, QUANTILE_EPSILON, QUANTILE_STEPS, FastTextClassifier, QualityModel,
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, SUMMARY, ParamError
+from thresher.transforms.document import Document
+from thresher.transforms.filters.quality_model import (LOW_SCORE, QUANTILE_EPSILON, QUANTILE_STEPS, FastTextClassifier, QualityModel,
                                       _ScoreFn, cutoff_from_quantiles, quality_text)
 
 SUBJECTS = ["the protein", "each cell", "the telescope", "a glacier", "the enzyme", "the neutron star",

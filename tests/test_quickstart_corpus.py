@@ -1,4 +1,4 @@
-"""Tests for the quickstart corpus generator (pipelines/quickstart_corpus.py)."""
+"""Tests for the quickstart corpus generator (pipelines/commands/quickstart_corpus.py)."""
 from __future__ import annotations
 
 import gzip
@@ -11,12 +11,12 @@ import pytest
 import trafilatura
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.quickstart_corpus import jaccard, main, write_corpus
+from thresher.pipelines.commands.quickstart_corpus import jaccard, main, write_corpus
 from tests.conftest import require_lid_model
-from transforms.document import Document
-from transforms.extract import Extract
-from transforms.gopher import GopherQuality, GopherRepetition
-from transforms.language import LanguageFilter
+from thresher.transforms.document import Document
+from thresher.transforms.extract.html import Extract
+from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition
+from thresher.transforms.filters.language import LanguageFilter
 
 GOPHER_STOP_WORDS = {"the", "be", "to", "of", "and", "that", "have", "with"}
 

@@ -5,8 +5,8 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from pipelines.recipe import RecipeError, check_inputs_exist, load_recipe
-from transforms.base import DocumentStep
+from thresher.pipelines.recipe.model import RecipeError, check_inputs_exist, load_recipe
+from thresher.transforms.base import DocumentStep
 
 
 class Sample(DocumentStep):
@@ -206,13 +206,13 @@ class Scored(DocumentStep):
 
     def __init__(self, weights: Dict[str, float] = None):
         super().__init__()
-        from transforms.base import ParamError
+        from thresher.transforms.base import ParamError
         if weights is not None and sum(weights.values()) <= 0:
             raise ParamError("weights", "weights must sum to a positive number")
         self.weights = weights or {}
 
     def preflight(self, inputs):
-        from transforms.base import ParamError
+        from thresher.transforms.base import ParamError
         unknown = sorted(set(self.weights) - set(inputs))
         if unknown:
             raise ParamError("weights", f"{unknown} are not inputs")
@@ -234,7 +234,7 @@ output:
 
 
 def _ordered(tmp_path, order="annotation", order_by="score", weights="{web: 1}"):
-    from pipelines.recipe import check_before_run
+    from thresher.pipelines.recipe.model import check_before_run
     data = tmp_path / "in.jsonl"
     data.write_text("")
     path = tmp_path / "r.yaml"
@@ -278,8 +278,8 @@ class Reader(DocumentStep):
         return {self.needs: "needs"}
 
     def preflight(self, inputs, earlier=()):
-        from transforms.base import ParamError
-        from transforms.preflight import Problems, check_path
+        from thresher.transforms.base import ParamError
+        from thresher.transforms.preflight import Problems, check_path
         Reader.seen = [type(s).name for s in earlier]
         problems = Problems()
         for path in self.files:
@@ -292,7 +292,7 @@ class Reader(DocumentStep):
 
 
 def test_check_before_run_lists_every_problem_in_recipe_order(tmp_path):
-    from pipelines.recipe import check_before_run
+    from thresher.pipelines.recipe.model import check_before_run
     registry = {"scored": Scored, "reader": Reader}
     text = (f"version: 1\ninputs:\n  web: {{paths: ['{tmp_path}/a*.jsonl', '{tmp_path}/b*.jsonl']}}\n"
             f"steps:\n  - step: reader\n    files: ['{tmp_path}/x.txt', '{tmp_path}/y.txt']\n"
@@ -341,7 +341,7 @@ def test_recipe_error_several_flattens_and_a_single_error_stays_itself():
 
 
 def test_apply_overrides_names_and_paths(tmp_path, monkeypatch):
-    from pipelines.run import apply_overrides
+    from thresher.pipelines.run.execute import apply_overrides
     monkeypatch.setenv("HOME", str(tmp_path))
     text = "version: 1\ninputs:\n  web: {paths: [x]}\nsteps: []\noutput: {path: '~/out'}\n"
     path = tmp_path / "r.yaml"

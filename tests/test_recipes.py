@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.recipe import load_recipe
-from pipelines.registry import STEPS
+from thresher.pipelines.recipe.model import load_recipe
+from thresher.pipelines.recipe.registry import STEPS
 from tests.conftest import PROJECT_ROOT
 
 RECIPES = sorted((PROJECT_ROOT / "recipes").glob("*.yaml"))

@@ -8,9 +8,9 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SHARED_DATA, local_pipeline
-from transforms.base import KEPT, REJECTED
-from transforms.document import Document
-from transforms.refinedweb import EMPTY, NO_WORDS, TOO_MUCH_REMOVED, RefinedWebFilter, count_words
+from thresher.transforms.base import KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.filters.refinedweb import EMPTY, NO_WORDS, TOO_MUCH_REMOVED, RefinedWebFilter, count_words
 
 KEEP_ALL = dict(max_removed_ratio=1.0)  # see what cleaning does without the 5% page rule
 

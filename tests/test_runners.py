@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipelines.runners import SETUP_FILE, RunnerConfig, make_runner_and_options
+from thresher.pipelines.run.runners import SETUP_FILE, RunnerConfig, make_runner_and_options
 
 
 def options_of(**kwargs):
@@ -100,7 +100,7 @@ def test_local_preset_turns_off_the_racy_timed_data_flush():
 
     chunk = b"x" * (1 << 20)
     lost = 0
-    for _ in range(5):  # a race: a few attempts to see it (it loses about a third every time here)
+    for _ in range(20):  # a race: attempts until it shows (most attempts lose about a third here)
         got = []
         stream = TimeBasedBufferingClosableOutputStream(got.append, flush_callback=got.append,
                                                         time_flush_threshold_ms=1)

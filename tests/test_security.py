@@ -21,13 +21,13 @@ import sys
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.recipe import RecipeError, load_recipe
-from pipelines.registry import STEPS
+from thresher.pipelines.commands.cli import main
+from thresher.pipelines.recipe.model import RecipeError, load_recipe
+from thresher.pipelines.recipe.registry import STEPS
 from tests.conftest import PROJECT_ROOT
 from tests.portable_services import all_on_loopback, free_port, listening_addresses
-from transforms.base import DocumentStep
-from transforms.redact import redact, redact_json
+from thresher.transforms.base import DocumentStep
+from thresher.transforms.redact import redact, redact_json
 
 PLUGIN = "tests.test_security:Shout"
 
@@ -173,7 +173,7 @@ def test_plugin_is_not_imported_without_the_flag(tmp_path, monkeypatch, capsys):
     module = f"thresher_probe_{os.getpid()}"
     (tmp_path / f"{module}.py").write_text(
         "import pathlib\npathlib.Path(__file__).with_suffix('.imported').write_text('yes')\n"
-        "from transforms.base import DocumentStep\n\n\nclass Probe(DocumentStep):\n"
+        "from thresher.transforms.base import DocumentStep\n\n\nclass Probe(DocumentStep):\n"
         "    '''Keeps every document.'''\n    name = 'probe'\n\n    def process(self, doc):\n        return doc\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     recipe = plugin_recipe(tmp_path, f"{module}:Probe")
@@ -205,7 +205,7 @@ def test_plugin_is_validated_like_a_registered_step(tmp_path):
     (spec,) = recipe.steps
     assert (spec.step, spec.params, spec.cls) == (PLUGIN, {"suffix": "?", "min_chars": 2}, Shout)
     assert recipe.to_dict()["steps"] == [{"step": PLUGIN, "suffix": "?", "min_chars": 2}]
-    from pipelines.builder import declared_annotations
+    from thresher.pipelines.run.builder import declared_annotations
     assert declared_annotations(recipe)["shout_chars"] == "int64"
 
     e = error(PLUGIN, "    min_chars: two\n")
@@ -229,8 +229,8 @@ def test_plugin_is_validated_like_a_registered_step(tmp_path):
 
 
 def test_launcher_and_template_body_take_the_flag(tmp_path):
-    from pipelines.launcher import prepare
-    from pipelines.template import template_body
+    from thresher.pipelines.commands.launcher import prepare
+    from thresher.pipelines.commands.template import template_body
 
     recipe = plugin_recipe(tmp_path, PLUGIN)
     beam_args = ["--runner=PortableRunner", "--job_endpoint=127.0.0.1:1"]
@@ -364,7 +364,7 @@ def test_run_writes_and_logs_no_credentials(tmp_path, capsys, caplog):
 def test_log_filter_redacts_messages_and_tracebacks():
     import logging
 
-    from transforms.redact import LOG_FILTER
+    from thresher.transforms.redact import LOG_FILTER
     try:
         raise ValueError("cannot open https://u:PASSWORD9@h/x?sig=SIG9")
     except ValueError:
@@ -384,7 +384,7 @@ def test_local_runner_and_gcs_emulator_listen_on_loopback_only():
     (The job service and worker pool of the portable path: tests/test_portable.py.)"""
     from apache_beam.runners.portability.fn_api_runner.worker_handlers import GrpcServer
 
-    from pipelines.runners import RunnerConfig, make_runner_and_options
+    from thresher.pipelines.run.runners import RunnerConfig, make_runner_and_options
     make_runner_and_options(RunnerConfig(runner="local", workers=2))  # what `thresher run --workers 2` sets up
     server = GrpcServer(None, None, None)  # the servers the runner opens on '[::]:0' for its SDK workers
     try:

@@ -3,10 +3,10 @@ import gzip
 import json
 
 from benchmarks import soak
-from transforms.c4 import C4Filter
-from transforms.document import Document
-from transforms.fineweb_quality import FineWebQuality
-from transforms.gopher import GopherQuality, GopherRepetition
+from thresher.transforms.filters.c4 import C4Filter
+from thresher.transforms.document import Document
+from thresher.transforms.filters.fineweb_quality import FineWebQuality
+from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition
 
 
 def _read(manifest):

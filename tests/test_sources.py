@@ -20,11 +20,11 @@ from apache_beam.testing.util import assert_that, equal_to
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from transforms.base import ERRORS, KEPT, REPORT
-from transforms.document import Document
-from transforms.sources import FORMATS, ReadDocuments, detect_format, match_paths, read_file
-from transforms.sources.common import Fields, ReadError
-from transforms.sources.decode import decode_html
+from thresher.transforms.base import ERRORS, KEPT, REPORT
+from thresher.transforms.document import Document
+from thresher.transforms.io.sources import FORMATS, ReadDocuments, detect_format, match_paths, read_file
+from thresher.transforms.io.sources.common import Fields, ReadError
+from thresher.transforms.io.sources.decode import decode_html
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
@@ -242,7 +242,7 @@ def test_warc_header_line_without_colon_is_an_error(tmp_path):
 
 
 def test_records_over_the_read_limit_are_errors_and_reading_goes_on(tmp_path, monkeypatch):
-    from transforms.sources import common
+    from thresher.transforms.io.sources import common
 
     pages = [response(f"http://example.com/{i}", (b"<p>%d</p>" % i) * (200 if i == 1 else 1)) for i in range(3)]
     for gz in (True, False):

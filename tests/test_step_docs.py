@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from pipelines.recipe import check_type, step_params
-from pipelines.registry import (PARAM_CHOICES, STEPS, annotation_doc, describe_step, describe_steps, param_docs,
+from thresher.pipelines.recipe.model import check_type, step_params
+from thresher.pipelines.recipe.registry import (PARAM_CHOICES, STEPS, annotation_doc, describe_step, describe_steps, param_docs,
                                 reason_doc)
-from transforms.base import FilterStep
-from transforms.gopher import GopherRepetition
+from thresher.transforms.base import FilterStep
+from thresher.transforms.filters.gopher import GopherRepetition
 
 #: constructor arguments a step needs before it can be built at all
 REQUIRED = {"decontaminate": {"benchmarks": ["items.jsonl"]}, "mix": {"weights": {"web": 1.0}}}
@@ -194,7 +194,7 @@ def test_describe_shows_types_choices_annotations_and_reasons():
 
 
 def test_thresher_steps_prints_every_reason(capsys):
-    from pipelines import cli
+    from thresher.pipelines.commands import cli
     assert cli.main(["steps"]) == 0
     out = capsys.readouterr().out
     for name, cls in STEPS.items():

@@ -5,11 +5,11 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import local_pipeline
-from transforms.base import ERRORS, KEPT, REJECTED
-from transforms.document import Document
-from transforms.url_dedup import UrlDedup, normalize_url, url_key
+from thresher.transforms.base import ERRORS, KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.url_dedup import UrlDedup, normalize_url, url_key
 
 # id hashes (xxh64): z 327173387797980296 < x 6665539201184043299 < b 8666379929374662555
 #   < c 11806979466381907949 < y 13923454618160480178 < a 15154266338359012955

@@ -10,11 +10,11 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.recipe import step_params
+from thresher.pipelines.recipe.model import step_params
 from tests.conftest import local_pipeline
-from transforms.base import ERRORS, KEPT, REJECTED
-from transforms.document import Document
-from transforms.url_filter import (
+from thresher.transforms.base import ERRORS, KEPT, REJECTED
+from thresher.transforms.document import Document
+from thresher.transforms.filters.url_filter import (
     BANNED_SUBWORD, BANNED_WORD, DOMAIN_BLOCKLISTED, SOFT_BANNED_WORDS, URL_BLOCKLISTED, HashedSet, UrlFilter, normalize_word, split_url, substring_pattern, url_keys)
 
 
@@ -275,7 +275,7 @@ def test_beam_kept_and_rejected(ut1, words):
 def test_parsed_lists_are_cached_by_content(tmp_path, monkeypatch):
     import shutil
 
-    from transforms import url_filter as U
+    from thresher.transforms.filters import url_filter as U
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     lists = tmp_path / "adult"

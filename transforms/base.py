@@ -33,8 +33,8 @@ from typing import ClassVar, Dict, Iterable, Optional, Union
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.document import Document
-from transforms.redact import redact_json
+from thresher.transforms.document import Document
+from thresher.transforms.redact import redact_json
 
 KEPT = "kept"
 REJECTED = "rejected"
@@ -58,7 +58,7 @@ class ParamError(ValueError):
 def error_record(step: str, exc: BaseException, doc: Optional[Document] = None,
                  file: str = "", offset: Optional[int] = None) -> Dict[str, object]:
     """A JSON-able description of one record that raised: where it came from and why.
-    Credentials in it (signed URLs, user:password@ in URLs, tokens) are masked (``transforms.redact``)."""
+    Credentials in it (signed URLs, user:password@ in URLs, tokens) are masked (``thresher.transforms.redact``)."""
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return redact_json({
         "step": step,

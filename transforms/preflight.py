@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable, List, Optional
 
-from transforms.base import ParamError
+from thresher.transforms.base import ParamError
 
 
 class PreflightErrors(ValueError):

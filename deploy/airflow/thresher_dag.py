@@ -6,7 +6,7 @@ Tasks:
                  https://index.commoncrawl.org/collinfo.json.
   dataflow    -- launches the flex template (``deploy/dataflow``) and waits for the job.
   flink       -- runs the same recipe on the Flink session cluster (``deploy/flink``) with
-                 Airflow's Beam operator, which calls ``pipelines/launcher.py``.
+                 Airflow's Beam operator, which calls ``pipelines/commands/launcher.py``.
 
 Every path carries the dump, and the launcher never overwrites a directory that already
 holds a run: a month with no new dump fails fast instead of replacing data.
@@ -19,7 +19,7 @@ Airflow Variables (Admin -> Variables):
   thresher_output_root                 -- gs:// folder; runs go to ROOT/DUMP/dataflow and ROOT/DUMP/flink
   thresher_temp_location               -- gs:// folder for Dataflow's temporary and staged files
   thresher_flink_master                -- Flink REST address, e.g. thresher-flink-rest.thresher.svc:8081
-  thresher_launcher_py                 -- pipelines/launcher.py of the installed thresher version
+  thresher_launcher_py                 -- pipelines/commands/launcher.py of the installed thresher version
                                           (the Airflow workers need thresher installed to run it)
 
 Needs apache-airflow-providers-google and apache-airflow-providers-apache-beam.

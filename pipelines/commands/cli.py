@@ -14,7 +14,7 @@ saying why (exit 1; Ctrl-C: exit 130); everything else goes to OUT/thresher.log 
 
 A recipe is data: a step naming a Python class (``package.module:ClassName``)
 is imported and run only with ``--allow-plugins``. What is printed and logged
-has credentials masked (``transforms.redact``).
+has credentials masked (``thresher.transforms.redact``).
 """
 from __future__ import annotations
 
@@ -25,14 +25,13 @@ import sys
 import time
 from typing import List, Optional
 
-from pipelines.recipe import RecipeError, check_before_run, load_recipe
-from pipelines.registry import STEPS, describe_steps
-from pipelines.report import RUNNING_MARKER, SUCCESS_MARKER
-from pipelines.run_log import ConsoleFilter
-from pipelines.runners import RUNNERS, RunnerConfig
-from transforms.redact import redact, redact_logs
+from thresher.pipelines.recipe.model import RecipeError, check_before_run, load_recipe
+from thresher.pipelines.recipe.registry import STEPS, describe_steps
+from thresher.pipelines.report.stats import RUNNING_MARKER, SUCCESS_MARKER
+from thresher.pipelines.run.run_log import ConsoleFilter
+from thresher.pipelines.run.runners import RUNNERS, RunnerConfig
+from thresher.transforms.redact import redact, redact_logs
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,15 +73,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("steps", help="list the steps a recipe can use, with their parameters")
 
-    from pipelines.train_quality import add_arguments as add_train_quality_arguments
+    from thresher.pipelines.commands.train_quality import add_arguments as add_train_quality_arguments
     add_train_quality_arguments(sub.add_parser(
         "train-quality", help="train a fastText quality classifier (DCLM) from positive and negative documents"))
 
-    from pipelines.datacard import add_arguments as add_report_arguments
+    from thresher.pipelines.report.datacard import add_arguments as add_report_arguments
     add_report_arguments(sub.add_parser(
         "report", help="write the data card (report.html, report.md) from DIR/stats.json"))
 
-    from pipelines.template import add_arguments as add_template_body_arguments
+    from thresher.pipelines.commands.template import add_arguments as add_template_body_arguments
     add_template_body_arguments(sub.add_parser(
         "template-body", help="print the Dataflow flexTemplates.launch request body (JSON) that runs a recipe"))
 
@@ -145,13 +144,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(redact(f"{args.recipe}: OK ({len(recipe.inputs)} input(s), {len(recipe.steps)} step(s))"))
             return 0
         if args.command == "s-curve":
-            from transforms.minhash import s_curve_table
+            from thresher.transforms.dedup.minhash.signatures import s_curve_table
             s_curve_table(args.bands, args.rows)
             return 0
         if args.command == "assets":
             import subprocess
 
-            from transforms import assets
+            from thresher.transforms import assets
             try:
                 lid = assets.fetch_lid_model(args.cache_dir)
                 lists = assets.fetch_fineweb_lists(args.cache_dir)
@@ -168,13 +167,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "quickstart":
             return _quickstart(args)
         if args.command == "train-quality":
-            from pipelines.train_quality import run as train_quality
+            from thresher.pipelines.commands.train_quality import run as train_quality
             return train_quality(args)
         if args.command == "report":
-            from pipelines.datacard import run as report_run
+            from thresher.pipelines.report.datacard import run as report_run
             return report_run(args)
         if args.command == "template-body":
-            from pipelines.template import print_template_body
+            from thresher.pipelines.commands.template import print_template_body
             return print_template_body(args)
         return _run(args, extra)
     except RecipeError as exc:
@@ -204,7 +203,7 @@ def interrupted_line(output_dir: Optional[str]) -> str:
 def checked_recipe(args):
     """The recipe of ``validate`` and ``run``: read, with --param, --input and --output applied,
     and every check made before a run (``check_before_run``); RecipeError lists each problem."""
-    from pipelines.run import apply_overrides
+    from thresher.pipelines.run.execute import apply_overrides
 
     recipe = load_recipe(args.recipe, STEPS, params=parse_params(args.param), allow_plugins=args.allow_plugins)
     recipe = apply_overrides(recipe, args.input, args.output)
@@ -213,9 +212,9 @@ def checked_recipe(args):
 
 
 def _run(args, extra: List[str]) -> int:
-    from pipelines.failures import failure_line
-    from pipelines.report import summary_table
-    from pipelines.run import RunFailed, run_recipe
+    from thresher.pipelines.run.failures import failure_line
+    from thresher.pipelines.report.stats import summary_table
+    from thresher.pipelines.run.execute import RunFailed, run_recipe
 
     recipe = checked_recipe(args)  # before anything is built or written
     cfg = RunnerConfig(
@@ -240,16 +239,22 @@ def _run(args, extra: List[str]) -> int:
     return 0 if stats is None or stats["balanced"] else 1
 
 
-def _quickstart(args) -> int:
-    from pipelines.quickstart_corpus import write_corpus
+def recipe_path(name: str) -> str:
+    """The path of a shipped recipe (``recipes/NAME.yaml``, installed as package data)."""
+    from importlib import resources
+    return str(resources.files("thresher.recipes") / f"{name}.yaml")
 
-    from transforms.assets import fetch_lid_model
+
+def _quickstart(args) -> int:
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
+
+    from thresher.transforms.assets import fetch_lid_model
 
     fetch_lid_model()  # the language step's model (cached after the first time)
     corpus = os.path.join(args.dir, "corpus")
     manifest = write_corpus(corpus)
     print(f"quickstart corpus: {manifest['response_records']} pages in {len(manifest['files'])} WARC file(s) in {corpus}")
-    run_args = ["run", os.path.join(REPO_ROOT, "recipes", "quickstart.yaml"),
+    run_args = ["run", recipe_path("quickstart"),
                 "--input", os.path.join(corpus, "*.warc.gz"),
                 "--output", os.path.join(args.dir, "output"), "--overwrite"]
     if args.workers:

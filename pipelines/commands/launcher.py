@@ -21,7 +21,7 @@ Template parameters (everything else goes to Beam as pipeline options):
 * ``allow_plugins``: ``true`` lets the recipe's steps name Python classes to import and run
   (``package.module:ClassName``, installed in the image); default ``false``: a recipe is data.
 
-The recipe then runs through ``pipelines.run.run_recipe``, as ``thresher run``
+The recipe then runs through ``thresher.pipelines.run.execute.run_recipe``, as ``thresher run``
 does, never with ``--overwrite``: an output directory that already holds a run
 is refused.
 """
@@ -33,18 +33,14 @@ import sys
 import time
 from typing import List, Optional, Tuple
 
-if __name__ == "__main__" and not __package__:  # run as a file (Dataflow, Airflow): import the package,
-    import os  # not this folder's modules as top-level ones
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
-from pipelines.cli import parse_params
-from pipelines.recipe import Recipe, check_before_run, load_recipe
-from pipelines.registry import STEPS
-from pipelines.run import apply_overrides, run_recipe
-from pipelines.runners import RunnerConfig
-from transforms.redact import redact_logs
+from thresher.pipelines.commands.cli import parse_params
+from thresher.pipelines.recipe.model import Recipe, check_before_run, load_recipe
+from thresher.pipelines.recipe.registry import STEPS
+from thresher.pipelines.run.execute import apply_overrides, run_recipe
+from thresher.pipelines.run.runners import RunnerConfig
+from thresher.transforms.redact import redact_logs
 
 #: Dataflow worker defaults: enough memory for trafilatura + fastText per core, and a cost cap.
 DEFAULT_MACHINE_TYPE = "n2-standard-4"

@@ -1,7 +1,7 @@
 """Deterministic generator of Thresher's quickstart corpus: synthetic HTML pages in gzipped WARC files.
 
 Every word comes from the small grammars below (no third-party text); the same seed gives
-byte-identical files. Run ``python -m pipelines.quickstart_corpus OUT_DIR``.
+byte-identical files. Run ``python -m thresher.pipelines.commands.quickstart_corpus OUT_DIR``.
 """
 from __future__ import annotations
 
@@ -654,8 +654,8 @@ def write_corpus(out_dir: str, seed: int = 7, pages: int = 300, files: int = 2) 
 
 
 def main(argv=None) -> int:
-    """``python -m pipelines.quickstart_corpus OUT_DIR [--seed N] [--pages N] [--files N]``."""
-    ap = argparse.ArgumentParser(prog="python -m pipelines.quickstart_corpus", description=__doc__.splitlines()[0])
+    """``python -m thresher.pipelines.commands.quickstart_corpus OUT_DIR [--seed N] [--pages N] [--files N]``."""
+    ap = argparse.ArgumentParser(prog="python -m thresher.pipelines.commands.quickstart_corpus", description=__doc__.splitlines()[0])
     ap.add_argument("out_dir")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--pages", type=int, default=300)

@@ -4,7 +4,7 @@
 
 ``template_body`` returns ``{"launchParameter": {jobName, containerSpecGcsPath,
 parameters, environment}}``; ``parameters`` holds only the template's own
-parameters (``deploy/dataflow/metadata.json``, read by ``pipelines/launcher.py``),
+parameters (``deploy/dataflow/metadata.json``, read by ``pipelines/commands/launcher.py``),
 ``environment`` where Dataflow keeps temporary and staging files and which
 service account the job runs as. ``thresher template-body`` prints one as JSON
 (``deploy/scheduler/create-job.sh`` sends it from Cloud Scheduler).

@@ -10,7 +10,7 @@ corpus with it. Here:
 * inputs: globs read with the project's sources (JSONL, Parquet, WET... by
   extension, ``--text-field`` naming the text), plus plain text (``.txt``,
   ``.txt.gz``...: one document per non-blank line, like fastText's own files);
-* text: ``transforms.quality_model.quality_text``, the normalisation the step
+* text: ``thresher.transforms.filters.quality_model.quality_text``, the normalisation the step
   applies when scoring; empty texts are skipped. Tokens starting with
   ``__label__`` are removed from training lines (fastText would read them as
   extra labels; it ignores them when predicting);
@@ -53,9 +53,9 @@ import xxhash
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.quality_model import LABEL_PREFIX, FastTextClassifier, label_name, quality_text
-from transforms.sources import match_paths, read_file
-from transforms.sources.common import Fields, ReadError, basename
+from thresher.transforms.filters.quality_model import LABEL_PREFIX, FastTextClassifier, label_name, quality_text
+from thresher.transforms.io.sources import match_paths, read_file
+from thresher.transforms.io.sources.common import Fields, ReadError, basename
 
 FORMATS = ("auto", "jsonl", "parquet", "text")
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.bz2", ".txt.zst")

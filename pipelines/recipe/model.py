@@ -458,7 +458,7 @@ def import_plugin(ref: str) -> type:
         raise ValueError(f"{ref} is not a step: a step is a subclass of beam.PTransform")
     owner = next((k for k in obj.__mro__ if "name" in vars(k)), None)
     name = getattr(obj, "name", None)
-    if owner is None or owner.__module__ == "transforms.base" or not isinstance(name, str) \
+    if owner is None or owner.__module__ == "thresher.transforms.base" or not isinstance(name, str) \
             or not _STEP_NAME.match(name):
         raise ValueError(f"{ref} sets no step name: give the class a `name` (letters, digits, _)")
     return obj
@@ -588,15 +588,15 @@ SNIFFED_FILES_PER_PATTERN = 2
 
 def _input_problems(recipe: Recipe) -> List[RecipeError]:
     """Every input pattern matches files (local or gs://), and the first files of each hold what
-    the input's ``format`` says (``transforms.sources.sniff``). With ``format: auto``, an input none
+    the input's ``format`` says (``thresher.transforms.io.sources.sniff``). With ``format: auto``, an input none
     of whose files has a known extension is a problem; a stray file among known ones is read as one
     error at run time."""
     from apache_beam.io.filesystems import FileSystems
 
-    from transforms.preflight import is_local, resolution_note
-    from transforms.sources import detect_format
-    from transforms.sources.common import Fields
-    from transforms.sources.sniff import check_format, unknown_extension
+    from thresher.transforms.preflight import is_local, resolution_note
+    from thresher.transforms.io.sources import detect_format
+    from thresher.transforms.io.sources.common import Fields
+    from thresher.transforms.io.sources.sniff import check_format, unknown_extension
 
     problems = []
     for name, inp in recipe.inputs.items():
@@ -647,7 +647,7 @@ def check_inputs_exist(recipe: Recipe) -> None:
 def _output_problems(recipe: Recipe) -> List[RecipeError]:
     """A local output directory can be created or written (its nearest existing parent is a
     writable folder). Whether it already holds a run is decided when the run starts."""
-    from transforms.preflight import is_local
+    from thresher.transforms.preflight import is_local
     path = recipe.output.path
     if not path or not is_local(path):
         return []
@@ -722,7 +722,7 @@ _NUMERIC = ("float64", "int64")
 
 def _annotation_problems(recipe: Recipe, steps: List[Any]) -> List[RecipeError]:
     """Each annotation a step or ``output.order_by`` reads is written by an earlier step (numeric)."""
-    from pipelines.builder import SOURCE_ANNOTATIONS  # the readers' own annotations
+    from thresher.pipelines.run.builder import SOURCE_ANNOTATIONS  # the readers' own annotations
 
     problems = []
     written: Dict[str, str] = dict(SOURCE_ANNOTATIONS)

@@ -16,25 +16,25 @@ import json
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from pipelines.recipe import step_params, type_name
-from transforms.benchmark_files import FORMATS as BENCHMARK_FORMATS
-from transforms.c4 import C4BadWords, C4Filter
-from transforms.decontaminate import ACTIONS, Decontaminate
-from transforms.exact_dedup import NORMALIZATIONS, ExactDedup
-from transforms.extract import EXTRACTORS, Extract
-from transforms.fineweb_quality import FineWebQuality
-from transforms.gopher import GopherQuality, GopherRepetition
-from transforms.language import LanguageFilter
-from transforms.line_dedup import UNITS, LineDedup
-from transforms.minhash_dedup import MinHashDedup
-from transforms.mix import Mix
-from transforms.normalize import FORMS, Normalize
-from transforms.pii import PiiRedact
-from transforms.priority import RULES as PRIORITIES
-from transforms.quality_model import QualityModel
-from transforms.refinedweb import RefinedWebFilter
-from transforms.url_dedup import UrlDedup
-from transforms.url_filter import UrlFilter
+from thresher.pipelines.recipe.model import step_params, type_name
+from thresher.transforms.select.benchmark_files import FORMATS as BENCHMARK_FORMATS
+from thresher.transforms.filters.c4 import C4BadWords, C4Filter
+from thresher.transforms.select.decontaminate import ACTIONS, Decontaminate
+from thresher.transforms.dedup.exact_dedup import NORMALIZATIONS, ExactDedup
+from thresher.transforms.extract.html import EXTRACTORS, Extract
+from thresher.transforms.filters.fineweb_quality import FineWebQuality
+from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition
+from thresher.transforms.filters.language import LanguageFilter
+from thresher.transforms.dedup.line_dedup import UNITS, LineDedup
+from thresher.transforms.dedup.minhash.step import MinHashDedup
+from thresher.transforms.select.mix import Mix
+from thresher.transforms.rewrite.normalize import FORMS, Normalize
+from thresher.transforms.rewrite.pii import PiiRedact
+from thresher.transforms.dedup.priority import RULES as PRIORITIES
+from thresher.transforms.filters.quality_model import QualityModel
+from thresher.transforms.filters.refinedweb import RefinedWebFilter
+from thresher.transforms.dedup.url_dedup import UrlDedup
+from thresher.transforms.filters.url_filter import UrlFilter
 
 _STEP_CLASSES = (
     UrlFilter,

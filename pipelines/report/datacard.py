@@ -1,6 +1,6 @@
 """The data card: ``report.html`` (self-contained: inline CSS and SVG, no scripts) and ``report.md``.
 
-Both are rendered from ``stats.json`` (pipelines/report.py). Every section renders only what the
+Both are rendered from ``stats.json`` (pipelines/report/stats.py). Every section renders only what the
 stats hold, so older stats files without provenance, tokens, profile or examples still render.
 Sections are built once as a list of blocks, then written as HTML or as Markdown; everything that
 comes from data (ids, urls, texts, reasons, values) is escaped, as web text is hostile.
@@ -17,9 +17,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import yaml
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.datacard_format import Block, to_html, to_markdown
-from pipelines.report import human_bytes, read_stats, write_text
-from pipelines.svg_charts import DROP, fmt_num, fmt_short, funnel_chart, hbar_chart, histogram
+from thresher.pipelines.report.datacard_format import Block, to_html, to_markdown
+from thresher.pipelines.report.stats import human_bytes, read_stats, write_text
+from thresher.pipelines.report.svg_charts import DROP, fmt_num, fmt_short, funnel_chart, hbar_chart, histogram
 
 HTML_FILE, MD_FILE = "report.html", "report.md"
 TOP_VALUES = 15  # categorical values shown; the rest are counted as "(other)"
@@ -163,7 +163,7 @@ def _funnel(stats: Dict[str, Any]) -> List[Block]:
 def _reason_doc(step: str, reason: str) -> str:
     """The registered step's one-line meaning of ``reason`` ("" for plugins and unknown reasons)."""
     try:
-        from pipelines.registry import reason_doc  # imports every step module: only when a card is drawn
+        from thresher.pipelines.recipe.registry import reason_doc  # imports every step module: only when a card is drawn
     except ImportError:
         return ""
     return reason_doc(step, reason) or ""
@@ -337,7 +337,7 @@ def write_report(output_dir: str, stats: Optional[Dict[str, Any]] = None) -> Lis
     paths = [FileSystems.join(output_dir, HTML_FILE), FileSystems.join(output_dir, MD_FILE)]
     write_text(paths[0], render_html(stats))
     write_text(paths[1], render_markdown(stats))
-    from pipelines.dataset_card import write_dataset_card  # README.md: the Hugging Face dataset card
+    from thresher.pipelines.report.dataset_card import write_dataset_card  # README.md: the Hugging Face dataset card
     paths.append(write_dataset_card(output_dir, stats))
     return paths
 

@@ -2,7 +2,7 @@
 
 A block is a tuple: ``("h", level, text, anchor)``, ``("p", text)``, ``("badge", ok, text)``, ``("warning", text)``,
 ``("kv", [(key, value)])``, ``("table", headers, rows)``, ``("chart", svg, label header, [(label, value)])``
-or ``("pre", text)``. Text from blocks is escaped here; an SVG chart is escaped by pipelines/svg_charts.py.
+or ``("pre", text)``. Text from blocks is escaped here; an SVG chart is escaped by pipelines/report/svg_charts.py.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import html
 import re
 from typing import Any, List, Sequence, Tuple
 
-from pipelines.svg_charts import esc, fmt_num
+from thresher.pipelines.report.svg_charts import esc, fmt_num
 
 Block = Tuple[Any, ...]
 TEXT_BAR = 30  # width of a Markdown text bar, in block characters

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.report import read_stats, write_text
+from thresher.pipelines.report.stats import read_stats, write_text
 
 CARD_FILE = "README.md"
 DATA_GLOBS = {"parquet": "data/*.parquet", "jsonl": "data/*.jsonl.gz"}
@@ -81,7 +81,7 @@ def _table(head: List[str], rows: List[List[Any]]) -> List[str]:
 def _reason_docs(step: str) -> Dict[str, str]:
     """The step class's ``DROP_REASONS`` (registered steps; empty for plugins and older classes)."""
     try:
-        from pipelines.registry import STEPS
+        from thresher.pipelines.recipe.registry import STEPS
     except Exception:  # the card never fails for want of descriptions
         return {}
     return dict(getattr(STEPS.get(step), "DROP_REASONS", None) or {})

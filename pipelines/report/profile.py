@@ -12,7 +12,7 @@ Categorical values (strings, booleans) are counted; each accumulator keeps at
 most ``MAX_VALUES`` distinct values and adds the rest to ``other``. Where the
 bookkeeping annotations of sources (file, offset) would only list files, they
 are left out. ``length_chars`` and ``length_tokens`` (the estimate of
-``transforms.tokens``) describe the texts themselves.
+``thresher.transforms.text.tokens``) describe the texts themselves.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Any, Dict, Tuple
 
 import apache_beam as beam
 
-from transforms.tokens import estimate_tokens
+from thresher.transforms.text.tokens import estimate_tokens
 
 SKIPPED = frozenset({"file", "offset", "drop_step", "drop_reason"})
 MAX_VALUES = 1000

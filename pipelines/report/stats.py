@@ -15,9 +15,9 @@ from typing import Any, Dict, Iterable, List, Tuple
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.base import COPIES_ADDED
-from transforms.redact import redact, redact_json
-from transforms.sinks import remove_dir
+from thresher.transforms.base import COPIES_ADDED
+from thresher.transforms.redact import redact, redact_json
+from thresher.transforms.io.sinks import remove_dir
 
 SUCCESS_MARKER = "_SUCCESS"
 RUNNING_MARKER = "_RUNNING"  # host, pid and runner of the run writing the directory; removed when it ends
@@ -205,7 +205,7 @@ class FinalizeRun(beam.DoFn):
         stats = redact_json(stats)  # no credentials in reports
         write_text(FileSystems.join(self._dir, STATS_FILE), json.dumps(stats, indent=2) + "\n")
         try:
-            from pipelines.datacard import write_report
+            from thresher.pipelines.report.datacard import write_report
             write_report(self._dir, stats)
         except Exception:  # the data card can be rebuilt with `thresher report DIR`; never lose the run
             logging.getLogger("thresher").exception("could not write the data card")

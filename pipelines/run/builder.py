@@ -14,16 +14,16 @@ from typing import Any, Dict, List, Optional, Tuple
 import apache_beam as beam
 import xxhash
 
-from pipelines.profile import ProfileAnnotations
-from pipelines.recipe import Recipe, step_class
-from pipelines.registry import STEPS
-from pipelines.report import FinalizeRun
-from transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, DocumentStep, flatten_or_empty
-from transforms.document import Document
-from transforms.ordered_sink import WriteOrderedDocuments
-from transforms.sinks import WriteDocuments, WriteJsonRecords
-from transforms.sources import ReadDocuments, detect_format
-from transforms.tokens import estimate_tokens
+from thresher.pipelines.report.profile import ProfileAnnotations
+from thresher.pipelines.recipe.model import Recipe, step_class
+from thresher.pipelines.recipe.registry import STEPS
+from thresher.pipelines.report.stats import FinalizeRun
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, DocumentStep, flatten_or_empty
+from thresher.transforms.document import Document
+from thresher.transforms.io.ordered_sink import WriteOrderedDocuments
+from thresher.transforms.io.sinks import WriteDocuments, WriteJsonRecords
+from thresher.transforms.io.sources import ReadDocuments, detect_format
+from thresher.transforms.text.tokens import estimate_tokens
 
 #: annotations sources add: ``file`` and ``offset`` on every document, ``content_type`` and
 #: ``charset`` on records of WARC, ARC and WET files (RECORD_FORMATS)
@@ -137,7 +137,7 @@ def rejected_annotations(recipe: Recipe) -> Dict[str, str]:
 def output_columns(recipe: Recipe) -> List[Dict[str, str]]:
     """``data/``'s columns in order, each with its Arrow type, what writes it and what it holds
     (the step class's ``ANNOTATION_DOCS`` where it has one): the dataset card's column table."""
-    from transforms.sinks import document_schema
+    from thresher.transforms.io.sinks import document_schema
     written_by = {name: ("source", COLUMN_DOCS.get(name, "")) for name in source_annotations(recipe)}
     for spec, step in _steps(recipe):
         docs = getattr(step, "ANNOTATION_DOCS", None) or {}
@@ -173,7 +173,7 @@ def _example(doc: Document, label: str) -> Tuple[Tuple[str, str], Tuple[int, Dic
 def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, Any]] = None,
           progress=None) -> None:
     """Add the whole recipe to ``pipeline``; ``run_info`` (runner, workers, versions) goes to stats.json;
-    ``progress`` (``pipelines.progress.ProgressFiles``) is called by the readers."""
+    ``progress`` (``thresher.pipelines.run.progress.ProgressFiles``) is called by the readers."""
     out = recipe.output
     dirs = output_dirs(out.path)
     counts: List[beam.PCollection] = []

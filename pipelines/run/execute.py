@@ -15,21 +15,21 @@ import apache_beam as beam
 import yaml
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.builder import build, input_files, output_dirs
-from pipelines.recipe import Recipe, RecipeError, _choices, expand_home
-from pipelines.report import RUNNING_MARKER, STATS_FILE, SUCCESS_MARKER, read_stats, write_text
-from pipelines.progress import ProgressFiles, ProgressMonitor, progress_dir
-from pipelines.run_log import RunLog
-from pipelines.runners import RunnerConfig, make_runner_and_options
-from transforms.redact import redact, redact_json
-from transforms.sinks import dir_exists, remove_dir
+from thresher.pipelines.run.builder import build, input_files, output_dirs
+from thresher.pipelines.recipe.model import Recipe, RecipeError, _choices, expand_home
+from thresher.pipelines.report.stats import RUNNING_MARKER, STATS_FILE, SUCCESS_MARKER, read_stats, write_text
+from thresher.pipelines.run.progress import ProgressFiles, ProgressMonitor, progress_dir
+from thresher.pipelines.run.run_log import RunLog
+from thresher.pipelines.run.runners import RunnerConfig, make_runner_and_options
+from thresher.transforms.redact import redact, redact_json
+from thresher.transforms.io.sinks import dir_exists, remove_dir
 
 LOCK_FILE = "recipe.lock.yaml"
 REPORT_FILES = ("report.html", "report.md", "README.md")  # README.md: the dataset card
 RUN_LOG = "thresher.log"
 _OWNED = (STATS_FILE, SUCCESS_MARKER, LOCK_FILE, RUN_LOG, RUNNING_MARKER) + REPORT_FILES
 _VERSIONED = ("apache-beam", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "pyarrow",
-              "datasketch", "numpy")
+              "numpy")
 
 
 _INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")

@@ -45,7 +45,7 @@ class ProgressFiles:
         self.__init__(state["directory"])
 
     def _start(self, path: str) -> None:
-        from transforms.sources import detect_format
+        from thresher.transforms.io.sources import detect_format
         self._reading, self._size = path, _size_of(path)
         try:
             self._by_bytes = detect_format(path) in BYTE_OFFSET_FORMATS

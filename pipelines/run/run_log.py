@@ -15,11 +15,13 @@ import threading
 import traceback
 from typing import Optional
 
-from pipelines.progress import clear_line
-from transforms.redact import redact, redact_logs
+import thresher.pipelines
+import thresher.transforms
+from thresher.pipelines.run.progress import clear_line
+from thresher.transforms.redact import redact, redact_logs
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_PROJECT_DIRS = tuple(os.path.join(PROJECT_ROOT, d) + os.sep for d in ("pipelines", "transforms"))
+_PROJECT_DIRS = tuple(os.path.dirname(os.path.abspath(package.__file__)) + os.sep
+                      for package in (thresher.pipelines, thresher.transforms))
 _PROJECT_LOGGERS = ("thresher", "pipelines", "transforms")
 WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"  # logs what worker processes send
 NOISE = ("No semi_persistent_directory found",)  # Beam's workers on a directory only Dataflow provides

@@ -13,11 +13,12 @@ from typing import List, Optional, Tuple
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.local_runner_fix import fix_local_runner
-from pipelines.loopback import bind_grpc_to_loopback
+from thresher.pipelines.run.local_runner_fix import fix_local_runner
+from thresher.pipelines.run.loopback import bind_grpc_to_loopback
 
 RUNNERS = ("local", "portable", "flink", "dataflow")
-SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
+#: the checkout's setup.py, which Dataflow workers install from (absent in an installed wheel)
+SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "setup.py")
 
 
 @dataclasses.dataclass
@@ -73,6 +74,10 @@ def make_runner_and_options(cfg: RunnerConfig):
         if cfg.workers:
             args.append(f"--max_num_workers={cfg.workers}")
         if not any(a.startswith(("--setup_file", "--sdk_container_image")) for a in cfg.extra_args):
+            if not os.path.exists(SETUP_FILE):
+                raise ValueError("--runner dataflow installs the workers from the checkout's setup.py, and this "
+                                 "thresher was installed from a wheel: pass -- --sdk_container_image=IMAGE "
+                                 "(deploy/dataflow) or --setup_file=PATH")
             args.append(f"--setup_file={SETUP_FILE}")
     else:
         raise ValueError(f"unknown runner {cfg.runner!r}; valid: {', '.join(RUNNERS)}")

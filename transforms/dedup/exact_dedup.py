@@ -2,8 +2,8 @@
 
 The key is the 128-bit xxh3 hash of the text after normalisation; at 128 bits
 two different texts share a key with probability about n^2 / 2^129 (1e-20 for
-ten billion documents). Which copy is kept follows ``transforms.priority``;
-the work is done by ``transforms.keep_one.KeepOnePerKey`` (a combiner per key,
+ten billion documents). Which copy is kept follows ``thresher.transforms.dedup.priority``;
+the work is done by ``thresher.transforms.dedup.keep_one.KeepOnePerKey`` (a combiner per key,
 then a join on (key, id): no group of copies is ever held in memory).
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Optional
 import apache_beam as beam
 import xxhash
 
-from transforms.document import Document
-from transforms.keep_one import KeepOnePerKey
-from transforms.priority import check_rule
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.keep_one import KeepOnePerKey
+from thresher.transforms.dedup.priority import check_rule
 
 #: how the text is normalised before hashing
 NORMALIZATIONS = ("none", "whitespace", "lower_whitespace")

@@ -1,7 +1,7 @@
 """Keep one document per key: the machinery shared by ``exact_dedup`` and ``url_dedup``.
 
 ``KeepOnePerKey`` groups documents by a key (content hash, normalised URL...)
-and keeps, per key, the document that ``transforms.priority`` ranks first.
+and keeps, per key, the document that ``thresher.transforms.dedup.priority`` ranks first.
 What crosses a shuffle, and what is held in memory:
 
 1. every keyed document sends one (key, (priority key, id)) tuple to a
@@ -24,9 +24,9 @@ from typing import Callable, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
-from transforms.document import Document, DocumentCoder
-from transforms.priority import priority_key
+from thresher.transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
+from thresher.transforms.document import Document, DocumentCoder
+from thresher.transforms.dedup.priority import priority_key
 
 _CODER = DocumentCoder()
 _DOC, _WINNER = 0, 1  # tags of the values meeting in the join
@@ -136,7 +136,7 @@ class KeepOnePerKey(beam.PTransform):
 
     step: the step name stamped on rejected documents and counters.
     key_fn: picklable function of a document returning a compact key (bytes), or None to pass it through.
-    rule, annotation: the ``transforms.priority`` rule and its annotation name.
+    rule, annotation: the ``thresher.transforms.dedup.priority`` rule and its annotation name.
     count_annotation: if set, the kept document is annotated with its key's document count.
     """
 

@@ -19,7 +19,7 @@ in two versions, both followed here:
 
 Then, as TFDS, a page left empty or with fewer than ``min_sentences`` (3)
 sentences is dropped (line_dedup_too_short). Sentences are NLTK Punkt's with
-the English model (``transforms.c4.english_punkt``), counted as each TFDS
+the English model (``thresher.transforms.filters.c4.english_punkt``), counted as each TFDS
 version did: over the whole new text (line), summed per line (sentences3).
 ``min_words`` (whitespace words; 0, off, by default) is an extra floor that
 TFDS does not have, for text Punkt cannot count (CJK).
@@ -55,10 +55,10 @@ import apache_beam as beam
 import xxhash
 from apache_beam.metrics import Metrics
 
-from transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
-from transforms.c4 import english_punkt
-from transforms.document import Document, DocumentCoder
-from transforms.priority import id_hash
+from thresher.transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
+from thresher.transforms.filters.c4 import english_punkt
+from thresher.transforms.document import Document, DocumentCoder
+from thresher.transforms.dedup.priority import id_hash
 
 # TFDS c4_utils _MIN_NUM_SENTENCES, applied again after dedup.
 MIN_SENTENCES = 3

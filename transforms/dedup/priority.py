@@ -19,7 +19,7 @@ from typing import Optional, Tuple
 
 import xxhash
 
-from transforms.document import Document
+from thresher.transforms.document import Document
 
 RULES = ("newest", "annotation", "id_hash")
 

@@ -13,7 +13,7 @@ Normalisation (``normalize_url``) makes variants of one address meet:
 The path keeps its case and percent-escapes. TFDS C4's ``normalize_url``
 is cruder (it cuts the whole query from a first ``utm_``/``ref``/``feed``
 parameter on). The key is the 128-bit xxh3 of the normalised URL; the work
-is done by ``transforms.keep_one.KeepOnePerKey``.
+is done by ``thresher.transforms.dedup.keep_one.KeepOnePerKey``.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 import xxhash
 
-from transforms.document import Document
-from transforms.keep_one import KeepOnePerKey
-from transforms.priority import check_rule
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.keep_one import KeepOnePerKey
+from thresher.transforms.dedup.priority import check_rule
 
 REASON = "url_duplicate"
 DEFAULT_PORTS = {"http": "80", "https": "443"}

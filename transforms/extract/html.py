@@ -50,8 +50,8 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Union
 
-from transforms.base import DocumentStep, ParamError
-from transforms.document import Document
+from thresher.transforms.base import DocumentStep, ParamError
+from thresher.transforms.document import Document
 
 # Drop reasons.
 NOT_HTML = "extract_not_html"

@@ -28,8 +28,8 @@ import re
 import threading
 from typing import Dict, List, Optional, Pattern, Tuple
 
-from transforms.base import FilterStep
-from transforms.document import Document
+from thresher.transforms.base import FilterStep
+from thresher.transforms.document import Document
 
 # ---------------------------------------------------------------- thresholds
 # datatrove C4QualityFilter defaults (what FineWeb ran). TFDS c4_utils, which
@@ -407,8 +407,8 @@ class C4BadWords(FilterStep):
     def preflight(self, inputs: Dict[str, List[str]], earlier: List[object] = ()) -> None:
         """A word list, readable as UTF-8, for ``default_language`` and every language the last earlier
         ``language`` step keeps (unless ``drop_unlisted`` says to drop those without one)."""
-        from transforms.base import ParamError
-        from transforms.preflight import Problems, check_path
+        from thresher.transforms.base import ParamError
+        from thresher.transforms.preflight import Problems, check_path
 
         expected = "a folder of LDNOOBW word lists, one file per language code"
         missing = check_path("wordlist_dir", self.wordlist_dir, expected, kind="dir")

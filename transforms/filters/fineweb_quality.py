@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from transforms.base import FilterStep
-from transforms.document import Document
-from transforms.text import duplicates, split_words
+from thresher.transforms.base import FilterStep
+from thresher.transforms.document import Document
+from thresher.transforms.text.split import duplicates, split_words
 
 # Penedo et al. 2024 §3.4 / datatrove 0.2.0 FineWebQualityFilter defaults.
 LINE_PUNCT_THR = 0.12

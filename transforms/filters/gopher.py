@@ -1,7 +1,7 @@
 """Gopher quality and repetition filters (Rae et al. 2021, "Scaling Language Models:
 Methods, Analysis & Insights from Training Gopher", §A.1.1 and Table A1), as FineWeb
 ran them: datatrove 0.2.0's ``GopherQualityFilter`` and ``GopherRepetitionFilter``
-with their defaults, on NLTK words (``transforms.text.split_words``).
+with their defaults, on NLTK words (``thresher.transforms.text.split.split_words``).
 
 Every comparison operator, counting rule and check order follows datatrove 0.2.0;
 the drop reasons are datatrove's, prefixed ``gopher_``. Where the paper and later
@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional
 
-from transforms.base import FilterStep
-from transforms.document import Document
-from transforms.text import NGrams, duplicates, split_lines, split_paragraphs, split_words
+from thresher.transforms.base import FilterStep
+from thresher.transforms.document import Document
+from thresher.transforms.text.split import NGrams, duplicates, split_lines, split_paragraphs, split_words
 
 # Rae et al. 2021, §A.1.1 (quality filters), as datatrove 0.2.0 defaults.
 MIN_DOC_WORDS = 50

@@ -32,10 +32,10 @@ from __future__ import annotations
 import difflib
 from typing import Dict, FrozenSet, List, Optional, Tuple, Union
 
-from transforms.assets import find_lid_model
-from transforms.base import DocumentStep, Rejection
-from transforms.document import Document
-from transforms.per_process import per_process
+from thresher.transforms.assets import find_lid_model
+from thresher.transforms.base import DocumentStep, Rejection
+from thresher.transforms.document import Document
+from thresher.transforms.per_process import per_process
 
 # FineWeb (Penedo et al. 2024) keeps English documents whose lid.176 score is above 0.65.
 FINEWEB_MIN_SCORE = 0.65
@@ -175,8 +175,8 @@ class LanguageFilter(DocumentStep):
 
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
         """The model is found and loads (once per process), and every language is one of its labels."""
-        from transforms.base import ParamError
-        from transforms.preflight import Problems, check_path
+        from thresher.transforms.base import ParamError
+        from thresher.transforms.preflight import Problems, check_path
 
         if self.model_path:
             missing = check_path("model_path", self.model_path, "fastText lid.176.bin or lid.176.ftz")

@@ -8,7 +8,7 @@ model a user brings (DCLM's, or one made by ``thresher train-quality``) the
 way DCLM's ``classify_fasttext_hq_prob`` runs it:
 
 * text: ``quality_text`` (DCLM's ``" ".join(text.strip().splitlines())``), the
-  one normalisation used both to train (``pipelines/train_quality.py``) and to
+  one normalisation used both to train (``pipelines/commands/train_quality.py``) and to
   score; no lowercasing or tokenisation (DCLM does none);
 * score: for a two-label model, DCLM's rule: the top label's probability if it
   is the positive label, else 1 minus it (fastText reports p + 1e-5, so this
@@ -44,9 +44,9 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 
-from transforms.base import ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
-from transforms.document import Document
-from transforms.per_process import per_process
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
+from thresher.transforms.document import Document
+from thresher.transforms.per_process import per_process
 
 NAME = "quality_model"
 LOW_SCORE = "quality_model_low_score"
@@ -239,7 +239,7 @@ class QualityModel(beam.PTransform):
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
         """The model file exists and loads as the workers load it, and ``positive_label`` is one of its
         labels. The model is loaded here once and let go (not kept in this process)."""
-        from transforms.preflight import check_path
+        from thresher.transforms.preflight import check_path
 
         missing = check_path("model_path", self.model_path, "a fastText supervised model (.bin/.ftz)")
         if missing:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Tuple
 
-from transforms.base import FilterStep
+from thresher.transforms.base import FilterStep
 
 # Thresholds (DCLM refinedweb.yaml, after RefinedWeb appendix G.2).
 MAX_UPPERCASE_RATIO = 0.5  # uppercase_ratio_line_modifier: remove a line with uppercase chars / chars > 0.5

@@ -55,9 +55,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import xxhash
 
-from transforms.base import FilterStep
-from transforms.document import Document
-from transforms.per_process import per_process
+from thresher.transforms.base import FilterStep
+from thresher.transforms.document import Document
+from thresher.transforms.per_process import per_process
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def cached_hashes(paths: Tuple[str, ...], ut1_file: str, normalize) -> "HashedSe
 
     from apache_beam.io.filesystems import FileSystems
 
-    from transforms.assets import user_cache_dir
+    from thresher.transforms.assets import user_cache_dir
 
     def build() -> HashedSet:
         return HashedSet(normalize(e) for p in paths for e in read_list(p, ut1_file))
@@ -301,8 +301,8 @@ def _read_words(paths: List[str]) -> List[str]:
 
 def _with_assets_hint(error, path: str):
     """A list missing under the cache folder of FineWeb's lists: say what fills it."""
-    from transforms.assets import FINEWEB_RECIPE_DEFAULT, fineweb_lists_dir
-    from transforms.base import ParamError
+    from thresher.transforms.assets import FINEWEB_RECIPE_DEFAULT, fineweb_lists_dir
+    from thresher.transforms.base import ParamError
 
     folders = {str(fineweb_lists_dir()), os.path.expanduser(FINEWEB_RECIPE_DEFAULT)}
     if error is None or not any(os.path.abspath(path).startswith(f + os.sep) for f in folders):
@@ -410,8 +410,8 @@ class UrlFilter(FilterStep):
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
         """Every list file or UT1 folder exists, is text, and loads as the workers will load it
         (blocklists are hashed into the user cache here, once, so workers then only read them)."""
-        from transforms.base import ParamError
-        from transforms.preflight import Problems, check_path
+        from thresher.transforms.base import ParamError
+        from thresher.transforms.preflight import Problems, check_path
 
         problems = Problems()
         blocklists = (("domain_blocklists", self.domain_blocklists, UT1_DOMAINS),

@@ -7,7 +7,7 @@ value of a numeric annotation (ascending, or descending), ties broken by the
 same hash; documents without a numeric value come last.
 
 The number of shards is ``ceil(total size / shard_bytes)`` (text plus a fixed
-overhead per row, as in ``transforms.sinks``), computed in the pipeline. Shard
+overhead per row, as in ``thresher.transforms.io.sinks``), computed in the pipeline. Shard
 *i* holds the *i*-th range of sort keys: for ``shuffle`` equal ranges of the
 hash (so shards are equal in expectation), for ``annotation`` ranges cut at
 approximate quantiles of the keys (``QUANTILES`` points; beyond that many
@@ -30,8 +30,8 @@ import apache_beam as beam
 import xxhash
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.document import Document
-from transforms.sinks import ROW_OVERHEAD, document_writer, make_dir, remove_dir, temp_dir_of
+from thresher.transforms.document import Document
+from thresher.transforms.io.sinks import ROW_OVERHEAD, document_writer, make_dir, remove_dir, temp_dir_of
 
 ORDERS = ("shuffle", "annotation")
 QUANTILES = 1024
@@ -112,7 +112,7 @@ class WriteOrderedDocuments(beam.PTransform):
     """Write documents in a global order (``shuffle`` or by an ``annotation``) as shards of about ``shard_bytes``.
 
     order: shuffle (by hash of seed and id) or annotation (by ``order_by``; ``descending`` reverses it).
-    metadata: also the JSON ``metadata`` column (``transforms.sinks``).
+    metadata: also the JSON ``metadata`` column (``thresher.transforms.io.sinks``).
     Returns a PCollection of ``{"path", "rows"}``, one per file written.
     """
 

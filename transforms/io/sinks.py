@@ -43,7 +43,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.document import Document
+from thresher.transforms.document import Document
 
 BASE_FIELDS = ("id", "text", "url", "source", "date")
 DATE_TYPE = pa.timestamp("us", tz="UTC")

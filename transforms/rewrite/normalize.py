@@ -29,8 +29,8 @@ import re
 import unicodedata
 from typing import Union
 
-from transforms.base import DocumentStep
-from transforms.document import Document
+from thresher.transforms.base import DocumentStep
+from thresher.transforms.document import Document
 
 EMPTY = "normalize_empty"
 FORMS = ("NFC", "NFKC", "NFD", "NFKD", "none")

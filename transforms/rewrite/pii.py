@@ -38,7 +38,7 @@ import ipaddress
 import re
 from typing import Dict, List, Set
 
-from transforms.base import FilterStep
+from thresher.transforms.base import FilterStep
 
 # datatrove PIIFormatter defaults. example.com/org are reserved for examples; the IPv4 addresses are
 # datatrove's "randomly generated list of ips" that did not answer ping.

@@ -30,7 +30,7 @@ from typing import Iterator, List, NamedTuple, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.base import ParamError
+from thresher.transforms.base import ParamError
 
 FORMATS = ("auto", "gsm8k", "mmlu", "humaneval", "text")
 PARAM = "benchmarks"

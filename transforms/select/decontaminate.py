@@ -6,7 +6,7 @@ overlap, here the whole document is dropped or annotated) and datatrove's
 ``NGramsDecontIndexer`` / ``NGramsDecontFilter`` (12-grams of the answer and of
 answer-overlapping prompt text; one shared n-gram drops the document). Rules:
 
-* text: normalised as for near-dedup (``transforms.minhash.words``): NFKD,
+* text: normalised as for near-dedup (``thresher.transforms.dedup.minhash.signatures.words``): NFKD,
   lower case, accents, punctuation and ASCII symbols deleted, digit runs ->
   ``0``, whitespace collapsed. A copy with other line breaks, spacing,
   punctuation between words or case still matches, and so does one with other
@@ -14,7 +14,7 @@ answer-overlapping prompt text; one shared n-gram drops the document). Rules:
   (``light-energy`` is one word). GSM8K's calculator notes
   (``$<<9*2=18>>18``) are one token, ``0``, like the ``$18`` of a copy without them.
 * items: the whole item (question + answer, question + choices, prompt +
-  solution: ``transforms.benchmark_files``); all its word n-grams count, not
+  solution: ``thresher.transforms.select.benchmark_files``); all its word n-grams count, not
   only those touching the answer as in datatrove.
 * short items: an item of fewer than ``ngram`` words is one n-gram of all its
   words (the near-dedup shingle rule); documents are then also cut into
@@ -35,7 +35,7 @@ answer-overlapping prompt text; one shared n-gram drops the document). Rules:
   n-grams (so items with fewer n-grams than ``min_matches`` can still be found).
 
 Data flow: the benchmark files are matched and read by a worker, each item's
-n-grams hashed to 64 bits (``transforms.minhash.text_word_hashes``, a polynomial of the word hashes,
+n-grams hashed to 64 bits (``thresher.transforms.dedup.minhash.signatures.text_word_hashes``, a polynomial of the word hashes,
 splitmix64), and one ``CombineGlobally`` builds one ``NGramIndex`` (sorted
 unique hashes, each with its items): 16 bytes an n-gram, 14 MB for GSM8K +
 MMLU + HumanEval test (856,978 n-grams). It reaches the scan as an
@@ -66,10 +66,10 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import apache_beam as beam
 import numpy as np
 
-from transforms.base import ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
-from transforms.benchmark_files import BenchmarkItem, check_format, match_files, read_items
-from transforms.document import Document
-from transforms.minhash import mix64, text_word_hashes
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
+from thresher.transforms.select.benchmark_files import BenchmarkItem, check_format, match_files, read_items
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.minhash.signatures import mix64, text_word_hashes
 
 NAME = "decontaminate"
 REASON = "decontaminate_benchmark_overlap"
@@ -400,7 +400,7 @@ class Decontaminate(beam.PTransform):
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
         """Every pattern matches files, every file has a known format and at least one item
         (each problem of each pattern is reported)."""
-        from transforms.preflight import Problems, is_local, resolution_note
+        from thresher.transforms.preflight import Problems, is_local, resolution_note
 
         problems = Problems()
         for pattern in self.benchmarks:

@@ -30,7 +30,7 @@ from typing import Dict, List, Optional
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.sources.common import open_raw
+from thresher.transforms.io.sources.common import open_raw
 
 DEFLATE_MAX_RATIO = 1032
 MIN_DOCUMENT_BYTES = 7  # {"":""}
@@ -106,7 +106,7 @@ def file_supply(path: str, size: int, kind: str, measure: bool) -> Supply:
 
 def _text_factor(path: str) -> int:
     """1 for formats whose text is stored as is; the deflate ratio where HTTP bodies may be compressed."""
-    from transforms.sources import detect_format
+    from thresher.transforms.io.sources import detect_format
     name = path.lower()
     for candidate in (name, name.rsplit(".", 1)[0]):  # x.jsonl.bz2 is JSON Lines too
         try:

@@ -3,7 +3,7 @@
 Every document carries ``source``, the name of the recipe input it came from.
 In one pipeline the step:
 
-1. counts each document's tokens (``transforms.tokens.TokenCounter``: a
+1. counts each document's tokens (``thresher.transforms.text.tokens.TokenCounter``: a
    tokenizer.json, else the UTF-8 bytes / 4 estimate) into a ``tokens``
    annotation, and sums per source the tokens and documents available, plain
    and weighted by the document weight (below);
@@ -59,7 +59,7 @@ rates need the whole input); the local runner keeps it in memory.
 
 Preflight, when ``max_epochs`` is set: a budget share larger than
 ``max_epochs`` x an upper bound of what the source's files can supply is a
-``ParamError`` before the run (``transforms.input_bounds``: documents <=
+``ParamError`` before the run (``thresher.transforms.select.input_bounds``: documents <=
 Parquet rows or content bytes / 7; tokens <= text bytes x
 ``TOKENS_PER_BYTE_ESTIMATE`` for the estimate (ceil(UTF-8 bytes / 4) is at
 most the input bytes even when a legacy charset triples them) or x
@@ -81,9 +81,9 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 import xxhash
 
-from transforms.base import COPIES_ADDED, ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
-from transforms.document import Document
-from transforms.tokens import TokenCounter
+from thresher.transforms.base import COPIES_ADDED, ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
+from thresher.transforms.document import Document
+from thresher.transforms.text.tokens import TokenCounter
 
 NAME = "mix"
 NOT_SAMPLED = "mix_not_sampled"
@@ -267,7 +267,7 @@ class Mix(beam.PTransform):
 
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
         """Weights name the inputs, the tokenizer loads, and no source is asked more than it can give."""
-        from transforms.preflight import Problems, check_path
+        from thresher.transforms.preflight import Problems, check_path
 
         problems = Problems()
         valid = ", ".join(sorted(inputs)) or "(none)"
@@ -278,7 +278,7 @@ class Mix(beam.PTransform):
             if name not in self.weights:
                 problems.add(ParamError("weights", f"mix: input {name!r} has no weight (give it 0 to leave it out)"))
         if self.tokenizer:
-            from transforms.tokens import load_tokenizer
+            from thresher.transforms.text.tokens import load_tokenizer
             missing = check_path("tokenizer", self.tokenizer, "a Hugging Face tokenizer.json")
             if missing:
                 problems.add(ParamError("tokenizer", f"mix: no tokenizer file: {missing}"))
@@ -293,7 +293,7 @@ class Mix(beam.PTransform):
         problems.raise_if_any()
 
     def _check_supply(self, inputs: Dict[str, List[str]]) -> None:
-        from transforms.input_bounds import source_supply
+        from thresher.transforms.select.input_bounds import source_supply
         per_byte = TOKENS_PER_BYTE_TOKENIZER if self.tokenizer else TOKENS_PER_BYTE_ESTIMATE
         for name in sorted(self.shares):
             share = self.budget * self.shares[name]

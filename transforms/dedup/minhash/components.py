@@ -34,7 +34,7 @@ from typing import Iterable, List, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.base import METRICS_NAMESPACE
+from thresher.transforms.base import METRICS_NAMESPACE
 
 DEFAULT_MAX_ROUNDS = 10
 LABELS = "labels"

@@ -7,7 +7,7 @@ no verification; FineWeb-2 kept each cluster's size to upsample by it.
 Data flow (every shuffle carries integers or compact byte strings except the
 last join, which ships each document once):
 
-1. signatures (``transforms.minhash``): per document a node id, its band keys,
+1. signatures (``thresher.transforms.dedup.minhash.signatures``): per document a node id, its band keys,
    its priority key and, with ``verify``, its compact shingle set;
 2. buckets: documents sharing a band key form a bucket; each member is linked
    to the bucket's smallest node (a star: n members cost n - 1 edges); edges
@@ -73,12 +73,12 @@ from typing import Any, Dict, List, Optional, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
-from transforms.connected_components import LABELS, UNCONVERGED, ConnectedComponents
-from transforms.document import Document
-from transforms.minhash import (band_keys, compact_set, jaccard, node_id, shingle_hashes,
+from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
+from thresher.transforms.dedup.minhash.components import LABELS, UNCONVERGED, ConnectedComponents
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.minhash.signatures import (band_keys, compact_set, jaccard, node_id, shingle_hashes,
                                 signature)
-from transforms.priority import check_rule, priority_key
+from thresher.transforms.dedup.priority import check_rule, priority_key
 
 NAME = "minhash_dedup"
 DUPLICATE = "minhash_duplicate"
@@ -87,7 +87,7 @@ REFERENCE_DUPLICATE = "minhash_reference_duplicate"
 NGRAM, BANDS, ROWS, SEED = 5, 14, 8, 1
 # FineWeb verified nothing; 0.8 is where 14 x 8 LSH finds 92% of pairs (s_curve).
 THRESHOLD = 0.8
-MAX_ROUNDS = 12  # a 10,000-node chain needs 11 (transforms/connected_components.py)
+MAX_ROUNDS = 12  # a 10,000-node chain needs 11 (transforms/dedup/minhash/components.py)
 # benchmarks/minhash_quality.py: 96 real-page documents unmatched after 1 round, 6 after 2, 0 after 3.
 VERIFY_ROUNDS = 3
 SIGNATURE_META = "thresher.minhash"
@@ -443,8 +443,8 @@ class MinHashDedup(beam.PTransform):
         import pyarrow.parquet as pq
         from apache_beam.io.filesystems import FileSystems
 
-        from transforms.base import ParamError
-        from transforms.preflight import Problems, is_local, resolution_note
+        from thresher.transforms.base import ParamError
+        from thresher.transforms.preflight import Problems, is_local, resolution_note
 
         try:
             files = _match(self.reference_signatures)

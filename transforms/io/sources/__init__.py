@@ -22,14 +22,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REPORT, error_record
-from transforms.document import Document
-from transforms.redact import redact
-from transforms.sources.arc import read_arc
-from transforms.sources.common import Fields, ReadError
-from transforms.sources.jsonl import read_jsonl
-from transforms.sources.parquet import read_parquet
-from transforms.sources.warc import read_warc, read_wet
+from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REPORT, error_record
+from thresher.transforms.document import Document
+from thresher.transforms.redact import redact
+from thresher.transforms.io.sources.arc import read_arc
+from thresher.transforms.io.sources.common import Fields, ReadError
+from thresher.transforms.io.sources.jsonl import read_jsonl
+from thresher.transforms.io.sources.parquet import read_parquet
+from thresher.transforms.io.sources.warc import read_warc, read_wet
 
 FORMATS = ("warc", "arc", "wet", "jsonl", "parquet")
 _SUFFIXES = (  # most specific first: .warc.wet.gz must not match .warc.gz

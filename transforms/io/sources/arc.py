@@ -30,13 +30,13 @@ from typing import BinaryIO, Generator, Iterator, Optional, Union
 
 from warcio.archiveiterator import ArchiveIterator
 
-from transforms.document import Document
-from transforms.sources import common
-from transforms.sources.common import ReadError, open_raw, stable_id
-from transforms.sources.decode import decode_html
-from transforms.sources.http import decode_body, is_text, parse_content_type
-from transforms.sources.resync import ARC_START, Failure, is_arc_header, read_across_damage
-from transforms.sources.warc import TruncatedRecord
+from thresher.transforms.document import Document
+from thresher.transforms.io.sources import common
+from thresher.transforms.io.sources.common import ReadError, open_raw, stable_id
+from thresher.transforms.io.sources.decode import decode_html
+from thresher.transforms.io.sources.http import decode_body, is_text, parse_content_type
+from thresher.transforms.io.sources.resync import ARC_START, Failure, is_arc_header, read_across_damage
+from thresher.transforms.io.sources.warc import TruncatedRecord
 
 Item = Union[Document, ReadError]
 

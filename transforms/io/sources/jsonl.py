@@ -17,8 +17,8 @@ from typing import Iterator, Optional, Union
 import orjson
 import zstandard
 
-from transforms.document import Document
-from transforms.sources.common import Fields, ReadError, as_str, basename, open_raw
+from thresher.transforms.document import Document
+from thresher.transforms.io.sources.common import Fields, ReadError, as_str, basename, open_raw
 
 Item = Union[Document, ReadError]
 

@@ -12,8 +12,8 @@ from typing import Iterator, Union
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.document import Document
-from transforms.sources.common import Fields, ReadError, as_str, basename, open_raw
+from thresher.transforms.document import Document
+from thresher.transforms.io.sources.common import Fields, ReadError, as_str, basename, open_raw
 
 Item = Union[Document, ReadError]
 BATCH_ROWS = 1024

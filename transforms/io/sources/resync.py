@@ -17,8 +17,8 @@ import re
 import zlib
 from typing import BinaryIO, Callable, Generator, Iterator, Optional, Tuple, Union
 
-from transforms.document import Document
-from transforms.sources.common import ReadError
+from thresher.transforms.document import Document
+from thresher.transforms.io.sources.common import ReadError
 
 Item = Union[Document, ReadError]
 

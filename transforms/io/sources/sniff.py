@@ -28,7 +28,7 @@ import json
 import re
 from typing import Iterator, List, Optional
 
-from transforms.sources.common import Fields, open_raw
+from thresher.transforms.io.sources.common import Fields, open_raw
 
 HEAD_BYTES = 1 << 20  # decompressed bytes read at most, across records
 MAX_RECORDS = 16  # WARC records looked at
@@ -235,7 +235,7 @@ def unknown_extension(paths: List[str]) -> str:
 def check_format(path: str, fmt: str, fields: Fields = Fields()) -> Optional[str]:
     """A one-line problem when the file's first records do not fit ``fmt`` (``auto``: by extension)."""
     if fmt == "auto":
-        from transforms.sources import detect_format
+        from thresher.transforms.io.sources import detect_format
         try:
             fmt = detect_format(path)
         except ValueError:

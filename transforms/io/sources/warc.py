@@ -59,12 +59,12 @@ from typing import BinaryIO, Generator, Iterator, Optional, Union
 from fastwarc.stream_io import GzipReader
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from transforms.document import Document
-from transforms.sources import common
-from transforms.sources.common import ReadError, open_raw, stable_id
-from transforms.sources.decode import decode_html
-from transforms.sources.http import decode_body, is_text, parse_content_type
-from transforms.sources.resync import (WARC_START, DamagedBytes, Failure, gunzip_member, is_warc_header,
+from thresher.transforms.document import Document
+from thresher.transforms.io.sources import common
+from thresher.transforms.io.sources.common import ReadError, open_raw, stable_id
+from thresher.transforms.io.sources.decode import decode_html
+from thresher.transforms.io.sources.http import decode_body, is_text, parse_content_type
+from thresher.transforms.io.sources.resync import (WARC_START, DamagedBytes, Failure, gunzip_member, is_warc_header,
                                       read_across_damage)
 
 Item = Union[Document, ReadError]

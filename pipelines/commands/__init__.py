@@ -1,0 +1,1 @@
+"""The command line and its commands: run/validate (cli), train-quality, quickstart corpus, templates."""

@@ -1,0 +1,1 @@
+"""The recipe: its schema, validation before a run, and the registry of steps it can name."""

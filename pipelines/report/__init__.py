@@ -1,0 +1,1 @@
+"""What a run reports: stats.json, the summary table, the data card and the dataset card."""

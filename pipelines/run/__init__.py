@@ -1,0 +1,1 @@
+"""Running a recipe: the builder (recipe -> Beam graph), runner presets, progress, logs, failures."""

@@ -1,0 +1,1 @@
+"""The shipped recipes (YAML), installed as package data of ``thresher.recipes``."""

@@ -1,0 +1,1 @@
+"""Deduplication: exact text, URL, lines (C4) and MinHash near-duplicates."""

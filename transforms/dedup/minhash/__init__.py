@@ -1,0 +1,1 @@
+"""MinHash near-duplicate removal: signatures, connected components, the step."""

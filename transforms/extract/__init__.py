@@ -1,0 +1,1 @@
+"""Extraction: HTML to main text."""

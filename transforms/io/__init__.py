@@ -1,0 +1,1 @@
+"""Reading documents (sources) and writing them (sinks, ordered sink)."""

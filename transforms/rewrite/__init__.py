@@ -1,0 +1,1 @@
+"""Steps that rewrite text: Unicode and whitespace normalisation, PII placeholders."""

@@ -1,0 +1,1 @@
+"""Selection over the corpus: decontamination against benchmarks, weighted mixing."""

@@ -1,0 +1,1 @@
+"""Text helpers shared by steps: word and sentence splitting, token estimates."""
