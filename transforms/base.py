@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from typing import ClassVar, Dict, Iterable, Optional, Union
+from typing import ClassVar, Dict, Iterable, Optional, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -151,16 +151,36 @@ class _DocumentStepFn(beam.DoFn):
         self._step.teardown()
 
 
-class DocumentStep(beam.PTransform):
-    """Base class for steps that keep, modify or drop one document at a time."""
+class Step(beam.PTransform):
+    """What every step shares: its name, the annotations it writes and the reasons it drops, and
+    what travels to the workers. A composite step (dedup, mixing) subclasses it and writes ``expand``;
+    ``DocumentStep`` adds the per-document plumbing."""
 
     name: ClassVar[str] = "step"
     #: annotations this step adds, as name -> Arrow type name ("string", "float64", "int64", "bool")
     ANNOTATIONS: ClassVar[Dict[str, str]] = {}
+    #: annotation -> one-line meaning; drop reason -> one-line description (``thresher steps``, data card)
+    ANNOTATION_DOCS: ClassVar[Dict[str, str]] = {}
+    DROP_REASONS: ClassVar[Dict[str, str]] = {}
+    #: attributes built on the worker (models, compiled functions): sent as None, rebuilt by ``setup``
+    WORKER_STATE: ClassVar[Tuple[str, ...]] = ()
 
     def written_annotations(self) -> Dict[str, str]:
         """The annotations this configuration writes on the documents it keeps (name -> Arrow type)."""
         return dict(self.ANNOTATIONS)
+
+    def __getstate__(self):
+        # Only the parameters travel to workers, not the pipeline the transform was applied to.
+        state = dict(self.__dict__)
+        state.pop("pipeline", None)
+        for name in self.WORKER_STATE:
+            if name in state:
+                state[name] = None
+        return state
+
+
+class DocumentStep(Step):
+    """Base class for steps that keep, modify or drop one document at a time."""
 
     def setup(self) -> None:
         """Load heavy state (models, word lists) once per worker."""
@@ -175,12 +195,6 @@ class DocumentStep(beam.PTransform):
     def expand(self, docs):
         outputs = docs | "Apply" >> beam.ParDo(_DocumentStepFn(self)).with_outputs(REJECTED, ERRORS, main=KEPT)
         return step_outputs(outputs[KEPT], outputs[REJECTED], outputs[ERRORS])
-
-    def __getstate__(self):
-        # Only the parameters travel to workers, not the pipeline the transform was applied to.
-        state = dict(self.__dict__)
-        state.pop("pipeline", None)
-        return state
 
 
 def step_outputs(kept, rejected_docs, errors, report=None, summary=None) -> Dict[str, beam.PCollection]:

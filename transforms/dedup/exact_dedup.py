@@ -14,6 +14,7 @@ from typing import Optional
 import apache_beam as beam
 import xxhash
 
+from thresher.transforms.base import Step
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.keep_one import KeepOnePerKey
 from thresher.transforms.dedup.priority import check_rule
@@ -38,7 +39,7 @@ def content_key(doc: Document, normalize: str) -> bytes:
     return xxhash.xxh3_128_digest(normalize_text(doc.text, normalize).encode("utf-8", "surrogatepass"))
 
 
-class ExactDedup(beam.PTransform):
+class ExactDedup(Step):
     """Keep one document per identical text (after normalisation); reject the copies as exact_duplicate.
 
     The kept document is annotated with ``exact_copies``, the number of

@@ -55,7 +55,7 @@ import apache_beam as beam
 import xxhash
 from apache_beam.metrics import Metrics
 
-from thresher.transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
+from thresher.transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, Step, StepCounters, step_outputs
 from thresher.transforms.filters.c4 import english_punkt
 from thresher.transforms.document import Document, DocumentCoder
 from thresher.transforms.dedup.priority import id_hash
@@ -231,7 +231,7 @@ class _RemoveLost(beam.DoFn):
             yield doc.annotate(line_dedup_removed_lines=0)
 
 
-class LineDedup(beam.PTransform):
+class LineDedup(Step):
     """Remove lines (or 3-sentence spans) repeated across the corpus from all pages but one, as C4 did.
 
     The page that keeps a repeated unit is the one whose URL has the smallest

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 import xxhash
 
+from thresher.transforms.base import Step
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.keep_one import KeepOnePerKey
 from thresher.transforms.dedup.priority import check_rule
@@ -82,7 +83,7 @@ def url_key(doc: Document, tracking_params: Sequence[str]) -> Optional[bytes]:
     return xxhash.xxh3_128_digest(normalized.encode("utf-8", "surrogatepass"))
 
 
-class UrlDedup(beam.PTransform):
+class UrlDedup(Step):
     """Keep one document per normalised URL (newest crawl by default); reject the others as url_duplicate.
 
     Documents with an empty URL pass through untouched. The kept document is

@@ -91,6 +91,7 @@ class Extract(DocumentStep):
     """
 
     name = "extract"
+    WORKER_STATE = ("_extract_fn",)
     ANNOTATIONS = {"extractor": "string", "html_bytes": "int64"}
     ANNOTATION_DOCS = {"extractor": "the extractor that produced the text",
                        "html_bytes": "UTF-8 bytes of the page's HTML before extraction"}
@@ -193,10 +194,6 @@ class Extract(DocumentStep):
             return NO_TEXT
         return doc.with_text(text, extractor=self.extractor, html_bytes=html_bytes)
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        state["_extract_fn"] = None  # rebuilt by setup() on the worker
-        return state
 
 
 # --- Time budget -------------------------------------------------------------

@@ -136,6 +136,7 @@ class LanguageFilter(DocumentStep):
     """
 
     name = "language"
+    WORKER_STATE = ("_model",)
     ANNOTATIONS = {"language": "string", "language_score": "float64"}
     ANNOTATION_DOCS = {"language": "the model's top language label (wuu and yue as zh with map_chinese)",
                        "language_score": "the model's probability of that label"}
@@ -222,7 +223,3 @@ class LanguageFilter(DocumentStep):
                 return Rejection(doc, LOW_SCORE)
         return doc
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        state["_model"] = None  # loaded by setup() on the worker
-        return state

@@ -44,7 +44,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 
-from thresher.transforms.base import ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, ParamError, Step, StepCounters, step_outputs
 from thresher.transforms.document import Document
 from thresher.transforms.per_process import per_process
 
@@ -192,7 +192,7 @@ def _score_of(doc: Document) -> float:
     return doc.annotations["quality_score"]
 
 
-class QualityModel(beam.PTransform):
+class QualityModel(Step):
     """Score each document with a fastText quality classifier and keep the high scorers (DCLM).
 
     Annotates ``quality_score`` (probability of the positive label, also on rejected documents);

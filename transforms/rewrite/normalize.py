@@ -72,6 +72,7 @@ class Normalize(DocumentStep):
     """
 
     name = "normalize"
+    WORKER_STATE = ("_fix",)
     ANNOTATIONS = {}
     ANNOTATION_DOCS: Dict[str, str] = {}
     DROP_REASONS = {"normalize_empty": "no text left after normalisation"}
@@ -98,10 +99,6 @@ class Normalize(DocumentStep):
             config = ftfy.TextFixerConfig(**FTFY_SETTINGS)
             self._fix = lambda text: ftfy.fix_text(text, config=config)
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        state["_fix"] = None  # rebuilt by setup() on the worker
-        return state
 
     def process(self, doc: Document) -> Union[Document, str]:
         text = doc.text

@@ -66,7 +66,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import apache_beam as beam
 import numpy as np
 
-from thresher.transforms.base import ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, ParamError, Step, StepCounters, step_outputs
 from thresher.transforms.select.benchmark_files import BenchmarkItem, check_format, match_files, read_items
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.minhash.signatures import mix64, text_word_hashes
@@ -337,7 +337,7 @@ class _ScanFn(beam.DoFn):
             yield doc
 
 
-class Decontaminate(beam.PTransform):
+class Decontaminate(Step):
     """Drop (or flag) documents sharing word n-grams with benchmark items (GSM8K, MMLU, HumanEval, text).
 
     References: GPT-3 appendix C (13-grams) and datatrove's NGramsDecontFilter (12-grams, answer
@@ -433,7 +433,3 @@ class Decontaminate(beam.PTransform):
                    | "report" >> beam.Map(summarize, beam.pvalue.AsSingleton(index), self.ngram, self.min_matches))
         return step_outputs(scanned[KEPT], scanned[REJECTED], scanned[ERRORS], summary=summary)
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("pipeline", None)
-        return state

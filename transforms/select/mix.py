@@ -81,7 +81,7 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 import xxhash
 
-from thresher.transforms.base import COPIES_ADDED, ERRORS, KEPT, REJECTED, ParamError, StepCounters, step_outputs
+from thresher.transforms.base import COPIES_ADDED, ERRORS, KEPT, REJECTED, ParamError, Step, StepCounters, step_outputs
 from thresher.transforms.document import Document
 from thresher.transforms.text.tokens import TokenCounter
 
@@ -204,7 +204,7 @@ class _SumTuples(beam.CombineFn):
         return acc
 
 
-class Mix(beam.PTransform):
+class Mix(Step):
     """Sample the inputs by weight to a token or document budget, upsampling by deterministic copies.
 
     Reference: the repetition cap after Muennighoff et al. 2023; per-document upsampling
@@ -373,8 +373,3 @@ class Mix(beam.PTransform):
                 "max_epochs": self.max_epochs, "token_counting": TokenCounter(self.tokenizer).method,
                 "sources": sources}
 
-    def __getstate__(self):
-        # Only the parameters travel to workers, not the pipeline the transform was applied to.
-        state = dict(self.__dict__)
-        state.pop("pipeline", None)
-        return state

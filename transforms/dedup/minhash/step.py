@@ -73,7 +73,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
+from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, Step, StepCounters, step_outputs
 from thresher.transforms.dedup.minhash.components import LABELS, UNCONVERGED, ConnectedComponents
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.minhash.signatures import (band_keys, compact_set, jaccard, node_id, shingle_hashes,
@@ -370,7 +370,7 @@ def _count(pcoll, label: str, name: str):
             | f"{label} report" >> beam.Map(lambda n: (name, n)))
 
 
-class MinHashDedup(beam.PTransform):
+class MinHashDedup(Step):
     """Removes near-duplicate documents: MinHash LSH, connected components, one document kept per cluster
     (verified: per group of documents with Jaccard >= threshold to the kept one).
 
@@ -430,10 +430,6 @@ class MinHashDedup(beam.PTransform):
         self.priority, self.priority_annotation = priority, priority_annotation
         self.reference_signatures, self.write_signatures = reference_signatures, write_signatures
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("pipeline", None)
-        return state
 
     def preflight(self, inputs) -> None:
         """``reference_signatures`` matches signature files whose schema (read alone) has ``id`` and
