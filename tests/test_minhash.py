@@ -9,21 +9,22 @@ import numpy as np
 import pytest
 
 from thresher.transforms.dedup.minhash import signatures as M
+from thresher.transforms.text import hashing as H
 
 
 def test_normalize_known_answers():
-    assert M.normalize("Héllo, WORLD! 1234 and 5.6") == "hello world 0 and 0"  # 5.6 -> 56 -> 0
-    assert M.normalize("C'est l'été — Ｆｕｌｌ ﬁne") == "cest lete full fine"  # NFKD folds width and ligatures
-    assert M.normalize("  a\t\nb  ") == "a b"
-    assert M.normalize("") == ""
-    assert M.normalize("   \n\t ") == ""
-    assert M.normalize("!!! ... ---") == ""  # only punctuation
-    assert M.normalize("a+b=c $5 <tag>") == "abc 0 tag"  # ASCII symbols deleted
+    assert H.normalize("Héllo, WORLD! 1234 and 5.6") == "hello world 0 and 0"  # 5.6 -> 56 -> 0
+    assert H.normalize("C'est l'été — Ｆｕｌｌ ﬁne") == "cest lete full fine"  # NFKD folds width and ligatures
+    assert H.normalize("  a\t\nb  ") == "a b"
+    assert H.normalize("") == ""
+    assert H.normalize("   \n\t ") == ""
+    assert H.normalize("!!! ... ---") == ""  # only punctuation
+    assert H.normalize("a+b=c $5 <tag>") == "abc 0 tag"  # ASCII symbols deleted
 
 
 def test_words_cjk_characters_are_words():
-    assert M.words("中文字 abc 123") == ["中", "文", "字", "abc", "0"]
-    assert M.words("日本語のテキスト。") == ["日", "本", "語", "の", "テ", "キ", "ス", "ト"]
+    assert H.words("中文字 abc 123") == ["中", "文", "字", "abc", "0"]
+    assert H.words("日本語のテキスト。") == ["日", "本", "語", "の", "テ", "キ", "ス", "ト"]
 
 
 def test_shingle_counts_and_short_documents():
@@ -63,7 +64,7 @@ def test_permutations_are_datatroves_draws_and_signature_is_the_formula():
 
 def _reference_hashes(text):
     """The words of the str-method normalisation, each hashed alone."""
-    parts = [M.text_word_hashes(w) for w in M.words(text)]
+    parts = [H.text_word_hashes(w) for w in H.words(text)]
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
 
 
@@ -73,16 +74,16 @@ def test_array_normalisation_gives_the_words_of_the_str_methods():
              "éÉßøÆ—–“”‘’…·\u00a0\u2003\u0301\u00b2٣४中文字日本のテキスト。，Ｆｕｌｌﬁ")
     for _ in range(3000):
         text = "".join(rnd.choice(chars) for _ in range(rnd.randint(0, 40)))
-        assert np.array_equal(M.text_word_hashes(text), _reference_hashes(text)), repr(text)
+        assert np.array_equal(H.text_word_hashes(text), _reference_hashes(text)), repr(text)
 
 
 def test_word_hashes_depend_on_the_word_only():
-    h = M.text_word_hashes("the cat, THE dog")
+    h = H.text_word_hashes("the cat, THE dog")
     assert h[0] == h[2] and len(set(h.tolist())) == 3
-    far = M.text_word_hashes("x " * 50_000 + "hello")  # far into a long text, same hash as alone
-    assert far[-1] == M.text_word_hashes("hello")[0]
-    assert M.text_word_hashes("ab")[0] != M.text_word_hashes("ba")[0]
-    assert len(M.text_word_hashes("")) == 0 and len(M.text_word_hashes(" ... ")) == 0
+    far = H.text_word_hashes("x " * 50_000 + "hello")  # far into a long text, same hash as alone
+    assert far[-1] == H.text_word_hashes("hello")[0]
+    assert H.text_word_hashes("ab")[0] != H.text_word_hashes("ba")[0]
+    assert len(H.text_word_hashes("")) == 0 and len(H.text_word_hashes(" ... ")) == 0
 
 
 def _vocab_text(rnd, n):  # letters only: digits would all normalise to 0

@@ -1,1 +1,1 @@
-"""Text helpers shared by steps: word and sentence splitting, token estimates."""
+"""Text helpers shared by steps: word and sentence splitting, word hashing, token estimates."""
