@@ -5,7 +5,9 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from thresher.pipelines.recipe.model import RecipeError, check_inputs_exist, load_recipe
+from thresher.pipelines.recipe.checks import check_inputs_exist
+from thresher.pipelines.recipe.model import load_recipe
+from thresher.pipelines.recipe.schema import RecipeError
 from thresher.transforms.base import DocumentStep
 
 
@@ -234,7 +236,7 @@ output:
 
 
 def _ordered(tmp_path, order="annotation", order_by="score", weights="{web: 1}"):
-    from thresher.pipelines.recipe.model import check_before_run
+    from thresher.pipelines.recipe.checks import check_before_run
     data = tmp_path / "in.jsonl"
     data.write_text("")
     path = tmp_path / "r.yaml"
@@ -292,7 +294,7 @@ class Reader(DocumentStep):
 
 
 def test_check_before_run_lists_every_problem_in_recipe_order(tmp_path):
-    from thresher.pipelines.recipe.model import check_before_run
+    from thresher.pipelines.recipe.checks import check_before_run
     registry = {"scored": Scored, "reader": Reader}
     text = (f"version: 1\ninputs:\n  web: {{paths: ['{tmp_path}/a*.jsonl', '{tmp_path}/b*.jsonl']}}\n"
             f"steps:\n  - step: reader\n    files: ['{tmp_path}/x.txt', '{tmp_path}/y.txt']\n"

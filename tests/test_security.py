@@ -22,7 +22,8 @@ import sys
 import pytest
 
 from thresher.pipelines.commands.cli import main
-from thresher.pipelines.recipe.model import RecipeError, load_recipe
+from thresher.pipelines.recipe.model import load_recipe
+from thresher.pipelines.recipe.schema import RecipeError
 from thresher.pipelines.recipe.registry import STEPS
 from tests.conftest import PROJECT_ROOT
 from tests.portable_services import all_on_loopback, free_port, listening_addresses

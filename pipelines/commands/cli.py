@@ -25,7 +25,9 @@ import sys
 import time
 from typing import List, Optional
 
-from thresher.pipelines.recipe.model import RecipeError, check_before_run, load_recipe
+from thresher.pipelines.recipe.checks import check_before_run
+from thresher.pipelines.recipe.model import load_recipe
+from thresher.pipelines.recipe.schema import RecipeError
 from thresher.pipelines.recipe.registry import STEPS, describe_steps
 from thresher.pipelines.report.stats import RUNNING_MARKER, SUCCESS_MARKER
 from thresher.pipelines.run.run_log import ConsoleFilter

@@ -36,7 +36,9 @@ from typing import List, Optional, Tuple
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from thresher.pipelines.commands.cli import parse_params
-from thresher.pipelines.recipe.model import Recipe, check_before_run, load_recipe
+from thresher.pipelines.recipe.checks import check_before_run
+from thresher.pipelines.recipe.model import load_recipe
+from thresher.pipelines.recipe.schema import Recipe
 from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.run.execute import apply_overrides, run_recipe
 from thresher.pipelines.run.runners import RunnerConfig

@@ -16,7 +16,7 @@ import json
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from thresher.pipelines.recipe.model import step_params, type_name
+from thresher.pipelines.recipe.params import step_params, type_name
 from thresher.transforms.select.benchmark_files import FORMATS as BENCHMARK_FORMATS
 from thresher.transforms.filters.c4 import C4BadWords, C4Filter
 from thresher.transforms.select.decontaminate import ACTIONS, Decontaminate

@@ -15,7 +15,8 @@ import apache_beam as beam
 import xxhash
 
 from thresher.pipelines.report.profile import ProfileAnnotations
-from thresher.pipelines.recipe.model import Recipe, step_class
+from thresher.pipelines.recipe.plugins import step_class
+from thresher.pipelines.recipe.schema import Recipe
 from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.report.stats import FinalizeRun
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, DocumentStep, flatten_or_empty

@@ -16,7 +16,8 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 
 from thresher.pipelines.run.builder import build, input_files, output_dirs
-from thresher.pipelines.recipe.model import Recipe, RecipeError, _choices, expand_home
+from thresher.pipelines.recipe.params import choices, expand_home
+from thresher.pipelines.recipe.schema import Recipe, RecipeError
 from thresher.pipelines.report.stats import RUNNING_MARKER, STATS_FILE, SUCCESS_MARKER, read_stats, write_text
 from thresher.pipelines.run.progress import ProgressFiles, ProgressMonitor, progress_dir
 from thresher.pipelines.run.run_log import RunLog
@@ -59,7 +60,7 @@ def apply_overrides(recipe: Recipe, inputs: List[str], output: Optional[str]) ->
             replaced.setdefault(name, []).append(expand_home(pattern))
         elif sep and _INPUT_NAME.match(name) and not _matches_files(expand_home(item)):
             raise RecipeError(recipe.file, "inputs", f"--input {item!r}: the recipe has no input {name!r}"
-                              + _choices(name, new_inputs))
+                              + choices(name, new_inputs))
         elif len(new_inputs) == 1:
             replaced.setdefault(next(iter(new_inputs)), []).append(expand_home(item))
         else:
