@@ -54,7 +54,8 @@ from benchmarks.common import SHARED_DATA  # noqa: E402
 from benchmarks.extract_speed import read_pages  # noqa: E402
 from benchmarks.extract_speed import run as run_extract  # noqa: E402
 from thresher.transforms.assets import fetch_lid_model  # noqa: E402
-from thresher.transforms.filters.c4 import C4BadWords, C4Filter  # noqa: E402
+from thresher.transforms.filters.c4 import C4Filter  # noqa: E402
+from thresher.transforms.filters.c4_badwords import C4BadWords  # noqa: E402
 from thresher.transforms.document import Document  # noqa: E402
 from thresher.transforms.extract.html import Extract  # noqa: E402
 from thresher.transforms.filters.fineweb_quality import FineWebQuality  # noqa: E402

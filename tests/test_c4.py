@@ -12,7 +12,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from thresher.pipelines.recipe.model import step_params
 from tests.conftest import SHARED_DATA, local_pipeline
 from thresher.transforms.base import ERRORS, KEPT, REJECTED
-from thresher.transforms.filters.c4 import C4BadWords, C4Filter, count_sentences, english_punkt, trie_pattern
+from thresher.transforms.filters.c4 import C4Filter
+from thresher.transforms.filters.c4_badwords import C4BadWords, trie_pattern
+from thresher.transforms.text.sentences import count_sentences, english_punkt
 from thresher.transforms.document import Document
 
 LDNOOBW = SHARED_DATA / "wordlists" / "ldnoobw"

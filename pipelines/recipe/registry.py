@@ -18,7 +18,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from thresher.pipelines.recipe.params import step_params, type_name
 from thresher.transforms.select.benchmark_files import FORMATS as BENCHMARK_FORMATS
-from thresher.transforms.filters.c4 import C4BadWords, C4Filter
+from thresher.transforms.filters.c4 import C4Filter
+from thresher.transforms.filters.c4_badwords import C4BadWords
 from thresher.transforms.select.decontaminate import ACTIONS, Decontaminate
 from thresher.transforms.dedup.exact_dedup import NORMALIZATIONS, ExactDedup
 from thresher.transforms.extract.html import EXTRACTORS, Extract

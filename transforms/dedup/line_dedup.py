@@ -19,7 +19,7 @@ in two versions, both followed here:
 
 Then, as TFDS, a page left empty or with fewer than ``min_sentences`` (3)
 sentences is dropped (line_dedup_too_short). Sentences are NLTK Punkt's with
-the English model (``thresher.transforms.filters.c4.english_punkt``), counted as each TFDS
+the English model (``thresher.transforms.text.sentences``), counted as each TFDS
 version did: over the whole new text (line), summed per line (sentences3).
 ``min_words`` (whitespace words; 0, off, by default) is an extra floor that
 TFDS does not have, for text Punkt cannot count (CJK).
@@ -55,10 +55,11 @@ import apache_beam as beam
 import xxhash
 from apache_beam.metrics import Metrics
 
-from thresher.transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, Step, StepCounters, step_outputs
-from thresher.transforms.filters.c4 import english_punkt
+from thresher.transforms.base import (ERRORS, METRICS_NAMESPACE, REJECTED, ParamError, Step, StepCounters,
+                                      step_outputs)
 from thresher.transforms.document import Document, DocumentCoder
 from thresher.transforms.dedup.priority import id_hash
+from thresher.transforms.text.sentences import english_punkt, sentences as split_sentences
 
 # TFDS c4_utils _MIN_NUM_SENTENCES, applied again after dedup.
 MIN_SENTENCES = 3
@@ -106,15 +107,11 @@ def sentence_units(sentences: List[str]) -> Iterable[Tuple[int, int, int]]:
             yield i, i + size, _hash("\n".join(s.lower() for s in window))
 
 
-def _sentences(line: str) -> List[str]:
-    return english_punkt().tokenize(line)
-
-
 def units_of(text: str, unit: str) -> Set[int]:
     """The distinct unit hashes of a text."""
     if unit == "line":
         return {h for h in map(line_unit, text.split("\n")) if h is not None}
-    return {h for line in text.splitlines() for _, _, h in sentence_units(_sentences(line))}
+    return {h for line in text.splitlines() for _, _, h in sentence_units(split_sentences(line))}
 
 
 def remove_lost(text: str, won: Set[int]) -> Tuple[str, int, Optional[int]]:
@@ -137,7 +134,7 @@ def remove_lost_sentences(text: str, won: Set[int]) -> Tuple[str, int, int]:
     out: List[str] = []
     removed = left = 0
     for line in text.splitlines():
-        sentences = _sentences(line)
+        sentences = split_sentences(line)
         drop: Set[int] = set()
         for start, end, h in sentence_units(sentences):
             if h in won and h not in seen:
@@ -255,9 +252,10 @@ class LineDedup(Step):
     def __init__(self, unit: str = "line", min_sentences: int = MIN_SENTENCES, min_words: int = 0):
         super().__init__()
         if unit not in UNITS:
-            raise ValueError(f"line_dedup: unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+            raise ParamError("unit", f"line_dedup: unknown unit {unit!r}; valid: {', '.join(UNITS)}")
         if min_sentences < 0 or min_words < 0:
-            raise ValueError(f"line_dedup: min_sentences and min_words must be >= 0, "
+            raise ParamError("min_sentences" if min_sentences < 0 else "min_words",
+                             f"line_dedup: min_sentences and min_words must be >= 0, "
                              f"got {min_sentences} and {min_words}")
         self.unit = unit
         self.min_sentences = min_sentences
