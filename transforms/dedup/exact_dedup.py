@@ -14,7 +14,7 @@ from typing import Optional
 import apache_beam as beam
 import xxhash
 
-from thresher.transforms.base import Step
+from thresher.transforms.base import ParamError, Step
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.keep_one import KeepOnePerKey
 from thresher.transforms.dedup.priority import check_rule
@@ -62,7 +62,7 @@ class ExactDedup(Step):
                  priority_annotation: Optional[str] = None):
         super().__init__()
         if normalize not in NORMALIZATIONS:
-            raise ValueError(f"exact_dedup: unknown normalize {normalize!r}; valid: {', '.join(NORMALIZATIONS)}")
+            raise ParamError("normalize", f"exact_dedup: unknown normalize {normalize!r}; valid: {', '.join(NORMALIZATIONS)}")
         check_rule(priority, priority_annotation)
         self.normalize = normalize
         self.priority = priority

@@ -19,17 +19,18 @@ from typing import Optional, Tuple
 
 import xxhash
 
+from thresher.transforms.base import ParamError
 from thresher.transforms.document import Document
 
 RULES = ("newest", "annotation", "id_hash")
 
 
 def check_rule(rule: str, annotation: Optional[str]) -> None:
-    """Raise ValueError for an unknown rule or an ``annotation`` rule without a name."""
+    """Raise ParamError for an unknown rule or an ``annotation`` rule without a name."""
     if rule not in RULES:
-        raise ValueError(f"unknown priority {rule!r}; valid: {', '.join(RULES)}")
+        raise ParamError("priority", f"unknown priority {rule!r}; valid: {', '.join(RULES)}")
     if rule == "annotation" and not annotation:
-        raise ValueError("priority 'annotation' needs the annotation's name (priority_annotation)")
+        raise ParamError("priority_annotation", "priority 'annotation' needs the annotation's name (priority_annotation)")
 
 
 def id_hash(doc_id: str) -> int:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 import xxhash
 
-from thresher.transforms.base import Step
+from thresher.transforms.base import ParamError, Step
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.keep_one import KeepOnePerKey
 from thresher.transforms.dedup.priority import check_rule
@@ -106,7 +106,7 @@ class UrlDedup(Step):
         super().__init__()
         check_rule(priority, priority_annotation)
         if not all(isinstance(p, str) and p.strip("*") for p in tracking_params):
-            raise ValueError(f"url_dedup: tracking_params must be non-empty names, got {tracking_params!r}")
+            raise ParamError("tracking_params", f"url_dedup: tracking_params must be non-empty names, got {tracking_params!r}")
         self.priority = priority
         self.priority_annotation = priority_annotation
         self.tracking_params = list(tracking_params)

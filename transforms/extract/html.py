@@ -110,11 +110,11 @@ class Extract(DocumentStep):
                  extractor: str = "trafilatura"):
         super().__init__()
         if extractor not in EXTRACTORS:
-            raise ValueError(f"extract: extractor must be one of {EXTRACTORS}, got {extractor!r}")
+            raise ParamError("extractor", f"extract: extractor must be one of {EXTRACTORS}, got {extractor!r}")
         if max_html_bytes <= 0:
-            raise ValueError(f"extract: max_html_bytes must be positive, got {max_html_bytes}")
+            raise ParamError("max_html_bytes", f"extract: max_html_bytes must be positive, got {max_html_bytes}")
         if timeout_s < 0:
-            raise ValueError(f"extract: timeout_s must be >= 0, got {timeout_s}")
+            raise ParamError("timeout_s", f"extract: timeout_s must be >= 0, got {timeout_s}")
         self.favor_precision = favor_precision
         self.favor_recall = favor_recall
         self.include_comments = include_comments

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from thresher.transforms.base import FilterStep
+from thresher.transforms.base import FilterStep, ParamError
 from thresher.transforms.document import Document
-from thresher.transforms.text.split import duplicates, split_words
+from thresher.transforms.text.repetition import duplicates
+from thresher.transforms.text.split import split_words
 
 # Penedo et al. 2024 §3.4 / datatrove 0.2.0 FineWebQualityFilter defaults.
 LINE_PUNCT_THR = 0.12
@@ -83,9 +84,9 @@ class FineWebQuality(FilterStep):
                            ("short_line_length", short_line_length),
                            ("char_duplicates_ratio", char_duplicates_ratio), ("new_line_ratio", new_line_ratio)):
             if value < 0:
-                raise ValueError(f"{key} must be >= 0, got {value}")
+                raise ParamError(key, f"{key} must be >= 0, got {value}")
         if not stop_chars or any(not c for c in stop_chars):
-            raise ValueError("stop_chars must be a non-empty list of non-empty strings")
+            raise ParamError("stop_chars", "stop_chars must be a non-empty list of non-empty strings")
         self.line_punct_thr = line_punct_thr
         self.line_punct_exclude_zero = line_punct_exclude_zero
         self.short_line_thr = short_line_thr

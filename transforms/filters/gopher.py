@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional
 
-from thresher.transforms.base import FilterStep
+from thresher.transforms.base import FilterStep, ParamError
 from thresher.transforms.document import Document
-from thresher.transforms.text.split import NGrams, duplicates, split_lines, split_paragraphs, split_words
+from thresher.transforms.text.repetition import NGrams, duplicates
+from thresher.transforms.text.split import split_lines, split_paragraphs, split_words
 
 # Rae et al. 2021, §A.1.1 (quality filters), as datatrove 0.2.0 defaults.
 MIN_DOC_WORDS = 50
@@ -146,11 +147,11 @@ class GopherQuality(FilterStep):
                            ("min_alpha_words_ratio", min_alpha_words_ratio),
                            ("min_stop_words", min_stop_words)):
             if value is not None and value < 0:
-                raise ValueError(f"{key} must be >= 0 or null, got {value}")
+                raise ParamError(key, f"{key} must be >= 0 or null, got {value}")
         if any(not w or " " in w for w in stop_words):
-            raise ValueError(f"stop_words must be non-empty words without spaces, got {stop_words}")
+            raise ParamError("stop_words", f"stop_words must be non-empty words without spaces, got {stop_words}")
         if any(not b for b in bullets):
-            raise ValueError("bullets must be non-empty strings")
+            raise ParamError("bullets", "bullets must be non-empty strings")
         self.min_doc_words = min_doc_words
         self.max_doc_words = max_doc_words
         self.min_avg_word_length = min_avg_word_length
@@ -290,12 +291,12 @@ class GopherRepetition(FilterStep):
                            ("dup_line_char_frac", dup_line_char_frac),
                            ("dup_para_char_frac", dup_para_char_frac)):
             if value is not None and value < 0:
-                raise ValueError(f"{key} must be >= 0 or null, got {value}")
+                raise ParamError(key, f"{key} must be >= 0 or null, got {value}")
         for key, table in (("top_n_grams", top_n_grams), ("dup_n_grams", dup_n_grams)):
             if any(n < 1 for n in table) or any(v < 0 for v in table.values()):
-                raise ValueError(f"{key} needs n >= 1 and fractions >= 0, got {table}")
+                raise ParamError(key, f"{key} needs n >= 1 and fractions >= 0, got {table}")
         if ngram_method not in ("datatrove", "gopher"):
-            raise ValueError(f"ngram_method must be 'datatrove' or 'gopher', got {ngram_method!r}")
+            raise ParamError("ngram_method", f"ngram_method must be 'datatrove' or 'gopher', got {ngram_method!r}")
         self.dup_line_frac = dup_line_frac
         self.dup_para_frac = dup_para_frac
         self.dup_line_char_frac = dup_line_char_frac

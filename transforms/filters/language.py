@@ -33,7 +33,7 @@ import difflib
 from typing import Dict, FrozenSet, List, Optional, Tuple, Union
 
 from thresher.transforms.assets import find_lid_model
-from thresher.transforms.base import DocumentStep, Rejection
+from thresher.transforms.base import DocumentStep, ParamError, Rejection
 from thresher.transforms.document import Document
 from thresher.transforms.per_process import per_process
 
@@ -151,15 +151,16 @@ class LanguageFilter(DocumentStep):
         min_scores = dict(min_scores or {})
         for lang in languages:
             if not isinstance(lang, str) or not lang.strip():
-                raise ValueError(f"language: languages must be non-empty codes, got {lang!r}")
+                raise ParamError("languages", f"language: languages must be non-empty codes, got {lang!r}")
         if map_chinese and set(languages) & (CHINESE_VARIETIES - {"zh"}):
-            raise ValueError("language: with map_chinese, wuu and yue are labelled zh: list zh instead")
+            raise ParamError("languages", "language: with map_chinese, wuu and yue are labelled zh: list zh instead")
         for lang, score in [("min_score", min_score), *min_scores.items()]:
             if not 0.0 <= score <= 1.0:
-                raise ValueError(f"language: minimum score for {lang} must be within [0, 1], got {score}")
+                raise ParamError("min_score" if lang == "min_score" else "min_scores",
+                                 f"language: minimum score for {lang} must be within [0, 1], got {score}")
         unknown = sorted(set(min_scores) - set(languages))
         if unknown:
-            raise ValueError(f"language: min_scores names languages not in languages: {unknown}")
+            raise ParamError("min_scores", f"language: min_scores names languages not in languages: {unknown}")
         self.languages = languages
         self.min_score = float(min_score)
         self.min_scores = {lang: float(score) for lang, score in min_scores.items()}
@@ -172,7 +173,7 @@ class LanguageFilter(DocumentStep):
         self._model = shared_lid_model(find_lid_model(self.model_path))
         unknown = sorted(set(self.languages) - self._model.labels)
         if unknown:
-            raise ValueError(f"language: {unknown} are not labels of the model {self._model.path}")
+            raise ParamError("languages", f"language: {unknown} are not labels of the model {self._model.path}")
 
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
         """The model is found and loads (once per process), and every language is one of its labels."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Tuple
 
-from thresher.transforms.base import FilterStep
+from thresher.transforms.base import FilterStep, ParamError
 
 # Thresholds (DCLM refinedweb.yaml, after RefinedWeb appendix G.2).
 MAX_UPPERCASE_RATIO = 0.5  # uppercase_ratio_line_modifier: remove a line with uppercase chars / chars > 0.5
@@ -197,11 +197,11 @@ class RefinedWebFilter(FilterStep):
                              ("max_numeric_ratio", max_numeric_ratio),
                              ("max_removed_ratio", max_removed_ratio)):
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{pname} must be between 0 and 1, got {value}")
+                raise ParamError(pname, f"{pname} must be between 0 and 1, got {value}")
         if min_words_per_line < 0:
-            raise ValueError(f"min_words_per_line must be >= 0, got {min_words_per_line}")
+            raise ParamError("min_words_per_line", f"min_words_per_line must be >= 0, got {min_words_per_line}")
         if max_substring_line_words < 0:
-            raise ValueError(f"max_substring_line_words must be >= 0, got {max_substring_line_words}")
+            raise ParamError("max_substring_line_words", f"max_substring_line_words must be >= 0, got {max_substring_line_words}")
         self.max_uppercase_ratio = max_uppercase_ratio
         self.max_numeric_ratio = max_numeric_ratio
         self.min_words_per_line = min_words_per_line

@@ -55,7 +55,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import xxhash
 
-from thresher.transforms.base import FilterStep
+from thresher.transforms.base import FilterStep, ParamError
 from thresher.transforms.document import Document
 from thresher.transforms.per_process import per_process
 
@@ -386,7 +386,7 @@ class UrlFilter(FilterStep):
                  ignore_case: bool = False, **common):
         super().__init__(**common)
         if soft_word_threshold < 1:
-            raise ValueError(f"url_filter: soft_word_threshold must be >= 1, got {soft_word_threshold}")
+            raise ParamError("soft_word_threshold", f"url_filter: soft_word_threshold must be >= 1, got {soft_word_threshold}")
         home = os.path.expanduser  # "~/..." list paths (contract: recipes may start paths with ~)
         self.domain_blocklists = [home(p) for p in domain_blocklists or []]
         self.url_blocklists = [home(p) for p in url_blocklists or []]

@@ -29,7 +29,7 @@ import re
 import unicodedata
 from typing import Union
 
-from thresher.transforms.base import DocumentStep
+from thresher.transforms.base import DocumentStep, ParamError
 from thresher.transforms.document import Document
 
 EMPTY = "normalize_empty"
@@ -81,9 +81,9 @@ class Normalize(DocumentStep):
                  max_consecutive_newlines: int = MAX_CONSECUTIVE_NEWLINES):
         super().__init__()
         if unicode_form not in FORMS:
-            raise ValueError(f"unicode_form must be one of {', '.join(FORMS)}, got {unicode_form!r}")
+            raise ParamError("unicode_form", f"unicode_form must be one of {', '.join(FORMS)}, got {unicode_form!r}")
         if max_consecutive_newlines < 0:
-            raise ValueError(f"max_consecutive_newlines must be >= 0, got {max_consecutive_newlines}")
+            raise ParamError("max_consecutive_newlines", f"max_consecutive_newlines must be >= 0, got {max_consecutive_newlines}")
         self.fix_unicode = fix_unicode
         self.unicode_form = unicode_form
         self.normalize_whitespace = normalize_whitespace

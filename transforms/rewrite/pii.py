@@ -38,7 +38,7 @@ import ipaddress
 import re
 from typing import Dict, List, Set
 
-from thresher.transforms.base import FilterStep
+from thresher.transforms.base import FilterStep, ParamError
 
 # datatrove PIIFormatter defaults. example.com/org are reserved for examples; the IPv4 addresses are
 # datatrove's "randomly generated list of ips" that did not answer ping.
@@ -145,7 +145,7 @@ class PiiRedact(FilterStep):
         for pname, value in (("email_replacements", email_replacements), ("ip_replacements", ip_replacements),
                              ("ipv6_replacements", ipv6_replacements), ("phone_replacements", phone_replacements)):
             if isinstance(value, str) or not value or not all(isinstance(v, str) for v in value):
-                raise ValueError(f"{pname} must be a non-empty list of strings, got {value!r}")
+                raise ParamError(pname, f"{pname} must be a non-empty list of strings, got {value!r}")
         self.redact_emails = redact_emails
         self.redact_ips = redact_ips
         self.redact_ipv6 = redact_ipv6

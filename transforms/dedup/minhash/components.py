@@ -34,7 +34,7 @@ from typing import Iterable, List, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from thresher.transforms.base import METRICS_NAMESPACE
+from thresher.transforms.base import METRICS_NAMESPACE, ParamError
 
 DEFAULT_MAX_ROUNDS = 10
 LABELS = "labels"
@@ -153,7 +153,7 @@ class ConnectedComponents(beam.PTransform):
     def __init__(self, max_rounds: int = DEFAULT_MAX_ROUNDS, counter_prefix: str = "connected_components"):
         super().__init__()
         if max_rounds < 1:
-            raise ValueError("max_rounds must be at least 1")
+            raise ParamError("max_rounds", "max_rounds must be at least 1")
         self.max_rounds = max_rounds
         self.counter_prefix = counter_prefix
 

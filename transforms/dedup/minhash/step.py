@@ -73,7 +73,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, Step, StepCounters, step_outputs
+from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, Step, StepCounters, step_outputs
 from thresher.transforms.dedup.minhash.components import LABELS, UNCONVERGED, ConnectedComponents
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.minhash.signatures import (band_keys, compact_set, jaccard, node_id, shingle_hashes,
@@ -420,9 +420,9 @@ class MinHashDedup(Step):
         for key, value in (("ngram", ngram), ("bands", bands), ("rows", rows), ("max_rounds", max_rounds),
                            ("verify_rounds", verify_rounds)):
             if value < 1:
-                raise ValueError(f"{key} must be at least 1, got {value}")
+                raise ParamError(key, f"{key} must be at least 1, got {value}")
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+            raise ParamError("threshold", f"threshold must be within [0, 1], got {threshold}")
         check_rule(priority, priority_annotation)
         self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
         self.verify, self.threshold, self.max_rounds = verify, threshold, max_rounds
