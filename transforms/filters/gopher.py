@@ -20,8 +20,7 @@ from typing import Dict, List, Optional
 
 from thresher.transforms.base import FilterStep, ParamError
 from thresher.transforms.document import Document
-from thresher.transforms.text.repetition import NGrams, duplicates
-from thresher.transforms.text.split import split_lines, split_paragraphs, split_words
+from thresher.transforms.text.split import NGrams, duplicates, split_lines, split_paragraphs, split_words
 
 # Rae et al. 2021, §A.1.1 (quality filters), as datatrove 0.2.0 defaults.
 MIN_DOC_WORDS = 50
