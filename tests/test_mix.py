@@ -18,7 +18,8 @@ from thresher.transforms.select import input_bounds
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, ParamError
 from thresher.transforms.document import Document
 from thresher.transforms.select.input_bounds import DEFLATE_MAX_RATIO, Supply, source_supply
-from thresher.transforms.select.mix import DocWeight, Mix, copies
+from thresher.transforms.select.mix import Mix
+from thresher.transforms.select.mix_plan import DocWeight, copies
 
 FINEWEB2_TABLE = {1: 1, 2: 2, 3: 3, 5: 5, 100: 8, 1000: 1}
 

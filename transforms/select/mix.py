@@ -72,64 +72,23 @@ at run time.
 """
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
-from fractions import Fraction
 from typing import Dict, List, Optional
 
 import apache_beam as beam
-import xxhash
 
 from thresher.transforms.base import COPIES_ADDED, ERRORS, KEPT, REJECTED, ParamError, Step, StepCounters, step_outputs
 from thresher.transforms.document import Document
+from thresher.transforms.select.mix_plan import DocWeight, SumTuples, copies, copy_id, source_rates, source_rows
 from thresher.transforms.text.tokens import TokenCounter
 
 NAME = "mix"
 NOT_SAMPLED = "mix_not_sampled"
 UNWEIGHTED = "mix_unweighted_source"
-COPY_ID = "{id}#{copy}"  # id of copy >= 1 of a document
 TOKENS_PER_BYTE_ESTIMATE = 1
 TOKENS_PER_BYTE_TOKENIZER = 4
-_HASH_SPAN = float(1 << 64)
 _DOCS, _AVAILABLE, _ACHIEVED, _ADDED = "docs", "available", "achieved", "added"
-
-
-def copies(expected: float, doc_id: str, seed: int) -> int:
-    """floor(expected), plus one when the id's seeded hash fraction is below the fractional part."""
-    whole = math.floor(expected)
-    fraction = xxhash.xxh64_intdigest(doc_id.encode("utf-8", "surrogatepass"), seed) / _HASH_SPAN
-    return whole + (fraction < expected - whole)
-
-
-def copy_id(doc_id: str, copy: int) -> str:
-    return doc_id if copy == 0 else COPY_ID.format(id=doc_id, copy=copy)
-
-
-class DocWeight:
-    """A document's weight from an annotation and a table of lower bounds, as an integer
-    over ``denominator`` (exact sums in any order)."""
-
-    def __init__(self, annotation: Optional[str], table: Dict[int, float]):
-        self.annotation = annotation
-        fractions = {bound: Fraction(value) for bound, value in table.items()}
-        self.denominator = math.lcm(1, *(f.denominator for f in fractions.values()))
-        self.bounds = sorted(fractions)
-        self.scaled = [int(fractions[b] * self.denominator) for b in self.bounds]
-
-    def of(self, doc: Document) -> int:
-        if self.annotation is None:
-            return self.denominator
-        value = doc.annotations.get(self.annotation)
-        if value is None:
-            return self.denominator
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise TypeError(f"annotation {self.annotation!r} is {value!r}, not a number")
-        i = bisect.bisect_right(self.bounds, value) - 1
-        return self.denominator if i < 0 else self.scaled[i]
-
-    def value(self, doc: Document) -> float:
-        return self.of(doc) / self.denominator
 
 
 class _Measure(beam.DoFn):
@@ -182,26 +141,6 @@ class _Sample(beam.DoFn):
         yield beam.pvalue.TaggedOutput(_ACHIEVED, (doc.source, (doc.annotations["tokens"] * n, n)))
         if n > 1:
             yield beam.pvalue.TaggedOutput(_ADDED, n - 1)
-
-
-class _SumTuples(beam.CombineFn):
-    """Element-wise sums of equal-length integer tuples."""
-
-    def create_accumulator(self):
-        return None
-
-    def add_input(self, acc, values):
-        return tuple(values) if acc is None else tuple(a + v for a, v in zip(acc, values))
-
-    def merge_accumulators(self, accs):
-        total = None
-        for acc in accs:
-            if acc is not None:
-                total = self.add_input(total, acc)
-        return total
-
-    def extract_output(self, acc):
-        return acc
 
 
 class Mix(Step):
@@ -318,14 +257,15 @@ class Mix(Step):
         measured = docs | "count tokens" >> beam.ParDo(_Measure(self.tokenizer, weight)).with_outputs(
             _AVAILABLE, ERRORS, main=_DOCS)
         plan = (measured[_AVAILABLE]
-                | "available per source" >> beam.CombinePerKey(_SumTuples())
+                | "available per source" >> beam.CombinePerKey(SumTuples())
                 | "available" >> beam.combiners.ToDict()
-                | "rates" >> beam.Map(self._plan, weight.denominator))
+                | "rates" >> beam.Map(source_rates, weight.denominator, self.shares, self.budget, self.unit,
+                                      self.max_epochs))
         sampled = measured[_DOCS] | "sample" >> beam.ParDo(
             _Sample(self.seed, weight), beam.pvalue.AsSingleton(plan)).with_outputs(
             REJECTED, _ACHIEVED, _ADDED, ERRORS, main=KEPT)
         achieved = (sampled[_ACHIEVED]
-                    | "achieved per source" >> beam.CombinePerKey(_SumTuples())
+                    | "achieved per source" >> beam.CombinePerKey(SumTuples())
                     | "achieved" >> beam.combiners.ToDict())
         summary = plan | "summary" >> beam.Map(self._summary, beam.pvalue.AsSingleton(achieved))
         report = (sampled[_ADDED]
@@ -334,42 +274,8 @@ class Mix(Step):
         errors = (measured[ERRORS], sampled[ERRORS]) | "errors" >> beam.Flatten()
         return step_outputs(sampled[KEPT], sampled[REJECTED], errors, report=report, summary=summary)
 
-    def _plan(self, available: Dict[str, tuple], denominator: int) -> Dict[str, dict]:
-        """Per source: available amounts, target and rate (capped by max_epochs)."""
-        plan = {}
-        for source in set(available) | set(self.shares):
-            tokens, documents, weighted_tokens, weighted_documents = available.get(source, (0, 0, 0, 0))
-            raw, weighted = (tokens, weighted_tokens) if self.unit == "tokens" else (documents, weighted_documents)
-            weighted = weighted / denominator
-            share = self.shares.get(source, 0.0)
-            target = self.budget * share
-            rate = target / weighted if weighted > 0 else 0.0
-            capped = False
-            if self.max_epochs is not None and weighted > 0 and rate > self.max_epochs * raw / weighted:
-                rate, capped = self.max_epochs * raw / weighted, True
-            plan[source] = {
-                "unweighted": source not in self.shares, "weight": share, "available_tokens": tokens,
-                "available_documents": documents, "weighted_tokens": weighted_tokens / denominator,
-                "weighted_documents": weighted_documents / denominator, "target": target, "rate": rate,
-                "capped": capped}
-        return plan
-
     def _summary(self, plan: Dict[str, dict], achieved: Dict[str, tuple]) -> dict:
-        sources = []
-        for source in sorted(plan):
-            p = plan[source]
-            tokens, documents = achieved.get(source, (0, 0))
-            got, available = (tokens, p["available_tokens"]) if self.unit == "tokens" else (
-                documents, p["available_documents"])
-            row = {"source": source, "weight": p["weight"], "available_tokens": p["available_tokens"],
-                   "available_documents": p["available_documents"], "target": round(p["target"]),
-                   "rate": p["rate"], "achieved_tokens": tokens, "achieved_documents": documents,
-                   "epochs": got / available if available else 0.0,
-                   "shortfall": round(max(0.0, p["target"] - got)), "capped": p["capped"]}
-            if self.weight_by:
-                row.update(weighted_tokens=p["weighted_tokens"], weighted_documents=p["weighted_documents"])
-            sources.append(row)
+        """The ``summary`` output (fields: the module docstring)."""
         return {"kind": "mix", "unit": self.unit, "budget": self.budget, "seed": self.seed,
                 "max_epochs": self.max_epochs, "token_counting": TokenCounter(self.tokenizer).method,
-                "sources": sources}
-
+                "sources": source_rows(plan, achieved, self.unit, bool(self.weight_by))}
