@@ -59,7 +59,8 @@ from thresher.transforms.filters.c4_badwords import C4BadWords  # noqa: E402
 from thresher.transforms.document import Document  # noqa: E402
 from thresher.transforms.extract.html import Extract  # noqa: E402
 from thresher.transforms.filters.fineweb_quality import FineWebQuality  # noqa: E402
-from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition  # noqa: E402
+from thresher.transforms.filters.gopher import GopherQuality  # noqa: E402
+from thresher.transforms.filters.gopher_repetition import GopherRepetition  # noqa: E402
 from thresher.transforms.filters.language import LanguageFilter  # noqa: E402
 from thresher.transforms.rewrite.normalize import Normalize  # noqa: E402
 from thresher.transforms.rewrite.pii import PiiRedact  # noqa: E402

@@ -19,7 +19,8 @@ from thresher.pipelines.recipe.model import step_params
 from tests.conftest import local_pipeline, real_pages_with_datatrove_reference
 from thresher.transforms.base import KEPT, REJECTED
 from thresher.transforms.document import Document
-from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition
+from thresher.transforms.filters.gopher import GopherQuality
+from thresher.transforms.filters.gopher_repetition import GopherRepetition
 from thresher.transforms.text.split import split_words
 
 

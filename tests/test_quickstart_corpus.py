@@ -15,7 +15,8 @@ from thresher.pipelines.commands.quickstart_corpus import jaccard, main, write_c
 from tests.conftest import require_lid_model
 from thresher.transforms.document import Document
 from thresher.transforms.extract.html import Extract
-from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition
+from thresher.transforms.filters.gopher import GopherQuality
+from thresher.transforms.filters.gopher_repetition import GopherRepetition
 from thresher.transforms.filters.language import LanguageFilter
 
 GOPHER_STOP_WORDS = {"the", "be", "to", "of", "and", "that", "have", "with"}

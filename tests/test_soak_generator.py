@@ -6,7 +6,8 @@ from benchmarks import soak
 from thresher.transforms.filters.c4 import C4Filter
 from thresher.transforms.document import Document
 from thresher.transforms.filters.fineweb_quality import FineWebQuality
-from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition
+from thresher.transforms.filters.gopher import GopherQuality
+from thresher.transforms.filters.gopher_repetition import GopherRepetition
 
 
 def _read(manifest):

@@ -12,7 +12,7 @@ from thresher.pipelines.recipe.model import check_type, step_params
 from thresher.pipelines.recipe.registry import (PARAM_CHOICES, STEPS, annotation_doc, describe_step, describe_steps, param_docs,
                                 reason_doc)
 from thresher.transforms.base import FilterStep
-from thresher.transforms.filters.gopher import GopherRepetition
+from thresher.transforms.filters.gopher_repetition import GopherRepetition
 
 #: constructor arguments a step needs before it can be built at all
 REQUIRED = {"decontaminate": {"benchmarks": ["items.jsonl"]}, "mix": {"weights": {"web": 1.0}}}

@@ -1,4 +1,4 @@
-"""Words, paragraphs, duplicates and n-gram statistics of thresher.transforms.text.split.
+"""Words, paragraphs, duplicates and n-gram statistics of thresher.transforms.text.split and .repetition.
 
 The expected words are NLTK 3.8.1 ``word_tokenize`` output (English punkt model),
 checked by hand against NLTK's rules; the n-gram statistics are checked against
@@ -11,7 +11,8 @@ from collections import Counter
 
 import pytest
 
-from thresher.transforms.text.split import NGrams, duplicates, split_lines, split_paragraphs, split_words
+from thresher.transforms.text.repetition import NGrams, duplicates
+from thresher.transforms.text.split import split_lines, split_paragraphs, split_words
 
 NLTK_CASES = [
     # NLTK's own doctest: periods stay on words inside a sentence only where Punkt ends none

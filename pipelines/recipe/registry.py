@@ -24,7 +24,8 @@ from thresher.transforms.select.decontaminate import ACTIONS, Decontaminate
 from thresher.transforms.dedup.exact_dedup import NORMALIZATIONS, ExactDedup
 from thresher.transforms.extract.html import EXTRACTORS, Extract
 from thresher.transforms.filters.fineweb_quality import FineWebQuality
-from thresher.transforms.filters.gopher import GopherQuality, GopherRepetition
+from thresher.transforms.filters.gopher import GopherQuality
+from thresher.transforms.filters.gopher_repetition import GopherRepetition
 from thresher.transforms.filters.language import LanguageFilter
 from thresher.transforms.dedup.line_dedup import UNITS, LineDedup
 from thresher.transforms.dedup.minhash.step import MinHashDedup

@@ -24,7 +24,8 @@ from typing import Dict, List, Optional
 
 from thresher.transforms.base import FilterStep, ParamError
 from thresher.transforms.document import Document
-from thresher.transforms.text.split import duplicates, split_words
+from thresher.transforms.text.repetition import duplicates
+from thresher.transforms.text.split import split_words
 
 # Penedo et al. 2024 §3.4 / datatrove 0.2.0 FineWebQualityFilter defaults.
 LINE_PUNCT_THR = 0.12
