@@ -87,7 +87,7 @@ def test_bad_parameters():
 def test_every_shard_has_one_schema_typed_date_and_no_metadata_when_not_asked(tmp_path):
     import pyarrow as pa
 
-    from thresher.transforms.io.sinks import document_schema
+    from thresher.transforms.io.schema import document_schema
     docs = [Document(id=f"d{i}", text="x" * 200, date="2024-05-01T00:00:00Z" if i % 2 else "",
                      annotations={"score": i / 40}) for i in range(40)]
     size = sum(len(d.text) + ROW_OVERHEAD for d in docs)

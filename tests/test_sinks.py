@@ -14,7 +14,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import local_pipeline
 from thresher.transforms.document import Document
-from thresher.transforms.io.sinks import WriteDocuments, WriteJsonRecords, document_schema
+from thresher.transforms.io.schema import document_schema
+from thresher.transforms.io.sinks import WriteDocuments, WriteJsonRecords
 
 ANNOTATIONS = {"language": "string", "language_score": "float64", "offset": "int64"}
 
@@ -108,7 +109,7 @@ def test_huggingface_datasets_loads_output(tmp_path):
 # ---------------------------------------------------------------- url and date
 
 def test_parse_date_iso_forms_and_boundaries():
-    from thresher.transforms.io.sinks import iso_utc, parse_date
+    from thresher.transforms.io.schema import iso_utc, parse_date
     utc = {  # value -> ISO 8601 UTC, or None for null
         "2024-05-01": "2024-05-01T00:00:00Z",
         "2024-05-01T12:30:00Z": "2024-05-01T12:30:00Z",

@@ -112,7 +112,7 @@ class WriteOrderedDocuments(beam.PTransform):
     """Write documents in a global order (``shuffle`` or by an ``annotation``) as shards of about ``shard_bytes``.
 
     order: shuffle (by hash of seed and id) or annotation (by ``order_by``; ``descending`` reverses it).
-    metadata: also the JSON ``metadata`` column (``thresher.transforms.io.sinks``).
+    metadata: also the JSON ``metadata`` column (``thresher.transforms.io.schema``).
     Returns a PCollection of ``{"path", "rows"}``, one per file written.
     """
 
