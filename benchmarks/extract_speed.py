@@ -23,7 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from thresher.transforms.document import Document  # noqa: E402
-from thresher.transforms.extract.html import Extract, call_with_budget  # noqa: E402
+from thresher.transforms.extract.budget import call_with_budget  # noqa: E402
+from thresher.transforms.extract.html import Extract  # noqa: E402
 
 DATA = os.path.join(ROOT, "..", "shared", "data")
 WARC = os.path.join(DATA, "bench", "real-pages.warc.gz")

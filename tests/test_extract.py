@@ -18,8 +18,8 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from thresher.transforms.document import Document
-from thresher.transforms.extract.html import (NO_TEXT, NOT_HTML, TIMEOUT, TOO_LARGE, Extract, _BudgetExceeded,
-                                call_with_budget)
+from thresher.transforms.extract.budget import _BudgetExceeded, call_with_budget
+from thresher.transforms.extract.html import NO_TEXT, NOT_HTML, TIMEOUT, TOO_LARGE, Extract
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 WARC = DATA / "bench" / "real-pages.warc.gz"
