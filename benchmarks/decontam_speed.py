@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import SHARED_DATA  # noqa: E402
 from thresher.transforms.select.benchmark_files import match_files, read_items  # noqa: E402
-from thresher.transforms.select.decontaminate import (MAX_ITEMS_PER_NGRAM, BuildIndex, Matcher, best_item,  # noqa: E402
-                                      contaminating, item_ngrams, ngram_hashes)
+from thresher.transforms.select.decontaminate import MAX_ITEMS_PER_NGRAM, best_item, contaminating  # noqa: E402
+from thresher.transforms.select.ngram_index import BuildIndex, Matcher, item_ngrams, ngram_hashes  # noqa: E402
 from thresher.transforms.text.hashing import text_word_hashes  # noqa: E402
 
 BENCH = SHARED_DATA / "decontam-benchmarks"

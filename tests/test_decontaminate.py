@@ -14,8 +14,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import SHARED_DATA, local_pipeline
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, SUMMARY, ParamError
 from thresher.transforms.select.benchmark_files import file_format, match_files, read_items, stem
-from thresher.transforms.select.decontaminate import (REASON, BuildIndex, Decontaminate, Matcher, _ScanFn, best_item,
-                                      contaminating, item_ngrams)
+from thresher.transforms.select.decontaminate import REASON, Decontaminate, _ScanFn, best_item, contaminating
+from thresher.transforms.select.ngram_index import BuildIndex, Matcher, item_ngrams
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.minhash.signatures import shingle_hashes
 from thresher.transforms.text.hashing import text_word_hashes

@@ -6,7 +6,7 @@ overlap, here the whole document is dropped or annotated) and datatrove's
 ``NGramsDecontIndexer`` / ``NGramsDecontFilter`` (12-grams of the answer and of
 answer-overlapping prompt text; one shared n-gram drops the document). Rules:
 
-* text: normalised as for near-dedup (``thresher.transforms.dedup.minhash.signatures.words``): NFKD,
+* text: normalised as for near-dedup (``thresher.transforms.text.hashing.words``): NFKD,
   lower case, accents, punctuation and ASCII symbols deleted, digit runs ->
   ``0``, whitespace collapsed. A copy with other line breaks, spacing,
   punctuation between words or case still matches, and so does one with other
@@ -20,9 +20,10 @@ answer-overlapping prompt text; one shared n-gram drops the document). Rules:
   words (the near-dedup shingle rule); documents are then also cut into
   n-grams of those lengths. MMLU test has 298 such items (5 to 12 words).
 * low-information n-grams: an n-gram of ``n`` words with fewer than
-  ``min(4, n)`` distinct words is ignored: with digits mapped to ``0``, a
-  run of numbers and units (``50 m - 100 m - 150 m``: ``0 m 0 m 0``) would
-  otherwise match any table of distances. This removed the one false match
+  ``min(4, n)`` distinct words (``ngram_index.MIN_DISTINCT_WORDS``) is
+  ignored: with digits mapped to ``0``, a run of numbers and units
+  (``50 m - 100 m - 150 m``: ``0 m 0 m 0``) would otherwise match any table
+  of distances. This removed the one false match
   on the 1,166 real pages; 16 MMLU test items (``Compute 22 / 2 + 9.`` and
   its numeric choices) are left without n-grams and are never found
   (``items_without_ngrams`` in the summary).
@@ -35,33 +36,19 @@ answer-overlapping prompt text; one shared n-gram drops the document). Rules:
   n-grams (so items with fewer n-grams than ``min_matches`` can still be found).
 
 Data flow: the benchmark files are matched and read by a worker, each item's
-n-grams hashed to 64 bits (``thresher.transforms.dedup.minhash.signatures.text_word_hashes``, a polynomial of the word hashes,
-splitmix64), and one ``CombineGlobally`` builds one ``NGramIndex`` (sorted
-unique hashes, each with its items): 16 bytes an n-gram, 14 MB for GSM8K +
-MMLU + HumanEval test (856,978 n-grams). It reaches the scan as an
-``AsSingleton`` side input: the benchmarks are read and hashed once per run
-(2 to 3 s of CPU for those three), not once per worker, and a worker decodes
-one compact object (10-30 ms, once per bundle as Beam does for side inputs)
-instead of materialising a dict of a million Python objects of ~100 bytes
-each (``AsDict``/``AsMultiMap``, or a dict loaded in ``setup``). Each document's
-n-grams are looked up in a bitmap of the hashes' top bits (8 MB, built once
-per worker; most n-grams stop there), survivors by binary search. On the
-1,166 real pages against those three benchmarks (``benchmarks/decontam_speed.py``,
-CPU of one core): 1,100 to 1,250 documents/s (words 0.5 s, n-gram hashes
-0.2 s, lookups 0.3 s for all pages; the lookups take 0.9 to 1.0 s as a Python
-set intersection); the index and bitmap take 22 MB where a dict of the same
-n-grams takes 100 MB (a set alone 64 MB).
+n-grams hashed to 64 bits, and one ``CombineGlobally`` builds one n-gram index
+that reaches the scan as a side input (``thresher.transforms.select.ngram_index``:
+the index, its lookup and why they are built that way). Speed and memory:
+``benchmarks/decontam_speed.py``.
 
 Outputs: ``kept``, ``rejected`` (reason ``decontaminate_benchmark_overlap``),
 ``errors`` and ``summary``, one contamination report (see ``summarize``).
 """
 from __future__ import annotations
 
-import hashlib
 import heapq
 import time
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import apache_beam as beam
 import numpy as np
@@ -69,7 +56,7 @@ import numpy as np
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, ParamError, Step, StepCounters, step_outputs
 from thresher.transforms.select.benchmark_files import BenchmarkItem, check_format, match_files, read_items
 from thresher.transforms.document import Document
-from thresher.transforms.dedup.minhash.signatures import mix64, text_word_hashes
+from thresher.transforms.select.ngram_index import BuildIndex, Matcher, NGramIndex, item_ngrams
 
 NAME = "decontaminate"
 REASON = "decontaminate_benchmark_overlap"
@@ -77,156 +64,8 @@ ACTIONS = ("drop", "annotate")
 NGRAM = 13  # GPT-3 (Brown et al. 2020), appendix C; datatrove NGramsDecontConfig: 12
 MIN_MATCHES = 1  # GPT-3 and datatrove: one shared n-gram is contamination
 MAX_ITEMS_PER_NGRAM = 10  # more items than this share only boilerplate (see the module docstring)
-MIN_DISTINCT_WORDS = 4  # fewer: runs of numbers and units ("0 m 0 m 0"); see the module docstring
 MAX_REPORT_ITEMS = 1000  # items listed in the summary
-_POLY = np.uint64(0x9E3779B97F4A7C15)
 _TALLY = "tally"
-
-
-def ngram_hashes(hashes: np.ndarray, lengths: Iterable[int]) -> np.ndarray:
-    """Hashes of every run of ``n`` consecutive words, for each ``n`` in ``lengths`` (not deduplicated)."""
-    wanted = set(lengths)
-    top = min(max(wanted, default=0), len(hashes))
-    out = []
-    h = hashes
-    for n in range(1, top + 1):
-        if n > 1:
-            h = h[:-1] * _POLY + hashes[n - 1:]
-        if n in wanted:
-            out.append(mix64(h + np.uint64(n)))
-    return np.concatenate(out) if out else np.empty(0, dtype=np.uint64)
-
-
-def item_ngrams(text: str, ngram: int) -> Tuple[np.ndarray, int, int]:
-    """(sorted unique hashes of the informative n-grams, n-gram length, low-information n-grams
-    left out) of one item. Fewer than ``ngram`` words: one n-gram of all of them; no word: none."""
-    hashes = text_word_hashes(text)
-    length = min(ngram, len(hashes))
-    if not length:
-        return np.empty(0, dtype=np.uint64), 0, 0
-    grams = ngram_hashes(hashes, [length])
-    windows = hashes[np.arange(len(grams))[:, None] + np.arange(length)]  # one row per n-gram
-    windows.sort(axis=1)
-    distinct = 1 + np.count_nonzero(windows[:, 1:] != windows[:, :-1], axis=1)
-    informative = distinct >= min(MIN_DISTINCT_WORDS, length)
-    if informative.all():
-        return np.unique(grams), length, 0
-    return np.unique(grams[informative]), length, len(np.unique(grams[~informative]))
-
-
-@dataclass
-class NGramIndex:
-    """n-gram hash -> items, for every item of the benchmarks (built once, shipped as a side input)."""
-
-    names: List[Tuple[str, str]]  # item number -> (benchmark, item id)
-    sizes: np.ndarray  # n-grams kept per item
-    keys: np.ndarray  # sorted unique n-gram hashes (uint64)
-    starts: np.ndarray  # the items of keys[k] are items[starts[k]:starts[k + 1]]
-    items: np.ndarray  # item numbers (int32)
-    lengths: Tuple[int, ...]  # n-gram lengths used by the items
-    template_ngrams: int  # n-grams ignored: in more than max_items_per_ngram items
-    low_information_ngrams: int  # n-grams ignored: fewer than MIN_DISTINCT_WORDS distinct words
-    digest: str  # identifies the content (workers cache their lookup structures by it)
-
-    def totals(self) -> Dict[str, Tuple[int, int]]:
-        """Benchmark -> (items, items without any n-gram in the index: never found)."""
-        counts: Dict[str, Tuple[int, int]] = {}
-        for (benchmark, _), size in zip(self.names, self.sizes.tolist()):
-            items, empty = counts.get(benchmark, (0, 0))
-            counts[benchmark] = (items + 1, empty + (size == 0))
-        return counts
-
-
-def build_index(items: Dict[Tuple[str, str], np.ndarray], max_items_per_ngram: int = MAX_ITEMS_PER_NGRAM,
-                lengths: Iterable[int] = (), low_information_ngrams: int = 0) -> NGramIndex:
-    """The index of ``{(benchmark, item id): its n-gram hashes}`` (``max_items_per_ngram`` 0: no limit)."""
-    names = sorted(items)
-    arrays = [items[name] for name in names]
-    keys = np.concatenate(arrays) if arrays else np.empty(0, np.uint64)
-    owners = np.repeat(np.arange(len(names), dtype=np.int32), [len(a) for a in arrays])
-    order = np.lexsort((owners, keys))
-    keys, owners = keys[order], owners[order]
-    unique, counts = np.unique(keys, return_counts=True)
-    template = 0
-    if max_items_per_ngram > 0 and len(counts) and counts.max() > max_items_per_ngram:
-        wide = counts > max_items_per_ngram
-        template = int(wide.sum())
-        keep = np.repeat(~wide, counts)
-        keys, owners = keys[keep], owners[keep]
-        unique, counts = unique[~wide], counts[~wide]
-    starts = np.zeros(len(unique) + 1, np.int32 if len(owners) < 2 ** 31 else np.int64)
-    np.cumsum(counts, out=starts[1:])
-    sizes = np.bincount(owners, minlength=len(names)).astype(np.int64)
-    digest = hashlib.sha1()
-    for part in (repr(names).encode(), unique.tobytes(), owners.tobytes()):
-        digest.update(part)
-    return NGramIndex(names, sizes, unique, starts, owners, tuple(sorted(set(lengths))), template,
-                      low_information_ngrams, digest.hexdigest())
-
-
-class BuildIndex(beam.CombineFn):
-    """((benchmark, item id), ``item_ngrams``) -> one NGramIndex; an item read twice counts once."""
-
-    def __init__(self, max_items_per_ngram: int):
-        self.max_items_per_ngram = max_items_per_ngram
-
-    def create_accumulator(self):
-        return {}  # (benchmark, item id) -> (hashes, n-gram length, low-information n-grams)
-
-    def add_input(self, acc, element):
-        name, hashes, length, low = element
-        if name in acc:
-            old = acc[name]
-            hashes, low = np.union1d(old[0], hashes), max(old[2], low)
-        acc[name] = (hashes, length, low)
-        return acc
-
-    def merge_accumulators(self, accs):
-        accs = iter(accs)
-        merged = next(accs)
-        for acc in accs:
-            for name, value in acc.items():
-                self.add_input(merged, (name,) + value)
-        return merged
-
-    def extract_output(self, acc):
-        return build_index({name: v[0] for name, v in acc.items()}, self.max_items_per_ngram,
-                           {v[1] for v in acc.values() if len(v[0])}, sum(v[2] for v in acc.values()))
-
-
-class Matcher:
-    """Looks up a document's n-grams in an NGramIndex: bitmap of top hash bits, then binary search."""
-
-    def __init__(self, index: NGramIndex):
-        self.index = index
-        self.keys, self.starts, self.items = index.keys, index.starts, index.items
-        log_bits = max(16, int(np.ceil(np.log2(max(1, len(self.keys)) * 64))))  # <= 1/64 of the bits set
-        self.shift = np.uint64(64 - log_bits)
-        self.bits = np.zeros(1 << (log_bits - 3), dtype=np.uint8)
-        top = (self.keys >> self.shift).astype(np.intp)
-        np.bitwise_or.at(self.bits, top >> 3, (1 << (top & 7)).astype(np.uint8))
-
-    def counts(self, text: str) -> Dict[int, int]:
-        """Item number -> distinct n-grams the text shares with it (items sharing none are absent)."""
-        if not len(self.keys):
-            return {}
-        grams = ngram_hashes(text_word_hashes(text), self.index.lengths)
-        top = (grams >> self.shift).astype(np.intp)
-        grams = grams[((self.bits[top >> 3] >> (top & 7)) & 1).astype(bool)]
-        if not len(grams):
-            return {}
-        pos = np.searchsorted(self.keys, grams)
-        pos[pos == len(self.keys)] = 0
-        pos = np.unique(pos[self.keys[pos] == grams])
-        if not len(pos):
-            return {}
-        lo, hi = self.starts[pos], self.starts[pos + 1]
-        if np.all(hi - lo == 1):
-            owners = self.items[lo]
-        else:
-            owners = np.concatenate([self.items[a:b] for a, b in zip(lo.tolist(), hi.tolist())])
-        numbers, shared = np.unique(owners, return_counts=True)
-        return dict(zip(numbers.tolist(), shared.tolist()))
 
 
 def contaminating(counts: Dict[int, int], sizes: np.ndarray, min_matches: int) -> List[int]:
