@@ -15,7 +15,8 @@ from tests.conftest import local_pipeline
 from thresher.transforms.base import ERRORS, KEPT, REJECTED
 from thresher.transforms.document import Document
 from thresher.transforms.filters.url_filter import (
-    BANNED_SUBWORD, BANNED_WORD, DOMAIN_BLOCKLISTED, SOFT_BANNED_WORDS, URL_BLOCKLISTED, HashedSet, UrlFilter, normalize_word, split_url, substring_pattern, url_keys)
+    BANNED_SUBWORD, BANNED_WORD, DOMAIN_BLOCKLISTED, SOFT_BANNED_WORDS, URL_BLOCKLISTED, UrlFilter)
+from thresher.transforms.filters.url_lists import HashedSet, normalize_word, split_url, substring_pattern, url_keys
 
 
 @pytest.fixture
@@ -275,7 +276,7 @@ def test_beam_kept_and_rejected(ut1, words):
 def test_parsed_lists_are_cached_by_content(tmp_path, monkeypatch):
     import shutil
 
-    from thresher.transforms.filters import url_filter as U
+    from thresher.transforms.filters import url_lists as U
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     lists = tmp_path / "adult"
