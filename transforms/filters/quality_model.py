@@ -24,8 +24,8 @@ Texts with lone surrogates are predicted with them replaced by ``?`` (what the
 training file holds for them).
 
 Per-document prediction, not batches: ``multilinePredict`` on batches of 256
-saved 3-8% (13.5 vs 12.4 µs per 20-word text, 275 vs 267 µs per 700-word
-text; bigram model, one core), not worth a buffering DoFn.
+saved only a few percent per text (measured once on a bigram model, one core),
+not worth a buffering DoFn.
 
 ``top_percent`` needs the corpus-wide cutoff, so the step is a composite:
 score, find the cutoff with Beam's approximate quantiles (side input), decide.

@@ -15,7 +15,7 @@ shards, shards grow instead of multiplying). Each shard is then grouped on one
 worker, sorted, and written to a temporary file renamed to
 ``part-iiiii-of-NNNNN``: reading the shards in name order reads the corpus in
 order. A shard is held in the worker's memory while it is sorted: choose
-``shard_size_mb`` with that in mind (about 2-3x the shard's text size).
+``shard_size_mb`` with that in mind (a few times the shard's text size).
 Empty shards are written too (no gaps in the numbering), and an empty input
 still gets one empty shard.
 """

@@ -1,19 +1,11 @@
 """WARC and WET files with FastWARC.
 
-Library choice, measured by ``benchmarks/warc_libs.py`` on
-``bench/real-pages.warc.gz`` (34.5 MB gzip, 1,171 responses, 175 MB of
-payload; response records, HTTP parsed, payload read; best of 5, one core,
-file in page cache; 2026-12-04 on a shared machine):
-
-* FastWARC 2.0.1: 0.164 s, 7,100 records/s, 210 MB/s compressed, 1,060 MB/s payload;
-* warcio 1.8.1: 0.364 s, 3,200 records/s, 95 MB/s compressed, 480 MB/s payload;
-* this module's ``read_warc`` (FastWARC + checks + decoding to Documents):
-  0.233 s, 5,000 records/s (the same as before reading across damage was added).
-
-FastWARC is faster, keeps WARC-Target-URI as stored (warcio rewrites spaces
-to %20), strips the HTTP header block of records with non-HTTP target URIs,
-and reads single-member gzip WARCs that warcio refuses; so it reads WARC and
-WET. It has no ARC support (see ``arc.py``). It also ends silently on a
+Library choice: ``benchmarks/warc_libs.py`` measures FastWARC, warcio and this
+module's ``read_warc`` (FastWARC + checks + decoding to Documents) on
+``bench/real-pages.warc.gz``. FastWARC is faster, keeps WARC-Target-URI as
+stored (warcio rewrites spaces to %20), strips the HTTP header block of
+records with non-HTTP target URIs, and reads single-member gzip WARCs that
+warcio refuses; so it reads WARC and WET. It has no ARC support (see ``arc.py``). It also ends silently on a
 truncated file, so every record is visited (not only the wanted types) and a
 record whose header lacks Content-Length or WARC-Type (FastWARC ignores a
 header line without a colon, so a damaged WARC-Type line would make a response
