@@ -16,8 +16,8 @@ from tests.conftest import local_pipeline
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.minhash.signatures import compact_set, jaccard, shingle_hashes
-from thresher.transforms.dedup.minhash.step import (SIGNATURE_META, MinHashDedup, _ReadReference,
-                                      signature_params)
+from thresher.transforms.dedup.minhash.candidates import SIGNATURE_META, _ReadReference, signature_params
+from thresher.transforms.dedup.minhash.step import MinHashDedup
 from thresher.transforms.dedup.priority import priority_key
 
 RND = random.Random(42)
@@ -266,7 +266,7 @@ def test_parameters_are_typed_and_checked():
 
 
 def test_node_id_collision_keeps_the_whole_cluster(monkeypatch):
-    import thresher.transforms.dedup.minhash.step as module
+    import thresher.transforms.dedup.minhash.candidates as module
     real = module.current_node
     monkeypatch.setattr(module, "current_node", lambda i: real("same") if i in ("a", "b") else real(i))
     base = words(200)

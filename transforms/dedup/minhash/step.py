@@ -5,7 +5,9 @@ which FineWeb ran with 5-gram shingles, 14 bands x 8 rows, 64-bit hashes and
 no verification; FineWeb-2 kept each cluster's size to upsample by it.
 
 Data flow (every shuffle carries integers or compact byte strings except the
-last join, which ships each document once):
+last join, which ships each document once; the records are named in
+``records.py``; stages 1-3 are in ``candidates.py``, 4 in ``components.py``,
+5-6 in ``decide.py``; this module holds the step, its parameters and ``expand``):
 
 1. signatures (``thresher.transforms.dedup.minhash.signatures``): per document a node id, its band keys,
    its priority key and, with ``verify``, its compact shingle set;
@@ -68,295 +70,30 @@ Edges to reference documents are not verified (their shingles are not stored).
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, Step, StepCounters, step_outputs
+from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, Step, step_outputs
+from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_PRIO, TAG_SETS, TAG_SIGS,
+                                                          _CheckEdges, _ReadReference, _send_sets, _Signatures,
+                                                          _star_edges, match_references, signature_params)
 from thresher.transforms.dedup.minhash.components import LABELS, UNCONVERGED, ConnectedComponents
-from thresher.transforms.document import Document
-from thresher.transforms.dedup.minhash.signatures import (band_keys, compact_set, jaccard, node_id, shingle_hashes,
-                                signature)
-from thresher.transforms.dedup.priority import check_rule, priority_key
+from thresher.transforms.dedup.minhash.decide import (_Apply, _CheckMember, _cluster_members, _Representative,
+                                                      _send_representative_set, _sized, _unmatched)
+from thresher.transforms.dedup.minhash.records import DUPLICATE, NAME, REFERENCE_DUPLICATE
+from thresher.transforms.dedup.priority import check_rule
 
-NAME = "minhash_dedup"
-DUPLICATE = "minhash_duplicate"
-REFERENCE_DUPLICATE = "minhash_reference_duplicate"
 # datatrove MinhashConfig / FineWeb: 5-grams, 14 bands x 8 rows, seed 1.
 NGRAM, BANDS, ROWS, SEED = 5, 14, 8, 1
 # FineWeb verified nothing; 0.8 is where 14 x 8 LSH finds 92% of pairs (s_curve).
 THRESHOLD = 0.8
 MAX_ROUNDS = 12  # a 10,000-node chain needs 11 (transforms/dedup/minhash/components.py)
-# benchmarks/minhash_quality.py: 96 real-page documents unmatched after 1 round, 6 after 2, 0 after 3.
+# benchmarks/minhash_quality.py: the rounds after which no real-page document is left unmatched.
 VERIFY_ROUNDS = 3
-SIGNATURE_META = "thresher.minhash"
 
-_BANDS, _SETS, _PRIO, _SIGS = "bands", "sets", "prio", "sigs"
 _KEYED = Tuple[Any, Any]  # Beam infers a union with TaggedOutput from the yields otherwise
-
-
-def current_node(doc_id: str) -> int:
-    return node_id(doc_id) & ~1
-
-
-def reference_node(doc_id: str) -> int:
-    return node_id(doc_id) | 1
-
-
-def signature_params(ngram: int, bands: int, rows: int, seed: int) -> dict:
-    return {"ngram": ngram, "bands": bands, "rows": rows, "seed": seed, "normalisation": 3}
-
-
-class _Signatures(beam.DoFn):
-    """Document -> (node, doc) and the compact records the later stages shuffle."""
-
-    def __init__(self, ngram, bands, rows, seed, verify, rule, annotation, write):
-        self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
-        self.verify, self.rule, self.annotation, self.write = verify, rule, annotation, write
-
-    def setup(self):
-        self._counters = StepCounters(NAME)
-
-    def process(self, doc: Document):
-        self._counters.docs_in.inc()
-        try:
-            node = current_node(doc.id)
-            shingles = shingle_hashes(doc.text, self.ngram)
-            sig = signature(shingles, self.bands * self.rows, self.seed)
-            keys = band_keys(sig, self.bands, self.rows) if sig is not None else []
-            prio = priority_key(doc, self.rule, self.annotation)
-            shingle_set = compact_set(shingles) if self.verify and keys else None
-        except Exception as exc:  # one bad record must never fail the job
-            yield self._counters.error(exc, doc)
-            return
-        yield node, doc
-        if not keys:
-            return
-        yield beam.pvalue.TaggedOutput(_PRIO, (node, (prio, doc.id)))
-        for key in keys:
-            yield beam.pvalue.TaggedOutput(_BANDS, (key, node))
-        if shingle_set is not None:
-            yield beam.pvalue.TaggedOutput(_SETS, (node, shingle_set))
-        if self.write:
-            yield beam.pvalue.TaggedOutput(_SIGS, {"id": doc.id, "bands": keys})
-
-
-def _star_edges(element):
-    """A bucket's members linked to its smallest node; buckets of reference nodes only give nothing."""
-    _, nodes = element
-    centre = None
-    current = False
-    for n in nodes:
-        centre = n if centre is None or n < centre else centre
-        current = current or not n & 1
-    if not current:
-        return
-    for n in nodes:
-        if n != centre:
-            yield centre, n
-
-
-def _single(sets: list):
-    """A node's one shingle set, or None: no set (a reference document) or several (documents sharing
-    an id, or an id collision) leave its edges and removals unchecked."""
-    return sets[0] if len(sets) == 1 else None
-
-
-def _send_sets(element):
-    """Keyed by a node: its set goes to each member of its star, and to itself if it is a member;
-    a node with an edge also keeps its sets for the decision (``candidate_set`` output)."""
-    node, grouped = element
-    sets = list(grouped["set"])
-    own = _single(sets)
-    linked = False
-    for member in grouped["members"]:
-        linked = True
-        yield member, ("centre", node, own)
-    if any(True for _ in grouped["centres"]):
-        linked = True
-        yield node, ("own", node, own)
-    if linked:
-        for shingle_set in sets:
-            yield beam.pvalue.TaggedOutput("candidate_set", (node, shingle_set))
-
-
-class _CheckEdges(beam.DoFn):
-    """Keeps the edges of one member whose Jaccard with their centre reaches the threshold."""
-
-    def __init__(self, threshold: float):
-        self.threshold = threshold
-
-    def setup(self):
-        self._dropped = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.edges_below_threshold")
-
-    def process(self, element):
-        member, values = element
-        values = list(values)  # its own set and at most one centre set per band
-        own = next((s for kind, _, s in values if kind == "own"), None)
-        for kind, centre, centre_set in values:
-            if kind != "centre":
-                continue
-            if own is None or centre_set is None or jaccard(own, centre_set) >= self.threshold:
-                yield centre, member
-            else:
-                self._dropped.inc()
-
-
-def _cluster_members(element):
-    """Keyed by node: (cluster label, (node, best (priority, id), documents, collided))."""
-    node, grouped = element
-    labels = list(grouped["label"])
-    if not labels:
-        return
-    prios = sorted(grouped["prio"])
-    collided = len({doc_id for _, doc_id in prios}) > 1
-    yield labels[0], (node, prios[0] if prios else None, len(prios), collided)
-
-
-def _kept(node: int, doc_id: str, count: int, group=None):
-    """A final decision, keyed by its group: (group, (node, reason, kept id, documents))."""
-    return group or ("kept", node), (node, None, doc_id, count)
-
-
-class _Representative(beam.DoFn):
-    """Per cluster (or, in later rounds, per cluster's unmatched rest): the best document is kept.
-
-    Without verification every other member is its duplicate. With it, every other member goes to
-    the check against the kept one (``check`` output). A cluster holding a reference document loses
-    all its documents; a cluster with a node-id collision keeps all of them.
-    """
-
-    def __init__(self, verify: bool):
-        self.verify = verify
-
-    def setup(self):
-        self._collisions = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.node_id_collisions")
-
-    def process(self, element):
-        label, everyone = element
-        everyone = list(everyone)
-        members = [m for m in everyone if not m[0] & 1]  # odd nodes: reference documents
-        reference = len(members) < len(everyone)
-        if not members:
-            return
-        yield beam.pvalue.TaggedOutput("cluster", 1)
-        group = ("cluster", label)
-        if reference:
-            for node, _, count, _ in members:
-                yield group, (node, REFERENCE_DUPLICATE, "", count)
-            return
-        if any(collided for _, _, _, collided in members):
-            self._collisions.inc()
-            yield beam.pvalue.TaggedOutput("collided", 1)
-            for node, prio, count, _ in members:
-                yield _kept(node, prio[1], count, group)
-            return
-        best = min(members, key=lambda m: (m[1], m[0]))
-        rep, rep_id = best[0], best[1][1]
-        yield _kept(rep, rep_id, best[2])
-        for member in members:
-            if member is best:
-                continue
-            if self.verify:
-                yield beam.pvalue.TaggedOutput("check", (rep, (rep_id, label, member)))
-            else:
-                yield ("kept", rep), (member[0], DUPLICATE, rep_id, member[2])
-
-
-def _send_representative_set(element):
-    """Keyed by a kept node: its shingle set goes to each member to be checked against it."""
-    rep, grouped = element
-    rep_set = _single(list(grouped["set"]))
-    for rep_id, label, member in grouped["check"]:
-        yield member[0], (rep, rep_id, label, member, rep_set)
-
-
-class _CheckMember(beam.DoFn):
-    """A member whose Jaccard with its cluster's kept document reaches the threshold is its duplicate;
-    any other goes on (``pending``, its sets in ``pending_set``) to the next round with the rest of
-    its cluster."""
-
-    def __init__(self, threshold: float):
-        self.threshold = threshold
-
-    def process(self, element):
-        _, grouped = element
-        sets = list(grouped["set"])
-        own = _single(sets)
-        for rep, rep_id, label, member, rep_set in grouped["rep"]:
-            if own is not None and rep_set is not None and jaccard(own, rep_set) >= self.threshold:
-                yield ("kept", rep), (member[0], DUPLICATE, rep_id, member[2])
-            else:
-                yield beam.pvalue.TaggedOutput("pending", (label, member))
-                for shingle_set in sets:
-                    yield beam.pvalue.TaggedOutput("pending_set", (member[0], shingle_set))
-
-
-def _unmatched(element):
-    """A member no kept document matched within the rounds: kept, alone."""
-    _, (node, prio, count, _) = element
-    return _kept(node, prio[1], count)
-
-
-def _sized(element):
-    """A group's decisions with its size: (node, (reason, documents in the group, kept id))."""
-    _, decisions = element
-    decisions = list(decisions)
-    size = sum(count for _, _, _, count in decisions)
-    for node, reason, kept_id, _ in decisions:
-        yield node, (reason, size, kept_id)
-
-
-class _Apply(beam.DoFn):
-    """Joins each document to its cluster decision."""
-
-    def setup(self):
-        self._counters = StepCounters(NAME)
-
-    def process(self, element):
-        _, grouped = element
-        decisions = list(grouped["decision"])
-        reason, size, kept_id = decisions[0] if decisions else (None, 1, "")
-        for doc in grouped["doc"]:
-            if reason is None:
-                self._counters.docs_out.inc()
-                yield doc.annotate(cluster_size=size)
-            else:
-                notes = {"cluster_size": size}
-                if reason == DUPLICATE:
-                    notes["duplicate_of"] = kept_id
-                yield self._counters.reject(doc.annotate(**notes), reason)
-
-
-class _ReadReference(beam.DoFn):
-    """One signature file -> (band key, reference node), after checking its parameters."""
-
-    def __init__(self, params: dict):
-        self.params = params
-
-    def process(self, path: str):
-        import pyarrow.parquet as pq
-        from apache_beam.io.filesystems import FileSystems
-
-        with FileSystems.open(path) as f:
-            table = pq.read_table(f, columns=["id", "bands"])
-        meta = json.loads((table.schema.metadata or {}).get(SIGNATURE_META.encode(), b"{}"))
-        if meta != self.params:
-            raise ValueError(f"reference signatures {path} were made with {meta}, this step uses {self.params}")
-        for doc_id, keys in zip(table.column("id").to_pylist(), table.column("bands").to_pylist()):
-            node = reference_node(doc_id)
-            for key in keys:
-                yield key, node
-
-
-def _match(pattern: str) -> List[str]:
-    from apache_beam.io.filesystems import FileSystems
-
-    files = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
-    if not files:
-        raise ValueError(f"no reference signature file matches {pattern}")
-    return files
 
 
 def _converged(unconverged_nodes: int):
@@ -399,8 +136,8 @@ class MinHashDedup(Step):
         "duplicate_of": "on a removed duplicate: the id of the document kept for its cluster",
     }
     DROP_REASONS = {
-        "minhash_duplicate": "near-duplicate of the document kept for its cluster",
-        "minhash_reference_duplicate": "near-duplicate of a document in reference_signatures",
+        DUPLICATE: "near-duplicate of the document kept for its cluster",
+        REFERENCE_DUPLICATE: "near-duplicate of a document in reference_signatures",
     }
 
     def written_annotations(self) -> Dict[str, str]:
@@ -439,11 +176,10 @@ class MinHashDedup(Step):
         import pyarrow.parquet as pq
         from apache_beam.io.filesystems import FileSystems
 
-        from thresher.transforms.base import ParamError
         from thresher.transforms.preflight import Problems, is_local, resolution_note
 
         try:
-            files = _match(self.reference_signatures)
+            files = match_references(self.reference_signatures)
         except ValueError as exc:
             note = f"; {resolution_note(self.reference_signatures)}" if is_local(self.reference_signatures) else ""
             raise ParamError("reference_signatures", f"{exc} (expected the Parquet files write_signatures "
@@ -472,15 +208,15 @@ class MinHashDedup(Step):
         sig = docs | "signatures" >> beam.ParDo(_Signatures(
             self.ngram, self.bands, self.rows, self.seed, self.verify, self.priority,
             self.priority_annotation, bool(self.write_signatures))).with_outputs(
-            _BANDS, _SETS, _PRIO, _SIGS, ERRORS, main="docs")
+            TAG_BANDS, TAG_SETS, TAG_PRIO, TAG_SIGS, ERRORS, main="docs")
         if self.write_signatures:
-            self._write(sig[_SIGS], params)
+            self._write(sig[TAG_SIGS], params)
 
-        bands = sig[_BANDS]
+        bands = sig[TAG_BANDS]
         if self.reference_signatures:
             reference = (docs.pipeline
                          | "reference glob" >> beam.Create([self.reference_signatures])
-                         | "reference files" >> beam.FlatMap(_match)
+                         | "reference files" >> beam.FlatMap(match_references)
                          | "spread reference files" >> beam.Reshuffle()
                          | "reference bands" >> beam.ParDo(_ReadReference(params)))
             bands = (bands, reference) | "all bands" >> beam.Flatten()
@@ -490,11 +226,11 @@ class MinHashDedup(Step):
                  | "distinct edges" >> beam.Distinct())
         report = [_count(edges, "candidate edges", "candidate_edges")]
         if self.verify:
-            edges, round_sets = self._check(edges, sig[_SETS])
+            edges, round_sets = self._check(edges, sig[TAG_SETS])
             report.append(_count(edges, "verified edges", "verified_edges"))
 
         cc = edges | "clusters" >> ConnectedComponents(self.max_rounds, counter_prefix=NAME)
-        pending = ({"label": cc[LABELS], "prio": sig[_PRIO]}
+        pending = ({"label": cc[LABELS], "prio": sig[TAG_PRIO]}
                    | "join priorities" >> beam.CoGroupByKey()
                    | "cluster members" >> beam.FlatMap(_cluster_members))
         finals = []

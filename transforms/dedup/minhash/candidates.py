@@ -1,0 +1,162 @@
+"""MinHash dedup, candidates: signatures per document, LSH buckets to star edges, the edges' Jaccard
+check, and the reference signatures of an earlier run (stages 1-3 of ``step.py``'s data flow).
+
+Node ids are the xxh64 of the document id with the lowest bit 0 (``current_node``);
+reference signatures' documents have bit 1 (``reference_node``).
+"""
+from __future__ import annotations
+
+import json
+from typing import List
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from thresher.transforms.base import METRICS_NAMESPACE, ParamError, StepCounters
+from thresher.transforms.dedup.minhash.records import NAME, Ranked, SentSet, wire
+from thresher.transforms.dedup.minhash.signatures import band_keys, compact_set, jaccard, node_id, shingle_hashes, signature
+from thresher.transforms.document import Document
+from thresher.transforms.dedup.priority import priority_key
+
+SIGNATURE_META = "thresher.minhash"  # schema metadata key of a signature file: its parameters
+TAG_BANDS, TAG_SETS, TAG_PRIO, TAG_SIGS = "bands", "sets", "prio", "sigs"  # _Signatures' tagged outputs
+
+
+def current_node(doc_id: str) -> int:
+    return node_id(doc_id) & ~1
+
+
+def reference_node(doc_id: str) -> int:
+    return node_id(doc_id) | 1
+
+
+def signature_params(ngram: int, bands: int, rows: int, seed: int) -> dict:
+    return {"ngram": ngram, "bands": bands, "rows": rows, "seed": seed, "normalisation": 3}
+
+
+class _Signatures(beam.DoFn):
+    """Document -> (node, doc) and the compact records the later stages shuffle."""
+
+    def __init__(self, ngram, bands, rows, seed, verify, rule, annotation, write):
+        self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
+        self.verify, self.rule, self.annotation, self.write = verify, rule, annotation, write
+
+    def setup(self):
+        self._counters = StepCounters(NAME)
+
+    def process(self, doc: Document):
+        self._counters.docs_in.inc()
+        try:
+            node = current_node(doc.id)
+            shingles = shingle_hashes(doc.text, self.ngram)
+            sig = signature(shingles, self.bands * self.rows, self.seed)
+            keys = band_keys(sig, self.bands, self.rows) if sig is not None else []
+            prio = priority_key(doc, self.rule, self.annotation)
+            shingle_set = compact_set(shingles) if self.verify and keys else None
+        except Exception as exc:  # one bad record must never fail the job
+            yield self._counters.error(exc, doc)
+            return
+        yield node, doc
+        if not keys:
+            return
+        yield beam.pvalue.TaggedOutput(TAG_PRIO, (node, wire(Ranked(prio, doc.id))))
+        for key in keys:
+            yield beam.pvalue.TaggedOutput(TAG_BANDS, (key, node))
+        if shingle_set is not None:
+            yield beam.pvalue.TaggedOutput(TAG_SETS, (node, shingle_set))
+        if self.write:
+            yield beam.pvalue.TaggedOutput(TAG_SIGS, {"id": doc.id, "bands": keys})
+
+
+def _star_edges(element):
+    """A bucket's members linked to its smallest node; buckets of reference nodes only give nothing."""
+    _, nodes = element
+    centre = None
+    current = False
+    for n in nodes:
+        centre = n if centre is None or n < centre else centre
+        current = current or not n & 1
+    if not current:
+        return
+    for n in nodes:
+        if n != centre:
+            yield centre, n
+
+
+def single_set(sets: list):
+    """A node's one shingle set, or None: no set (a reference document) or several (documents sharing
+    an id, or an id collision) leave its edges and removals unchecked."""
+    return sets[0] if len(sets) == 1 else None
+
+
+def _send_sets(element):
+    """Keyed by a node: its set goes to each member of its star, and to itself if it is a member;
+    a node with an edge also keeps its sets for the decision (``candidate_set`` output)."""
+    node, grouped = element
+    sets = list(grouped["set"])
+    own = single_set(sets)
+    linked = False
+    for member in grouped["members"]:
+        linked = True
+        yield member, wire(SentSet("centre", node, own))
+    if any(True for _ in grouped["centres"]):
+        linked = True
+        yield node, wire(SentSet("own", node, own))
+    if linked:
+        for shingle_set in sets:
+            yield beam.pvalue.TaggedOutput("candidate_set", (node, shingle_set))
+
+
+class _CheckEdges(beam.DoFn):
+    """Keeps the edges of one member whose Jaccard with their centre reaches the threshold."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def setup(self):
+        self._dropped = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.edges_below_threshold")
+
+    def process(self, element):
+        member, values = element
+        sent = [SentSet.of(v) for v in values]  # its own set and at most one centre set per band
+        own = next((s.shingles for s in sent if s.kind == "own"), None)
+        for centre in sent:
+            if centre.kind != "centre":
+                continue
+            if own is None or centre.shingles is None or jaccard(own, centre.shingles) >= self.threshold:
+                yield centre.node, member
+            else:
+                self._dropped.inc()
+
+
+
+class _ReadReference(beam.DoFn):
+    """One signature file -> (band key, reference node), after checking its parameters."""
+
+    def __init__(self, params: dict):
+        self.params = params
+
+    def process(self, path: str):
+        import pyarrow.parquet as pq
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.open(path) as f:
+            table = pq.read_table(f, columns=["id", "bands"])
+        meta = json.loads((table.schema.metadata or {}).get(SIGNATURE_META.encode(), b"{}"))
+        if meta != self.params:
+            raise ParamError("reference_signatures",
+                             f"reference signatures {path} were made with {meta}, this step uses {self.params}")
+        for doc_id, keys in zip(table.column("id").to_pylist(), table.column("bands").to_pylist()):
+            node = reference_node(doc_id)
+            for key in keys:
+                yield key, node
+
+
+def match_references(pattern: str) -> List[str]:
+    from apache_beam.io.filesystems import FileSystems
+
+    files = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+    if not files:
+        raise ParamError("reference_signatures", f"no reference signature file matches {pattern}")
+    return files
+
