@@ -1,4 +1,5 @@
-"""Run accounting: ``stats.json``, the ``_SUCCESS`` marker and the summary table.
+"""Run accounting: ``stats.json`` (``build_stats``), the run's status and markers, and the summary table
+(``finalize.FinalizeRun`` writes them at the end of a run).
 
 ``stats.json`` says, for the whole run and for every step, how many documents
 came in, went out, were dropped (per reason) and raised errors, such that
@@ -8,16 +9,14 @@ exactly (``balanced``). Output documents are the rows actually written.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import Any, Dict, Iterable, List, Tuple
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from thresher.pipelines.report import count_keys as keys
 from thresher.transforms.base import COPIES_ADDED
-from thresher.transforms.redact import redact, redact_json
-from thresher.transforms.io.sinks import remove_dir
+from thresher.transforms.redact import redact
 
 SUCCESS_MARKER = "_SUCCESS"
 RUNNING_MARKER = "_RUNNING"  # host, pid and runner of the run writing the directory; removed when it ends
@@ -26,17 +25,17 @@ STATS_FILE = "stats.json"
 
 def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterable[Dict[str, Any]],
                 facts: Iterable[Tuple[str, Any, Any]] = ()) -> Dict[str, Any]:
-    """Assemble the stats document from (key -> count) pairs, the files written and the
+    """Assemble the stats document from (``count_keys.CountKey`` -> count) pairs, the files written and the
     steps' facts: ``("summary", step index, dict)``, ``("profile", 0, dict)``,
     ``("examples", (step label, reason), [example, ...])``."""
     files = sorted(files, key=lambda f: (f["kind"], f["path"]))
     facts = list(facts)
+    counts = keys.typed(counts)
     summaries = {key: value for kind, key, value in facts if kind == "summary"}
-    by_source = {name: {"documents": counts.get(("read", name, "docs"), 0),
-                        "errors": counts.get(("read", name, "errors"), 0),
+    by_source = {name: {"documents": counts.get(keys.read_docs(name), 0),
+                        "errors": counts.get(keys.read_errors(name), 0),
                         # records the reader passed over (not documents), by type
-                        "skipped": dict(sorted((key[3], n) for key, n in counts.items()
-                                               if key[:3] == ("read", name, "skipped")))}
+                        "skipped": dict(sorted(keys.details(counts, "read", name, "skipped").items()))}
                  for name in summary["inputs"]}
     skipped: Dict[str, int] = {}
     for source in by_source.values():
@@ -44,21 +43,21 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
             skipped[kind] = skipped.get(kind, 0) + n
     read_docs = sum(s["documents"] for s in by_source.values())
     read_errors = sum(s["errors"] for s in by_source.values())
-    read_tokens = sum(counts.get(("read", name, "docs", "tokens"), 0) for name in summary["inputs"])
+    read_tokens = sum(counts.get(keys.read_docs(name).tokens(), 0) for name in summary["inputs"])
     steps, docs_in, tokens = [], read_docs, read_tokens
     for s in summary["steps"]:
         i = s["index"]
-        dropped = {key[3]: n for key, n in counts.items() if key[:3] == ("step", i, "dropped")}
-        report = {key[3]: n for key, n in counts.items() if key[:3] == ("step", i, "report")}
+        dropped = keys.details(counts, "step", i, "dropped")
+        report = keys.details(counts, "step", i, "report")
         entry = {
             "index": i, "step": s["step"], "in": docs_in,
-            "out": counts.get(("step", i, "out"), 0),
+            "out": counts.get(keys.step_out(i), 0),
             "dropped": dict(sorted(dropped.items())),
             "dropped_total": sum(dropped.values()),
-            "errors": counts.get(("step", i, "errors"), 0),
+            "errors": counts.get(keys.step_errors(i), 0),
             # copies a step adds (mix upsampling): out may exceed in by this much
             "added": report.get(COPIES_ADDED, 0),
-            "tokens_out": counts.get(("step", i, "out", "tokens"), 0),
+            "tokens_out": counts.get(keys.step_out(i).tokens(), 0),
         }
         if report:
             entry["report"] = dict(sorted(report.items()))
@@ -175,45 +174,6 @@ def run_status(stats: Dict[str, Any], summary: Dict[str, Any]) -> Tuple[str, str
                               f"check its parameters (`dry_run: true` shows what it would drop)")
         return "failed", f"{came_in} documents came in and none was written — check the output's settings"
     return "succeeded", ""
-
-
-def _interrupted(running_marker: str) -> bool:
-    """Whether the run's ``_RUNNING`` marker says the command that submitted it was interrupted."""
-    try:
-        with FileSystems.open(running_marker) as f:
-            return bool(json.loads(f.read().decode("utf-8")).get("interrupted"))
-    except Exception:  # no marker (gone, never written): not interrupted
-        return False
-
-
-class FinalizeRun(beam.DoFn):
-    """Runs once, after every write: writes stats.json with the run's status, the data card, then
-    the _SUCCESS marker when the run succeeded (``run_status``)."""
-
-    def __init__(self, output_dir: str, summary: Dict[str, Any]):
-        self._dir, self._summary = output_dir, summary
-
-    def process(self, _, counts, files, facts=()):
-        # the sinks removed their own parts; drop what is left
-        remove_dir(FileSystems.join(self._dir, "_temporary"))
-        stats = build_stats(counts, self._summary, files, facts)
-        stats["status"], stats["status_reason"] = run_status(stats, self._summary)
-        running = FileSystems.join(self._dir, RUNNING_MARKER)
-        if _interrupted(running):  # Ctrl-C in the CLI while a job service ran the job on
-            stats["status"], stats["status_reason"] = "failed", (
-                "interrupted (Ctrl-C): the job service ran the job to its end after the command stopped")
-        stats = redact_json(stats)  # no credentials in reports
-        write_text(FileSystems.join(self._dir, STATS_FILE), json.dumps(stats, indent=2) + "\n")
-        try:
-            from thresher.pipelines.report.datacard import write_report
-            write_report(self._dir, stats)
-        except Exception:  # the data card can be rebuilt with `thresher report DIR`; never lose the run
-            logging.getLogger("thresher").exception("could not write the data card")
-        if stats["status"] == "succeeded":
-            write_text(FileSystems.join(self._dir, SUCCESS_MARKER), "")
-        if FileSystems.exists(running):  # the run is over (a Dataflow job has no process here to remove it)
-            FileSystems.delete([running])
-        yield stats["balanced"]
 
 
 def _aligned(rows: List[Tuple[str, ...]], left: Tuple[int, ...]) -> List[str]:

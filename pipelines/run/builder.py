@@ -18,7 +18,8 @@ from thresher.pipelines.report.profile import ProfileAnnotations
 from thresher.pipelines.recipe.plugins import step_class
 from thresher.pipelines.recipe.schema import Recipe
 from thresher.pipelines.recipe.registry import STEPS
-from thresher.pipelines.report.stats import FinalizeRun
+from thresher.pipelines.report import count_keys as keys
+from thresher.pipelines.report.finalize import FinalizeRun
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, DocumentStep, flatten_or_empty
 from thresher.transforms.document import Document
 from thresher.transforms.io.ordered_sink import WriteOrderedDocuments
@@ -138,7 +139,7 @@ def rejected_annotations(recipe: Recipe) -> Dict[str, str]:
 def output_columns(recipe: Recipe) -> List[Dict[str, str]]:
     """``data/``'s columns in order, each with its Arrow type, what writes it and what it holds
     (the step class's ``ANNOTATION_DOCS`` where it has one): the dataset card's column table."""
-    from thresher.transforms.io.sinks import document_schema
+    from thresher.transforms.io.schema import document_schema
     written_by = {name: ("source", COLUMN_DOCS.get(name, "")) for name in source_annotations(recipe)}
     for spec, step in _steps(recipe):
         docs = getattr(step, "ANNOTATION_DOCS", None) or {}
@@ -158,9 +159,9 @@ def _count(pcoll, label: str, key_fn):
     return pcoll | f"{label} key" >> beam.Map(lambda x: (key_fn(x), 1))
 
 
-def _count_docs(pcoll, label: str, key: Tuple):
-    """Documents and (estimated) tokens of ``pcoll``: ``(key, 1)`` and ``(key + ("tokens",), t)`` pairs."""
-    tokens_key = key + ("tokens",)
+def _count_docs(pcoll, label: str, key: keys.CountKey):
+    """Documents and (estimated) tokens of ``pcoll``: ``(key, 1)`` and ``(key.tokens(), t)`` pairs."""
+    tokens_key = key.tokens()
     return pcoll | f"{label} key" >> beam.FlatMap(lambda d: ((key, 1), (tokens_key, estimate_tokens(d.text))))
 
 
@@ -188,13 +189,13 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
         step = step_class(spec, STEPS)(**spec.params)
         label, index = spec.label + where, spec.index
         result = docs | label >> step
-        counts.append(_count_docs(result[KEPT], f"count {label} out", ("step", index, "out")))
+        counts.append(_count_docs(result[KEPT], f"count {label} out", keys.step_out(index)))
         counts.append(_count(result[REJECTED], f"count {label} dropped",
-                             lambda d, i=index: ("step", i, "dropped", d.annotations.get("drop_reason", "?"))))
-        counts.append(_count(result[ERRORS], f"count {label} errors", lambda e, i=index: ("step", i, "errors")))
+                             lambda d, i=index: keys.dropped(i, d.annotations.get("drop_reason", "?"))))
+        counts.append(_count(result[ERRORS], f"count {label} errors", lambda e, i=index: keys.step_errors(i)))
         if REPORT in result:  # step facts, e.g. whether clustering converged
             counts.append(result[REPORT]
-                          | f"{label} report" >> beam.Map(lambda kv, i=index: (("step", i, "report", kv[0]), kv[1])))
+                          | f"{label} report" >> beam.Map(lambda kv, i=index: (keys.step_report(i, kv[0]), kv[1])))
         if SUMMARY in result:  # one dict: a contamination report, a mix table...
             facts.append(result[SUMMARY] | f"{label} summary" >> beam.Map(lambda d, i=index: ("summary", i, d)))
         if out.rejected.enabled:
@@ -213,10 +214,10 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
             source=name, paths=inp.paths, format=inp.format, text_field=inp.text_field,
             id_field=inp.id_field, url_field=inp.url_field, date_field=inp.date_field, progress=progress)
         errors.append(read[ERRORS])
-        counts.append(_count_docs(read[KEPT], f"count read_{name} docs", ("read", name, "docs")))
-        counts.append(_count(read[ERRORS], f"count read_{name} errors", lambda e, n=name: ("read", n, "errors")))
+        counts.append(_count_docs(read[KEPT], f"count read_{name} docs", keys.read_docs(name)))
+        counts.append(_count(read[ERRORS], f"count read_{name} errors", lambda e, n=name: keys.read_errors(n)))
         counts.append(read[REPORT] | f"count read_{name} skipped"  # records passed over, by type
-                      >> beam.Map(lambda kv, n=name: (("read", n, "skipped", kv[0]), kv[1])))
+                      >> beam.Map(lambda kv, n=name: (keys.read_skipped(n, kv[0]), kv[1])))
         docs = read[KEPT]
         for spec in recipe.steps[:per_input]:
             docs = apply(docs, spec, f" [{name}]" if several else "")
