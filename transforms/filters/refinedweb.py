@@ -15,10 +15,8 @@ tokenize`` tokens (split on ASCII space, \\t \\n \\r \\v \\f and NUL) whose firs
 character is alphanumeric, so "(hello" is not a word. The one-word-line and
 10-word limits use ``str.split()`` words, as DCLM does.
 
-Measured by ``tests/test_refinedweb.py`` (CPU time, best of 7, on the
-shared 2-core build machine): 0.28 ms for a 2,000-word English document of
-100 lines; 0.20 ms per document on the 181 Scrapinghub articles (mean 731
-words). Mostly non-Latin text (Cyrillic, Greek) takes a slower word count.
+Its CPU cost is measured by ``benchmarks/step_speed.py``. Mostly non-Latin text
+(Cyrillic, Greek) takes a slower word count.
 """
 from __future__ import annotations
 
