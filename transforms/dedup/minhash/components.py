@@ -12,10 +12,10 @@ needed grow like log(n) with node ids in random order (ours are hashes).
 
 Both keep every component connected and never join two components; repeated,
 they end in a forest of stars, each rooted at its component's smallest node.
-A Beam graph cannot loop, so ``max_rounds`` rounds are unrolled. Measured with
-random node ids (ours are hashes), rounds until the graph is a star forest: a
-chain of 100 nodes 6, of 1,000 nodes 8-9, of 10,000 nodes 11, of 100,000
-nodes 13-14; a star or many small components 1-2.
+A Beam graph cannot loop, so ``max_rounds`` rounds are unrolled. The rounds
+until the graph is a star forest (random node ids, as ours are hashes) grow
+like log(n) on a chain and are 1-2 on a star or many small components:
+``simulate`` in ``tests/test_connected_components.py`` counts them.
 
 After the last round every node that has an edge to another node is labelled
 ``min(node, its neighbours)``, and the transform counts the nodes that are not

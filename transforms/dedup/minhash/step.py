@@ -89,7 +89,7 @@ from thresher.transforms.dedup.priority import check_rule
 NGRAM, BANDS, ROWS, SEED = 5, 14, 8, 1
 # FineWeb verified nothing; 0.8 is where 14 x 8 LSH finds 92% of pairs (s_curve).
 THRESHOLD = 0.8
-MAX_ROUNDS = 12  # a 10,000-node chain needs 11 (transforms/dedup/minhash/components.py)
+MAX_ROUNDS = 12  # enough for chains far longer than a cluster's (tests/test_connected_components.py)
 # benchmarks/minhash_quality.py: the rounds after which no real-page document is left unmatched.
 VERIFY_ROUNDS = 3
 
