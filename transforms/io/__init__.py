@@ -1,1 +1,1 @@
-"""Reading documents (sources) and writing them (sinks, ordered sink)."""
+"""Reading documents (sources) and writing them (sinks, their columns in schema, ordered sink)."""
