@@ -13,7 +13,8 @@ from thresher.pipelines.recipe.model import step_params
 from tests.conftest import SHARED_DATA, local_pipeline
 from thresher.transforms.base import ERRORS, KEPT, REJECTED
 from thresher.transforms.filters.c4 import C4Filter
-from thresher.transforms.filters.c4_badwords import C4BadWords, trie_pattern
+from thresher.transforms.filters.c4_badwords import C4BadWords
+from thresher.transforms.text.patterns import trie_pattern
 from thresher.transforms.text.sentences import count_sentences, english_punkt
 from thresher.transforms.document import Document
 

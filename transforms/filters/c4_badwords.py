@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Pattern
 
 from thresher.transforms.base import FilterStep, ParamError
 from thresher.transforms.document import Document
+from thresher.transforms.text.patterns import trie_pattern
 
 # C4 built its English bad-words filter on LDNOOBW at this commit; datatrove
 # uses it for English and commit 5faf2ba for the other languages.
@@ -24,29 +25,6 @@ SUBSTRING_LANGUAGES = ("ja", "th", "zh")  # no spaces between words: match anywh
 # datatrove _BADWORDS_ALLOWLIST: common subwords that each flag >10% of documents.
 ALLOWLIST = {"ja": {"sm", "グロ", "女の子"}, "zh": {"性"}}
 _LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]+)*$")
-
-
-def trie_pattern(words: List[str]) -> str:
-    """A regex matching exactly the given strings, factored as a prefix tree:
-    the same strings as ``"|".join(map(re.escape, words))``, without trying
-    every word at every position."""
-    root: Dict[str, dict] = {}
-    for word in words:
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: Dict[str, dict]) -> str:
-        alternatives = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        if not alternatives:
-            return ""
-        body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
-        if "" in node:  # a word ends here: the rest is optional
-            return (body if len(alternatives) > 1 else "(?:" + body + ")") + "?"
-        return body
-
-    return build(root)
 
 
 class C4BadWords(FilterStep):

@@ -40,7 +40,8 @@ from thresher.transforms.base import FilterStep, ParamError
 from thresher.transforms.document import Document
 from thresher.transforms.filters.url_lists import (
     _NOT_ALNUM, UT1_DOMAINS, UT1_URLS, _check_text, _list_file, _Lists, _read_words, _with_assets_hint, _word_set,
-    normalize_word, parent_domains, shared_lists, split_url, substring_pattern, url_keys)
+    normalize_word, parent_domains, shared_lists, split_url, url_keys)
+from thresher.transforms.text.patterns import trie_pattern
 
 # datatrove's URLFilter: two distinct soft-banned words drop a URL.
 DATATROVE_SOFT_WORD_THRESHOLD = 2
@@ -129,7 +130,7 @@ class UrlFilter(FilterStep):
         self._banned = _word_set(self.banned_words + _read_words(self.banned_words_files))
         self._soft = _word_set(self.soft_banned_words + _read_words(self.soft_banned_words_files))
         subwords = sorted(_word_set(self.banned_subwords + _read_words(self.banned_subwords_files)))
-        self._subword_re = re.compile(substring_pattern(subwords)) if subwords else None
+        self._subword_re = re.compile(trie_pattern(subwords)) if subwords else None
         self._lists = shared_lists(tuple(self.domain_blocklists), tuple(self.url_blocklists))
 
     def preflight(self, inputs: Dict[str, List[str]]) -> None:

@@ -24,7 +24,7 @@ import bisect
 import logging
 import os
 import re
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
+from typing import FrozenSet, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -106,24 +106,6 @@ def normalize_url_entry(entry: str) -> str:
     """A URL-list entry as looked up: the longest of its ``url_keys``."""
     keys = url_keys(*split_url(entry.strip().rstrip("/")))
     return keys[-1] if keys else ""
-
-
-def substring_pattern(words: Iterable[str]) -> str:
-    """A regex matching any of ``words``, factored as a trie (5x faster than a flat alternation)."""
-    trie: Dict[str, dict] = {}
-    for word in words:
-        node = trie
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}  # a word ends here
-
-    def build(node: Dict[str, dict]) -> str:
-        if list(node) == [""]:
-            return ""
-        alternatives = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
-        return f"(?:{body})?" if "" in node else body
-    return build(trie)
 
 
 def _hash(key: str) -> int:
