@@ -19,13 +19,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from thresher.pipelines.report.datacard_format import Block, to_html, to_markdown
 from thresher.pipelines.report.stats import human_bytes, read_stats, write_text
+from thresher.pipelines.report.summaries import view
 from thresher.pipelines.report.svg_charts import DROP, fmt_num, fmt_short, funnel_chart, hbar_chart, histogram
 
 HTML_FILE, MD_FILE = "report.html", "report.md"
 TOP_VALUES = 15  # categorical values shown; the rest are counted as "(other)"
 TOP_REASONS = 15
 EXAMPLE_CHARS = 300
-MAX_ITEMS = 100  # contaminated benchmark items listed
 
 
 def _pct(part: Optional[float], whole: Optional[float]) -> str:
@@ -251,34 +251,10 @@ def _bin_bars(bins: List[Dict[str, Any]]) -> List[Tuple[str, int, str]]:
 
 
 def _summary(summary: Dict[str, Any]) -> List[Block]:
-    kind = summary.get("kind")
-    if kind == "contamination":
-        blocks: List[Block] = [("kv", [(k, summary[k]) for k in ("ngram", "min_matches", "documents_checked",
-                                                                  "documents_flagged") if k in summary])]
-        benches = summary.get("benchmarks") or {}
-        if benches:
-            blocks.append(("table", ("benchmark", "items", "items found"),
-                           [(b, v.get("items", 0), v.get("items_found", 0)) for b, v in benches.items()]))
-        items = summary.get("items") or []
-        if items:
-            blocks.append(("table", ("benchmark", "item", "documents", "example ids"),
-                           [(i.get("benchmark", ""), str(i.get("item", ""))[:EXAMPLE_CHARS], i.get("documents", 0),
-                             ", ".join(map(str, i.get("examples", [])))) for i in items[:MAX_ITEMS]]))
-        if len(items) > MAX_ITEMS:
-            blocks.append(("p", f"{len(items) - MAX_ITEMS} more items in stats.json"))
-        return blocks
-    if kind == "mix":
-        keys = ("unit", "budget", "seed", "max_epochs", "token_counting")
-        cols = ("source", "weight", "available_tokens", "available_documents", "target", "rate",
-                "achieved_tokens", "achieved_documents", "epochs", "shortfall")
-        rows = [tuple(s.get(c, "") for c in cols) for s in summary.get("sources", [])]
-        return [("kv", [(k, summary[k]) for k in keys if k in summary]),
-                ("table", tuple(c.replace("_", " ") for c in cols), rows)]
-    rest = [(k, v) for k, v in summary.items() if k != "kind"]
-    if kind == "quality":
-        order = ("top_percent", "threshold", "cutoff", "scored")
-        rest = [(k, summary[k]) for k in order if k in summary] + [(k, v) for k, v in rest if k not in order]
-    return [("kv", [(k, v if isinstance(v, (int, float, str)) else json.dumps(v, default=str)) for k, v in rest])]
+    """A step's summary (``summaries.view``): its facts, its tables, what they leave out."""
+    shown = view(summary)
+    blocks: List[Block] = [("kv", shown.facts)] + [("table", t.headers(), t.rows) for t in shown.tables]
+    return blocks + [("p", shown.more)] if shown.more else blocks
 
 
 def _step_details(stats: Dict[str, Any]) -> List[Block]:

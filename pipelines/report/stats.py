@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Tuple
 from apache_beam.io.filesystems import FileSystems
 
 from thresher.pipelines.report import count_keys as keys
+from thresher.pipelines.report.summaries import view
 from thresher.transforms.base import COPIES_ADDED
 from thresher.transforms.redact import redact
 
@@ -184,26 +185,21 @@ def _aligned(rows: List[Tuple[str, ...]], left: Tuple[int, ...]) -> List[str]:
 
 
 def summary_lines(label: str, summary: Dict[str, Any]) -> List[str]:
-    """A step summary in a few lines: the mix table per source, contamination found, the quality cutoff."""
-    kind = summary.get("kind")
-    if kind == "mix":
-        epochs = "" if summary.get("max_epochs") is None else f", at most {summary['max_epochs']} epochs"
-        rows = [("source", "weight", "available tokens", "available docs", "target", "achieved tokens",
-                 "achieved docs", "epochs", "shortfall")]
-        rows += [(str(r["source"]), f"{r['weight']:.3g}", str(r["available_tokens"]), str(r["available_documents"]),
-                  str(r["target"]), str(r["achieved_tokens"]), str(r["achieved_documents"]), f"{r['epochs']:.2f}",
-                  str(r["shortfall"])) for r in summary.get("sources", [])]
-        return ([f"{label}: budget {summary.get('budget')} {summary.get('unit', 'tokens')}{epochs}"]
-                + ["  " + line for line in _aligned(rows, left=(0,))])
-    if kind == "contamination":
-        found = sum(b.get("items_found", 0) for b in summary.get("benchmarks", {}).values())
-        return [f"{label}: {summary.get('documents_flagged', 0)} of {summary.get('documents_checked', 0)} documents "
-                f"share {summary.get('ngram')}-grams with {found} benchmark item(s)"]
-    if kind == "quality":
-        rule = (f"top {summary['top_percent']}%: cutoff {summary.get('cutoff')}" if "top_percent" in summary
-                else f"threshold {summary.get('threshold')}")
-        return [f"{label}: {rule}, {summary.get('scored', 0)} scored"]
-    return []
+    """A step summary in a few lines (``summaries.view``): its headline, then the tables it shows here
+    (the mix table per source); a kind without a headline prints nothing."""
+    shown = view(summary)
+    if not shown.headline:
+        return []
+    lines = [f"{label}: {shown.headline}"]
+    for table in shown.tables:
+        if not table.brief:
+            continue
+        at = [table.columns.index(c) for c in table.brief]
+        rows = [table.headers(table.brief, table.brief_names)] + [
+            tuple(table.brief_formats.get(c, "{}").format(row[i]) for c, i in zip(table.brief, at))
+            for row in table.rows]
+        lines += ["  " + line for line in _aligned(rows, left=(0,))]
+    return lines
 
 
 def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
