@@ -104,9 +104,10 @@ class _Decide(beam.DoFn):
             else:
                 n_docs += 1
         self._group_size.update(n_docs + (winner is not None))
+        winner_priority, copies = winner if winner is not None else (None, 0)
         chosen = None
         if winner is not None and n_docs > 1:  # same key and same id: rare
-            chosen = self._choose(values, winner[0])
+            chosen = self._choose(values, winner_priority)
         kept = False
         for tag, payload in values:  # second pass: route every document
             if tag != _DOC:
@@ -115,7 +116,7 @@ class _Decide(beam.DoFn):
             if winner is not None and not kept and (n_docs == 1 or payload == chosen):
                 kept = True
                 self._counters.docs_out.inc()
-                yield doc.annotate(**{self._count_annotation: winner[1]}) if self._count_annotation else doc
+                yield doc.annotate(**{self._count_annotation: copies}) if self._count_annotation else doc
             else:
                 yield self._counters.reject(doc, self._reason)
 
@@ -129,6 +130,12 @@ class _Decide(beam.DoFn):
                 matching = payload if matching is None or payload < matching else matching
             other = payload if other is None or payload < other else other
         return matching if matching is not None else other
+
+
+def _winner_record(key, best_and_count):
+    """A key's winner, keyed by (key, its id) for the join: (_WINNER, (its priority key, the key's documents))."""
+    (priority, doc_id), count = best_and_count
+    return (key, doc_id), (_WINNER, (priority, count))
 
 
 class KeepOnePerKey(beam.PTransform):
@@ -151,8 +158,7 @@ class KeepOnePerKey(beam.PTransform):
             _PASS, _CANDIDATES, ERRORS, main="keyed")
         winners = (keyed[_CANDIDATES]
                    | "best per key" >> beam.CombinePerKey(_BestAndCount())
-                   | "winner record" >> beam.MapTuple(
-                       lambda key, best: ((key, best[0][1]), (_WINNER, (best[0][0], best[1])))))
+                   | "winner record" >> beam.MapTuple(_winner_record))
         decided = ((keyed["keyed"], winners)
                    | "documents and winners" >> beam.Flatten()
                    | "join on key and id" >> beam.GroupByKey()
