@@ -5,7 +5,7 @@
 1. Generates ``--documents`` English prose documents as JSONL.gz files, ``--near-dup`` of them (default
    10%) near-duplicates of distinct others: a few words replaced (at least 5 words apart), word-5-gram
    Jaccard on minhash_dedup's own shingles at least 0.85 (aimed at 0.86-0.95). Sentences and titles come
-   from the quickstart corpus's writer (pipelines/commands/quickstart_corpus.py); a document (170-700 words, one
+   from the quickstart corpus's writer (pipelines/commands/quickstart_pages.py); a document (170-700 words, one
    line per paragraph) is drawn from a bank of them per topic, skipping sentences that would repeat a
    5-gram of the document (Gopher's repetition rules): about 0.35 ms a document, 45 s for 200,000 on
    2 cores. Document k is a pure function of (seed, k): any process can rebuild the original of a copy.
@@ -37,7 +37,8 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
-from thresher.pipelines.commands.quickstart_corpus import VOCAB, _Writer
+from thresher.pipelines.commands.quickstart_grammar import VOCAB
+from thresher.pipelines.commands.quickstart_pages import _Writer
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TOPICS = sorted(VOCAB["en"])

@@ -8,7 +8,7 @@ import random
 import pyarrow.dataset as ds
 
 from thresher.pipelines.commands.cli import main
-from thresher.pipelines.commands.quickstart_corpus import _Writer
+from thresher.pipelines.commands.quickstart_pages import _Writer
 from tests.conftest import SHARED_DATA
 from tests.test_quality_model import FAST, spam_doc
 

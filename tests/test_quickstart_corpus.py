@@ -11,7 +11,8 @@ import pytest
 import trafilatura
 from warcio.archiveiterator import ArchiveIterator
 
-from thresher.pipelines.commands.quickstart_corpus import jaccard, main, write_corpus
+from thresher.pipelines.commands.quickstart_corpus import main, write_corpus
+from thresher.pipelines.commands.quickstart_pages import jaccard
 from tests.conftest import require_lid_model
 from thresher.transforms.document import Document
 from thresher.transforms.extract.html import Extract
