@@ -35,7 +35,7 @@ output: {{path: "{out}", format: parquet}}
 def plain_loop(paths, out_dir: Path) -> int:
     from thresher.transforms.io.sinks import _ParquetShardWriter
     from thresher.transforms.io.sources import read_file
-    from thresher.pipelines.run.builder import SOURCE_ANNOTATIONS
+    from thresher.pipelines.run.columns import SOURCE_ANNOTATIONS
     from thresher.transforms.io.sources.common import ReadError
 
     writer = _ParquetShardWriter(str(out_dir / "loop.parquet"), SOURCE_ANNOTATIONS, 10_000)

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from thresher.pipelines.run.builder import (declared_annotations, needs_metadata, rejected_annotations, source_annotations,
-                               written_annotations)
+from thresher.pipelines.run.columns import (declared_annotations, needs_metadata, rejected_annotations, source_annotations,
+                                            written_annotations)
 from thresher.pipelines.commands.cli import main
 from thresher.pipelines.recipe.model import load_recipe
 from thresher.pipelines.recipe.registry import STEPS

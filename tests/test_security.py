@@ -206,7 +206,7 @@ def test_plugin_is_validated_like_a_registered_step(tmp_path):
     (spec,) = recipe.steps
     assert (spec.step, spec.params, spec.cls) == (PLUGIN, {"suffix": "?", "min_chars": 2}, Shout)
     assert recipe.to_dict()["steps"] == [{"step": PLUGIN, "suffix": "?", "min_chars": 2}]
-    from thresher.pipelines.run.builder import declared_annotations
+    from thresher.pipelines.run.columns import declared_annotations
     assert declared_annotations(recipe)["shout_chars"] == "int64"
 
     e = error(PLUGIN, "    min_chars: two\n")

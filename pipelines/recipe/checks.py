@@ -152,7 +152,7 @@ _NUMERIC = ("float64", "int64")
 
 def _annotation_problems(recipe: Recipe, steps: List[Any]) -> List[RecipeError]:
     """Each annotation a step or ``output.order_by`` reads is written by an earlier step (numeric)."""
-    from thresher.pipelines.run.builder import SOURCE_ANNOTATIONS  # the readers' own annotations
+    from thresher.pipelines.run.columns import SOURCE_ANNOTATIONS  # the readers' own annotations
 
     problems = []
     written: Dict[str, str] = dict(SOURCE_ANNOTATIONS)

@@ -18,36 +18,20 @@ from thresher.pipelines.report.profile import ProfileAnnotations
 from thresher.pipelines.recipe.plugins import step_class
 from thresher.pipelines.recipe.schema import Recipe
 from thresher.pipelines.recipe.registry import STEPS
+from thresher.pipelines.run.columns import (declared_annotations, needs_metadata, output_columns,
+                                            rejected_annotations)
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.report.finalize import FinalizeRun
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, DocumentStep, flatten_or_empty
 from thresher.transforms.document import Document
 from thresher.transforms.io.ordered_sink import WriteOrderedDocuments
 from thresher.transforms.io.sinks import WriteDocuments, WriteJsonRecords
-from thresher.transforms.io.sources import ReadDocuments, detect_format
+from thresher.transforms.io.sources import ReadDocuments
 from thresher.transforms.text.tokens import estimate_tokens
 
-#: annotations sources add: ``file`` and ``offset`` on every document, ``content_type`` and
-#: ``charset`` on records of WARC, ARC and WET files (RECORD_FORMATS)
-SOURCE_ANNOTATIONS = {"content_type": "string", "charset": "string", "file": "string", "offset": "int64"}
-RECORD_FORMATS = frozenset({"warc", "arc", "wet"})
-REJECTED_ANNOTATIONS = {"drop_step": "string", "drop_reason": "string"}
-#: what the base columns and the sources' annotations hold, for the dataset card
-COLUMN_DOCS = {
-    "id": "document id: the WARC-Record-ID, the input's id field, or a hash of file, offset and URL",
-    "text": "the document's text",
-    "url": "the page's URL; null when unknown",
-    "source": "name of the recipe input the document came from",
-    "date": "crawl or publication date in UTC; null when unknown or unparseable (then date_raw in metadata)",
-    "content_type": "HTTP content type of the WARC/ARC/WET record",
-    "charset": "character encoding the page was decoded with",
-    "file": "input file the document was read from",
-    "offset": "byte offset of the record (WARC/ARC/WET), 1-based line (JSONL) or 0-based row (Parquet)",
-    "metadata": "JSON object of the document's other annotations; null when none",
-}
 #: steps that turn raw pages into text: the steps up to them run on each input before the inputs
 #: are merged. No Reshuffle follows them: files are already spread over the workers, and keeping
-#: read -> extract -> filters -> write in one fused stage measured 6% faster on 2 workers with half the
+#: read -> extract -> filters -> write in one fused stage measured faster on 2 workers, with less of the
 #: runner's memory (benchmarks/fineweb_bench.py; a shuffle is held in the runner process).
 EXTRACTING_STEPS = frozenset({"extract"})
 EXAMPLES_PER_REASON = 3  # rejected documents shown per drop reason in the data card
@@ -58,100 +42,6 @@ MAX_LISTED_FILES = 1000  # input files listed by name in stats.json
 def output_dirs(root: str) -> Dict[str, str]:
     from apache_beam.io.filesystems import FileSystems
     return {kind: FileSystems.join(root, kind) for kind in ("data", "rejected", "errors")}
-
-
-def input_formats(inp) -> set:
-    """The formats an input's files may have: its ``format``, or with ``auto`` each pattern's
-    extension, else those of the files it matches (a file of no known format yields no document)."""
-    from apache_beam.io.filesystems import FileSystems
-    if inp.format != "auto":
-        return {inp.format}
-    formats = set()
-    for pattern in inp.paths:
-        try:
-            formats.add(detect_format(pattern))
-            continue
-        except ValueError:
-            pass
-        try:
-            found = FileSystems.match([pattern])[0].metadata_list
-        except Exception:  # an unreadable pattern is the reader's error to report
-            found = []
-        for meta in found:
-            try:
-                formats.add(detect_format(meta.path))
-            except ValueError:
-                pass
-    return formats
-
-
-def source_annotations(recipe: Recipe) -> Dict[str, str]:
-    """``file`` and ``offset``; also ``content_type`` and ``charset`` when an input may hold
-    WARC, ARC or WET records (JSONL and Parquet records have neither)."""
-    records = any(input_formats(inp) & RECORD_FORMATS for inp in recipe.inputs.values())
-    return {name: kind for name, kind in SOURCE_ANNOTATIONS.items()
-            if records or name not in ("content_type", "charset")}
-
-
-def needs_metadata(recipe: Recipe) -> bool:
-    """Whether the JSON ``metadata`` column can hold anything: a plugin step (it may write annotations
-    it does not declare), or a JSONL/Parquet input (a date that does not parse goes there as
-    ``date_raw``; WARC, ARC and WET dates are ISO 8601 by the WARC standard)."""
-    if any(spec.step not in STEPS for spec in recipe.steps):
-        return True
-    return any(input_formats(inp) - RECORD_FORMATS for inp in recipe.inputs.values())
-
-
-def _steps(recipe: Recipe):
-    """(spec, configured step) for each step of the recipe."""
-    return [(spec, step_class(spec, STEPS)(**spec.params)) for spec in recipe.steps]
-
-
-def written_annotations(step) -> Dict[str, str]:
-    """What a configured step writes on the documents it keeps: its ``written_annotations()``,
-    else (a plugin PTransform without it) its class's ``ANNOTATIONS``."""
-    written = getattr(step, "written_annotations", None)
-    return dict(written()) if callable(written) else dict(getattr(step, "ANNOTATIONS", {}))
-
-
-def declared_annotations(recipe: Recipe) -> Dict[str, str]:
-    """The typed annotation columns of ``data/``: the source annotations every document has and
-    what each step, as configured, writes on the documents it keeps (no column that stays null)."""
-    annotations = source_annotations(recipe)
-    for _, step in _steps(recipe):
-        annotations.update(written_annotations(step))
-    return annotations
-
-
-def rejected_annotations(recipe: Recipe) -> Dict[str, str]:
-    """The typed annotation columns of ``rejected/``: those of ``data/``, what steps write only on
-    the documents they drop (``rejected_annotations()``), ``drop_step`` and ``drop_reason``."""
-    annotations = source_annotations(recipe)
-    for _, step in _steps(recipe):
-        annotations.update(written_annotations(step))
-        dropped_only = getattr(step, "rejected_annotations", None)
-        if callable(dropped_only):
-            annotations.update(dropped_only())
-    annotations.update(REJECTED_ANNOTATIONS)
-    return annotations
-
-
-def output_columns(recipe: Recipe) -> List[Dict[str, str]]:
-    """``data/``'s columns in order, each with its Arrow type, what writes it and what it holds
-    (the step class's ``ANNOTATION_DOCS`` where it has one): the dataset card's column table."""
-    from thresher.transforms.io.schema import document_schema
-    written_by = {name: ("source", COLUMN_DOCS.get(name, "")) for name in source_annotations(recipe)}
-    for spec, step in _steps(recipe):
-        docs = getattr(step, "ANNOTATION_DOCS", None) or {}
-        for name in written_annotations(step):
-            written_by[name] = (f"{spec.index:02d} {spec.step}", docs.get(name, ""))
-    jsonl = recipe.output.format == "jsonl"  # flat objects: no metadata column, the date as a string
-    columns = []
-    for field in document_schema(declared_annotations(recipe), needs_metadata(recipe) and not jsonl):
-        by, doc = written_by.get(field.name, ("", COLUMN_DOCS.get(field.name, "")))
-        kind = "string (ISO 8601, UTC)" if jsonl and field.name == "date" else str(field.type)
-        columns.append({"name": field.name, "type": kind, "written_by": by or "base", "description": doc})
-    return columns
 
 
 def _count(pcoll, label: str, key_fn):
