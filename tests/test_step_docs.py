@@ -3,12 +3,13 @@ and ``thresher steps`` shows them with the allowed values and the right types.""
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
 
 import pytest
 
-from thresher.pipelines.recipe.model import check_type, step_params
+from thresher.pipelines.recipe.params import check_type, step_params
 from thresher.pipelines.recipe.registry import (PARAM_CHOICES, STEPS, annotation_doc, describe_step, describe_steps, param_docs,
                                 reason_doc)
 from thresher.transforms.base import FilterStep
@@ -37,6 +38,20 @@ def _returned(value: ast.expr, exact: set, patterns: set) -> None:
         _returned(value.orelse, exact, patterns)
 
 
+def _own_imported_constants(tree: ast.Module, module) -> dict:
+    """String constants the step's module imports from modules of its own package that register no
+    step (a step split over files, e.g. minhash's records), by the name they are imported as."""
+    package, found = module.__name__.rpartition(".")[0], {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ImportFrom) and node.module and node.module.rpartition(".")[0] == package):
+            continue
+        if any(c.__module__ == node.module for c in STEPS.values()):
+            continue
+        consts = _string_constants(ast.parse(inspect.getsource(importlib.import_module(node.module))))
+        found.update({a.asname or a.name: consts[a.name] for a in node.names if a.name in consts})
+    return found
+
+
 def emitted_reasons(cls):
     """The drop reasons a step's source can produce: string literals and f-strings returned by its
     ``decide``/``process``, and module constants with reason-like values used in its code (the whole
@@ -47,7 +62,11 @@ def emitted_reasons(cls):
     registered = [c for c in STEPS.values() if c.__module__ == cls.__module__]
     scope = tree if len(registered) == 1 else next(
         n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
-    exact, patterns = set(), set()
+    # a step split over modules of its own package (minhash: records) imports its reasons as constants
+    # (those named like the step's reasons: minhash_..., not report keys such as unconverged_nodes)
+    prefix = cls.name.split("_")[0] + "_"
+    exact = {v for v in _own_imported_constants(tree, module).values() if v != cls.name and v.startswith(prefix)}
+    patterns = set()
     for fn in ast.walk(scope):
         if not isinstance(fn, ast.FunctionDef):
             continue
