@@ -6,7 +6,7 @@ from typing import Dict, Optional
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
-from thresher.pipelines.recipe.model import step_params
+from thresher.pipelines.recipe.params import step_params
 from tests.conftest import local_pipeline
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, DocumentStep, FilterStep
 from thresher.transforms.document import Document, DocumentCoder

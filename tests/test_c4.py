@@ -9,7 +9,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from thresher.pipelines.recipe.model import step_params
+from thresher.pipelines.recipe.params import step_params
 from tests.conftest import SHARED_DATA, local_pipeline
 from thresher.transforms.base import ERRORS, KEPT, REJECTED
 from thresher.transforms.filters.c4 import C4Filter

@@ -14,7 +14,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from thresher.pipelines.recipe.model import step_params
+from thresher.pipelines.recipe.params import step_params
 from tests.conftest import local_pipeline, real_pages_with_datatrove_reference
 from thresher.transforms.base import KEPT, REJECTED
 from thresher.transforms.document import Document

@@ -8,7 +8,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from thresher.pipelines.recipe.model import step_params
+from thresher.pipelines.recipe.params import step_params
 from tests.conftest import SHARED_DATA, local_pipeline
 from thresher.transforms import assets
 from thresher.transforms.base import ERRORS, KEPT, REJECTED

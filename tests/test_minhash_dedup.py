@@ -11,7 +11,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from thresher.pipelines.recipe.model import step_params
+from thresher.pipelines.recipe.params import step_params
 from tests.conftest import local_pipeline
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT
 from thresher.transforms.document import Document

@@ -12,7 +12,7 @@ import pytest
 import xxhash
 from apache_beam.testing.util import assert_that
 
-from thresher.pipelines.recipe.model import step_params
+from thresher.pipelines.recipe.params import step_params
 from tests.conftest import local_pipeline
 from thresher.transforms.select import input_bounds
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, ParamError

@@ -11,7 +11,8 @@ import pytest
 from apache_beam.testing.util import assert_that
 
 from tests.conftest import local_pipeline, require_lid_model
-from thresher.pipelines.recipe.model import RecipeError, parse_recipe
+from thresher.pipelines.recipe.model import parse_recipe
+from thresher.pipelines.recipe.schema import RecipeError
 from thresher.pipelines.recipe.registry import STEPS
 from thresher.transforms.base import KEPT, REJECTED, DocumentStep, FilterStep, ParamError
 from thresher.transforms.document import Document

@@ -10,7 +10,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from thresher.pipelines.recipe.model import step_params
+from thresher.pipelines.recipe.params import step_params
 from tests.conftest import local_pipeline
 from thresher.transforms.base import ERRORS, KEPT, REJECTED
 from thresher.transforms.document import Document
