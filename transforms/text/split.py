@@ -18,9 +18,15 @@ On the 1,166 real pages of ``bench/real-pages.texts.jsonl.gz`` (compared with NL
 initial ("z. B.", "Mr. Powers"); the filters of ``gopher.py``, ``gopher_repetition.py`` and
 ``fineweb_quality.py`` decide every one of the 1,166 pages as datatrove 0.2.0 does.
 
-Cost: about 0.9 ms CPU for a 2,000-word page on the 2-core build machine (NLTK: about
-12 ms). The last result is kept per thread, so the filters that follow one another
-on the same text object split it once.
+Per-thread cache: ``split_words`` keeps its last result per thread, keyed by the
+identity of the text object (the cache holds a reference to that object, so its
+identity cannot be reused while cached) and ``cjk_chars``, and hands out a fresh list
+each time. In a pipeline, consecutive filters on words (gopher_repetition,
+gopher_quality, fineweb_quality) run fused in one thread, and a filter that keeps a
+document unchanged passes the same ``text`` object on: the words of a text are split
+once instead of once per filter, with no change to the ``Document`` or what crosses a
+coder. ``benchmarks/step_speed.py`` measures the cost of ``split_words`` and of the
+filters run together with and without this cache (its "no word cache" rows).
 
 Languages written without spaces (Chinese, Japanese, Thai) are not segmented: as in
 NLTK, a run of such characters between spaces or Latin punctuation is one word, so a
@@ -217,7 +223,7 @@ def split_words(text: str, cjk_chars: bool = False) -> List[str]:
 
     ``cjk_chars``: make each Han, Kana or Thai character a word (NLTK keeps a run of
     them as one word). The last result is kept per thread, so filters that run one
-    after another on the same text object split it once.
+    after another on the same text object split it once (see the module docstring).
     """
     last = getattr(_last, "words", None)
     if last is not None and last[0] is text and last[1] == cjk_chars:
