@@ -39,8 +39,8 @@ from typing import Dict, List, Optional
 from thresher.transforms.base import FilterStep, ParamError
 from thresher.transforms.document import Document
 from thresher.transforms.filters.url_lists import (
-    _NOT_ALNUM, UT1_DOMAINS, UT1_URLS, _check_text, _list_file, _Lists, _read_words, _with_assets_hint, _word_set,
-    normalize_word, parent_domains, shared_lists, split_url, url_keys)
+    NOT_ALNUM, UT1_DOMAINS, UT1_URLS, Lists, check_text, list_file, normalize_word, parent_domains, read_words,
+    shared_lists, split_url, url_keys, with_assets_hint, word_set)
 from thresher.transforms.text.patterns import trie_pattern
 
 # datatrove's URLFilter: two distinct soft-banned words drop a URL.
@@ -124,12 +124,12 @@ class UrlFilter(FilterStep):
         self.banned_subwords_files = [home(p) for p in banned_subwords_files or []]
         self.soft_word_threshold = soft_word_threshold
         self.ignore_case = ignore_case
-        self._lists: Optional[_Lists] = None
+        self._lists: Optional[Lists] = None
 
     def setup(self) -> None:
-        self._banned = _word_set(self.banned_words + _read_words(self.banned_words_files))
-        self._soft = _word_set(self.soft_banned_words + _read_words(self.soft_banned_words_files))
-        subwords = sorted(_word_set(self.banned_subwords + _read_words(self.banned_subwords_files)))
+        self._banned = word_set(self.banned_words + read_words(self.banned_words_files))
+        self._soft = word_set(self.soft_banned_words + read_words(self.soft_banned_words_files))
+        subwords = sorted(word_set(self.banned_subwords + read_words(self.banned_subwords_files)))
         self._subword_re = re.compile(trie_pattern(subwords)) if subwords else None
         self._lists = shared_lists(tuple(self.domain_blocklists), tuple(self.url_blocklists))
 
@@ -151,16 +151,16 @@ class UrlFilter(FilterStep):
                 if error is None and os.path.isdir(path) and not os.path.isfile(os.path.join(path, ut1_file)):
                     error = ParamError(param, f"{path}: folder without a {ut1_file!r} file (expected {expected})")
                 if error is None:
-                    problems.check(param, lambda: _check_text(_list_file(path, ut1_file)))
-                problems.add(_with_assets_hint(error, path))
+                    problems.check(param, lambda: check_text(list_file(path, ut1_file)))
+                problems.add(with_assets_hint(error, path))
         word_files = (("banned_words_files", self.banned_words_files), ("soft_banned_words_files",
                       self.soft_banned_words_files), ("banned_subwords_files", self.banned_subwords_files))
         for param, paths in word_files:
             for path in paths:
                 error = check_path(param, path, "a word list, one word a line")
                 if error is None:
-                    problems.check(param, lambda: (_check_text(path), _read_words([path])))
-                problems.add(_with_assets_hint(error, path))
+                    problems.check(param, lambda: (check_text(path), read_words([path])))
+                problems.add(with_assets_hint(error, path))
         if not problems.errors and (self.domain_blocklists or self.url_blocklists):
             problems.check("domain_blocklists" if self.domain_blocklists else "url_blocklists",
                            lambda: shared_lists(tuple(self.domain_blocklists), tuple(self.url_blocklists)))
@@ -172,7 +172,7 @@ class UrlFilter(FilterStep):
         url = doc.url
         lists = self._lists
         host, path, query = split_url(url) if url and (lists.domains or lists.urls) else ("", "", "")
-        words = set(_NOT_ALNUM.split(url.lower() if self.ignore_case else url))
+        words = set(NOT_ALNUM.split(url.lower() if self.ignore_case else url))
         return {
             "domain_blocklisted": bool(lists.domains) and lists.domains.any_of(parent_domains(host)),
             "url_blocklisted": bool(lists.urls) and lists.urls.any_of(url_keys(host, path, query)),

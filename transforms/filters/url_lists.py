@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 UT1_DOMAINS = "domains"
 UT1_URLS = "urls"
 
-_NOT_ALNUM = re.compile(r"[^a-zA-Z0-9]+")
+NOT_ALNUM = re.compile(r"[^a-zA-Z0-9]+")
 _CACHE_VERSION = 1  # of the list normalisation and hash: a change makes old cache files unused
 _PLAIN_HOST = re.compile(r"[a-z0-9_.\-]+\Z")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
@@ -46,7 +46,7 @@ _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
 def normalize_word(text: str) -> str:
     """datatrove's word normalisation: ASCII letters and digits only, lowercased."""
-    return _NOT_ALNUM.sub("", text).lower()
+    return NOT_ALNUM.sub("", text).lower()
 
 
 def _with_authority(url: str) -> str:
@@ -165,7 +165,7 @@ def read_list(path: str, ut1_file: Optional[str] = None) -> Iterator[str]:
                 yield line
 
 
-def _list_file(path: str, ut1_file: str) -> str:
+def list_file(path: str, ut1_file: str) -> str:
     """The list file ``read_list`` reads for ``path`` (a list file, or a UT1 category directory)."""
     from apache_beam.io.filesystems import FileSystems
 
@@ -198,7 +198,7 @@ def cached_hashes(paths: Tuple[str, ...], ut1_file: str, normalize) -> "HashedSe
         digest = xxhash.xxh3_128()
         digest.update(json.dumps([_CACHE_VERSION, normalize.__name__]).encode())
         for path in paths:
-            with FileSystems.open(_list_file(path, ut1_file)) as f:
+            with FileSystems.open(list_file(path, ut1_file)) as f:
                 for block in iter(lambda: f.read(1 << 22), b""):
                     digest.update(block)
             digest.update(b"\0")
@@ -220,7 +220,7 @@ def cached_hashes(paths: Tuple[str, ...], ut1_file: str, normalize) -> "HashedSe
         return build()
 
 
-class _Lists:
+class Lists:
     """Loaded blocklists, shared by the threads of one worker process."""
 
     def __init__(self, domain_paths: Tuple[str, ...], url_paths: Tuple[str, ...]):
@@ -230,21 +230,21 @@ class _Lists:
             log.info("url_filter: %d blocklisted domains, %d blocklisted URLs", len(self.domains), len(self.urls))
 
 
-def shared_lists(domain_paths: Tuple[str, ...], url_paths: Tuple[str, ...]) -> _Lists:
+def shared_lists(domain_paths: Tuple[str, ...], url_paths: Tuple[str, ...]) -> Lists:
     """The lists, loaded once per worker process and shared by its threads."""
-    return per_process(("url_filter", domain_paths, url_paths), lambda: _Lists(domain_paths, url_paths))
+    return per_process(("url_filter", domain_paths, url_paths), lambda: Lists(domain_paths, url_paths))
 
 
-def _word_set(words: Iterable[str]) -> FrozenSet[str]:
+def word_set(words: Iterable[str]) -> FrozenSet[str]:
     return frozenset(w for w in map(normalize_word, words) if w)
 
 
-def _read_words(paths: List[str]) -> List[str]:
+def read_words(paths: List[str]) -> List[str]:
     """The words of word files, one a line (``read_list``: blank lines and ``#`` comments skipped)."""
     return [word for path in paths for word in read_list(path)]
 
 
-def _with_assets_hint(error, path: str):
+def with_assets_hint(error, path: str):
     """A list missing under the cache folder of FineWeb's lists: say what fills it."""
     from thresher.transforms.assets import FINEWEB_RECIPE_DEFAULT, fineweb_lists_dir
     from thresher.transforms.base import ParamError
@@ -255,7 +255,7 @@ def _with_assets_hint(error, path: str):
     return ParamError(error.param, f"{error}; `thresher assets` puts FineWeb's lists there")
 
 
-def _check_text(path: str) -> None:
+def check_text(path: str) -> None:
     """A list file's first 64 KiB (after gunzip) is UTF-8 text: no NUL byte (a tar or other binary file)."""
     from apache_beam.io.filesystems import FileSystems
 
