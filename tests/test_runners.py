@@ -1,6 +1,8 @@
 """Runner presets: the right runner and options, never the DirectRunner (Prism download)."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
@@ -98,19 +100,27 @@ def test_local_preset_turns_off_the_racy_timed_data_flush():
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
     from apache_beam.runners.worker.data_plane import ClosableOutputStream, TimeBasedBufferingClosableOutputStream
 
+    # The race made deterministic: the flush (the timer thread's call) is held between its get() and
+    # _clear() until the writer has written, as a slow flush callback lets happen in a real run.
     chunk = b"x" * (1 << 20)
-    lost = 0
-    for _ in range(20):  # a race: attempts until it shows (most attempts lose about a third here)
-        got = []
-        stream = TimeBasedBufferingClosableOutputStream(got.append, flush_callback=got.append,
-                                                        time_flush_threshold_ms=1)
-        for _ in range(100):
-            stream.write(chunk)
-        stream.close()
-        lost = 100 * len(chunk) - sum(map(len, got))
-        if lost:
-            break
-    assert lost > 0  # the race, as shipped
+    flushing, written, got = threading.Event(), threading.Event(), []
+
+    def slow_flush(data):
+        got.append(data)
+        flushing.set()
+        written.wait(10)
+
+    stream = TimeBasedBufferingClosableOutputStream(got.append, flush_callback=slow_flush,
+                                                    time_flush_threshold_ms=3_600_000)
+    stream.write(chunk)
+    flusher = threading.Thread(target=stream.flush)
+    flusher.start()
+    assert flushing.wait(10)
+    stream.write(chunk)  # write() takes no lock: it lands between the flush's get() and _clear()
+    written.set()
+    flusher.join()
+    stream.close()
+    assert sum(map(len, got)) == len(chunk)  # the race, as shipped: the second chunk is lost
 
     make_runner_and_options(RunnerConfig(runner="local", workers=2))
     assert worker_handlers.DATA_BUFFER_TIME_LIMIT_MS == 0
