@@ -11,6 +11,8 @@ saying why (exit 1; Ctrl-C: exit 130); everything else goes to OUT/thresher.log 
     thresher s-curve [--bands 14 --rows 8]
     thresher template-body ...   (Dataflow flex-template launch body, for schedulers)
     thresher quickstart [--dir DIR]
+    thresher train-tokenizer --input GLOB ... --vocab-size N --out tokenizer.json
+    thresher tokens DIR (--shard S --token T | --doc ID) [--split train] [--json]
 
 A recipe is data: a step naming a Python class (``package.module:ClassName``)
 is imported and run only with ``--allow-plugins``. What is printed and logged
@@ -78,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     from thresher.pipelines.commands.train_quality import add_arguments as add_train_quality_arguments
     add_train_quality_arguments(sub.add_parser(
         "train-quality", help="train a fastText quality classifier (DCLM) from positive and negative documents"))
+
+    from thresher.pipelines.commands.train_tokenizer import add_arguments as add_train_tokenizer_arguments
+    add_train_tokenizer_arguments(sub.add_parser(
+        "train-tokenizer", help="train a byte-level BPE tokenizer (tokenizer.json) on a sample of documents"))
+
+    from thresher.pipelines.commands.tokens_lookup import add_arguments as add_tokens_arguments
+    add_tokens_arguments(sub.add_parser(
+        "tokens", help="find the document of a token in a run's token shards (--shard S --token T), "
+                       "or a document's tokens (--doc ID)"))
 
     from thresher.pipelines.report.datacard import add_arguments as add_report_arguments
     add_report_arguments(sub.add_parser(
@@ -171,6 +182,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "train-quality":
             from thresher.pipelines.commands.train_quality import run as train_quality
             return train_quality(args)
+        if args.command == "train-tokenizer":
+            from thresher.pipelines.commands.train_tokenizer import run as train_tokenizer
+            return train_tokenizer(args)
+        if args.command == "tokens":
+            from thresher.pipelines.commands.tokens_lookup import run as tokens_lookup
+            return tokens_lookup(args)
         if args.command == "report":
             from thresher.pipelines.report.datacard import run as report_run
             return report_run(args)
