@@ -65,7 +65,7 @@ def test_parameters_are_typed_and_checked():
     params = step_params(Mix)
     assert params["weights"].required and not params["budget_tokens"].required
     assert set(params) == {"weights", "budget_tokens", "budget_documents", "seed", "max_epochs", "tokenizer",
-                           "weight_by", "weight_table"}
+                           "weight_by", "weight_table", "count_eos"}
     assert Mix({"a": 3, "b": 1}, budget_tokens=10).shares == {"a": 0.75, "b": 0.25}
     bad = [
         (dict(weights={"a": 0, "b": 0}, budget_tokens=10), "weights"),

@@ -129,7 +129,7 @@ def test_missing_required_parameter(tmp_path):
 @pytest.mark.parametrize("mutation,where,message", [
     (("version: 1", "version: 7"), "version", "unsupported version 7"),
     (("name: test", "nmae: test"), "nmae", "unknown top-level field"),
-    (("  path: out", "  path: out\n  format: csv"), "output.format", "valid: jsonl, parquet"),
+    (("  path: out", "  path: out\n  format: csv"), "output.format", "valid: jsonl, none, parquet"),
     (("  path: out", "  path: out\n  shard_size_mb: 0"), "output.shard_size_mb", "must be > 0"),
     (("  path: out", "  path: out\n  rejected: {sample_rate: 2}"), "output.rejected.sample_rate", "within [0, 1]"),
     (("  path: out", "  pth: out"), "output.pth", "unknown field"),

@@ -1,7 +1,8 @@
 """The checks before a run (``check_before_run``): every problem of the run a recipe describes,
 listed in one ``RecipeError`` before any pipeline is built: input files match and hold the
-declared format, the output directory can be written, each step's ``preflight``, and the
-annotations a step or ``output.order_by`` reads are written by an earlier step."""
+declared format, the output directory can be written, the token shards' tokenizer (``output.tokens``),
+each step's ``preflight``, and the annotations a step or ``output.order_by`` reads are written by an
+earlier step."""
 from __future__ import annotations
 
 import inspect
@@ -94,6 +95,74 @@ def _output_problems(recipe: Recipe) -> List[RecipeError]:
         return []
     return [RecipeError(recipe.file, "output.path", f"{message}; relative paths are resolved from the "
                                                     f"current directory {os.getcwd()}")]
+
+
+SHARD_PATTERNS = ("*.bin", "*.idx", "*.ds")  # what token shard files are named
+
+
+def _tokens_problems(recipe: Recipe) -> List[RecipeError]:
+    """``output.tokens``: the tokenizer file loads with ``tokenizers``, has the EOS token when ``eos``,
+    its vocabulary fits ``dtype``; the annotations named exist; ``OUT/tokens`` holds no shards of
+    something other than a Thresher run."""
+    tokens = recipe.output.tokens
+    if tokens is None:
+        return []
+    from thresher.transforms.preflight import check_path
+    from thresher.transforms.text.tokens import eos_id, load_tokenizer, token_dtype
+
+    where = "output.tokens"
+    problems: List[RecipeError] = []
+    missing = check_path("tokenizer", tokens.tokenizer, "a Hugging Face tokenizer.json")
+    tokenizer = None
+    if missing:
+        problems.append(RecipeError(recipe.file, f"{where}.tokenizer", str(missing)))
+    else:
+        try:
+            tokenizer = load_tokenizer(tokens.tokenizer)
+        except Exception as exc:
+            problems.append(RecipeError(recipe.file, f"{where}.tokenizer", (
+                f"cannot load {tokens.tokenizer!r} with the tokenizers library (expected a Hugging Face "
+                f"tokenizer.json): {_message(exc).splitlines()[0] if str(exc) else type(exc).__name__}")))
+    if tokenizer is not None:
+        for param, check in (("eos_token", lambda: eos_id(tokenizer, tokens.eos_token) if tokens.eos else None),
+                             ("dtype", lambda: token_dtype(tokens.format, tokenizer.get_vocab_size(
+                                 with_added_tokens=True), tokens.dtype))):
+            try:
+                check()
+            except Exception as exc:
+                problems.append(RecipeError(recipe.file, f"{where}.{getattr(exc, 'param', None) or param}",
+                                            _message(exc)))
+    if tokens.annotations:
+        from thresher.pipelines.run.columns import declared_annotations
+        declared = declared_annotations(recipe)
+        for name in tokens.annotations:
+            if name not in declared:
+                problems.append(RecipeError(recipe.file, f"{where}.annotations", (
+                    f"annotation {name!r} is written by no source or step of this recipe" + choices(name, declared))))
+    return problems + _foreign_shards(recipe)
+
+
+def _foreign_shards(recipe: Recipe) -> List[RecipeError]:
+    """``OUT/tokens`` holding shard files while OUT holds no Thresher run (no lock, stats or _RUNNING):
+    they would be mixed with, or replaced by, this run's."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from thresher.pipelines.report.stats import RUNNING_MARKER, STATS_FILE
+    root = recipe.output.path
+    try:
+        if any(FileSystems.exists(FileSystems.join(root, name))
+               for name in ("recipe.lock.yaml", STATS_FILE, RUNNING_MARKER)):
+            return []
+        folder = FileSystems.join(root, "tokens")
+        found = [m.path for r in FileSystems.match([FileSystems.join(folder, p) for p in SHARD_PATTERNS])
+                 for m in r.metadata_list]
+    except Exception:  # an unreadable output is the run's error to report
+        return []
+    if not found:
+        return []
+    return [RecipeError(recipe.file, "output.path", (
+        f"{FileSystems.join(root, 'tokens')} holds token shards not written by a Thresher run "
+        f"({len(found)} file(s), e.g. {sorted(found)[0]}); choose another output.path or remove them"))]
 
 
 def _preflight_errors(exc: BaseException) -> List[BaseException]:
@@ -195,7 +264,7 @@ def find_problems(recipe: Recipe, registry: Dict[str, type]) -> List[RecipeError
     the declared format), the output directory, each step's preflight (files it names, values
     against what they refer to), and annotations read by a step or ``output.order_by`` that no
     earlier step writes."""
-    problems = _input_problems(recipe) + _output_problems(recipe)
+    problems = _input_problems(recipe) + _output_problems(recipe) + _tokens_problems(recipe)
     step_problems, steps = _step_problems(recipe, registry)
     return problems + step_problems + _annotation_problems(recipe, steps)
 

@@ -14,8 +14,11 @@ any pipeline is built::
         favor_precision: true
     output:
       path: out/web              # the run's output directory
-      format: parquet            # parquet | jsonl
+      format: parquet            # parquet | jsonl | none (token shards only)
       shard_size_mb: 256
+      tokens:                    # optional: training shards of token ids (OUT/tokens/)
+        tokenizer: tokenizer.json
+        format: megatron         # megatron | datatrove
 
 Relative paths are taken relative to the working directory; a path may start
 with ``~/`` (the user's home). A problem is reported as a ``RecipeError``
@@ -47,8 +50,9 @@ import yaml
 
 from thresher.pipelines.recipe.params import check_type, choices, expand_home, param_where, show, step_params, type_name
 from thresher.pipelines.recipe.plugins import plugin_params, is_plugin, resolve_step
-from thresher.pipelines.recipe.schema import (INPUT_FORMATS, OUTPUT_FORMATS, OUTPUT_ORDERS, SUPPORTED_VERSIONS,
-                                              InputSpec, OutputSpec, Recipe, RecipeError, StepSpec)
+from thresher.pipelines.recipe.schema import (INPUT_FORMATS, MIN_SHARD_TOKENS, OUTPUT_FORMATS, OUTPUT_ORDERS,
+                                              SUPPORTED_VERSIONS, TOKEN_DTYPES, InputSpec, OutputSpec, Recipe,
+                                              RecipeError, StepSpec, TokensSpec)
 
 
 def load_recipe(path: str, steps: Dict[str, type], text: Optional[str] = None,
@@ -167,10 +171,24 @@ def parse_recipe(data: Any, file: str, steps: Dict[str, type],
     name = data.get("name") or ""
     if not isinstance(name, str):
         raise RecipeError(file, "name", f"expected str, got {show(name)}")
-    return Recipe(file=file, version=version, name=name, params=data["params"],
-                  inputs=_parse_inputs(data["inputs"], file),
-                  steps=_parse_steps(data["steps"], file, steps, allow_plugins),
-                  output=_parse_output(data["output"], file))
+    recipe = Recipe(file=file, version=version, name=name, params=data["params"],
+                    inputs=_parse_inputs(data["inputs"], file),
+                    steps=_parse_steps(data["steps"], file, steps, allow_plugins),
+                    output=_parse_output(data["output"], file))
+    _count_mix_with_shard_tokenizer(recipe)
+    return recipe
+
+
+def _count_mix_with_shard_tokenizer(recipe: Recipe) -> None:
+    """A ``mix`` step without a ``tokenizer`` in a recipe writing token shards counts with the shards'
+    tokenizer, the EOS they append included (``count_eos``): its budget is then in the shards' tokens."""
+    tokens = recipe.output.tokens
+    if tokens is None:
+        return
+    for spec in recipe.steps:
+        if spec.step == "mix" and not spec.params.get("tokenizer"):
+            spec.params["tokenizer"] = tokens.tokenizer
+            spec.params["count_eos"] = tokens.eos
 
 
 def _fill(cls: type, raw: Any, file: str, where: str, fixed: Dict[str, Any] = None):
@@ -183,8 +201,12 @@ def _fill(cls: type, raw: Any, file: str, where: str, fixed: Dict[str, Any] = No
     for key, value in raw.items():
         if key not in fields:
             raise RecipeError(file, f"{where}.{key}", "unknown field" + choices(str(key), fields))
-        if dataclasses.is_dataclass(hints[key]):
-            values[key] = _fill(hints[key], {"enabled": value} if isinstance(value, bool) else value,
+        nested = _dataclass_in(hints[key])
+        if nested is not None:
+            if value is None and nested is not hints[key]:  # Optional[...]: null leaves it out
+                values[key] = None
+                continue
+            values[key] = _fill(nested, {"enabled": value} if isinstance(value, bool) else value,
                                 file, f"{where}.{key}")
             continue
         try:
@@ -195,6 +217,16 @@ def _fill(cls: type, raw: Any, file: str, where: str, fixed: Dict[str, Any] = No
         if fname not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise RecipeError(file, f"{where}.{fname}", "missing required field")
     return cls(**values)
+
+
+def _dataclass_in(hint: Any) -> Optional[type]:
+    """The dataclass ``hint`` is, or the one an ``Optional[...]`` holds; None for other hints."""
+    if dataclasses.is_dataclass(hint):
+        return hint
+    if typing.get_origin(hint) is typing.Union:
+        found = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        return found[0] if found else None
+    return None
 
 
 def _parse_inputs(raw: Any, file: str) -> Dict[str, InputSpec]:
@@ -265,4 +297,38 @@ def _parse_output(raw: Any, file: str) -> OutputSpec:
         raise RecipeError(file, "output.order_by", "only used with order: annotation")
     if not 0.0 <= out.rejected.sample_rate <= 1.0:
         raise RecipeError(file, "output.rejected.sample_rate", "must be within [0, 1]")
+    if out.format == "none" and out.tokens is None:
+        raise RecipeError(file, "output.format", "format: none writes only token shards: it needs output.tokens "
+                                                 "(tokenizer, format...)")
+    if out.tokens is not None:
+        _check_tokens(out.tokens, file)
     return out
+
+
+def _check_tokens(tokens: TokensSpec, file: str) -> None:
+    """``output.tokens``' values: format, dtype for that format, shard size, validation share."""
+    tokens.tokenizer = expand_home(tokens.tokenizer)
+    where = "output.tokens"
+    if not tokens.tokenizer:
+        raise RecipeError(file, f"{where}.tokenizer", "empty path (expected a Hugging Face tokenizer.json)")
+    if tokens.format not in TOKEN_DTYPES:
+        raise RecipeError(file, f"{where}.format", f"unknown format {tokens.format!r}"
+                          + choices(tokens.format, TOKEN_DTYPES))
+    dtypes = TOKEN_DTYPES[tokens.format]
+    if tokens.dtype not in dtypes:
+        raise RecipeError(file, f"{where}.dtype", f"{tokens.format} shards have no dtype {tokens.dtype!r}"
+                          + choices(tokens.dtype, dtypes))
+    if tokens.shard_tokens < MIN_SHARD_TOKENS:
+        raise RecipeError(file, f"{where}.shard_tokens", (
+            f"{tokens.shard_tokens:,} is below the minimum {MIN_SHARD_TOKENS:,}: a shard holds whole documents "
+            f"and {MIN_SHARD_TOKENS:,} tokens is below one web page — did you mean a larger number "
+            f"(e.g. 500000000, the default)?"))
+    if not 0.0 <= tokens.validation_fraction < 1.0:
+        raise RecipeError(file, f"{where}.validation_fraction",
+                          f"must be within [0, 1), got {tokens.validation_fraction:g}")
+    if not 0 <= tokens.seed < 1 << 64:
+        raise RecipeError(file, f"{where}.seed", f"must be in [0, 2^64), got {tokens.seed}")
+    if tokens.eos_token is not None and not tokens.eos_token:
+        raise RecipeError(file, f"{where}.eos_token", "empty; leave it out (null) to use the tokenizer's own")
+    if tokens.annotations is not None and len(set(tokens.annotations)) != len(tokens.annotations):
+        raise RecipeError(file, f"{where}.annotations", "an annotation is named twice")

@@ -11,8 +11,11 @@ from thresher.pipelines.recipe.params import step_params
 
 SUPPORTED_VERSIONS = (1,)
 INPUT_FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet")
-OUTPUT_FORMATS = ("parquet", "jsonl")
+OUTPUT_FORMATS = ("parquet", "jsonl", "none")  # none: token shards only (output.tokens)
 OUTPUT_ORDERS = ("none", "shuffle", "annotation")
+#: token shard formats -> the dtypes each accepts (auto: the smallest that holds the vocabulary)
+TOKEN_DTYPES = {"megatron": ("auto", "uint16", "int32"), "datatrove": ("auto", "uint16", "uint32")}
+MIN_SHARD_TOKENS = 1000
 
 
 class RecipeError(ValueError):
@@ -71,6 +74,20 @@ class RejectedSpec:
 
 
 @dataclasses.dataclass
+class TokensSpec:
+    """``output.tokens``: training shards of token ids beside (or instead of) the text."""
+    tokenizer: str  # a Hugging Face tokenizer.json, local or gs://
+    format: str = "megatron"  # megatron (.bin/.idx) | datatrove (.ds/.ds.index)
+    shard_tokens: int = 500_000_000  # tokens per shard, about
+    eos: bool = True  # append the end-of-document token to every document
+    eos_token: Optional[str] = None  # None: the first of tokens.EOS_CANDIDATES in the vocabulary
+    dtype: str = "auto"
+    validation_fraction: float = 0.001  # share of documents in the validation split, by hash of id and seed
+    seed: int = 0  # seeds the shuffle and the split
+    annotations: Optional[List[str]] = None  # provenance columns; None: every annotation the recipe declares
+
+
+@dataclasses.dataclass
 class OutputSpec:
     path: str
     format: str = "parquet"
@@ -81,6 +98,7 @@ class OutputSpec:
     order_by: str = ""
     descending: bool = False
     seed: int = 0
+    tokens: Optional[TokensSpec] = None
 
 
 @dataclasses.dataclass

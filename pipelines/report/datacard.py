@@ -18,6 +18,7 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 
 from thresher.pipelines.report.datacard_format import Block, to_html, to_markdown
+from thresher.pipelines.report.datacard_tokens import tokens_blocks
 from thresher.pipelines.report.stats import human_bytes, read_stats, write_text
 from thresher.pipelines.report.summaries import view
 from thresher.pipelines.report.svg_charts import DROP, fmt_num, fmt_short, funnel_chart, hbar_chart, histogram
@@ -292,8 +293,8 @@ def _files(stats: Dict[str, Any]) -> List[Block]:
 
 def sections(stats: Dict[str, Any]) -> List[Block]:
     """The data card's content, in order, as format-neutral blocks."""
-    return (_warnings(stats) + _accounting(stats) + _provenance(stats) + _funnel(stats) + _drops(stats)
-            + _distributions(stats) + _step_details(stats) + _examples(stats) + _files(stats))
+    return (_warnings(stats) + _accounting(stats) + _provenance(stats) + _funnel(stats) + tokens_blocks(stats)
+            + _drops(stats) + _distributions(stats) + _step_details(stats) + _examples(stats) + _files(stats))
 
 
 def render_html(stats: Dict[str, Any]) -> str:

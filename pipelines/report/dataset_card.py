@@ -35,7 +35,7 @@ def output_format(stats: Dict[str, Any]) -> str:
     """parquet or jsonl: from the resolved recipe, else from the data files' names."""
     recipe = (stats.get("run") or {}).get("recipe") or {}
     fmt = (recipe.get("output") or {}).get("format")
-    if fmt in DATA_GLOBS:
+    if fmt in DATA_GLOBS or fmt == "none":
         return fmt
     data = [f.get("path", "") for f in stats.get("files") or [] if f.get("kind") == "data"]
     return "jsonl" if data and all(p.endswith(".jsonl.gz") for p in data) else "parquet"
@@ -50,9 +50,9 @@ def languages(stats: Dict[str, Any]) -> List[str]:
 def header(stats: Dict[str, Any]) -> Dict[str, Any]:
     """The YAML metadata Hugging Face reads."""
     recipe = (stats.get("run") or {}).get("recipe") or {}
-    meta: Dict[str, Any] = {
-        "configs": [{"config_name": "default",
-                     "data_files": [{"split": "train", "path": DATA_GLOBS[output_format(stats)]}]}],
+    fmt = output_format(stats)
+    meta: Dict[str, Any] = {} if fmt not in DATA_GLOBS else {  # none: token shards only, no text to load
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": DATA_GLOBS[fmt]}]}],
     }
     license_ = recipe.get("license") or (stats.get("run") or {}).get("license")
     if license_:
@@ -145,16 +145,38 @@ def _provenance(stats: Dict[str, Any]) -> List[str]:
     return lines + [""]
 
 
+def _tokens(stats: Dict[str, Any]) -> List[str]:
+    """One paragraph on the token shards (``tokens/``), when the run wrote them."""
+    tokens = stats.get("tokens")
+    if not tokens:
+        return []
+    from thresher.pipelines.report.datacard_tokens import eos_text, tokenizer_text
+    splits = tokens.get("splits") or {}
+    per_split = ", ".join(f"{name} {s.get('tokens', 0):,} tokens in {s.get('shards', 0)} shard(s)"
+                          for name, s in splits.items())
+    return ["## Token shards", "",
+            f"`tokens/` holds {tokens.get('tokens', 0):,} tokens of {tokens.get('documents', 0):,} documents as "
+            f"{_cell(tokens.get('format'))} shards ({_cell(tokens.get('dtype'))}; {per_split}), tokenizer "
+            f"{_cell(tokenizer_text(tokens))}, end of document: {_cell(eos_text(tokens))}; each shard has a "
+            "`.provenance.parquet` index (document, source file, annotations per token range). `tokens/tokens.json` "
+            "describes them; `thresher tokens` looks documents up.", ""]
+
+
 def render(stats: Dict[str, Any]) -> str:
     """README.md's text: YAML header, then the card."""
     name = _cell(stats.get("recipe") or "Thresher output")
     fmt = output_format(stats)
-    body = [f"# {name}", ""] + _status(stats) + [
-        f"Pretraining text curated by Thresher with the recipe `{name}`: "
-        f"`data/` holds the kept documents ({fmt}), the `train` split.", "",
-        "```python", "from datasets import load_dataset", "",
-        'dataset = load_dataset("path/to/this/directory", split="train")', "```", ""]
-    body += _steps(stats) + _columns(stats) + _provenance(stats)
+    if fmt in DATA_GLOBS:
+        body = [f"# {name}", ""] + _status(stats) + [
+            f"Pretraining text curated by Thresher with the recipe `{name}`: "
+            f"`data/` holds the kept documents ({fmt}), the `train` split.", "",
+            "```python", "from datasets import load_dataset", "",
+            'dataset = load_dataset("path/to/this/directory", split="train")', "```", ""]
+    else:
+        body = [f"# {name}", ""] + _status(stats) + [
+            f"Pretraining data curated by Thresher with the recipe `{name}`, written as token shards only "
+            "(`tokens/`): no text files.", ""]
+    body += _tokens(stats) + _steps(stats) + _columns(stats) + _provenance(stats)
     body += ["## More", "",
              "- `report.html` (and `report.md`): the data card: accounting, token funnel, drops by reason, "
              "distributions of every annotation, examples of dropped documents.",

@@ -4,7 +4,9 @@
 ``stats.json`` says, for the whole run and for every step, how many documents
 came in, went out, were dropped (per reason) and raised errors, such that
 ``input.total == output.documents + dropped_total + errors_total`` holds
-exactly (``balanced``). Output documents are the rows actually written.
+exactly (``balanced``). Output documents are the rows actually written (the token
+shards' documents with ``output.format: none``); with token shards, ``balanced`` also
+needs the shards to hold every output document (``token_stats``).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.report.summaries import view
+from thresher.pipelines.report.token_stats import tokens_line, token_stats
 from thresher.transforms.base import COPIES_ADDED
 from thresher.transforms.redact import redact
 
@@ -68,6 +71,11 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
         steps.append(entry)
         docs_in, tokens = entry["out"], entry["tokens_out"]
     rows = {kind: sum(f["rows"] for f in files if f["kind"] == kind) for kind in ("data", "rejected", "errors")}
+    recipe_output = ((summary.get("run") or {}).get("recipe") or {}).get("output") or {}
+    text_written = recipe_output.get("format", "parquet") != "none"
+    tokens_section = token_stats(summary, files, rows["data"] if text_written else None)
+    if tokens_section is not None and not text_written:  # output.format none: the shards are the output
+        rows["data"] = tokens_section["documents"]
     dropped_total = sum(s["dropped_total"] for s in steps)
     added_total = sum(s["added"] for s in steps)
     errors_total = read_errors + sum(s["errors"] for s in steps)
@@ -84,9 +92,12 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
         "added_total": added_total,
         "rejected_written": rows["rejected"],
         "errors_written": rows["errors"],
-        "balanced": total_in + added_total == rows["data"] + dropped_total + errors_total,
+        "balanced": (total_in + added_total == rows["data"] + dropped_total + errors_total
+                     and (tokens_section is None or tokens_section["balanced"])),
         "files": [{"kind": f["kind"], "path": f["path"], "rows": f["rows"]} for f in files],
     }
+    if tokens_section is not None:
+        stats["tokens"] = tokens_section
     if "input_files" in summary:
         listed = summary["input_files"]
         stats["input"].update(files=listed["listed"], file_count=listed["count"], bytes=listed["bytes"])
@@ -221,6 +232,8 @@ def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
         lines += summary_lines(f"{s['index']:02d} {s['step']}", s.get("summary") or {})
     lines.append(f"output: {stats['output']['documents']} documents in {stats['output']['files']} file(s); "
                  f"balanced: {stats['balanced']}")
+    if stats.get("tokens"):
+        lines.append(tokens_line(stats["tokens"]))
     if wall_s:
         lines.append(f"time: {wall_s:.1f} s, {inp['total'] / wall_s:.1f} input docs/s")
     return redact("\n".join(lines))

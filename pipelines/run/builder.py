@@ -1,7 +1,8 @@
 """Recipe -> Beam graph.
 
 The graph reads every input, applies the steps in order, writes the kept
-documents to ``OUT/data/``, optionally the rejected ones to ``OUT/rejected/``,
+documents to ``OUT/data/`` (unless ``output.format: none``) and, with
+``output.tokens``, as token shards to ``OUT/tokens/``; optionally the rejected ones to ``OUT/rejected/``,
 every error record to ``OUT/errors/``, and finally ``OUT/stats.json`` and
 ``OUT/_SUCCESS``. Counts come from the PCollections themselves (not from
 runner metrics), so the accounting is exact on any runner, retries included.
@@ -20,6 +21,7 @@ from thresher.pipelines.recipe.schema import Recipe
 from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.run.columns import (declared_annotations, needs_metadata, output_columns,
                                             rejected_annotations)
+from thresher.pipelines.run.token_output import token_config, write_tokens
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.report.finalize import FinalizeRun
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, DocumentStep, flatten_or_empty
@@ -41,7 +43,7 @@ MAX_LISTED_FILES = 1000  # input files listed by name in stats.json
 
 def output_dirs(root: str) -> Dict[str, str]:
     from apache_beam.io.filesystems import FileSystems
-    return {kind: FileSystems.join(root, kind) for kind in ("data", "rejected", "errors")}
+    return {kind: FileSystems.join(root, kind) for kind in ("data", "rejected", "errors", "tokens")}
 
 
 def _count(pcoll, label: str, key_fn):
@@ -127,21 +129,19 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
     annotations = declared_annotations(recipe)  # one schema for every shard, decided before the run
     metadata = needs_metadata(recipe)
     shard_bytes = int(out.shard_size_mb * (1 << 20))
-    if out.order == "none":  # written where they are, no shuffle
-        write_data = WriteDocuments(dirs["data"], out.format, annotations, shard_bytes, out.row_group_rows,
-                                    metadata=metadata)
-    else:
-        write_data = WriteOrderedDocuments(dirs["data"], out.format, annotations, shard_bytes, out.row_group_rows,
-                                           order=out.order, seed=out.seed, order_by=out.order_by,
-                                           descending=out.descending, metadata=metadata)
-    files = [docs | "write data" >> write_data | "tag data" >> beam.Map(_tag, "data")]
+    files = []
+    if out.format != "none":  # none: token shards only
+        files.append(docs | "write data" >> _data_sink(recipe, annotations, metadata)
+                     | "tag data" >> beam.Map(_tag, "data"))
+    if out.tokens is not None:
+        files.append(write_tokens(docs, recipe))
 
     if out.rejected.enabled:
         sample = out.rejected.sample_rate
         dropped = (flatten_or_empty(pipeline, rejected, "all rejected")
                    | "sample rejected" >> beam.Filter(_sampled, sample))
         files.append(dropped | "write rejected" >> WriteDocuments(
-            dirs["rejected"], out.format, rejected_annotations(recipe), shard_bytes, out.row_group_rows,
+            dirs["rejected"], text_format(out.format), rejected_annotations(recipe), shard_bytes, out.row_group_rows,
             metadata=metadata)
             | "tag rejected" >> beam.Map(_tag, "rejected"))
     files.append(flatten_or_empty(pipeline, errors, "all errors")
@@ -160,6 +160,23 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
          beam.pvalue.AsSingleton(all_counts), beam.pvalue.AsList(all_files), beam.pvalue.AsList(all_facts)))
 
 
+def text_format(fmt: str) -> str:
+    """The format of written documents: the output's, Parquet when it writes token shards only."""
+    return "parquet" if fmt == "none" else fmt
+
+
+def _data_sink(recipe: Recipe, annotations: Dict[str, str], metadata: bool):
+    """The sink of ``data/``: where the documents are (``order: none``) or ordered in shards."""
+    out = recipe.output
+    shard_bytes = int(out.shard_size_mb * (1 << 20))
+    if out.order == "none":  # written where they are, no shuffle
+        return WriteDocuments(output_dirs(out.path)["data"], out.format, annotations, shard_bytes,
+                              out.row_group_rows, metadata=metadata)
+    return WriteOrderedDocuments(output_dirs(out.path)["data"], out.format, annotations, shard_bytes,
+                                 out.row_group_rows, order=out.order, seed=out.seed, order_by=out.order_by,
+                                 descending=out.descending, metadata=metadata)
+
+
 def per_input_steps(recipe: Recipe) -> int:
     """How many leading steps run on each input separately: those up to the first step that
     shrinks documents (extract), when every one of them decides one document at a time."""
@@ -172,8 +189,9 @@ def per_input_steps(recipe: Recipe) -> int:
 
 
 def run_summary(recipe: Recipe, run_info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """What the report needs to know of the recipe and the run (provenance for the data card)."""
-    return {
+    """What the report needs to know of the recipe and the run (provenance for the data card); with
+    ``output.tokens``, ``tokens``: its resolved configuration (``token_output.token_config``)."""
+    summary = {
         "recipe": recipe.name or recipe.file,
         "inputs": list(recipe.inputs),
         "steps": [{"index": s.index, "step": s.step} for s in recipe.steps],
@@ -181,6 +199,9 @@ def run_summary(recipe: Recipe, run_info: Optional[Dict[str, Any]] = None) -> Di
         "run": {"started_unix": time.time(), "recipe_file": recipe.file, "recipe": recipe.to_dict(),
                 "output_columns": output_columns(recipe), **(run_info or {})},
     }
+    if recipe.output.tokens is not None:
+        summary["tokens"] = token_config(recipe)
+    return summary
 
 
 def input_files(recipe: Recipe) -> Dict[str, Any]:

@@ -163,7 +163,8 @@ def prepare_output(root: str, overwrite: bool) -> Optional[str]:
 
     A directory a live run is writing (``_RUNNING``) is refused, and one holding a finished run
     (``_SUCCESS``) unless ``overwrite``; what a failed or interrupted run left is replaced.
-    On gs:// a directory is a prefix: every object under ``data/``, ``rejected/``, ``errors/`` goes."""
+    On gs:// a directory is a prefix: every object under ``data/``, ``rejected/``, ``errors/``,
+    ``tokens/`` goes (``builder.output_dirs``)."""
     holder = lock_holder(root)
     if holder is not None and (holder[1] or not overwrite):
         who, here = holder

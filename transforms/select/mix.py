@@ -4,8 +4,8 @@ Every document carries ``source``, the name of the recipe input it came from.
 In one pipeline the step:
 
 1. counts each document's tokens (``thresher.transforms.text.tokens.TokenCounter``: a
-   tokenizer.json, else the UTF-8 bytes / 4 estimate) into a ``tokens``
-   annotation, and sums per source the tokens and documents available, plain
+   tokenizer.json, else the UTF-8 bytes / 4 estimate; plus one end-of-document
+   token with ``count_eos``, as token shards append) into a ``tokens`` annotation, and sums per source the tokens and documents available, plain
    and weighted by the document weight (below);
 2. computes per source ``target = budget x weight`` (weights normalised to
    sum 1) and ``rate = target / weighted available``. With ``max_epochs`` the
@@ -94,11 +94,11 @@ _DOCS, _AVAILABLE, _ACHIEVED, _ADDED = "docs", "available", "achieved", "added"
 class _Measure(beam.DoFn):
     """Annotates ``tokens``; emits (source, (tokens, 1, weighted tokens, weight)) with integer weights."""
 
-    def __init__(self, tokenizer: Optional[str], weight: DocWeight):
-        self._tokenizer, self._weight = tokenizer, weight
+    def __init__(self, tokenizer: Optional[str], weight: DocWeight, count_eos: bool = False):
+        self._tokenizer, self._weight, self._count_eos = tokenizer, weight, count_eos
 
     def setup(self):
-        self._counter = TokenCounter(self._tokenizer)
+        self._counter = TokenCounter(self._tokenizer, count_eos=self._count_eos)
         self._counters = StepCounters(NAME)
 
     def process(self, doc: Document):
@@ -158,6 +158,8 @@ class Mix(Step):
     tokenizer: path of a Hugging Face tokenizer.json (local or gs://); None: UTF-8 bytes / 4.
     weight_by: numeric annotation giving a per-document weight through weight_table.
     weight_table: lower bound of a range of weight_by values -> the documents' weight.
+    count_eos: count one more token per document, the end-of-document token token shards append
+        (a recipe writing ``output.tokens`` sets it, with its tokenizer, when mix names none).
     """
 
     name = NAME
@@ -170,7 +172,8 @@ class Mix(Step):
     def __init__(self, weights: Dict[str, float], budget_tokens: Optional[int] = None,
                  budget_documents: Optional[int] = None, seed: int = 0, max_epochs: Optional[float] = None,
                  tokenizer: Optional[str] = None, weight_by: Optional[str] = None,
-                 weight_table: Dict[int, float] = {}):  # noqa: B006 (copied, never mutated)
+                 weight_table: Dict[int, float] = {},  # noqa: B006 (copied, never mutated)
+                 count_eos: bool = False):
         super().__init__()
         if not isinstance(weights, dict) or not weights:
             raise ParamError("weights", "mix: weights must map at least one input name to a weight")
@@ -201,6 +204,7 @@ class Mix(Step):
         self.budget, self.budget_param = budget, budget_param
         self.seed, self.max_epochs, self.tokenizer = seed, max_epochs, tokenizer
         self.weight_by, self.weight_table = weight_by, dict(weight_table)
+        self.count_eos = bool(count_eos)
 
     # ------------------------------------------------------------ before the run
 
@@ -254,7 +258,7 @@ class Mix(Step):
 
     def expand(self, docs):
         weight = DocWeight(self.weight_by, self.weight_table)
-        measured = docs | "count tokens" >> beam.ParDo(_Measure(self.tokenizer, weight)).with_outputs(
+        measured = docs | "count tokens" >> beam.ParDo(_Measure(self.tokenizer, weight, self.count_eos)).with_outputs(
             _AVAILABLE, ERRORS, main=_DOCS)
         plan = (measured[_AVAILABLE]
                 | "available per source" >> beam.CombinePerKey(SumTuples())
@@ -277,5 +281,5 @@ class Mix(Step):
     def _summary(self, plan: Dict[str, dict], achieved: Dict[str, tuple]) -> dict:
         """The ``summary`` output (fields: the module docstring)."""
         return {"kind": "mix", "unit": self.unit, "budget": self.budget, "seed": self.seed,
-                "max_epochs": self.max_epochs, "token_counting": TokenCounter(self.tokenizer).method,
+                "max_epochs": self.max_epochs, "token_counting": TokenCounter(self.tokenizer, count_eos=self.count_eos).method,
                 "sources": source_rows(plan, achieved, self.unit, bool(self.weight_by))}
