@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from thresher.transforms.base import ParamError
+from thresher.transforms.io.schema import clean
 
 BYTES_PER_TOKEN = 4
 EOS_CANDIDATES = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<|eos|>")
@@ -88,7 +89,8 @@ def tokenizer_identity(path: str) -> Dict[str, object]:
 
 class TokenCounter:
     """Counts tokens with the tokenizer file at ``path``, or estimates them when it is None.
-    count_eos: every count is one more (the end-of-document token the token shards append)."""
+    The tokenizer counts the text as written (``schema.clean``: lone surrogates replaced; they would
+    not encode). count_eos: every count is one more (the end-of-document token the token shards append)."""
 
     def __init__(self, path: Optional[str] = None, count_eos: bool = False):
         self.path, self.count_eos = path, count_eos
@@ -103,10 +105,11 @@ class TokenCounter:
         extra = int(self.count_eos)
         if self._tok is None:
             return estimate_tokens(text) + extra
-        return len(self._tok.encode(text, add_special_tokens=False).ids) + extra
+        return len(self._tok.encode(clean(text), add_special_tokens=False).ids) + extra
 
     def count_batch(self, texts: List[str]) -> List[int]:
         extra = int(self.count_eos)
         if self._tok is None:
             return [estimate_tokens(t) + extra for t in texts]
-        return [len(e.ids) + extra for e in self._tok.encode_batch(texts, add_special_tokens=False)]
+        encoded = self._tok.encode_batch([clean(t) for t in texts], add_special_tokens=False)
+        return [len(e.ids) + extra for e in encoded]
