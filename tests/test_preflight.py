@@ -436,3 +436,68 @@ def test_minhash_reference_signatures(tmp_path):
     with pytest.raises(ParamError, match="sig-1.parquet: not a signature file"):
         MinHashDedup(ngram=5, bands=14, rows=8, seed=1,
                      reference_signatures=str(tmp_path / "sig-*.parquet")).preflight({})
+
+
+# ---------------------------------------------------------------- output.tokens
+
+def _token_recipe(tmp_path, tokens: str, output: str = "", text_format: str = "") -> str:
+    """recipe() with an ``output.tokens`` block (and ``output.format``) appended: output comes last."""
+    path = recipe(tmp_path, "  []\n", output=output)
+    with open(path, "a") as f:
+        f.write((f"  format: {text_format}\n" if text_format else "")
+                + ("  tokens:\n" + "".join(f"    {line}\n" for line in tokens.splitlines()) if tokens else ""))
+    return path
+
+
+def _wide_tokenizer(path) -> str:
+    """A word-level tokenizer of 70,000 ids (more than uint16 holds) and no end-of-document token."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    Tokenizer(WordLevel({f"w{i}": i for i in range(70_000)}, unk_token="w0")).save(str(path))
+    return str(path)
+
+
+def test_token_shard_mistakes_are_listed_together(tmp_path, capsys):
+    tokenizer = _wide_tokenizer(tmp_path / "wide.json")
+    foreign = tmp_path / "foreign"
+    (foreign / "tokens").mkdir(parents=True)
+    (foreign / "tokens" / "part-0.bin").write_bytes(b"\0\0")
+    tokens = f"tokenizer: '{tokenizer}'\ndtype: uint16\nannotations: [quality]"
+    lines = both(capsys, tmp_path, _token_recipe(tmp_path, tokens, output=str(foreign)))
+    assert len(lines) == 4, lines
+    assert "output.tokens.eos_token: " in lines[0] and "<|endoftext|>" in lines[0]
+    assert "output.tokens.dtype: " in lines[1] and "70000" in lines[1].replace(",", "") \
+        and "65536" in lines[1].replace(",", "")
+    assert "output.tokens.annotations: annotation 'quality' is written by no source or step" in lines[2]
+    assert lines[3].endswith("holds token shards not written by a Thresher run (1 file(s), e.g. "
+                             f"{foreign}/tokens/part-0.bin); choose another output.path or remove them")
+    assert os.listdir(foreign / "tokens") == ["part-0.bin"]  # left as it was
+    fixed = f"tokenizer: '{tokenizer}'\neos: false\ndtype: int32"
+    assert errors(capsys, "validate", _token_recipe(tmp_path, fixed)) == (0, [])
+
+
+def test_token_tokenizer_missing_or_not_a_tokenizer(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (line,) = both(capsys, tmp_path, _token_recipe(tmp_path, "tokenizer: tok/tokenizer.json"))
+    assert f"output.tokens.tokenizer: tok/tokenizer.json: no such file (expected a Hugging Face tokenizer.json); " \
+           f"resolved to {tmp_path}/tok/tokenizer.json from the current directory {tmp_path}" in line
+    (tmp_path / "broken.json").write_text("{not json")
+    (line,) = both(capsys, tmp_path, _token_recipe(tmp_path, "tokenizer: broken.json"))
+    assert "output.tokens.tokenizer: cannot load 'broken.json' with the tokenizers library (expected a Hugging " \
+           "Face tokenizer.json)" in line
+
+
+@pytest.mark.parametrize("tokens, text_format, where, message", [
+    ("tokenizer: t.json\nshard_tokens: 5", "", "output.tokens.shard_tokens",
+     "5 is below the minimum 1,000: a shard holds whole documents and 1,000 tokens is below one web page — "
+     "did you mean a larger number"),
+    ("", "none", "output.format", "format: none writes only token shards: it needs output.tokens"),
+    ("tokenizer: t.json\nformat: megatron\ndtype: uint32", "", "output.tokens.dtype",
+     "megatron shards have no dtype 'uint32'"),
+    ("tokenizer: t.json\nvalidation_fraction: 1", "", "output.tokens.validation_fraction", "must be within [0, 1)"),
+    ("tokenizer: t.json\nformat: nemo", "", "output.tokens.format", "unknown format 'nemo'"),
+    ("tokenizer: t.json\nshards: 3", "", "output.tokens.shards", "unknown field"),
+])
+def test_token_values_in_the_recipe(tmp_path, capsys, tokens, text_format, where, message):
+    (line,) = both(capsys, tmp_path, _token_recipe(tmp_path, tokens, text_format=text_format))
+    assert f": {where}: " in line and message in line, line
