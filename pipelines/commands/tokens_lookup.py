@@ -31,6 +31,7 @@ TOKENIZER = "tokenizer.json"
 PROVENANCE_SUFFIX = ".provenance.parquet"
 # provenance columns of every shard; any other column is an annotation the recipe chose
 FIXED_COLUMNS = ("shard", "doc_index", "token_offset", "token_length", "id", "source", "url", "file", "offset")
+_shards: Dict[str, tuple] = {}  # prefix -> read_shard's (lengths, offsets, tokens), for one run()
 
 
 class LookupFailed(Exception):
@@ -52,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Answer the lookup; 0 on success, 2 when it cannot be answered."""
+    _shards.clear()  # shards read by an earlier call in this process may have been rewritten since
     try:
         if args.shard is not None and args.token is None:
             raise LookupFailed("--shard needs --token T")
@@ -110,8 +112,10 @@ def find_shard(manifest: dict, name: str, split: str) -> dict:
         number = int(name)
         if number < len(in_split):
             return in_split[number]
-        raise LookupFailed(f"no shard number {number} in {split}: it has {len(in_split)} shard(s) (0..{len(in_split) - 1})"
-                           if in_split else f"no shard number {number}: split {split} has no shard")
+        if not in_split:
+            raise LookupFailed(f"no shard number {number}: split {split} has no shard")
+        raise LookupFailed(f"no shard number {number} in {split}: it has {len(in_split)} shard(s) "
+                           f"(0..{len(in_split) - 1})")
     names = ", ".join(s["name"] for s in shards[:6]) + (", ..." if len(shards) > 6 else "")
     raise LookupFailed(f"no shard {name!r}; shards: {names or 'none'}")
 
@@ -172,27 +176,28 @@ def _copy_number(found_id: str, doc_id: str) -> int:
     return 0 if found_id == doc_id else int(found_id[len(doc_id) + 1:])
 
 
-_tokens_cache: Dict[str, object] = {}
-
-
-def _tokens(folder: str, manifest: dict, shard: dict):
+def _shard(folder: str, manifest: dict, shard: dict) -> tuple:
+    """(lengths, offsets, tokens) of a shard, read once (``token_formats.read_shard``)."""
     from thresher.transforms.io.token_formats import read_shard
     prefix = FileSystems.join(folder, shard["name"])
-    if prefix not in _tokens_cache:
+    if prefix not in _shards:
         try:
-            _tokens_cache[prefix] = read_shard(manifest["format"], prefix)[1]
-        except (OSError, IOError) as exc:
+            _shards[prefix] = tuple(read_shard(manifest["format"], prefix))
+        except (OSError, IOError, ValueError) as exc:
             raise LookupFailed(f"cannot read the shard {prefix}: {exc}") from None
-    return _tokens_cache[prefix]
+    return _shards[prefix]
 
 
 def _record(folder: str, manifest: dict, shard: dict, row: dict, token: Optional[int], chars: int) -> dict:
     """Everything printed about one document (and the token asked for)."""
     from thresher.transforms.text.tokens import load_tokenizer
     start, length = int(row["token_offset"]), int(row["token_length"])
-    ids = [int(t) for t in _tokens(folder, manifest, shard)[start:start + length]]
-    if len(ids) != length:
-        raise LookupFailed(f"shard {shard['name']} ends before the document's tokens [{start}, {start + length})")
+    lengths, offsets, tokens = _shard(folder, manifest, shard)
+    index = int(row["doc_index"])
+    if not (0 <= index < len(lengths) and (int(offsets[index]), int(lengths[index])) == (start, length)):
+        raise LookupFailed(f"{shard['name']}: the provenance of document {index} (tokens [{start}, {start + length})) "
+                           "does not match the shard's index")
+    ids = tokens[start:start + length].tolist()
     tokenizer = load_tokenizer(FileSystems.join(folder, TOKENIZER))
     eos_id = manifest.get("eos_id") if manifest.get("eos") else None
     body = ids[:-1] if eos_id is not None and ids and ids[-1] == eos_id else ids
@@ -203,7 +208,7 @@ def _record(folder: str, manifest: dict, shard: dict, row: dict, token: Optional
     }
     if token is not None:
         at = token - start
-        record["token"] = {"position": token, "in_document": at, "id": ids[at],
+        record["token"] = {"position": token, "in_document": at, "id": ids[at], "piece": tokenizer.id_to_token(ids[at]),
                            "text": tokenizer.decode([ids[at]], skip_special_tokens=False),
                            "eos": eos_id is not None and at == length - 1 and ids[at] == eos_id}
     record.update({key: row.get(key) for key in ("id", "source", "url", "file", "offset")})
@@ -222,7 +227,8 @@ def _text(out: dict) -> str:
              f"tokens [{out['token_range'][0]}, {out['token_range'][1]}) ({out['tokens']} tokens)"]
     if "token" in out:
         t = out["token"]
-        lines.append(f"token {t['position']}: token {t['in_document']} of the document, id {t['id']} {t['text']!r}"
+        lines.append(f"token {t['position']}: token {t['in_document']} of the document, id {t['id']} "
+                     f"{t['piece']!r} (text {t['text']!r})"
                      + (" (end of document)" if t["eos"] else ""))
     for key in ("id", "source", "url", "file", "offset"):
         lines.append(f"{key}: {'-' if out[key] is None else out[key]}")
