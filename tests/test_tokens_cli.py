@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import shutil
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -254,6 +255,28 @@ def test_errors(runs, capsys, tmp_path):
     assert rc == 2 and f"{tmp_path} has no tokens/tokens.json" in _one_error(err)
     rc, _, err = _lookup(capsys, str(tmp_path / "missing"), "--shard", "0", "--token", "0")
     assert rc == 2 and "has no tokens/tokens.json" in _one_error(err)
+
+
+def test_damaged_tokens_folder(runs, capsys, tmp_path):
+    out, _ = runs["megatron"]
+    copy = tmp_path / "tokens"
+    shutil.copytree(out / "tokens", copy)
+    _, shards = _shards(out)
+    shard, _, rows = shards[0]
+    (copy / f"{shard['name']}.provenance.parquet").unlink()
+    rc, _, err = _lookup(capsys, str(tmp_path), "--shard", shard["name"], "--token", "0")
+    assert rc == 2 and f"cannot read {copy / shard['name']}.provenance.parquet" in _one_error(err)
+    shutil.copy(out / "tokens" / f"{shard['name']}.provenance.parquet", copy)
+    (copy / "tokenizer.json").write_text("{not json", encoding="utf-8")
+    rc, _, err = _lookup(capsys, str(tmp_path), "--doc", rows[0]["id"])
+    assert rc == 2 and f"cannot load the tokenizer {copy / 'tokenizer.json'}" in _one_error(err)
+    (copy / "tokenizer.json").unlink()
+    rc, _, err = _lookup(capsys, str(tmp_path), "--doc", rows[0]["id"])
+    assert rc == 2 and f"cannot load the tokenizer {copy / 'tokenizer.json'}" in _one_error(err)
+    shutil.copy(out / "tokens" / "tokenizer.json", copy)
+    (copy / f"{shard['name']}.bin").write_bytes(b"")
+    rc, _, err = _lookup(capsys, str(tmp_path), "--shard", shard["name"], "--token", "0")
+    assert rc == 2 and f"{shard['name']}: the token file holds 0 tokens, its index says more" in _one_error(err)
 
 
 def test_gcs_paths(runs, capsys, gcs):

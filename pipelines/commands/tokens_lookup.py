@@ -12,8 +12,9 @@ covers it is read. ``--doc`` reads the ``id`` column of every shard's
 provenance; asked for a base id it also lists the mix copies ``ID#1``,
 ``ID#2``... The text is decoded from the shard's token ids with the run's copy
 of the tokenizer (``tokens/tokenizer.json``), without the EOS token the shards
-append. Exit status 2 with one line for an unknown shard, id or directory and
-for a token out of range.
+append. Exit status 2 with one line for an unknown shard, id or directory, a
+token out of range, and a missing or damaged manifest, provenance, shard or
+tokenizer file.
 """
 from __future__ import annotations
 
@@ -198,7 +199,13 @@ def _record(folder: str, manifest: dict, shard: dict, row: dict, token: Optional
         raise LookupFailed(f"{shard['name']}: the provenance of document {index} (tokens [{start}, {start + length})) "
                            "does not match the shard's index")
     ids = tokens[start:start + length].tolist()
-    tokenizer = load_tokenizer(FileSystems.join(folder, TOKENIZER))
+    if len(ids) != length:
+        raise LookupFailed(f"{shard['name']}: the token file holds {len(tokens)} tokens, its index says more")
+    path = FileSystems.join(folder, TOKENIZER)
+    try:
+        tokenizer = load_tokenizer(path)
+    except Exception as exc:  # missing file (OSError) or not a tokenizer (the tokenizers library's Exception)
+        raise LookupFailed(f"cannot load the tokenizer {path}: {exc}") from None
     eos_id = manifest.get("eos_id") if manifest.get("eos") else None
     body = ids[:-1] if eos_id is not None and ids and ids[-1] == eos_id else ids
     text = tokenizer.decode(body, skip_special_tokens=False)
@@ -230,10 +237,8 @@ def _text(out: dict) -> str:
         lines.append(f"token {t['position']}: token {t['in_document']} of the document, id {t['id']} "
                      f"{t['piece']!r} (text {t['text']!r})"
                      + (" (end of document)" if t["eos"] else ""))
-    for key in ("id", "source", "url", "file", "offset"):
-        lines.append(f"{key}: {'-' if out[key] is None else out[key]}")
-    for key, value in out["annotations"].items():
-        lines.append(f"{key}: {value}")
+    fields = [(key, out[key]) for key in ("id", "source", "url", "file", "offset")] + list(out["annotations"].items())
+    lines += [f"{key}: {'-' if value is None else value}" for key, value in fields]
     more = out["text_chars"] - len(out["text"])
     lines.append(f"text ({out['text_chars']} characters" + (f", first {len(out['text'])} shown):" if more else "):"))
     lines.append(out["text"])
