@@ -277,3 +277,27 @@ def test_length_buckets_counts_and_humanized_metadata(tokenizer):
     assert with_eos.count("the river") == plain.count("the river") + 1
     assert with_eos.count_batch(["a", "bb"]) == [n + 1 for n in plain.count_batch(["a", "bb"])]
     assert TokenCounter(None, count_eos=True).count("abcd") == 2
+
+
+def test_a_retried_shard_and_a_retried_finalize_leave_one_clean_copy(tmp_path, tokenizer):
+    from thresher.transforms.io.token_shards import _Encode, _Finalize, _WriteShard
+
+    sink = WriteTokenShards(str(tmp_path / "tokens"), tokenizer, shard_tokens=1000, validation_fraction=0.0)
+    encode = _Encode(sink._cfg)
+    encode.setup()
+    encode.start_bundle()
+    records = [r for d in _docs(10) for r in encode.process(d)] + [w.value for w in encode.finish_bundle()]
+    assert len(records) == 10
+    write = _WriteShard(sink._directory, sink._cfg)
+    key, occupied = ("train", 0), [("train", 0)]
+    failed = next(write.process((key, list(reversed(records))), occupied))  # an attempt whose output is lost
+    info = next(write.process((key, records), occupied))
+    assert failed["temp"] != info["temp"]
+    finalize = _Finalize(sink._directory, sink._cfg, sink.manifest)
+    first = list(finalize.process(None, [info]))
+    assert list(finalize.process(None, [info])) == first  # sources already renamed: kept as they are
+    assert sorted(p.name for p in (tmp_path / "tokens").iterdir()) == [
+        "tokenizer.json", "tokens.json", "train-00000-of-00001.bin", "train-00000-of-00001.idx",
+        "train-00000-of-00001.provenance.parquet"]
+    assert not (tmp_path / "_temporary" / "tokens").exists()
+    assert len(read_megatron_independent(first[0]["path"])) == 10

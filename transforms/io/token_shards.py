@@ -111,9 +111,11 @@ class _Encode(beam.DoFn):
         dtype, eos, names = np.dtype(cfg["dtype"]).newbyteorder("<"), cfg["eos_id"], cfg["annotations"]
         encoded = self._tok.encode_batch([clean(d.text) for d in docs], add_special_tokens=False)
         for doc, enc in zip(docs, encoded):
-            ids = np.asarray(enc.ids, dtype=dtype)
+            n = len(enc.ids)
+            ids = np.empty(n + (eos is not None), dtype=dtype)
+            ids[:n] = enc.ids
             if eos is not None:
-                ids = np.append(ids, np.asarray([eos], dtype=dtype))
+                ids[n] = eos
             notes = doc.annotations
             epoch = notes.get("epoch")
             copy = isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1
@@ -218,10 +220,12 @@ class _Finalize(beam.DoFn):
             final = FileSystems.join(directory, info["name"])
             sources = [info["temp"] + ext for ext in info["extensions"]]
             files = [final + ext for ext in info["extensions"]]
-            present = [f for f in files if FileSystems.exists(f)]
-            if present:  # a retried finalize: replace what the failed attempt renamed
-                FileSystems.delete(present)
-            FileSystems.rename(sources, files)
+            for source, target in zip(sources, files):
+                if not FileSystems.exists(source) and FileSystems.exists(target):
+                    continue  # a retried finalize: the failed attempt renamed this one
+                if FileSystems.exists(target):
+                    FileSystems.delete([target])
+                FileSystems.rename([source], [target])
             results.append({"path": final, "rows": info["rows"], "split": info["split"], "shard": info["name"],
                             "tokens": info["tokens"], "files": files, "by_source": info["by_source"],
                             "copy_tokens": info["copy_tokens"], "length_histogram": info["length_histogram"]})
