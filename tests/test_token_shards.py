@@ -301,3 +301,59 @@ def test_a_retried_shard_and_a_retried_finalize_leave_one_clean_copy(tmp_path, t
         "train-00000-of-00001.provenance.parquet"]
     assert not (tmp_path / "_temporary" / "tokens").exists()
     assert len(read_megatron_independent(first[0]["path"])) == 10
+
+
+@pytest.fixture
+def gcs_bucket():
+    """A bucket on gcp-storage-emulator bound to 127.0.0.1 (as tests/test_gcs.py); yields its name."""
+    import logging
+    import socket
+
+    emulator = pytest.importorskip("gcp_storage_emulator.server", reason="pip install gcp-storage-emulator (dev extra)")
+    from apache_beam.internal.gcp import auth
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = emulator.create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+        patch.setattr(auth._Credentials, "_credentials_init", True)
+        patch.setattr(auth._Credentials, "_credentials", None)
+        try:
+            yield storage.Client(project="test-project", credentials=AnonymousCredentials()).create_bucket("tok-test")
+        finally:
+            server.stop()
+
+
+def test_shards_on_gcs_are_the_local_bytes(tmp_path, tokenizer, gcs_bucket):
+    gcs_bucket.blob("tok/tokenizer.json").upload_from_filename(tokenizer)
+    docs = _docs(80)
+    kwargs = dict(shard_tokens=1500, validation_fraction=0.2, format="datatrove", annotations=ANNOTATIONS)
+    _write(tmp_path / "local", docs, tokenizer=tokenizer, **kwargs)
+    out = "gs://tok-test/out/tokens"
+    dump = tmp_path / "gcs-infos"
+    dump.mkdir()
+    with local_pipeline() as p:
+        _ = (p | beam.Create(docs) | WriteTokenShards(out, "gs://tok-test/tok/tokenizer.json", **kwargs)
+             | beam.Map(lambda info: (dump / f"{info['shard']}.json").write_bytes(orjson.dumps(info))))
+    remote = {b.name.rpartition("/")[2]: b.download_as_bytes() for b in gcs_bucket.list_blobs(prefix="out/")}
+    local = _files(tmp_path / "local")
+    manifest = json.loads(remote.pop("tokens.json"))
+    local_manifest = json.loads(local.pop("tokens.json"))
+    assert manifest["tokenizer"]["path"] == "gs://tok-test/tok/tokenizer.json"
+    manifest["tokenizer"]["path"] = local_manifest["tokenizer"]["path"]
+    assert manifest == local_manifest
+    metadata = sorted(n for n in remote if n.endswith(".metadata"))
+    for name in metadata:  # the metadata names the tokenizer as given
+        assert remote.pop(name).split(b"\n")[1:] == local.pop(name).split(b"\n")[1:]
+    assert remote == local and len(remote) > 6
+    assert not list(gcs_bucket.list_blobs(prefix="out/_temporary/"))
+    info = json.loads(sorted(dump.iterdir())[0].read_text())
+    assert info["path"].startswith(out + "/") and all(f.startswith("gs://") for f in info["files"])
+    lengths, offsets, ids = read_shard("datatrove", info["path"])  # the project's reader, on gs://
+    assert lengths.sum() == len(ids) == info["tokens"] and len(lengths) == info["rows"]
