@@ -80,10 +80,10 @@ output:
 """
 
 
-def run(root, name: str, text: str, *args) -> pathlib.Path:
+def run(root, name: str, text: str, *args, quiet: bool = True) -> pathlib.Path:
     recipe = root / f"{name}.yaml"
     recipe.write_text(text)
-    assert main(["run", str(recipe), "--quiet", *args]) == 0
+    assert main(["run", str(recipe), *(["--quiet"] if quiet else []), *args]) == 0
     return pathlib.Path(text.split('path: "')[1].split('"')[0])  # output.path
 
 
@@ -115,10 +115,12 @@ def expected_split(doc_id: str) -> str:
     return "validation" if xxhash.xxh64_intdigest(doc_id.encode("utf-8"), seed=SEED) / 2 ** 64 < VALIDATION else "train"
 
 
-def test_shards_hold_every_output_document_once_and_decode_to_its_text(corpus):
+def test_shards_hold_every_output_document_once_and_decode_to_its_text(corpus, capsys):
+    import yaml
     from tokenizers import Tokenizer
     root, texts, tokenizer_path = corpus
-    out = run(root, "plain", recipe_text(root, root / "plain", tokenizer_path))
+    out = run(root, "plain", recipe_text(root, root / "plain", tokenizer_path), quiet=False)
+    printed = capsys.readouterr().out
     tok = Tokenizer.from_file(tokenizer_path)
     eos = tok.token_to_id("<|endoftext|>")
     stats = json.loads((out / "stats.json").read_text())
@@ -171,6 +173,12 @@ def test_shards_hold_every_output_document_once_and_decode_to_its_text(corpus):
     assert "## Tokens" in report and f"{t['tokens']:,}" in report and "train-00000-of-" in report
     assert 'id="tokens"' in (out / "report.html").read_text()
     assert "## Token shards" in (out / "README.md").read_text()
+    assert (f"tokens: {t['tokens']:,} in {len(names['train'])} train + {len(names['validation'])} validation "
+            f"shard(s) (megatron uint16, tokenizer {t['tokenizer']['sha256'][:8]}…)") in printed
+    lock = yaml.safe_load((out / "recipe.lock.yaml").read_text())["recipe"]["output"]["tokens"]
+    assert lock == {"tokenizer": tokenizer_path, "format": "megatron", "shard_tokens": 1000, "eos": True,
+                    "eos_token": None, "dtype": "auto", "validation_fraction": VALIDATION, "seed": SEED,
+                    "annotations": None}
 
 
 def test_mix_counts_in_the_shards_tokens_and_copies_stay_in_one_split(corpus):
@@ -180,6 +188,9 @@ def test_mix_counts_in_the_shards_tokens_and_copies_stay_in_one_split(corpus):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["balanced"] and stats["tokens"]["balanced"]
     (mix,) = stats["steps"]
+    assert mix["summary"]["token_counting"].startswith(f"tokenizer {tokenizer_path}")
+    locked = stats["run"]["recipe"]["steps"][0]
+    assert (locked["tokenizer"], locked["count_eos"]) == (tokenizer_path, True)
     assert mix["added"] > 0  # books upsampled
     achieved = sum(row["achieved_tokens"] for row in mix["summary"]["sources"])
     manifest, found = shards(out, "datatrove")
