@@ -71,20 +71,23 @@ def _sequences(fmt: str, prefix: str):
     return read_datatrove_independent(prefix, read_datatrove_metadata(prefix)[1])
 
 
-@pytest.mark.parametrize("fmt,eos", [("megatron", True), ("datatrove", True), ("megatron", False)])
-def test_round_trip_decodes_every_document_with_its_eos(tmp_path, tokenizer, fmt, eos):
+@pytest.mark.parametrize("fmt,eos,dtype", [("megatron", True, "auto"), ("datatrove", True, "auto"),
+                                           ("megatron", False, "auto"), ("megatron", True, "int32"),
+                                           ("datatrove", False, "uint32")])
+def test_round_trip_decodes_every_document_with_its_eos(tmp_path, tokenizer, fmt, eos, dtype):
     docs = _docs(120)
     out = tmp_path / "tokens"
     infos, manifest = _write(out, docs, tokenizer=tokenizer, format=fmt, shard_tokens=2000, eos=eos,
-                             validation_fraction=0.2, annotations=ANNOTATIONS)
+                             validation_fraction=0.2, annotations=ANNOTATIONS, dtype=dtype)
     tok = Tokenizer.from_file(tokenizer)
     end = tok.token_to_id("<|endoftext|>")
+    resolved = np.dtype("uint16" if dtype == "auto" else dtype)
     by_id = {d.id: d for d in docs}
     seen, all_ids = [], []
     for info in infos:
         sequences = _sequences(fmt, info["path"])
         own_lengths, own_offsets, own_tokens = read_shard(fmt, info["path"])  # the project's reader agrees
-        assert [len(s) for s in sequences] == own_lengths.tolist()
+        assert [len(s) for s in sequences] == own_lengths.tolist() and own_tokens.dtype == resolved
         assert np.array_equal(np.concatenate(sequences), np.asarray(own_tokens))
         prov = pq.read_table(info["path"] + ".provenance.parquet")
         assert prov.column("token_offset").to_pylist() == own_offsets.tolist()
@@ -104,13 +107,13 @@ def test_round_trip_decodes_every_document_with_its_eos(tmp_path, tokenizer, fmt
     assert collections.Counter(all_ids) == collections.Counter(expected)
     assert manifest["eos"] is eos and manifest["eos_id"] == (end if eos else None)
     assert manifest["eos_token"] == ("<|endoftext|>" if eos else None)
-    assert manifest["dtype"] == "uint16" and manifest["format"] == fmt
+    assert manifest["dtype"] == resolved.name and manifest["format"] == fmt
     assert manifest["tokenizer"] == tokenizer_identity(tokenizer)
     assert (out / "tokenizer.json").read_bytes() == pathlib.Path(tokenizer).read_bytes()
     assert not (tmp_path / "_temporary" / "tokens").exists()
     if fmt == "datatrove":
         name, width, count = read_datatrove_metadata(infos[0]["path"])
-        assert (name, width, count) == (tokenizer, 2, infos[0]["tokens"])
+        assert (name, width, count) == (tokenizer, resolved.itemsize, infos[0]["tokens"])
 
 
 def test_provenance_rows_copy_the_document_and_its_typed_annotations(tmp_path, tokenizer):
