@@ -242,11 +242,44 @@ def test_shards_written_to_gcs_equal_the_local_ones(corpus, gcs, tmp_path):
     bucket, _ = gcs
     root, _, tokenizer_path = corpus
     local = run(root, "local", recipe_text(root, root / "local", tokenizer_path), "--workers", "1")
-    remote = f"gs://{bucket.name}/tokens-run"
-    run(root, "remote", recipe_text(root, remote, tokenizer_path), "--workers", "1")
-    blobs = {b.name.split("/tokens/", 1)[1]: hashlib.sha256(b.download_as_bytes()).hexdigest()
+    bucket.blob("models/tokenizer.json").upload_from_filename(tokenizer_path)
+    remote, remote_tokenizer = f"gs://{bucket.name}/tokens-run", f"gs://{bucket.name}/models/tokenizer.json"
+    run(root, "remote", recipe_text(root, remote, remote_tokenizer), "--workers", "1")
+    blobs = {b.name.split("/tokens/", 1)[1]: b.download_as_bytes()
              for b in bucket.list_blobs(prefix="tokens-run/tokens/")}
-    assert blobs == _tree(local / "tokens")
+    manifest = json.loads(blobs.pop("tokens.json"))
+    assert manifest["tokenizer"]["path"] == remote_tokenizer
+    manifest["tokenizer"]["path"] = tokenizer_path
+    assert manifest == json.loads((local / "tokens" / "tokens.json").read_text())
+    local_files = _tree(local / "tokens")
+    del local_files["tokens.json"]
+    assert {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()} == local_files
     stats = json.loads(bucket.blob("tokens-run/stats.json").download_as_bytes())
     assert stats["balanced"] and stats["tokens"]["balanced"]
+    sha = hashlib.sha256(pathlib.Path(tokenizer_path).read_bytes()).hexdigest()
+    assert stats["tokens"]["tokenizer"]["sha256"] == sha
     assert all(s["path"].startswith(remote + "/tokens/") for s in stats["tokens"]["shards"])
+    missing = f"gs://{bucket.name}/models/nothing.json"
+    recipe = root / "missing.yaml"
+    recipe.write_text(recipe_text(root, f"gs://{bucket.name}/never", missing))
+    assert main(["validate", str(recipe)]) == 2
+
+
+def test_stats_and_card_from_shard_infos():
+    """Unit level: an output document missing from the shards unbalances the run; the card lists 50 shards."""
+    from thresher.pipelines.report.datacard import render_markdown
+    from thresher.pipelines.report.token_stats import token_stats
+    summary = {"tokens": {"tokenizer": {"path": "t.json", "sha256": "ab" * 32, "vocab_size": 512},
+                          "format": "datatrove", "dtype": "uint16", "eos": False, "eos_id": None}}
+    infos = [{"kind": "tokens", "path": f"o/tokens/train-{i:05d}-of-00060", "shard": f"train-{i:05d}-of-00060",
+              "split": "train", "rows": 2, "tokens": 10 + i, "by_source": {"web": {"documents": 2, "tokens": 10 + i}},
+              "copy_tokens": i % 2, "length_histogram": {">65536": 1, "<=64": 1}} for i in range(60)]
+    section = token_stats(summary, infos + [{"kind": "data", "path": "o/data/x", "rows": 120}], 121)
+    assert section["documents"] == 120 and section["balanced"] is False
+    assert section["tokens"] == sum(10 + i for i in range(60)) == section["by_source"]["web"]["tokens"]
+    assert section["splits"]["train"]["shards"] == 60 and section["splits"]["validation"]["shards"] == 0
+    assert section["copy_tokens"] == 30 and list(section["length_histogram"]) == ["<=64", ">65536"]
+    assert token_stats(summary, infos, 120)["balanced"] and token_stats({}, infos, 120) is None
+    card = render_markdown({"tokens": section})
+    assert "| train-00049-of-00060 |" in card and "train-00050-of-00060" not in card
+    assert "10 more shard(s)" in card and "Shards hold every output document: NO" in card

@@ -62,7 +62,8 @@ def tokens_blocks(stats: Dict[str, Any]) -> List[Block]:
                 for s in shards[:MAX_SHARD_ROWS]]
         blocks += [("h", 3, "Shards", None), ("table", ("shard", "split", "documents", "tokens"), rows)]
         if len(shards) > MAX_SHARD_ROWS:
-            blocks.append(("p", f"{len(shards) - MAX_SHARD_ROWS} more shard(s): see stats.json and tokens/tokens.json."))
+            blocks.append(("p", f"{len(shards) - MAX_SHARD_ROWS} more shard(s): see stats.json and "
+                                "tokens/tokens.json."))
     bars: List[Tuple[str, int, str]] = [(label, n, f"{label} tokens: {fmt_num(n)} documents")
                                         for label, n in (tokens.get("length_histogram") or {}).items()]
     if bars:

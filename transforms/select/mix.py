@@ -5,7 +5,8 @@ In one pipeline the step:
 
 1. counts each document's tokens (``thresher.transforms.text.tokens.TokenCounter``: a
    tokenizer.json, else the UTF-8 bytes / 4 estimate; plus one end-of-document
-   token with ``count_eos``, as token shards append) into a ``tokens`` annotation, and sums per source the tokens and documents available, plain
+   token with ``count_eos``, as token shards append) into a ``tokens``
+   annotation, and sums per source the tokens and documents available, plain
    and weighted by the document weight (below);
 2. computes per source ``target = budget x weight`` (weights normalised to
    sum 1) and ``rate = target / weighted available``. With ``max_epochs`` the
@@ -281,5 +282,6 @@ class Mix(Step):
     def _summary(self, plan: Dict[str, dict], achieved: Dict[str, tuple]) -> dict:
         """The ``summary`` output (fields: the module docstring)."""
         return {"kind": "mix", "unit": self.unit, "budget": self.budget, "seed": self.seed,
-                "max_epochs": self.max_epochs, "token_counting": TokenCounter(self.tokenizer, count_eos=self.count_eos).method,
+                "max_epochs": self.max_epochs,
+                "token_counting": TokenCounter(self.tokenizer, count_eos=self.count_eos).method,
                 "sources": source_rows(plan, achieved, self.unit, bool(self.weight_by))}
