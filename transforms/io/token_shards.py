@@ -10,8 +10,8 @@ every copy of a document lands in the same split. Each split is cut into
 only on the seed and the ids: the files are byte-identical on any runner and worker count.
 
 What crosses the shuffle is the token ids and a small provenance tuple, never the text. One worker
-writes one shard and holds it in memory meanwhile (about ``shard_tokens`` x bytes per token, plus
-its documents' ids). Empty hash ranges get no file: shards are numbered contiguously
+writes one shard and holds it in memory meanwhile (its ids, about ``shard_tokens`` x bytes per
+token, plus each document's id and provenance): size ``shard_tokens`` with that in mind. Empty hash ranges get no file: shards are numbered contiguously
 ``{split}-{i:05d}-of-{n:05d}``. Beside each shard, ``.provenance.parquet`` has one row per document
 (shard, doc_index, token_offset, token_length, id, source, url, file, offset and the chosen
 annotations). Files are written under ``_temporary/`` and renamed by a final step, which also
