@@ -283,3 +283,17 @@ def test_stats_and_card_from_shard_infos():
     card = render_markdown({"tokens": section})
     assert "| train-00049-of-00060 |" in card and "train-00050-of-00060" not in card
     assert "10 more shard(s)" in card and "Shards hold every output document: NO" in card
+
+
+def test_an_unfinished_runs_shards_are_replaced(corpus, capsys):
+    """A folder an interrupted run left (recipe.lock.yaml, no _SUCCESS) is replaced, its tokens/ too;
+    the same shards without a Thresher run beside them are refused before the run (test_preflight)."""
+    root, texts, tokenizer_path = corpus
+    out = root / "unfinished"
+    (out / "tokens").mkdir(parents=True)
+    (out / "recipe.lock.yaml").write_text("recipe: {}\n")
+    (out / "tokens" / "train-00007-of-00009.bin").write_bytes(b"\1\2")
+    run(root, "unfinished", recipe_text(root, out, tokenizer_path))
+    assert "replacing what an unfinished run left" in capsys.readouterr().err
+    assert not (out / "tokens" / "train-00007-of-00009.bin").exists()
+    assert json.loads((out / "stats.json").read_text())["tokens"]["documents"] == len(texts)
