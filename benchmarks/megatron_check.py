@@ -106,7 +106,8 @@ def check_shard(prefix: str, manifest: dict, entry: Optional[dict], texts: Optio
             bad_eos.append(i)
         seqs.append(seq)
     if bad_span:
-        problems.append(f"{len(bad_span)} sequences differ from the numpy read of .bin (first {bad_span[:MAX_REPORTED]})")
+        problems.append(f"{len(bad_span)} sequences differ from the numpy read of .bin "
+                        f"(first {bad_span[:MAX_REPORTED]})")
     if bad_eos:
         problems.append(f"{len(bad_eos)} sequences do not end with EOS {eos_id} (first {bad_eos[:MAX_REPORTED]})")
     if texts is not None and tokenizer is not None:
