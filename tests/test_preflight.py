@@ -492,6 +492,7 @@ def test_token_tokenizer_missing_or_not_a_tokenizer(tmp_path, capsys, monkeypatc
      "5 is below the minimum 1,000: a shard holds whole documents and 1,000 tokens is below one web page — "
      "did you mean a larger number"),
     ("", "none", "output.format", "format: none writes only token shards: it needs output.tokens"),
+    ("tokenizer: t.json", "none\n  order: shuffle", "output.order", "format: none writes none"),
     ("tokenizer: t.json\nformat: megatron\ndtype: uint32", "", "output.tokens.dtype",
      "megatron shards have no dtype 'uint32'"),
     ("tokenizer: t.json\nvalidation_fraction: 1", "", "output.tokens.validation_fraction", "must be within [0, 1)"),

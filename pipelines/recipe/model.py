@@ -300,6 +300,9 @@ def _parse_output(raw: Any, file: str) -> OutputSpec:
     if out.format == "none" and out.tokens is None:
         raise RecipeError(file, "output.format", "format: none writes only token shards: it needs output.tokens "
                                                  "(tokenizer, format...)")
+    if out.format == "none" and out.order != "none":
+        raise RecipeError(file, "output.order", "orders the text files, and format: none writes none; token shards "
+                                                "are shuffled by output.tokens.seed")
     if out.tokens is not None:
         _check_tokens(out.tokens, file)
     return out
