@@ -10,14 +10,16 @@ b. ``recipes/fineweb.yaml`` as ``benchmarks/fineweb_bench.py`` runs it (no minha
    output), on 1 and 2 workers, ``--repeats`` times each, alternating which goes first: medians
    and the overhead ratio.
 c. ``--docs`` documents of ``../shared/tools/make_scale_corpus.py`` through a recipe with no steps,
-   text only vs text + tokens (``shard_tokens`` sized for about 6 shards) on 2 workers: wall time,
-   the time inside the sink's transforms (Beam's per-transform execution time, summed over
+   text only vs text + tokens (``shard_tokens`` = 50 x documents: several shards) on 2 workers: wall
+   time, the time inside the sink's transforms (Beam's per-transform execution time, summed over
    workers: tokenization vs the shuffle-and-shard part), and peak memory of the runner process and
-   of the largest worker process.
+   of the largest worker process. The default million documents take about 7 minutes on 2 cores
+   and about 8 GB in the local runner's process, which holds the grouped token ids; ``--docs
+   200000`` for a quicker run.
 Every pipeline runs in a fresh child process, so peak memory and caches are its own. With
 ``/tmp/megatron-venv`` (see ``benchmarks/megatron_check.py``) the first tokens run of b and c is
 read back with Megatron-LM's ``IndexedDataset``. Prints figures, asserts nothing.
-Usage: python benchmarks/token_bench.py [--parts a b c] [--repeats 3] [--docs 200000] [--workers 1 2]
+Usage: python benchmarks/token_bench.py [--parts a b c] [--repeats 3] [--docs 1000000] [--workers 1 2]
 """
 from __future__ import annotations
 
@@ -288,7 +290,7 @@ def part_c(work: Path, args, tokenizer: str) -> None:
     size = sum(f.stat().st_size for f in corpus.glob("*.jsonl"))
     print(f"\n== c. scale corpus: {args.docs} documents, {size / 1e6:.0f} MB of JSONL in 16 files "
           f"(made in {time.perf_counter() - started:.0f} s), no steps, {args.scale_workers} workers", flush=True)
-    shard_tokens = args.shard_tokens_scale or max(1000, args.docs * 50)  # ~300 tokens a document: ~6 shards
+    shard_tokens = args.shard_tokens_scale or max(1000, args.docs * 50)  # several shards
     glob = f"{corpus}/*.jsonl"
     results = {}
     for with_tokens in (False, True):
@@ -311,6 +313,11 @@ def part_c(work: Path, args, tokenizer: str) -> None:
             parts = sink_msecs(r["msecs"], "write data")
             print(f"  inside the text sink: {sum(parts.values()):.1f} s summed over workers", flush=True)
     off, on = results[False]["wall"], results[True]["wall"]
+    tokens = (results[True]["tokens"] or {}).get("tokens") or 0
+    grown = results[True]["runner_mb"] - results[False]["runner_mb"]
+    if tokens:
+        print(f"scale: the runner's peak memory grows by {grown:.0f} MB with tokens = "
+              f"{grown * 2**20 / tokens:.1f} bytes per token (the local runner holds the grouped records)", flush=True)
     encode = sink_msecs(results[True]["msecs"], "write tokens").get("Encode", 0.0) / args.scale_workers
     print(f"scale: text + tokens costs {on - off:+.1f} s ({(on - off) / off:+.1%}) over text only; "
           f"tokenizing is {encode:.1f} s of it (Encode time / workers), the rest {on - off - encode:.1f} s "
@@ -326,7 +333,7 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=32000)
     parser.add_argument("--tokenizer", help="use this tokenizer.json instead of training one")
     parser.add_argument("--shard-tokens-fineweb", type=int, default=500_000_000)
-    parser.add_argument("--docs", type=int, default=200_000)
+    parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--scale-workers", type=int, default=2)
     parser.add_argument("--shard-tokens-scale", type=int, default=None)
     parser.add_argument("--check-text", action="store_true", help="c: megatron check re-encodes the text too")
