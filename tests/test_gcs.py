@@ -1,11 +1,6 @@
-"""Cloud Storage without the cloud: a recipe read from gs://, inputs on gs://, output to gs://.
-
-gcp-storage-emulator runs in this process on 127.0.0.1 (``STORAGE_EMULATOR_HOST``);
-google-cloud-storage sends every request there. There are no credentials: Beam's
-lookup of Application Default Credentials is marked as done-and-found-nothing, so
-its clients are anonymous at once (otherwise Beam retries the lookup for about 20 s
-before connecting anonymously). ``--workers 1`` keeps the SDK worker in this
-process, where that mark holds.
+"""Cloud Storage without the cloud (``tests/gcs_emulator.py``): a recipe read from gs://, inputs on
+gs://, output to gs://. ``--workers 1`` keeps the SDK worker in this process, where the emulator's
+anonymous-credentials mark holds.
 """
 from __future__ import annotations
 
@@ -13,16 +8,12 @@ import gzip
 import io
 import json
 import os
-import socket
 
 import pyarrow.parquet as pq
-import pytest
 
-emulator = pytest.importorskip("gcp_storage_emulator.server", reason="pip install gcp-storage-emulator (dev extra)")
+from tests.gcs_emulator import BUCKET, gcs  # noqa: F401 (a fixture)
+from thresher.pipelines.commands.cli import main
 
-from thresher.pipelines.commands.cli import main  # noqa: E402
-
-BUCKET = "thresher-test"
 RECIPE = """
 version: 1
 name: gcs-test
@@ -38,37 +29,6 @@ NOTES = (b'{"id": "note-1", "text": "<html><body><article><p>'
          + b"The river bends twice before it reaches the old mill, and the path follows it. " * 8
          + b'</p></article></body></html>", "url": "https://example.org/note-1"}\n'
          + b"this line is not JSON\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def gcs():
-    """A bucket on an emulator bound to 127.0.0.1; yields (google.cloud.storage bucket, emulator URL)."""
-    import logging
-
-    from apache_beam.internal.gcp import auth
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
-    port = _free_port()
-    server = emulator.create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STORAGE_EMULATOR_HOST", url)
-        patch.setattr(auth._Credentials, "_credentials_init", True)
-        patch.setattr(auth._Credentials, "_credentials", None)
-        try:
-            client = storage.Client(project="test-project", credentials=AnonymousCredentials())
-            yield client.create_bucket(BUCKET), url
-        finally:
-            server.stop()
 
 
 def _gcs_docs(bucket, prefix):

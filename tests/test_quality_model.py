@@ -16,6 +16,7 @@ from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 from thresher.pipelines.commands import train_quality
 from thresher.pipelines.commands.train_quality import roc_auc
 from tests.conftest import local_pipeline
+from tests.gcs_emulator import gcs  # noqa: F401 (a fixture)
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, SUMMARY, ParamError
 from thresher.transforms.document import Document
 from thresher.transforms.filters.quality_model import (LOW_SCORE, QUANTILE_EPSILON, QUANTILE_STEPS, FastTextClassifier, QualityModel,
@@ -313,35 +314,8 @@ def test_step_threshold_top_percent_and_annotate_only(trained):
 
 # ---------------------------------------------------------------- gs:// (emulated)
 
-@pytest.fixture
-def gcs_bucket():
-    """A bucket on gcp-storage-emulator bound to 127.0.0.1 (as in tests/test_gcs.py); yields its name."""
-    import logging
-    import socket
-
-    emulator = pytest.importorskip("gcp_storage_emulator.server", reason="pip install gcp-storage-emulator")
-    from apache_beam.internal.gcp import auth
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = emulator.create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
-        patch.setattr(auth._Credentials, "_credentials_init", True)
-        patch.setattr(auth._Credentials, "_credentials", None)
-        try:
-            storage.Client(project="test-project", credentials=AnonymousCredentials()).create_bucket("thresher-q")
-            yield "thresher-q"
-        finally:
-            server.stop()
-
-
-def test_model_on_gcs(gcs_bucket, trained, tmp_path):
+def test_model_on_gcs(gcs, trained, tmp_path):
+    gcs_bucket = gcs[0].name
     remote = f"gs://{gcs_bucket}/models/quality.bin"
     hq, cc = tmp_path / "hq.txt", tmp_path / "cc.txt"
     rng = random.Random(3)

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import xxhash
-from apache_beam.options.pipeline_options import PipelineOptions
 from tokenizers import Tokenizer
 
 from tests.conftest import local_pipeline
+from tests.gcs_emulator import gcs  # noqa: F401 (a fixture)
 from tests.token_readers import read_datatrove_independent, read_datatrove_metadata, read_megatron_independent
 from tests.tokenizer_fixture import train_test_tokenizer
 from thresher.transforms.base import ParamError
@@ -306,49 +306,23 @@ def test_a_retried_shard_and_a_retried_finalize_leave_one_clean_copy(tmp_path, t
     assert len(read_megatron_independent(first[0]["path"])) == 10
 
 
-@pytest.fixture
-def gcs_bucket():
-    """A bucket on gcp-storage-emulator bound to 127.0.0.1 (as tests/test_gcs.py); yields its name."""
-    import logging
-    import socket
-
-    emulator = pytest.importorskip("gcp_storage_emulator.server", reason="pip install gcp-storage-emulator (dev extra)")
-    from apache_beam.internal.gcp import auth
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = emulator.create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
-        patch.setattr(auth._Credentials, "_credentials_init", True)
-        patch.setattr(auth._Credentials, "_credentials", None)
-        try:
-            yield storage.Client(project="test-project", credentials=AnonymousCredentials()).create_bucket("tok-test")
-        finally:
-            server.stop()
-
-
-def test_shards_on_gcs_are_the_local_bytes(tmp_path, tokenizer, gcs_bucket):
+def test_shards_on_gcs_are_the_local_bytes(tmp_path, tokenizer, gcs):
+    gcs_bucket, _ = gcs
     gcs_bucket.blob("tok/tokenizer.json").upload_from_filename(tokenizer)
     docs = _docs(80)
     kwargs = dict(shard_tokens=1500, validation_fraction=0.2, format="datatrove", annotations=ANNOTATIONS)
     _write(tmp_path / "local", docs, tokenizer=tokenizer, **kwargs)
-    out = "gs://tok-test/out/tokens"
+    out = "gs://thresher-test/out/tokens"
     dump = tmp_path / "gcs-infos"
     dump.mkdir()
     with local_pipeline() as p:
-        _ = (p | beam.Create(docs) | WriteTokenShards(out, "gs://tok-test/tok/tokenizer.json", **kwargs)
+        _ = (p | beam.Create(docs) | WriteTokenShards(out, "gs://thresher-test/tok/tokenizer.json", **kwargs)
              | beam.Map(lambda info: (dump / f"{info['shard']}.json").write_bytes(orjson.dumps(info))))
     remote = {b.name.rpartition("/")[2]: b.download_as_bytes() for b in gcs_bucket.list_blobs(prefix="out/")}
     local = _files(tmp_path / "local")
     manifest = json.loads(remote.pop("tokens.json"))
     local_manifest = json.loads(local.pop("tokens.json"))
-    assert manifest["tokenizer"]["path"] == "gs://tok-test/tok/tokenizer.json"
+    assert manifest["tokenizer"]["path"] == "gs://thresher-test/tok/tokenizer.json"
     manifest["tokenizer"]["path"] = local_manifest["tokenizer"]["path"]
     assert manifest == local_manifest
     metadata = sorted(n for n in remote if n.endswith(".metadata"))

@@ -16,12 +16,7 @@ from tests.token_readers import read_datatrove_independent, read_megatron_indepe
 from tests.tokenizer_fixture import default_texts, train_test_tokenizer
 from thresher.pipelines.commands.cli import main
 
-try:  # the Cloud Storage emulator's fixture (a dev extra)
-    from tests.test_gcs import gcs  # noqa: F401 (a fixture)
-except pytest.skip.Exception:
-    @pytest.fixture
-    def gcs():
-        pytest.skip("pip install gcp-storage-emulator (dev extra)")
+from tests.gcs_emulator import gcs  # noqa: F401 (a fixture)
 
 # ids that a lookup could confuse: a prefix of another id, regex characters, a '#' that is no copy suffix
 BOOK_IDS = ["book-1", "book-10", "book-1#frag", "a+b(1)*.x", "book-2", "book-3", "book-4", "book-5"]

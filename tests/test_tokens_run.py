@@ -19,12 +19,7 @@ from thresher.pipelines.commands.cli import main
 from tests.token_readers import read_datatrove_independent, read_megatron_independent
 from tests.tokenizer_fixture import default_texts, train_test_tokenizer
 
-try:  # the Cloud Storage emulator's fixture (a dev extra)
-    from tests.test_gcs import gcs  # noqa: F401 (a fixture)
-except pytest.skip.Exception:
-    @pytest.fixture
-    def gcs():
-        pytest.skip("pip install gcp-storage-emulator (dev extra)")
+from tests.gcs_emulator import gcs  # noqa: F401 (a fixture)
 
 SEED, VALIDATION = 3, 0.2
 WORDS = ("river", "market", "library", "notebook", "bridge", "morning", "garden", "letter", "station", "window")

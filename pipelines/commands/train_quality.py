@@ -46,7 +46,7 @@ import random
 import re
 import sys
 import tempfile
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import xxhash
@@ -54,11 +54,10 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from thresher.transforms.filters.quality_model import LABEL_PREFIX, FastTextClassifier, label_name, quality_text
-from thresher.transforms.io.sources import match_paths, read_file
-from thresher.transforms.io.sources.common import Fields, ReadError, basename
+from thresher.pipelines.commands.corpus_texts import UsageError, exit_2_on_usage_error, match_inputs, read_texts
+from thresher.transforms.io.sources.common import ReadError
 
 FORMATS = ("auto", "jsonl", "parquet", "text")
-TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.bz2", ".txt.zst")
 DCLM_POSITIVE, DCLM_NEGATIVE = "hq", "cc"
 BUCKETS = 64  # training lines are shuffled one hash bucket at a time
 DECISION = 0.5  # precision / recall / F1 threshold on the positive score
@@ -86,10 +85,6 @@ FASTTEXT_PARAMS = (
 _LABEL_TOKEN = re.compile(r"(?:^|(?<=[ \t\v\f\r\x00]))" + LABEL_PREFIX + r"[^ \t\v\f\r\x00]*")
 
 
-class UsageError(Exception):
-    """A problem with the command's inputs: reported with exit status 2."""
-
-
 def _dashed(name: str) -> str:
     return re.sub(r"([A-Z])", lambda m: "-" + m.group(1).lower(), name)
 
@@ -114,22 +109,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ft.add_argument(*flags, dest=name, type=kind, default=default, help=f"{text} (default {default!r})")
 
 
+@exit_2_on_usage_error
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, write the model and its metrics; 0 on success, 2 on a usage error."""
-    try:
-        return _run(args)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.validation_fraction < 1.0:
         raise UsageError(f"--validation-fraction must be within [0, 1), got {args.validation_fraction}")
     if args.positive_label == args.negative_label:
         raise UsageError("--positive-label and --negative-label must differ")
     classes = ((args.positive_label, args.positive), (args.negative_label, args.negative))
-    files = {label: _match(patterns) for label, patterns in classes}
+    files = {label: match_inputs(patterns) for label, patterns in classes}
     params = {name: getattr(args, name) for name, *_ in FASTTEXT_PARAMS}
     counts: Dict[str, Dict[str, int]] = {}
     validation: List[Tuple[bool, str]] = []
@@ -198,30 +186,6 @@ def zeroed_allocations():
         yield
     finally:
         mallopt(M_PERTURB, 0)
-
-
-def _match(patterns: List[str]) -> List[str]:
-    try:
-        return match_paths(patterns)
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def read_texts(path: str, fmt: str, text_field: str) -> Iterator[object]:
-    """Texts (str) and ReadErrors of one file: plain text one document per line, else the project's readers."""
-    if fmt == "text" or (fmt == "auto" and path.lower().endswith(TEXT_SUFFIXES)):
-        with FileSystems.open(path) as f:  # decompressed by extension
-            for line in iter(f.readline, b""):
-                text = line.decode("utf-8", "replace").rstrip("\r\n")
-                if text.strip():
-                    yield text
-        return
-    try:
-        items = read_file(path, basename(path), fmt, Fields(text=text_field))
-    except ValueError as exc:  # unknown extension or format
-        raise UsageError(f"{path}: {exc}") from None
-    for item in items:
-        yield item if isinstance(item, ReadError) else item.text
 
 
 def _split(paths: List[str], label: str, args, buckets, validation: List[Tuple[bool, str]]) -> Dict[str, int]:

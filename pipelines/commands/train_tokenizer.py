@@ -9,7 +9,7 @@ the initial alphabet and no normaliser, so ``decode(encode(text)) == text`` for
 any text. Special tokens (default ``<|endoftext|>``, the shards' EOS, and
 ``<|pad|>``) take the first ids.
 
-Inputs are read with ``train-quality``'s reader (the project's sources by
+Inputs are read as ``train-quality`` reads them (``corpus_texts``) (the project's sources by
 extension or ``--format``, ``.txt`` one document per line). The sample is the
 ``--sample-docs`` documents with the smallest xxh64 of their text seeded with
 ``--seed``: independent of file order and of how files are split. The file is
@@ -31,7 +31,7 @@ import xxhash
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from thresher.pipelines.commands.train_quality import UsageError, _match, read_texts
+from thresher.pipelines.commands.corpus_texts import UsageError, exit_2_on_usage_error, match_inputs, read_texts
 from thresher.transforms.io.sources import FORMATS as SOURCE_FORMATS
 from thresher.transforms.io.sources.common import ReadError
 
@@ -73,16 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"repeatable; default {' '.join(SPECIAL_TOKENS)}")
 
 
+@exit_2_on_usage_error
 def run(args: argparse.Namespace) -> int:
     """Sample, train, write; 0 on success, 2 on a usage error."""
-    try:
-        return _run(args)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
     specials = tuple(args.special_token or SPECIAL_TOKENS)
     if len(set(specials)) != len(specials) or not all(specials):
         raise UsageError(f"--special-token: tokens must be distinct and non-empty, got {list(specials)}")
@@ -95,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.min_frequency < 0:
         raise UsageError(f"--min-frequency must be >= 0, got {args.min_frequency}")
     _check_writable(args.out)
-    paths = _match(args.input)
+    paths = match_inputs(args.input)
     sample, read, errors = sample_texts(paths, args.format, args.text_field, args.sample_docs, args.seed)
     if not sample:
         raise UsageError(f"no document with text in {len(paths)} file(s) ({errors} read errors)")
