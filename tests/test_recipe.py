@@ -191,6 +191,19 @@ def test_params_fill_paths_and_can_be_overridden(tmp_path):
     assert info.value.where == "output.path" and "unknown parameter {month}" in str(info.value)
 
 
+def test_params_fill_the_tokenizer_of_token_shards(tmp_path):
+    text = ("version: 1\nparams: {tok: models/a.json}\ninputs: {web: {paths: ['x/*.jsonl']}}\n"
+            "steps: []\noutput: {path: out, tokens: {tokenizer: '{tok}'}}\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    assert load_recipe(str(path), STEPS).output.tokens.tokenizer == "models/a.json"
+    assert load_recipe(str(path), STEPS, params={"tok": "b.json"}).output.tokens.tokenizer == "b.json"
+    path.write_text(text.replace("'{tok}'", "'{tokenizer}'"))
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(path), STEPS)
+    assert info.value.where == "output.tokens.tokenizer" and "unknown parameter {tokenizer}" in str(info.value)
+
+
 def test_params_fill_step_parameters_and_leave_other_braces(tmp_path):
     text = ("version: 1\nparams: {lists: /data/lists}\ninputs: {web: {paths: [x]}}\noutput: {path: out}\n"
             "steps:\n  - step: sample\n    words: ['{lists}/a.txt', '{notaparam}']\n    label: 'x{lists}'\n")

@@ -80,8 +80,9 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _substitute(data: Dict[str, Any], file: str, overrides: Optional[Dict[str, str]]) -> Dict[str, Any]:
-    """Replace ``{name}`` by the recipe's or the caller's params: in input paths and the output path
-    (an unknown name is an error) and in step parameters (only declared names are replaced)."""
+    """Replace ``{name}`` by the recipe's or the caller's params: in input paths, the output path and
+    ``output.tokens.tokenizer`` (an unknown name is an error) and in step parameters (only declared
+    names are replaced)."""
     declared = data.get("params") or {}
     if not isinstance(declared, dict) or not all(isinstance(v, (str, int)) for v in declared.values()):
         raise RecipeError(file, "params", "expected a mapping of name -> string default")
@@ -121,6 +122,9 @@ def _substitute(data: Dict[str, Any], file: str, overrides: Optional[Dict[str, s
         template = data["output"].get("path")
         data["output"] = {**data["output"], "path": fill(template, "output.path")}
         _check_output_path(template, data["output"]["path"], values, file)
+        tokens = data["output"].get("tokens")
+        if isinstance(tokens, dict) and "tokenizer" in tokens:
+            data["output"]["tokens"] = {**tokens, "tokenizer": fill(tokens["tokenizer"], "output.tokens.tokenizer")}
     if isinstance(data.get("steps"), list):  # step parameters: declared names only, other braces kept
         data["steps"] = [
             {k: ([fill(v, "", False) for v in value] if isinstance(value, list) else fill(value, "", False))
