@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Iterable, List, Optional
 
-SPLITS = ("train", "validation")
+from thresher.transforms.io.token_shards import SPLITS
+
 _CONFIG = ("tokenizer", "format", "dtype", "eos", "eos_id", "eos_token", "seed", "validation_fraction",
            "shard_tokens", "annotations")
 

@@ -26,31 +26,26 @@ def provenance_annotations(recipe: Recipe) -> Dict[str, str]:
     return {name: declared[name] for name in names if name not in PROVENANCE_COLUMNS}
 
 
-def token_config(recipe: Recipe) -> Dict[str, Any]:
-    """``output.tokens`` resolved: the tokenizer's identity (path, sha256, vocabulary size), the
-    dtype ``auto`` stands for, the EOS token's id and text (None without ``eos``)."""
-    from thresher.transforms.text.tokens import eos_id, load_tokenizer, token_dtype, tokenizer_identity
+def token_sink(recipe: Recipe):
+    """The ``WriteTokenShards`` sink ``output.tokens`` asks for, writing to ``OUT/tokens``."""
+    from thresher.transforms.io.token_shards import WriteTokenShards
     spec = recipe.output.tokens
-    identity = tokenizer_identity(spec.tokenizer)
-    tokenizer = load_tokenizer(spec.tokenizer)
-    eos = eos_id(tokenizer, spec.eos_token) if spec.eos else None
-    return {"tokenizer": identity, "format": spec.format,
-            "dtype": token_dtype(spec.format, identity["vocab_size"], spec.dtype).name,
-            "eos": spec.eos, "eos_id": eos, "eos_token": tokenizer.id_to_token(eos) if eos is not None else None,
-            "seed": spec.seed, "validation_fraction": spec.validation_fraction, "shard_tokens": spec.shard_tokens,
-            "annotations": sorted(provenance_annotations(recipe))}
+    return WriteTokenShards(tokens_dir(recipe.output.path), spec.tokenizer, format=spec.format,
+                            shard_tokens=spec.shard_tokens, eos=spec.eos, eos_token=spec.eos_token, dtype=spec.dtype,
+                            validation_fraction=spec.validation_fraction, seed=spec.seed,
+                            annotations=provenance_annotations(recipe))
+
+
+def token_config(recipe: Recipe) -> Dict[str, Any]:
+    """``output.tokens`` resolved, as the sink's manifest has it: the tokenizer's identity (path, sha256,
+    vocabulary size), the dtype ``auto`` stands for, the EOS token's id and text (None without
+    ``eos``), and the annotations copied into the provenance index."""
+    return {**token_sink(recipe).manifest, "annotations": sorted(provenance_annotations(recipe))}
 
 
 def write_tokens(docs, recipe: Recipe):
     """``docs | WriteTokenShards(OUT/tokens, ...)``: one file info per shard, tagged ``kind: tokens``."""
     import apache_beam as beam
-
-    from thresher.transforms.io.token_shards import WriteTokenShards
-    spec = recipe.output.tokens
     return (docs
-            | "write tokens" >> WriteTokenShards(
-                tokens_dir(recipe.output.path), spec.tokenizer, format=spec.format, shard_tokens=spec.shard_tokens,
-                eos=spec.eos, eos_token=spec.eos_token, dtype=spec.dtype,
-                validation_fraction=spec.validation_fraction, seed=spec.seed,
-                annotations=provenance_annotations(recipe))
+            | "write tokens" >> token_sink(recipe)
             | "tag tokens" >> beam.Map(lambda info: {**info, "kind": "tokens"}))
