@@ -41,12 +41,22 @@ setup(
         "resiliparse": ["resiliparse>=2.0.1,<3"],
         # normalize with fix_unicode: true
         "normalize": ["ftfy>=6.1,<7"],
+        # classifier with backend onnx (ONNX Runtime, CPU or CUDA)
+        "onnx": ["onnxruntime>=1.17,<2"],
+        # classifier with backend torch (transformers' AutoModelForSequenceClassification)
+        "torch": ["torch>=2.1", "transformers>=4.40,<6"],
+        # perplexity (CCNet: KenLM + SentencePiece)
+        "perplexity": ["kenlm>=0.2", "sentencepiece>=0.2"],
         "dev": [
             "ftfy>=6.1,<7",
             "gcp-storage-emulator>=2026.7",
             "google-cloud-storage>=2.14,<4",  # the gs:// tests' own client (Beam's [gcp] extra brings it too)
             "pytest>=8,<10",
             "datasets>=2.18,<6",
+            "onnxruntime>=1.17,<2",
+            "onnx>=1.15,<2",  # the tests build their tiny classifier graphs with onnx.helper
+            "kenlm>=0.2",
+            "sentencepiece>=0.2",
         ],
     },
     entry_points={"console_scripts": ["thresher=thresher.pipelines.commands.cli:main"]},

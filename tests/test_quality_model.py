@@ -288,7 +288,7 @@ def test_step_threshold_top_percent_and_annotate_only(trained):
         assert_that(at_t[KEPT], _ids(above_at), label="at kept")
         assert_that(at_t[REJECTED], _ids({d.id for d in small} - above_at), label="at rejected")
         assert_that(past_t[KEPT], _ids(above_next), label="past kept")
-        assert_that(at_t[SUMMARY], equal_to([{"kind": "quality", "threshold": at, "scored": 4}]), label="at summary")
+        assert_that(at_t[SUMMARY], equal_to([{"kind": "quality", "threshold": at, "scored": 4, "unscored": 0}]), label="at summary")
 
         def rejected_annotated(docs):
             assert docs and all(d.annotations["drop_reason"] == LOW_SCORE and d.annotations["drop_step"] ==
@@ -301,7 +301,7 @@ def test_step_threshold_top_percent_and_annotate_only(trained):
             assert all(d.annotations["quality_score"] == score[d.id] for d in docs)
         assert_that(only[KEPT], all_annotated, label="only kept")
         assert_that(only[REJECTED], equal_to([]), label="only rejected")
-        assert_that(only[SUMMARY], equal_to([{"kind": "quality", "scored": 4}]), label="only summary")
+        assert_that(only[SUMMARY], equal_to([{"kind": "quality", "scored": 4, "unscored": 0}]), label="only summary")
 
         def about_ten_percent(docs):
             # exact up to 10,001 documents: the top ceil(10% of 2,000), plus any tie at the cutoff
@@ -309,7 +309,7 @@ def test_step_threshold_top_percent_and_annotate_only(trained):
             assert all(d.annotations["quality_score"] >= cutoff for d in docs)
         assert_that(top[KEPT], about_ten_percent, label="top kept")
         assert_that(top[SUMMARY], equal_to([{"kind": "quality", "top_percent": 10.0, "cutoff": cutoff,
-                                             "scored": 2000}]), label="top summary")
+                                             "scored": 2000, "unscored": 0}]), label="top summary")
 
 
 # ---------------------------------------------------------------- gs:// (emulated)

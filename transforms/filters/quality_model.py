@@ -32,7 +32,6 @@ score, find the cutoff with Beam's approximate quantiles (side input), decide.
 """
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
@@ -42,10 +41,11 @@ import apache_beam as beam
 import xxhash
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 
-from thresher.transforms.base import ERRORS, KEPT, REJECTED, ParamError, Step, StepCounters, step_outputs
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, SUMMARY, ParamError, Step, StepCounters, step_outputs
 from thresher.transforms.document import Document
+from thresher.transforms.filters.score_decision import (  # noqa: F401 (QUANTILE_*, cutoff_from_quantiles: re-exported)
+    QUANTILE_EPSILON, QUANTILE_STEPS, DecideByScore, cutoff_from_quantiles)
 from thresher.transforms.per_process import per_process
 
 NAME = "quality_model"
@@ -55,10 +55,6 @@ LABEL_PREFIX = "__label__"
 DCLM_POSITIVE_LABEL = "__label__hq"
 DCLM_TOP_PERCENT = 10.0
 DCLM_THRESHOLD = 0.018112
-# top_percent: Beam's approximate quantiles, rank error below QUANTILE_EPSILON * N (its worst-case bound up to
-# 1e9 documents), read on a grid of QUANTILE_STEPS + 1 quantiles (a step of N / QUANTILE_STEPS ranks).
-QUANTILE_EPSILON = 1e-3
-QUANTILE_STEPS = 10_000
 
 
 def quality_text(text: str) -> str:
@@ -134,21 +130,6 @@ def shared_classifier(path: str) -> FastTextClassifier:
     return per_process(("FastTextClassifier", path), lambda: FastTextClassifier(path))
 
 
-def cutoff_from_quantiles(quantiles: List[float], top_percent: float, count: int) -> Optional[float]:
-    """The lowest score kept so that the top ``top_percent`` % of ``count`` documents are kept.
-
-    ``quantiles`` is Beam's list of Q + 1 approximate quantiles: the minimum, then for 0 < i < Q
-    the element of (approximate) rank floor((i * count - 1) / Q), then the maximum. The cutoff is
-    the first of them at or past rank count - ceil(count * P / 100). None when there is no document."""
-    if count == 0 or not quantiles:
-        return None
-    steps = len(quantiles) - 1
-    keep = min(count, max(1, math.ceil(count * top_percent / 100.0 - 1e-9)))
-    if keep == count:
-        return quantiles[0]
-    return quantiles[min(steps, -(-((count - keep) * steps + 1) // count))]
-
-
 class _ScoreFn(beam.DoFn):
     """Annotates each document with ``quality_score``; a record that raises goes to ERRORS."""
 
@@ -174,31 +155,13 @@ class _ScoreFn(beam.DoFn):
         yield scored
 
 
-class _DecideFn(beam.DoFn):
-    """Keeps a scored document when its score reaches the cutoff (None: keep all)."""
-
-    def setup(self):
-        self._counters = StepCounters(NAME)
-
-    def process(self, doc: Document, cutoff: Optional[float]):
-        if cutoff is None or doc.annotations["quality_score"] >= cutoff:
-            self._counters.docs_out.inc()
-            yield doc
-        else:
-            yield self._counters.reject(doc, LOW_SCORE)
-
-
-def _score_of(doc: Document) -> float:
-    return doc.annotations["quality_score"]
-
-
 class QualityModel(Step):
     """Score each document with a fastText quality classifier and keep the high scorers (DCLM).
 
     Annotates ``quality_score`` (probability of the positive label, also on rejected documents);
     drops documents below the cutoff as ``quality_model_low_score``. With neither ``threshold``
     nor ``top_percent`` it only annotates. Summary: ``{"kind": "quality", "threshold" or
-    "top_percent" and "cutoff", "scored"}``.
+    "top_percent" and "cutoff", "scored", "unscored"}`` (``DecideByScore``; unscored is always 0 here).
 
     Source: DCLM (Li et al. 2024), ``classify_fasttext_hq_prob`` + ``quality_filter`` in
     mlfoundations/dclm: newlines joined by spaces, kept when score >= cutoff; top 10% kept.
@@ -257,32 +220,12 @@ class QualityModel(Step):
     def expand(self, docs):
         scored = (docs | "Score" >> beam.ParDo(_ScoreFn(self.model_path, self.positive_label))
                   .with_outputs(ERRORS, main=KEPT))
-        count = scored[KEPT] | "Count scored" >> beam.combiners.Count.Globally()
-        if self.top_percent is not None:
-            cutoff = beam.pvalue.AsSingleton(
-                scored[KEPT]
-                | "Scores" >> beam.Map(_score_of)
-                | "Quantiles" >> beam.CombineGlobally(ApproximateQuantilesCombineFn.create(
-                    QUANTILE_STEPS + 1, epsilon=QUANTILE_EPSILON))
-                | "Cutoff" >> beam.Map(cutoff_from_quantiles, self.top_percent, beam.pvalue.AsSingleton(count)))
-        else:
-            cutoff = self.threshold  # None: annotate only
-        decided = scored[KEPT] | "Decide" >> beam.ParDo(_DecideFn(), cutoff).with_outputs(REJECTED, main=KEPT)
-        summary = count | "Summary" >> beam.Map(_summary, self.threshold, self.top_percent, cutoff)
-        return step_outputs(decided[KEPT], decided[REJECTED], scored[ERRORS], summary=summary)
+        decided = scored[KEPT] | "Decide" >> DecideByScore(NAME, "quality_score", self.threshold, self.top_percent,
+                                                           reason=LOW_SCORE, kind="quality")
+        return step_outputs(decided[KEPT], decided[REJECTED], scored[ERRORS], summary=decided[SUMMARY])
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("pipeline", None)
         return state
 
-
-def _summary(scored: int, threshold: Optional[float], top_percent: Optional[float],
-             cutoff: Optional[float]) -> Dict[str, object]:
-    summary: Dict[str, object] = {"kind": "quality"}
-    if top_percent is not None:
-        summary.update(top_percent=top_percent, cutoff=cutoff)
-    elif threshold is not None:
-        summary["threshold"] = threshold
-    summary["scored"] = scored
-    return summary
