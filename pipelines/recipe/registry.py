@@ -33,6 +33,7 @@ from thresher.transforms.select.mix import Mix
 from thresher.transforms.rewrite.normalize import FORMS, Normalize
 from thresher.transforms.rewrite.pii import PiiRedact
 from thresher.transforms.dedup.priority import RULES as PRIORITIES
+from thresher.transforms.filters.perplexity import Perplexity
 from thresher.transforms.filters.quality_model import QualityModel
 from thresher.transforms.filters.refinedweb import RefinedWebFilter
 from thresher.transforms.dedup.url_dedup import UrlDedup
@@ -51,6 +52,7 @@ _STEP_CLASSES = (
     Normalize,
     PiiRedact,
     QualityModel,
+    Perplexity,
     UrlDedup,
     ExactDedup,
     LineDedup,
