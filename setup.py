@@ -41,8 +41,8 @@ setup(
         "resiliparse": ["resiliparse>=2.0.1,<3"],
         # normalize with fix_unicode: true
         "normalize": ["ftfy>=6.1,<7"],
-        # classifier with backend onnx (ONNX Runtime, CPU or CUDA)
-        "onnx": ["onnxruntime>=1.17,<2"],
+        # classifier with backend onnx (ONNX Runtime, CPU or CUDA; Beam's ONNX handler imports onnx)
+        "onnx": ["onnxruntime>=1.17,<2", "onnx>=1.15,<2"],
         # classifier with backend torch (transformers' AutoModelForSequenceClassification)
         "torch": ["torch>=2.1", "transformers>=4.40,<6"],
         # perplexity (CCNet: KenLM + SentencePiece)

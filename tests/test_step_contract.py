@@ -25,6 +25,7 @@ REQUIRED = {
     "decontaminate": {"benchmarks": ["gsm8k.jsonl"]},
     "mix": {"weights": {"web": 1.0}, "budget_documents": 10},
     "quality_model": {"model_path": "model.bin"},
+    "classifier": {"model": "model_dir"},
 }
 
 #: (step, bad parameters, the parameter the error names): at least one per registered step
@@ -59,6 +60,12 @@ BAD_PARAMS = [
     ("quality_model", {"model_path": ""}, "model_path"),
     ("quality_model", {"threshold": 1.5}, "threshold"),
     ("quality_model", {"top_percent": 0.0}, "top_percent"),
+    ("classifier", {"model": ""}, "model"),
+    ("classifier", {"output": ""}, "output"),
+    ("classifier", {"backend": "tf"}, "backend"),
+    ("classifier", {"device": "tpu"}, "device"),
+    ("classifier", {"batch_size": 0}, "batch_size"),
+    ("classifier", {"int_score": [5, 0]}, "int_score"),
     ("url_dedup", {"priority": "oldest"}, "priority"),
     ("url_dedup", {"priority": "annotation"}, "priority_annotation"),
     ("url_dedup", {"tracking_params": [""]}, "tracking_params"),
@@ -172,7 +179,11 @@ def assets(tmp_path_factory) -> Dict[str, str]:
         model = fasttext.train_supervised(input=str(train), dim=16, epoch=5, minCount=1, bucket=20000, thread=1,
                                           verbose=0)
     model.save_model(str(root / "quality.bin"))
-    return {"wordlist_dir": str(root / "wordlists"), "benchmark": str(gsm8k), "model": str(root / "quality.bin")}
+    from tests.tiny_models import onnx_model_dir
+
+    classifier = onnx_model_dir(root / "classifier", ["low", "high"])
+    return {"wordlist_dir": str(root / "wordlists"), "benchmark": str(gsm8k), "model": str(root / "quality.bin"),
+            "classifier": str(classifier)}
 
 
 def document_configs(assets) -> Dict[str, List[dict]]:
@@ -197,6 +208,8 @@ def composite_configs(assets) -> Dict[str, List[dict]]:
     """Step -> the configurations run through a pipeline, for every step that is not a document step."""
     return {
         "quality_model": [{"model_path": assets["model"]}, {"model_path": assets["model"], "threshold": 0.5}],
+        "classifier": [{"model": assets["classifier"], "output": "argmax"},
+                       {"model": assets["classifier"], "output": "high", "int_score": [0, 1], "threshold": 0}],
         "url_dedup": [{}],
         "exact_dedup": [{}],
         "line_dedup": [{}, {"unit": "sentences3"}],

@@ -16,7 +16,7 @@ from thresher.transforms.base import FilterStep
 from thresher.transforms.filters.gopher_repetition import GopherRepetition
 
 #: constructor arguments a step needs before it can be built at all
-REQUIRED = {"decontaminate": {"benchmarks": ["items.jsonl"]}, "mix": {"weights": {"web": 1.0}}}
+REQUIRED = {"decontaminate": {"benchmarks": ["items.jsonl"]}, "mix": {"weights": {"web": 1.0}}, "classifier": {"model": "model_dir"}}
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
 
 
@@ -192,7 +192,7 @@ def test_every_fixed_choice_parameter_is_listed():
             if p.hint is not str:
                 continue
             try:
-                cls(**REQUIRED.get(name, {}), **{p.name: "no-such-value"})
+                cls(**{**REQUIRED.get(name, {}), p.name: "no-such-value"})
             except ValueError as exc:
                 if re.search(r"valid|one of|must be '", str(exc)):
                     assert (name, p.name) in PARAM_CHOICES, (name, p.name, str(exc))

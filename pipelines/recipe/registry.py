@@ -20,6 +20,7 @@ from thresher.pipelines.recipe.params import step_params, type_name
 from thresher.transforms.select.benchmark_files import FORMATS as BENCHMARK_FORMATS
 from thresher.transforms.filters.c4 import C4Filter
 from thresher.transforms.filters.c4_badwords import C4BadWords
+from thresher.transforms.filters.classifier import BACKENDS as CLASSIFIER_BACKENDS, DEVICES as CLASSIFIER_DEVICES, Classifier
 from thresher.transforms.select.decontaminate import ACTIONS, Decontaminate
 from thresher.transforms.dedup.exact_dedup import NORMALIZATIONS, ExactDedup
 from thresher.transforms.extract.html import EXTRACTORS, Extract
@@ -53,6 +54,7 @@ _STEP_CLASSES = (
     PiiRedact,
     QualityModel,
     Perplexity,
+    Classifier,
     UrlDedup,
     ExactDedup,
     LineDedup,
@@ -75,6 +77,8 @@ PARAM_CHOICES: Dict[Tuple[str, str], Sequence[str]] = {
     ("extract", "extractor"): EXTRACTORS,
     ("normalize", "unicode_form"): FORMS,
     ("gopher_repetition", "ngram_method"): ("datatrove", "gopher"),
+    ("classifier", "backend"): CLASSIFIER_BACKENDS,
+    ("classifier", "device"): CLASSIFIER_DEVICES,
 }
 
 
