@@ -25,6 +25,7 @@ REQUIRED = {
     "decontaminate": {"benchmarks": ["gsm8k.jsonl"]},
     "mix": {"weights": {"web": 1.0}, "budget_documents": 10},
     "quality_model": {"model_path": "model.bin"},
+    "perplexity": {"models": {"en": {"lm": "en.arpa", "sp": "en.sp.model"}}},
     "classifier": {"model": "model_dir"},
 }
 
@@ -60,6 +61,10 @@ BAD_PARAMS = [
     ("quality_model", {"model_path": ""}, "model_path"),
     ("quality_model", {"threshold": 1.5}, "threshold"),
     ("quality_model", {"top_percent": 0.0}, "top_percent"),
+    ("perplexity", {"models": {"en": {"lm": "en.arpa"}}}, "models"),
+    ("perplexity", {"max_perplexity": 0}, "max_perplexity"),
+    ("perplexity", {"cutoffs": {"de": [10.0, 20.0]}}, "cutoffs"),
+    ("perplexity", {"keep_buckets": ["head"]}, "keep_buckets"),
     ("classifier", {"model": ""}, "model"),
     ("classifier", {"output": ""}, "output"),
     ("classifier", {"backend": "tf"}, "backend"),
@@ -179,10 +184,14 @@ def assets(tmp_path_factory) -> Dict[str, str]:
         model = fasttext.train_supervised(input=str(train), dim=16, epoch=5, minCount=1, bucket=20000, thread=1,
                                           verbose=0)
     model.save_model(str(root / "quality.bin"))
+    from tests.tiny_lm import build_lm
+
+    lm = build_lm(root / "lm", [GOOD, SECOND])
     from tests.tiny_models import onnx_model_dir
 
     classifier = onnx_model_dir(root / "classifier", ["low", "high"])
     return {"wordlist_dir": str(root / "wordlists"), "benchmark": str(gsm8k), "model": str(root / "quality.bin"),
+            "lm": lm,
             "classifier": str(classifier)}
 
 
@@ -208,6 +217,9 @@ def composite_configs(assets) -> Dict[str, List[dict]]:
     """Step -> the configurations run through a pipeline, for every step that is not a document step."""
     return {
         "quality_model": [{"model_path": assets["model"]}, {"model_path": assets["model"], "threshold": 0.5}],
+        "perplexity": [{"models": {"en": assets["lm"]}, "default_language": "en"},
+                       {"models": {"en": assets["lm"]}, "default_language": "en", "cutoffs": {"en": [10.0, 50.0]},
+                        "keep_buckets": ["head", "middle"]}],
         "classifier": [{"model": assets["classifier"], "output": "argmax"},
                        {"model": assets["classifier"], "output": "high", "int_score": [0, 1], "threshold": 0}],
         "url_dedup": [{}],
