@@ -12,6 +12,7 @@ saying why (exit 1; Ctrl-C: exit 130); everything else goes to OUT/thresher.log 
     thresher template-body ...   (Dataflow flex-template launch body, for schedulers)
     thresher quickstart [--dir DIR]
     thresher train-tokenizer --input GLOB ... --vocab-size N --out tokenizer.json
+    thresher train-lm --input GLOB ... --out DIR --language en [--order 3] [--vocab-size 8000]
     thresher tokens DIR (--shard S --token T | --doc ID) [--split train] [--json]
 
 A recipe is data: a step naming a Python class (``package.module:ClassName``)
@@ -84,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     from thresher.pipelines.commands.train_tokenizer import add_arguments as add_train_tokenizer_arguments
     add_train_tokenizer_arguments(sub.add_parser(
         "train-tokenizer", help="train a byte-level BPE tokenizer (tokenizer.json) on a sample of documents"))
+
+    from thresher.pipelines.commands.train_lm import add_arguments as add_train_lm_arguments
+    add_train_lm_arguments(sub.add_parser(
+        "train-lm", help="train a SentencePiece model and a KenLM n-gram model (ARPA) for the perplexity step"))
 
     from thresher.pipelines.commands.tokens_lookup import add_arguments as add_tokens_arguments
     add_tokens_arguments(sub.add_parser(
@@ -185,6 +190,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "train-tokenizer":
             from thresher.pipelines.commands.train_tokenizer import run as train_tokenizer
             return train_tokenizer(args)
+        if args.command == "train-lm":
+            from thresher.pipelines.commands.train_lm import run as train_lm
+            return train_lm(args)
         if args.command == "tokens":
             from thresher.pipelines.commands.tokens_lookup import run as tokens_lookup
             return tokens_lookup(args)
