@@ -95,7 +95,7 @@ def _thresher(*args, **kwargs):
 def test_a_killed_run_never_looks_complete_and_a_rerun_replaces_it(tmp_path):
     from thresher.pipelines.commands.quickstart_corpus import write_corpus
     corpus = tmp_path / "corpus"
-    write_corpus(str(corpus), pages=150, files=2)
+    write_corpus(str(corpus), pages=400, files=2)  # a second file of ~5 s on one worker: time to kill it
     recipe = PROJECT_ROOT / "recipes" / "quickstart.yaml"
     out = tmp_path / "out"
     args = ["run", str(recipe), "--input", str(corpus / "*.warc.gz"), "--output", str(out), "--workers", "1"]
@@ -104,6 +104,8 @@ def test_a_killed_run_never_looks_complete_and_a_rerun_replaces_it(tmp_path):
     for line in run.stdout:  # the first of the two input files is through the pipeline: kill it now
         if b" 1/2 files" in line:
             break
+    else:
+        pytest.fail("the run ended before the first of its two files was reported done")
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
     assert run.returncode == -signal.SIGKILL
