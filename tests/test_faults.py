@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
+import pytest
 
 from tests.bundle_retry import run_with_retries
 from tests.conftest import PROJECT_ROOT
