@@ -111,7 +111,8 @@ class _AttachFn(beam.DoFn):
 
 
 class _FailedBatchFn(beam.DoFn):
-    """A batch RunInference could not run: each of its documents becomes an error record."""
+    """A batch RunInference could not run (``(batch, exception)``, the exception as Beam's
+    ``(class, repr, traceback)``): each of its documents becomes an error record."""
 
     def setup(self):
         self._counters = StepCounters(NAME)
@@ -121,7 +122,8 @@ class _FailedBatchFn(beam.DoFn):
         for element in batch:
             docs = element[0] if isinstance(element, tuple) else []
             for doc in docs:
-                yield self._counters.error(exc if isinstance(exc, BaseException) else RuntimeError(str(exc)), doc)
+                error = exc if isinstance(exc, BaseException) else RuntimeError(str(exc[1] if isinstance(exc, tuple) else exc))
+                yield self._counters.error(error, doc).value  # the main output holds only error records
 
 
 class Classifier(Step):
@@ -142,7 +144,7 @@ class Classifier(Step):
         backend: onnx (ONNX Runtime, model.onnx), torch (transformers), or auto (onnx when model.onnx is there).
         max_tokens: tokens read per document, special tokens included (FineWeb-Edu: 512).
         batch_size: documents per model call.
-        batch_tokens: optional cap on a model call's padded tokens (rows x longest).
+        batch_tokens: optional cap on a model call's padded tokens (rows x longest); a longer document goes alone.
         device: cpu, cuda, or auto (cuda when a GPU is present).
         half: on a GPU, run the torch backend in bfloat16 (float16 where bf16 is unsupported).
         threshold: keep documents scoring at least this (on the int score when int_score is given).
@@ -181,9 +183,9 @@ class Classifier(Step):
             raise ParamError("max_tokens", f"{NAME}: max_tokens must be at least 2, got {max_tokens}")
         if batch_size < 1:
             raise ParamError("batch_size", f"{NAME}: batch_size must be at least 1, got {batch_size}")
-        if batch_tokens is not None and batch_tokens < max_tokens:
-            raise ParamError("batch_tokens", f"{NAME}: batch_tokens must be at least max_tokens ({max_tokens}), "
-                                             f"got {batch_tokens}")
+        if batch_tokens is not None and batch_tokens < 1:
+            raise ParamError("batch_tokens", f"{NAME}: batch_tokens must be at least 1 (a longer document "
+                                             f"goes alone), got {batch_tokens}")
         if half and device == "cpu":
             raise ParamError("half", f"{NAME}: half precision runs on a GPU only (device cpu given)")
         if threshold is not None and top_percent is not None:
