@@ -4,7 +4,9 @@
 #
 #   PROJECT=my-project REGION=europe-west4 BUCKET=my-bucket deploy/dataflow/build.sh
 #
-# Optional: REPOSITORY (default thresher), TAG (default VERSION-GITSHA), IMAGE, TEMPLATE.
+# Optional: REPOSITORY (default thresher), TAG (default VERSION-GITSHA), IMAGE, TEMPLATE,
+# DOCKERFILE (default deploy/dataflow/Dockerfile; deploy/dataflow/Dockerfile.gpu builds the GPU image,
+# named thresher-gpu, for the classifier step on GPU workers: see README.md, "GPU workers").
 # Needs: roles/cloudbuild.builds.editor, roles/artifactregistry.writer (or .admin to create the
 # repository), roles/storage.objectAdmin on the bucket. Prints IMAGE= and TEMPLATE= for run.sh.
 set -euo pipefail
@@ -14,8 +16,11 @@ cd "$(dirname "$0")/../.."
 REPOSITORY="${REPOSITORY:-thresher}"
 VERSION="$(sed -n 's/^ *version="\([^"]*\)".*/\1/p' setup.py)"
 TAG="${TAG:-$VERSION-$(git rev-parse --short HEAD 2>/dev/null || date -u +%Y%m%d%H%M%S)}"
-IMAGE="${IMAGE:-$REGION-docker.pkg.dev/$PROJECT/$REPOSITORY/thresher:$TAG}"
-TEMPLATE="${TEMPLATE:-gs://$BUCKET/templates/thresher-$TAG.json}"
+DOCKERFILE="${DOCKERFILE:-deploy/dataflow/Dockerfile}"
+NAME=thresher
+[ "$(basename "$DOCKERFILE")" = Dockerfile.gpu ] && NAME=thresher-gpu
+IMAGE="${IMAGE:-$REGION-docker.pkg.dev/$PROJECT/$REPOSITORY/$NAME:$TAG}"
+TEMPLATE="${TEMPLATE:-gs://$BUCKET/templates/$NAME-$TAG.json}"
 
 if ! gcloud artifacts repositories describe "$REPOSITORY" --project "$PROJECT" --location "$REGION" >/dev/null 2>&1; then
   gcloud artifacts repositories create "$REPOSITORY" --project "$PROJECT" --location "$REGION" \
@@ -28,7 +33,7 @@ trap 'rm -f "$config"' EXIT
 cat > "$config" <<YAML
 steps:
   - name: gcr.io/cloud-builders/docker
-    args: ["build", "-f", "deploy/dataflow/Dockerfile", "-t", "$IMAGE", "."]
+    args: ["build", "-f", "$DOCKERFILE", "-t", "$IMAGE", "."]
 images: ["$IMAGE"]
 timeout: 3600s
 YAML

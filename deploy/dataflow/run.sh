@@ -8,6 +8,10 @@
 # Optional: OUTPUT (gs:// directory instead of the recipe's), INPUT ([NAME=]GLOB;...),
 # MACHINE_TYPE (default n2-standard-4), MAX_WORKERS (default 10), DISK_SIZE_GB,
 # SERVICE_ACCOUNT (the workers' identity; default: the Compute Engine default account), JOB_NAME.
+# GPU workers (the classifier step; IMAGE/TEMPLATE from build.sh with DOCKERFILE=deploy/dataflow/Dockerfile.gpu):
+# ACCELERATOR=TYPE:COUNT, e.g. nvidia-l4:1 (MACHINE_TYPE then defaults to g2-standard-4, L4's machine
+# family; other types need MACHINE_TYPE), adds the service option
+# worker_accelerator=type:TYPE;count:COUNT;install-nvidia-driver and the experiment use_runner_v2.
 # Dataflow's temporary and staging files go to gs://$BUCKET/dataflow/{temp,staging}.
 # The output directory must not hold an earlier run: the launcher refuses to overwrite.
 set -euo pipefail
@@ -19,6 +23,24 @@ shift
 PARAMS="$(IFS=';'; echo "$*")"
 STEM="$(basename "${RECIPE%.*}" | tr 'A-Z_.' 'a-z--' | tr -cd 'a-z0-9-')"
 JOB_NAME="${JOB_NAME:-thresher-$STEM-$(date -u +%Y%m%d-%H%M%S)}"
+
+gpu=()
+if [ -n "${ACCELERATOR:-}" ]; then
+  if ! [[ "$ACCELERATOR" =~ ^([a-z0-9-]+):([1-9][0-9]*)$ ]]; then
+    echo "run.sh: ACCELERATOR must be TYPE:COUNT, e.g. nvidia-l4:1 (got '$ACCELERATOR')" >&2
+    exit 2
+  fi
+  GPU_TYPE="${BASH_REMATCH[1]}" GPU_COUNT="${BASH_REMATCH[2]}"
+  if [ -z "${MACHINE_TYPE:-}" ]; then
+    if [ "$GPU_TYPE" != nvidia-l4 ]; then
+      echo "run.sh: set MACHINE_TYPE for $GPU_TYPE (a machine type that takes $GPU_COUNT of it)" >&2
+      exit 2
+    fi
+    MACHINE_TYPE=g2-standard-4
+  fi
+  gpu=(--additional-experiments "use_runner_v2"
+       --additional-pipeline-options "dataflow_service_options=worker_accelerator=type:$GPU_TYPE;count:$GPU_COUNT;install-nvidia-driver")
+fi
 
 args=(
   --parameters "recipe=$RECIPE"
@@ -38,6 +60,6 @@ gcloud dataflow flex-template run "$JOB_NAME" \
   --template-file-gcs-location "$TEMPLATE" \
   --temp-location "gs://$BUCKET/dataflow/temp" \
   --staging-location "gs://$BUCKET/dataflow/staging" \
-  "${args[@]}"
+  "${args[@]}" ${gpu[@]+"${gpu[@]}"}
 
 echo "https://console.cloud.google.com/dataflow/jobs?project=$PROJECT (job $JOB_NAME in $REGION)"
