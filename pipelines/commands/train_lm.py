@@ -55,6 +55,7 @@ def train_sentencepiece(lines: List[str], vocab_size: int) -> bytes:
     """A unigram SentencePiece model (serialized) on ``lines``; ids 0, 1, 2 are <unk>, <s>, </s>."""
     import sentencepiece
 
+    sentencepiece.set_random_generator_seed(1)  # the same lines give the same model
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(lines), model_writer=model, model_type="unigram", vocab_size=vocab_size,
