@@ -256,6 +256,30 @@ def test_preflight_errors_are_one_line(models, tmp_path, monkeypatch):
     assert err.param == "backend" and "pip install 'thresher[onnx]'" in str(err)
 
 
+def test_hub_names_are_fetched_for_the_torch_backend(models, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    assert cm.is_hub_name("HuggingFaceFW/fineweb-edu-classifier")
+    assert not any(cm.is_hub_name(p) for p in (str(tmp_path), "gs://bucket/model", "a/../b", "model", "a/b/c"))
+    assert cm.resolve(str(models["labels"])) == str(models["labels"])
+
+    def offline(*args, **kwargs):
+        raise OSError("no internet\nsecond line")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    err = preflight_error(model="someone/edu-classifier")
+    assert err.param == "model" and "not reachable as a Hugging Face hub model (OSError: no internet)" in str(err)
+    assert "backend torch" in str(preflight_error(model="someone/edu-classifier", backend="onnx"))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: str(models["labels"]))
+    err = preflight_error(model="someone/edu-classifier", output="high")  # auto: torch for a hub model
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        assert err.param == "model" and "model.safetensors" in str(err)  # the stand-in folder has model.onnx only
+    except ImportError:
+        assert err.param == "backend" and "pip install 'thresher[torch]'" in str(err)
+
+
 def test_bad_parameters_name_themselves():
     for bad, param in [({"model": ""}, "model"), ({"annotation": "a b"}, "annotation"), ({"backend": "tf"}, "backend"),
                        ({"device": "tpu"}, "device"), ({"max_tokens": 1}, "max_tokens"), ({"batch_size": 0}, "batch_size"),

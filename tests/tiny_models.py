@@ -131,6 +131,7 @@ def torch_model_dir(folder: pathlib.Path, labels: List[str], seed: int = 0) -> p
     model = BertForSequenceClassification(config).eval()
     model.save_pretrained(str(folder))
     fast = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"), pad_token="[PAD]",
-                                   unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+                                   unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                                   model_input_names=["input_ids", "token_type_ids", "attention_mask"])  # as BERT's
     fast.save_pretrained(str(folder))
     return folder

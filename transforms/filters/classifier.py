@@ -33,8 +33,9 @@ EXTRAS = {"onnx": ("onnxruntime", "onnx"), "torch": ("torch", "transformers")}
 def shared_tokenizer(model: str, max_tokens: int) -> cm.BatchTokenizer:
     """The model folder's tokenizer, loaded once per worker process."""
     def load():
-        config = cm.ModelConfig.read(model)
-        return cm.BatchTokenizer(cm.read_text(cm.join(model, "tokenizer.json")), max_tokens, config.pad_token_id)
+        folder = cm.resolve(model)
+        config = cm.ModelConfig.read(folder)
+        return cm.BatchTokenizer(cm.read_text(cm.join(folder, "tokenizer.json")), max_tokens, config.pad_token_id)
     return per_process(("BatchTokenizer", model, max_tokens), load)
 
 
@@ -89,7 +90,7 @@ class _AttachFn(beam.DoFn):
 
     def setup(self):
         self._counters = StepCounters(NAME)
-        self._config = cm.ModelConfig.read(self._model)
+        self._config = cm.ModelConfig.read(cm.resolve(self._model))
 
     def process(self, keyed):
         docs, result = keyed
@@ -137,7 +138,7 @@ class Classifier(Step):
 
     Parameters:
         model: a Hugging Face model folder (config.json, tokenizer.json, model.onnx and/or
-            model.safetensors), local or gs://; required.
+            model.safetensors), local or gs://, or a hub name (org/name, torch backend, internet needed); required.
         annotation: the score's annotation name (e.g. edu_score).
         output: regression (the single logit), argmax (the best label's index; its name in
             {annotation}_label) or a label name of config.json's id2label (its probability).
@@ -220,7 +221,7 @@ class Classifier(Step):
     def resolved_backend(self) -> str:
         if self.backend != "auto":
             return self.backend
-        return "onnx" if cm.exists(cm.join(self.model, cm.ONNX_FILE)) else "torch"
+        return "onnx" if not cm.is_hub_name(self.model) and cm.exists(cm.join(self.model, cm.ONNX_FILE)) else "torch"
 
     def use_cuda(self) -> bool:
         return self.device == "cuda" or (self.device == "auto" and cm.gpu_present())
@@ -228,17 +229,13 @@ class Classifier(Step):
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
         """The model folder, its tokenizer and config, the output asked for, the backend's library and
         its model file, and a GPU when device is cuda: each a one-line ParamError."""
-        from thresher.transforms.preflight import check_path
-
-        missing = check_path("model", self.model, "a Hugging Face model folder", kind="dir")
-        if missing:
-            raise missing
+        folder = self._preflight_folder()
         for name in ("config.json", "tokenizer.json"):
-            if not cm.exists(cm.join(self.model, name)):
+            if not cm.exists(cm.join(folder, name)):
                 raise ParamError("model", f"{self.model}: no {name} in the model folder")
         try:
-            config = cm.ModelConfig.read(self.model)
-            cm.BatchTokenizer(cm.read_text(cm.join(self.model, "tokenizer.json")), self.max_tokens)
+            config = cm.ModelConfig.read(folder)
+            cm.BatchTokenizer(cm.read_text(cm.join(folder, "tokenizer.json")), self.max_tokens)
         except Exception as exc:
             raise ParamError("model", f"{self.model}: config.json or tokenizer.json does not load: "
                                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
@@ -259,12 +256,31 @@ class Classifier(Step):
                 raise ParamError("backend", f"{NAME}: backend {backend} needs {module}: "
                                             f"pip install 'thresher[{backend}]'") from None
         files = (cm.ONNX_FILE,) if backend == "onnx" else cm.TORCH_FILES
-        if not any(cm.exists(cm.join(self.model, f)) for f in files):
+        if not any(cm.exists(cm.join(folder, f)) for f in files):
             raise ParamError("model", f"{self.model}: backend {backend} needs {' or '.join(files)} in the model folder")
         if self.half and backend == "onnx":
             raise ParamError("half", f"{NAME}: half applies to the torch backend; export a float16 ONNX model instead")
         if self.device == "cuda" and not cm.gpu_present():
             raise ParamError("device", f"{NAME}: device cuda but this machine has no CUDA GPU (use device auto or cpu)")
+
+    def _preflight_folder(self) -> str:
+        """The model folder to check: ``model`` itself, or a hub name's downloaded copy."""
+        from thresher.transforms.preflight import check_path
+
+        if not cm.is_hub_name(self.model):
+            missing = check_path("model", self.model, "a Hugging Face model folder", kind="dir")
+            if missing:
+                raise missing
+            return self.model
+        if self.backend == "onnx":
+            raise ParamError("model", f"{self.model}: no such folder (a hub model is read with backend torch; "
+                                      f"for onnx, export it to a folder)")
+        try:
+            return cm.resolve(self.model)
+        except Exception as exc:  # no internet, no such repository...
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise ParamError("model", f"{self.model}: no such folder, and not reachable as a Hugging Face hub "
+                                      f"model ({type(exc).__name__}: {first})") from None
 
     def expand(self, docs):
         split = docs | "Split empty" >> beam.ParDo(_SplitFn()).with_outputs(UNSCORED, main=KEPT)

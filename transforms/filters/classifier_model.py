@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,11 +26,27 @@ from apache_beam.io.filesystems import FileSystems
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 ONNX_FILE = "model.onnx"
 TORCH_FILES = ("model.safetensors", "pytorch_model.bin")
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def join(folder: str, name: str) -> str:
     return FileSystems.join(folder, name) if FileSystems.get_scheme(folder) not in (None, "file") \
         else os.path.join(folder, name)
+
+
+def is_hub_name(model: str) -> bool:
+    """``org/name`` that is no local path: a Hugging Face hub model (read with the torch backend)."""
+    return (FileSystems.get_scheme(model) in (None, "file") and not os.path.exists(model)
+            and HUB_NAME.fullmatch(model) is not None and ".." not in model)
+
+
+def resolve(model: str) -> str:
+    """The model folder: a hub name's local copy (downloaded once into the Hugging Face cache), else ``model``."""
+    if not is_hub_name(model):
+        return model
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(model, allow_patterns=["*.json", "*.safetensors", "*.bin", "*.txt", "*.model"])
 
 
 def read_text(path: str) -> str:
@@ -214,10 +231,13 @@ def torch_handler(model_dir: str, cuda: bool, half: bool):
             import torch
             from transformers import AutoModelForSequenceClassification
 
-            dtype = None
+            import transformers
+
+            options = {}
             if half and self._device.type == "cuda":
-                dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            model = AutoModelForSequenceClassification.from_pretrained(local_model_dir(model_dir), dtype=dtype)
+                key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+                options[key] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            model = AutoModelForSequenceClassification.from_pretrained(local_model_dir(resolve(model_dir)), **options)
             model.to(self._device).eval().requires_grad_(False)
             return model
 
