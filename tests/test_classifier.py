@@ -251,6 +251,12 @@ def test_preflight_errors_are_one_line(models, tmp_path, monkeypatch):
     monkeypatch.setattr(cm, "gpu_present", lambda: False)
     err = preflight_error(model=str(models["regression"]), device="cuda")
     assert err.param == "device" and "no CUDA GPU" in str(err)
+    import onnxruntime
+
+    monkeypatch.setattr(cm, "gpu_present", lambda: True)
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    err = preflight_error(model=str(models["regression"]), device="cuda")
+    assert err.param == "device" and "pip install onnxruntime-gpu" in str(err)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as when it is not installed
     err = preflight_error(model=str(models["regression"]))
     assert err.param == "backend" and "pip install 'thresher[onnx]'" in str(err)

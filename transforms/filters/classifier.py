@@ -146,7 +146,7 @@ class Classifier(Step):
         max_tokens: tokens read per document, special tokens included (FineWeb-Edu: 512).
         batch_size: documents per model call.
         batch_tokens: optional cap on a model call's padded tokens (rows x longest); a longer document goes alone.
-        device: cpu, cuda, or auto (cuda when a GPU is present).
+        device: cpu, cuda, or auto (each worker uses its GPU when it has one; cuda: preflight checks this machine has one).
         half: on a GPU, run the torch backend in bfloat16 (float16 where bf16 is unsupported).
         threshold: keep documents scoring at least this (on the int score when int_score is given).
         top_percent: keep the top P percent of scored documents, within (0, 100].
@@ -223,9 +223,6 @@ class Classifier(Step):
             return self.backend
         return "onnx" if not cm.is_hub_name(self.model) and cm.exists(cm.join(self.model, cm.ONNX_FILE)) else "torch"
 
-    def use_cuda(self) -> bool:
-        return self.device == "cuda" or (self.device == "auto" and cm.gpu_present())
-
     def preflight(self, inputs: Dict[str, List[str]]) -> None:
         """The model folder, its tokenizer and config, the output asked for, the backend's library and
         its model file, and a GPU when device is cuda: each a one-line ParamError."""
@@ -262,6 +259,12 @@ class Classifier(Step):
             raise ParamError("half", f"{NAME}: half applies to the torch backend; export a float16 ONNX model instead")
         if self.device == "cuda" and not cm.gpu_present():
             raise ParamError("device", f"{NAME}: device cuda but this machine has no CUDA GPU (use device auto or cpu)")
+        if self.device == "cuda" and backend == "onnx":
+            import onnxruntime
+
+            if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+                raise ParamError("device", f"{NAME}: device cuda with backend onnx needs ONNX Runtime's CUDA build: "
+                                           f"pip install onnxruntime-gpu")
 
     def _preflight_folder(self) -> str:
         """The model folder to check: ``model`` itself, or a hub name's downloaded copy."""
@@ -284,9 +287,8 @@ class Classifier(Step):
 
     def expand(self, docs):
         split = docs | "Split empty" >> beam.ParDo(_SplitFn()).with_outputs(UNSCORED, main=KEPT)
-        cuda = self.use_cuda()
-        handler = (cm.onnx_handler(self.model, cuda) if self.resolved_backend() == "onnx"
-                   else cm.torch_handler(self.model, cuda, self.half))
+        handler = (cm.onnx_handler(self.model, self.device) if self.resolved_backend() == "onnx"
+                   else cm.torch_handler(self.model, self.device, self.half))
         window = self.batch_size * SORT_WINDOW_BATCHES
         tokenized = (split[KEPT]
                      | "Window" >> beam.BatchElements(min_batch_size=window, max_batch_size=window)

@@ -173,13 +173,22 @@ def onnx_inference(session, batch: Sequence[np.ndarray], inference_args=None):
     return results
 
 
-def onnx_handler(model_dir: str, cuda: bool):
-    """Beam's ONNX Runtime handler on ``model.onnx``, one element (a whole batch) per call."""
+def onnx_handler(model_dir: str, device: str):
+    """Beam's ONNX Runtime handler on ``model.onnx``, one element (a whole batch) per call. With device
+    auto or cuda, each worker takes CUDA where it has it (onnxruntime-gpu), else the CPU: the providers
+    are chosen when the worker loads the model, not on the launcher."""
     from apache_beam.ml.inference.onnx_inference import OnnxModelHandlerNumpy
 
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
-    return OnnxModelHandlerNumpy(join(model_dir, ONNX_FILE), providers=providers, inference_fn=onnx_inference,
-                                 min_batch_size=1, max_batch_size=1)
+    class _OnnxHandler(OnnxModelHandlerNumpy):
+        def load_model(self):
+            import onnxruntime
+
+            self._providers = [p for p in self._providers if p in onnxruntime.get_available_providers()]
+            return super().load_model()
+
+    providers = ["CPUExecutionProvider"] if device == "cpu" else ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return _OnnxHandler(join(model_dir, ONNX_FILE), providers=providers, inference_fn=onnx_inference,
+                        min_batch_size=1, max_batch_size=1)
 
 
 def local_model_dir(model_dir: str) -> str:
@@ -221,9 +230,10 @@ def torch_inference(batch, model, device, inference_args=None, model_id=None):
     return results
 
 
-def torch_handler(model_dir: str, cuda: bool, half: bool):
+def torch_handler(model_dir: str, device: str, half: bool):
     """Beam's PyTorch keyed-tensor handler loading with transformers' ``AutoModelForSequenceClassification``
-    (Beam's handler loads a state dict into a class; its Hugging Face handler imports TensorFlow)."""
+    (Beam's handler loads a state dict into a class; its Hugging Face handler imports TensorFlow).
+    Device auto is resolved on the worker that loads the model (a launcher without a GPU may start GPU workers)."""
     from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerKeyedTensor
 
     class _HuggingFaceTorchHandler(PytorchModelHandlerKeyedTensor):
@@ -233,6 +243,8 @@ def torch_handler(model_dir: str, cuda: bool, half: bool):
 
             import transformers
 
+            if device == "auto" and not torch.cuda.is_available():
+                self._device = torch.device("cpu")
             options = {}
             if half and self._device.type == "cuda":
                 key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
@@ -244,5 +256,5 @@ def torch_handler(model_dir: str, cuda: bool, half: bool):
         def get_num_bytes(self, batch) -> int:
             return sum(int(element.nbytes) for element in batch)
 
-    return _HuggingFaceTorchHandler(device="GPU" if cuda else "CPU", inference_fn=torch_inference,
+    return _HuggingFaceTorchHandler(device="CPU" if device == "cpu" else "GPU", inference_fn=torch_inference,
                                     min_batch_size=1, max_batch_size=1)
