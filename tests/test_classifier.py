@@ -20,6 +20,7 @@ from thresher.transforms.base import ERRORS, KEPT, REJECTED, SUMMARY, ParamError
 from thresher.transforms.document import Document
 from thresher.transforms.filters import classifier_model as cm
 from thresher.transforms.filters.classifier import Classifier, _AttachFn
+from thresher.transforms.filters.score_decision import DecideByScore
 
 TEXTS = [
     "The river valley was settled by farmers who grew wheat and barley.",
@@ -221,6 +222,39 @@ def test_a_failing_batch_becomes_error_records_not_a_failed_job(tmp_path):
     assert not kept and not rejected and len(errors) == 4
     assert {e["id"] for e in errors} == {"d0", "d1", "d2", "d3"} and all(e["step"] == "classifier" for e in errors)
     assert summary == [{"kind": "quality", "scored": 0, "unscored": 0}]
+
+
+def scored_docs():
+    """Ten documents scored 0..9 under ``s``, and two unscored."""
+    return [Document(f"s{i}", "t", annotations={"s": float(i)}) for i in range(10)] + \
+        [Document("u1", ""), Document("u2", "", annotations={"s": None})]
+
+
+@pytest.mark.parametrize("params,kept_ids,summary", [
+    ({"threshold": 7.0}, {"s7", "s8", "s9"}, {"threshold": 7.0}),
+    ({"threshold": 2.0, "higher_is_better": False}, {"s0", "s1", "s2"}, {"threshold": 2.0}),
+    ({"top_percent": 20.0}, {"s8", "s9"}, {"top_percent": 20.0, "cutoff": 8.0}),
+    ({"top_percent": 30.0, "higher_is_better": False}, {"s0", "s1", "s2"}, {"top_percent": 30.0, "cutoff": 2.0}),
+    ({"threshold": 8.0, "unscored_reason": None}, {"s8", "s9", "u1", "u2"}, {"threshold": 8.0}),
+    ({}, {f"s{i}" for i in range(10)} | {"u1", "u2"}, {}),  # annotate only: all kept
+])
+def test_decide_by_score(params, kept_ids, summary):
+    params = {"unscored_reason": "x_no_text", **params}
+    kept, rejected, _, summaries = _decide(params)
+    assert {d.id for d in kept} == kept_ids
+    reasons = {d.id: d.annotations["drop_reason"] for d in rejected}
+    assert set(reasons) == {d.id for d in scored_docs()} - kept_ids
+    assert all(r == ("x_no_text" if i.startswith("u") else "x_low_score") for i, r in reasons.items())
+    assert summaries == [{"kind": "k", **summary, "scored": 10, "unscored": 2}]
+
+
+def _decide(params):
+    _FOUND.clear()
+    with local_pipeline() as p:
+        out = p | beam.Create(scored_docs()) | DecideByScore("x", "s", kind="k", **params)
+        for name in (KEPT, REJECTED, SUMMARY):
+            assert_that(out[name], _Collect(name), label=f"collect {name}")
+    return _FOUND[KEPT], _FOUND[REJECTED], [], _FOUND[SUMMARY]
 
 
 # ---------------------------------------------------------------- preflight
