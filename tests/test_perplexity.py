@@ -55,6 +55,16 @@ def test_normaliser(text, expected):
     assert ccnet_normalize(text) == expected
 
 
+@pytest.mark.parametrize("text", [
+    "ends with a dash —\n— starts with one", "ΟΔΟΣ\nΣΑ", "e\u0301\n\u0301a", "A\r\nB\x85\n\u2028C",
+    "tab\t\n  \n", "İstanbul\n１２", "\n\n", "mixed ascii\nand ünïcödé\nlines 42",
+])
+def test_whole_text_normalisation_equals_line_by_line(text):
+    from thresher.transforms.text.ccnet_normalize import ccnet_normalize_lines
+
+    assert ccnet_normalize_lines(text) == [ccnet_normalize(line) for line in text.split("\n")]
+
+
 # ---------------------------------------------------------------- the number
 
 
@@ -103,6 +113,10 @@ def test_perplexity_equals_kenlms_own_scoring(lm):
         for doc in kept:
             assert doc.annotations["perplexity"] == ccnet_reference(doc.text, lm, per_line), doc.id
         assert summary == {"kind": "perplexity", "scored": len(docs), "unscored": 0, "languages": {"en": len(docs)}}
+    # a lone surrogate (SentencePiece cannot take it) is scored as "?", not an error
+    (kept,), _, errors, _ = run_step([Document("s", "bad \ud800 char", annotations={"language": "en"})],
+                                     models={"en": lm})
+    assert not errors and kept.annotations["perplexity"] == ccnet_reference("bad ? char", lm)
     # per line and whole text differ on a multi-line text (the mined numbers glue lines together)
     text = texts[0]
     assert ccnet_reference(text, lm, True) != ccnet_reference(text, lm, False)

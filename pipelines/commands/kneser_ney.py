@@ -16,8 +16,9 @@ The estimate KenLM's ``lmplz`` makes (Chen & Goodman 1998; Heafield et al. 2013)
 * ARPA backoff of an n-gram = gamma of it as a context (an interpolated model's backoff), 0 when
   it never is one; ``<s>`` has log probability -99 (never predicted).
 
-No pruning. Counts are numpy arrays of n-grams packed into int64 (``order * bits per id <= 63``),
-so memory is about 16 bytes per token per order: a few hundred MB of text at most.
+No pruning. Counts are numpy arrays (an n-gram is its context's index among the (n-1)-grams times
+the vocabulary size plus its last id: an int64 whatever the order), about 40 bytes per token per
+order at the peak: a few hundred MB of text at most.
 """
 from __future__ import annotations
 
@@ -26,23 +27,6 @@ from typing import Callable, Dict, List, Sequence, TextIO, Tuple
 import numpy as np
 
 FALLBACK = (0.5, 1.0, 1.5)  # lmplz --discount_fallback
-
-
-def _pack(columns: Sequence[np.ndarray], bits: int) -> np.ndarray:
-    key = np.zeros(len(columns[0]), dtype=np.int64)
-    for col in columns:
-        key = (key << bits) | col.astype(np.int64)
-    return key
-
-
-def _ngrams(sentences: Sequence[np.ndarray], order: int, bos: int, eos: int, bits: int) -> Dict[int, np.ndarray]:
-    """n -> packed n-gram of every position (raw occurrences), for n = 1..order."""
-    padded = [np.concatenate(([bos], s, [eos])).astype(np.int64) for s in sentences]
-    grams: Dict[int, List[np.ndarray]] = {n: [] for n in range(1, order + 1)}
-    for s in padded:
-        for n in range(1, min(order, len(s)) + 1):
-            grams[n].append(_pack([s[i:len(s) - n + 1 + i] for i in range(n)], bits))
-    return {n: np.concatenate(g) if g else np.zeros(0, np.int64) for n, g in grams.items()}
 
 
 def discounts(adjusted: np.ndarray) -> Tuple[Tuple[float, float, float], bool]:
@@ -57,80 +41,83 @@ def discounts(adjusted: np.ndarray) -> Tuple[Tuple[float, float, float], bool]:
     return d, False
 
 
+def _positions(sentences: Sequence[np.ndarray], bos: int, eos: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(every padded sentence's tokens end to end, tokens left in its sentence from each position)."""
+    padded = [np.concatenate(([bos], s, [eos])).astype(np.int64) for s in sentences]
+    tokens = np.concatenate(padded) if padded else np.zeros(0, np.int64)
+    left = np.concatenate([np.arange(len(s), 0, -1) for s in padded]) if padded else np.zeros(0, np.int64)
+    return tokens, left
+
+
 def estimate(sentences: Sequence[np.ndarray], order: int, vocab_size: int, bos: int, eos: int, unk: int):
-    """The model: per order n, (sorted packed n-grams, log10 probabilities, log10 backoffs), and
-    whether discounts fell back. ``vocab_size`` bounds the ids; ``unk`` is always in the unigrams."""
-    bits = max(1, int(vocab_size - 1).bit_length())
-    if order * bits > 63:
-        raise ValueError(f"order {order} with a vocabulary of {vocab_size} ids does not fit 63 bits")
-    raw = _ngrams(sentences, order, bos, eos, bits)
-    keys, adjusted = {}, {}
-    for n in range(order, 0, -1):
-        uniq, counts = np.unique(raw[n], return_counts=True)
-        if n < order:  # continuation counts, except n-grams starting with <s>
-            left_ext, ext_counts = np.unique(keys[n + 1] & ((1 << (bits * n)) - 1), return_counts=True)
-            cont = np.zeros(len(uniq), np.int64)
-            where = np.searchsorted(uniq, left_ext)
-            cont[where] = ext_counts
-            starts_bos = (uniq >> (bits * (n - 1))) == bos
-            counts = np.where(starts_bos, counts, cont)
-        keys[n], adjusted[n] = uniq, counts.astype(np.float64)
-    # the unigram table: <s> out of the distribution, <unk> in it even if never seen
-    if unk not in set(keys[1].tolist()):
-        at = np.searchsorted(keys[1], unk)
-        keys[1], adjusted[1] = np.insert(keys[1], at, unk), np.insert(adjusted[1], at, 0.0)
+    """The model: per order n, (n-gram ids, one row each in lexicographic order, log10 probabilities,
+    log10 backoffs), and whether discounts fell back. Ids are below ``vocab_size``; ``unk`` is always
+    a unigram. An n-gram's key is (index of its first n-1 words among the (n-1)-grams) * V + last id."""
+    tokens, left = _positions(sentences, bos, eos)
+    v = int(vocab_size)
+    keys, raw, inverse, ctx, suffix, first = {}, {}, {}, {}, {}, {}
+    keys[1] = np.union1d(tokens, [unk])
+    inverse[1] = np.searchsorted(keys[1], tokens)
+    raw[1] = np.bincount(inverse[1], minlength=len(keys[1]))
+    first[1] = keys[1]
+    for n in range(2, order + 1):
+        valid = np.flatnonzero(left >= n)
+        keys[n], inv, raw[n] = np.unique(inverse[n - 1][valid] * v + tokens[valid + n - 1],
+                                         return_inverse=True, return_counts=True)
+        inverse[n] = np.full(len(tokens), -1, np.int64)
+        inverse[n][valid] = inv
+        ctx[n], last = keys[n] // v, keys[n] % v
+        first[n] = first[n - 1][ctx[n]]
+        # index of the n-gram without its first word among the (n-1)-grams
+        suffix[n] = (np.searchsorted(keys[1], last) if n == 2
+                     else np.searchsorted(keys[n - 1], suffix[n - 1][ctx[n]] * v + last))
+    adjusted = {order: raw[order].astype(np.float64)}
+    for n in range(1, order):  # continuation counts, except n-grams starting with <s>
+        cont = np.bincount(suffix[n + 1], minlength=len(keys[n]))
+        adjusted[n] = np.where(first[n] == bos, raw[n], cont).astype(np.float64)
     fell_back = False
-    probs: Dict[int, np.ndarray] = {}
-    gammas: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}  # n -> (context keys, gamma)
+    probs, gammas = {}, {}  # gammas[n]: gamma of each (n-1)-gram as a context (0 when it is none)
     for n in range(1, order + 1):
         a = adjusted[n]
-        real = a > 0 if n == 1 else np.ones(len(a), bool)
-        if n == 1:
-            real &= keys[1] != bos
-        (d1, d2, d3), fb = discounts(a[real])
+        counted = (a > 0) & (first[1] != bos) if n == 1 else np.ones(len(a), bool)
+        (d1, d2, d3), fb = discounts(a[counted])
         fell_back |= fb
         discount = np.where(a >= 3, d3, np.where(a == 2, d2, np.where(a == 1, d1, 0.0)))
         if n == 1:
             total = a[keys[1] != bos].sum()
-            mass = discount[real].sum() / total
             vocab = int(np.count_nonzero(keys[1] != bos))
-            p = (a - discount) / total + mass / vocab
+            p = (a - discount) / total + discount[counted].sum() / total / vocab
             p[keys[1] == bos] = 0.0
         else:
-            ctx = keys[n] >> bits
-            ctx_keys, inverse = np.unique(ctx, return_inverse=True)
-            total = np.bincount(inverse, weights=a)
-            gamma = np.bincount(inverse, weights=discount) / total
-            gammas[n] = (ctx_keys, gamma)
-            lower = keys[n] & ((1 << (bits * (n - 1))) - 1)
-            p = (a - discount) / total[inverse] + gamma[inverse] * probs[n - 1][np.searchsorted(keys[n - 1], lower)]
+            total = np.bincount(ctx[n], weights=a, minlength=len(keys[n - 1]))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gammas[n] = np.nan_to_num(np.bincount(ctx[n], weights=discount, minlength=len(keys[n - 1])) / total)
+            p = (a - discount) / total[ctx[n]] + gammas[n][ctx[n]] * probs[n - 1][suffix[n]]
         probs[n] = p
-    model = {}
+    model, ids = {}, {1: keys[1][:, None]}
     for n in range(1, order + 1):
+        if n > 1:
+            ids[n] = np.column_stack([ids[n - 1][ctx[n]], keys[n] % v])
         with np.errstate(divide="ignore"):
             logp = np.where(probs[n] > 0, np.log10(np.maximum(probs[n], 1e-300)), -99.0)
-        backoff = np.zeros(len(keys[n]))
-        if n < order:
-            ctx_keys, gamma = gammas[n + 1]
-            at = np.searchsorted(ctx_keys, keys[n])
-            found = (at < len(ctx_keys)) & (ctx_keys[np.minimum(at, len(ctx_keys) - 1)] == keys[n])
-            backoff[found] = np.log10(gamma[at[found]])
-        model[n] = (keys[n], logp, backoff)
-    return model, fell_back, bits
+            backoff = np.where(gammas[n + 1] > 0, np.log10(np.maximum(gammas[n + 1], 1e-300)), 0.0) \
+                if n < order else np.zeros(len(keys[n]))
+        model[n] = (ids[n], logp, backoff)
+    return model, fell_back
 
 
-def write_arpa(out: TextIO, model, bits: int, piece: Callable[[int], str]) -> Dict[int, int]:
-    """Write the model as ARPA text (n-grams in key order); returns n -> count."""
+def write_arpa(out: TextIO, model, piece: Callable[[int], str]) -> Dict[int, int]:
+    """Write the model as ARPA text (n-grams in id order); returns n -> count."""
     order = len(model)
     counts = {n: len(model[n][0]) for n in model}
     out.write("\\data\\\n" + "".join(f"ngram {n}={counts[n]}\n" for n in range(1, order + 1)) + "\n")
-    mask = (1 << bits) - 1
+    words = [piece(i) for i in range(int(model[1][0].max()) + 1)]
     for n in range(1, order + 1):
         out.write(f"\\{n}-grams:\n")
-        keys, logp, backoff = model[n]
-        for key, lp, bo in zip(keys.tolist(), logp.tolist(), backoff.tolist()):
-            words = " ".join(piece((key >> (bits * (n - 1 - i))) & mask) for i in range(n))
-            out.write(f"{lp:.6f}\t{words}\t{bo:.6f}\n" if n < order else f"{lp:.6f}\t{words}\n")
+        ids, logp, backoff = model[n]
+        for row, lp, bo in zip(ids.tolist(), logp.tolist(), backoff.tolist()):
+            text = " ".join(words[i] for i in row)
+            out.write(f"{lp:.6f}\t{text}\t{bo:.6f}\n" if n < order else f"{lp:.6f}\t{text}\n")
         out.write("\n")
     out.write("\\end\\\n")
     return counts

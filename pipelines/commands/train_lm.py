@@ -71,9 +71,9 @@ def train_arpa(lines: List[str], sp_model: bytes, order: int) -> "tuple[str, dic
 
     sp = sentencepiece.SentencePieceProcessor(model_proto=sp_model)
     sentences = [np.asarray(ids, dtype=np.int64) for ids in sp.encode(lines)]
-    model, fell_back, bits = estimate(sentences, order, sp.get_piece_size(), BOS, EOS, UNK)
+    model, fell_back = estimate(sentences, order, sp.get_piece_size(), BOS, EOS, UNK)
     out = io.StringIO()
-    counts = write_arpa(out, model, bits, sp.id_to_piece)
+    counts = write_arpa(out, model, sp.id_to_piece)
     return out.getvalue(), counts, fell_back
 
 

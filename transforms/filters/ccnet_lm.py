@@ -3,7 +3,8 @@
 What CCNet (facebookresearch/cc_net, ``cc_net/perplexity.py``: ``MultiSentencePiece`` then
 ``DocLM``) does, and where this differs:
 
-* text: CCNet's ``normalize`` (``thresher.transforms.text.ccnet_normalize``);
+* text: CCNet's ``normalize`` (``thresher.transforms.text.ccnet_normalize``; per line, run once over
+  the whole text by ``ccnet_normalize_lines``, same result);
 * tokens: SentencePiece pieces joined by one space (``encode_as_pieces``), the KenLM
   "words"; here every line of a document is encoded in one batched ``encode`` call;
 * per line: KenLM's ``model.score(pieces)`` (log10, with ``<s>`` and ``</s>``), its length
@@ -26,7 +27,7 @@ from typing import List, Optional, Tuple
 
 from thresher.transforms.filters.quality_model import local_model_path
 from thresher.transforms.per_process import per_process
-from thresher.transforms.text.ccnet_normalize import ccnet_normalize
+from thresher.transforms.text.ccnet_normalize import ccnet_normalize, ccnet_normalize_lines
 
 INSTALL_HINT = "pip install 'thresher[perplexity]'"
 
@@ -70,14 +71,14 @@ class CCNetLanguageModel:
     def pieces(self, lines: List[str]) -> List[str]:
         """Each (normalised) line as its SentencePiece pieces joined by one space; one batched call."""
         try:
-            encoded = self.sp.encode(lines, out_type=str)
+            encoded = self.sp.encode(lines, out_type=str, num_threads=1)  # a worker is one core: no pool
         except (UnicodeEncodeError, TypeError):  # lone surrogates
-            encoded = self.sp.encode(_safe(lines), out_type=str)
+            encoded = self.sp.encode(_safe(lines), out_type=str, num_threads=1)
         return [" ".join(p) for p in encoded]
 
     def log_score(self, text: str, per_line: bool = True) -> Tuple[float, int]:
         """(sum of KenLM's log10 scores of the lines, sum of their lengths), as CCNet counts them."""
-        lines = [ccnet_normalize(line) for line in text.split("\n")] if per_line else [ccnet_normalize(text)]
+        lines = ccnet_normalize_lines(text) if per_line else [ccnet_normalize(text)]
         total, length = 0.0, 0
         score = self.lm.score
         for line in self.pieces(lines):
