@@ -8,7 +8,8 @@ texts of ``bench/real-pages.texts.jsonl.gz`` and times, on the other half, one c
 * CCNet's loop: per line ``normalize``, ``encode_as_pieces``, ``model.score`` (``DocLM`` as CCNet writes it);
 * the step's scorer: ``CCNetLanguageModel.perplexity`` per document (all lines encoded in one call);
 * the step in Beam: ``Perplexity`` over the documents (5 copies of them, the figure per copy) on the
-  in-process runner, one worker (annotate only: scoring, decision pass-through and summary).
+  in-process runner, one worker (annotate only: scoring, decision pass-through and summary), and the same
+  pipeline with an identity ``Map`` instead of the step (what Create, the coders and the runner cost).
 
 Prints documents/s, lines/s and words/s, best of ``--repeats`` (CPU time of this process).
 Run from the project root: ``python benchmarks/perplexity_bench.py [--order 5] [--vocab-size 8000]``.
@@ -101,12 +102,17 @@ def main() -> None:
         with beam.Pipeline(runner=FnApiRunner()) as p:
             _ = p | beam.Create(docs) | Perplexity(models={"en": {"lm": lm_path, "sp": sp_path}})
 
+    def beam_identity():  # what Beam itself costs on these documents: Create, coders, the runner
+        with beam.Pipeline(runner=FnApiRunner()) as p:
+            _ = p | beam.Create(docs) | beam.Map(lambda doc: doc)
+
     beam_step()  # the worker's model loaded once (per_process), as on a running worker
     print(f"{'':28s} {'docs/s':>9s} {'lines/s':>10s} {'words/s':>11s} {'vs kenlm':>9s}")
     floor = None
     for name, fn in (("kenlm alone (encoded lines)", kenlm_alone), ("CCNet's DocLM loop", ccnet_loop),
-                     ("step scorer (perplexity())", step_scorer), ("step in Beam, 1 worker", beam_step)):
-        seconds = best_cpu(fn, args.repeats) / (COPIES if fn is beam_step else 1)
+                     ("step scorer (perplexity())", step_scorer), ("step in Beam, 1 worker", beam_step),
+                     ("Beam alone (identity Map)", beam_identity)):
+        seconds = best_cpu(fn, args.repeats) / (COPIES if fn in (beam_step, beam_identity) else 1)
         floor = floor or seconds
         print(f"{name:28s} {len(test) / seconds:9.0f} {len(test_lines) / seconds:10.0f} {words / seconds:11.0f} "
               f"{seconds / floor:8.2f}x")

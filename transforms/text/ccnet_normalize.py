@@ -56,7 +56,7 @@ def _mark_class(low: int, high: int) -> "re.Pattern[str]":
 @functools.lru_cache(maxsize=None)
 def _nonspacing_marks() -> "tuple[re.Pattern[str], re.Pattern[str]]":
     """The Mn code points of the BMP and beyond, as two classes (built once per process): ``re``
-    tests a BMP-only class with a bitmap, a class with astral ranges range by range (20x slower)."""
+    tests a BMP-only class with a bitmap, a class with astral ranges one range at a time."""
     return _mark_class(0, 0x10000), _mark_class(0x10000, sys.maxunicode + 1)
 
 
