@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SHARED_DATA
+from tests.gcs_emulator import gcs  # noqa: F401 (a fixture)
 from thresher.pipelines.commands import cli
 from thresher.pipelines.commands.kneser_ney import FALLBACK, discounts, estimate
 
@@ -210,3 +211,26 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
     assert "--language" in _error(capsys, "--input", str(good), "--out", str(tmp_path / "lm"), "--language", "a/b")
     assert "no document with text" in _error(capsys, "--input", str(tmp_path / "blank.txt"), *base)
     assert "--out" in _error(capsys, "--input", str(good), "--out", str(tmp_path / "afile"), "--language", "en")
+
+
+def test_train_lm_to_gcs_and_the_step_reads_it_from_there(gcs, tmp_path):
+    from thresher.transforms.base import ParamError
+    from thresher.transforms.filters.ccnet_lm import CCNetLanguageModel
+    from thresher.transforms.filters.perplexity import Perplexity
+
+    texts = real_texts(60)
+    (tmp_path / "corpus.txt").write_text("\n".join(" ".join(t.split()) for t in texts) + "\n", encoding="utf-8")
+    remote = f"gs://{gcs[0].name}/lm"
+    assert cli.main(["train-lm", "--input", str(tmp_path / "corpus.txt"), "--out", remote, "--language", "en",
+                     "--vocab-size", "500"]) == 0
+    assert cli.main(["train-lm", "--input", str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "lm"),
+                     "--language", "en", "--vocab-size", "500"]) == 0
+    pair = {"lm": f"{remote}/en.arpa", "sp": f"{remote}/en.sp.model"}
+    Perplexity(models={"en": pair}).preflight({})
+    with pytest.raises(ParamError) as err:
+        Perplexity(models={"en": {**pair, "lm": f"{remote}/missing.arpa"}}).preflight({})
+    assert err.value.param == "models.en.lm" and "no such file" in str(err.value)
+    here = CCNetLanguageModel(str(tmp_path / "lm" / "en.arpa"), str(tmp_path / "lm" / "en.sp.model"))
+    there = CCNetLanguageModel(pair["lm"], pair["sp"])  # copied once to the temp folder, then loaded
+    for text in texts[:5]:  # the same training (deterministic) whether written here or on gs://
+        assert there.perplexity(text) == here.perplexity(text)
