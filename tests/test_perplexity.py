@@ -312,3 +312,16 @@ def test_cli_run_language_then_perplexity(lm, tmp_path):
     summary = step["summary"]
     assert summary["scored"] + summary["unscored"] == len(texts) and summary["languages"]["en"] == summary["scored"]
     assert stats["profile"]["perplexity"]["kind"] == "numeric"
+
+
+def test_cli_validate_reports_a_missing_model_in_one_line(lm, tmp_path, capsys):
+    from thresher.pipelines.commands import cli
+
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": "a", "text": "x"}) + "\n")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"version: 1\ninputs:\n  docs: {{paths: ['{tmp_path}/in.jsonl']}}\n"
+                      f"steps:\n  - step: perplexity\n    models:\n      en: {{lm: {tmp_path}/nope.arpa, sp: {lm['sp']}}}\n"
+                      f"output: {{path: {tmp_path / 'out'}}}\n")
+    assert cli.main(["validate", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "steps[0] (perplexity).models.en.lm" in err and "nope.arpa: no such file" in err
