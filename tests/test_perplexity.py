@@ -213,7 +213,7 @@ def test_buckets_at_their_boundaries(lm):
 
 
 @pytest.mark.parametrize("params,param,words", [
-    ({}, "models", "models is required"),
+    ({"models": {}}, "models", "models is required"),
     ({"models": {"en": {"lm": "a.arpa"}}}, "models", "models.en must be"),
     ({"cutoffs": {"de": [1.0, 2.0]}}, "cutoffs", "without a model: de"),
     ({"cutoffs": {"en": [3.0, 2.0]}}, "cutoffs", "0 < head <= tail"),

@@ -16,7 +16,8 @@ from thresher.transforms.base import FilterStep
 from thresher.transforms.filters.gopher_repetition import GopherRepetition
 
 #: constructor arguments a step needs before it can be built at all
-REQUIRED = {"decontaminate": {"benchmarks": ["items.jsonl"]}, "mix": {"weights": {"web": 1.0}}, "classifier": {"model": "model_dir"}}
+REQUIRED = {"decontaminate": {"benchmarks": ["items.jsonl"]}, "mix": {"weights": {"web": 1.0}}, "classifier": {"model": "model_dir"},
+            "perplexity": {"models": {"en": {"lm": "en.arpa", "sp": "en.sp.model"}}}}
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
 
 

@@ -172,7 +172,7 @@ class Perplexity(Step):
                     BUCKET: "perplexity bucket not in keep_buckets",
                     UNSCORED: "no model for the document's language, or an empty text (when deciding)"}
 
-    def __init__(self, models: Optional[Dict[str, Dict[str, str]]] = None, language_field: str = "language",
+    def __init__(self, models: Dict[str, Dict[str, str]], language_field: str = "language",
                  default_language: Optional[str] = None, per_line: bool = True,
                  cutoffs: Optional[Dict[str, List[float]]] = None,
                  max_perplexity: Optional[Union[float, Dict[str, float]]] = None,
