@@ -64,10 +64,9 @@ def main() -> None:
     started = time.time()
     lines = normalized_lines(train)
     sp_model = train_sentencepiece(lines, args.vocab_size)
-    arpa, counts, _ = train_arpa(lines, sp_model, args.order)
     lm_path, sp_path = os.path.join(folder, "en.arpa"), os.path.join(folder, "en.sp.model")
     with open(lm_path, "w", encoding="utf-8") as f:
-        f.write(arpa)
+        counts, _ = train_arpa(lines, sp_model, args.order, f)
     with open(sp_path, "wb") as f:
         f.write(sp_model)
     print(f"model: order {args.order}, {counts} n-grams, vocab {args.vocab_size}, trained on {len(train)} texts "

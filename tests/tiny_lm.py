@@ -14,7 +14,7 @@ def build_lm(folder: pathlib.Path, texts: Sequence[str], language: str = "en", o
     folder.mkdir(parents=True, exist_ok=True)
     lines = normalized_lines(list(texts))
     sp_model = train_sentencepiece(lines, vocab_size)
-    arpa, _, _ = train_arpa(lines, sp_model, order)
     (folder / f"{language}.sp.model").write_bytes(sp_model)
-    (folder / f"{language}.arpa").write_text(arpa, encoding="utf-8")
+    with open(folder / f"{language}.arpa", "w", encoding="utf-8") as out:
+        train_arpa(lines, sp_model, order, out)
     return {"lm": str(folder / f"{language}.arpa"), "sp": str(folder / f"{language}.sp.model")}

@@ -17,8 +17,9 @@ The estimate KenLM's ``lmplz`` makes (Chen & Goodman 1998; Heafield et al. 2013)
   it never is one; ``<s>`` has log probability -99 (never predicted).
 
 No pruning. Counts are numpy arrays (an n-gram is its context's index among the (n-1)-grams times
-the vocabulary size plus its last id: an int64 whatever the order), about 40 bytes per token per
-order at the peak: a few hundred MB of text at most.
+the vocabulary size plus its last id: an int64 whatever the order), all in memory: a few hundred
+bytes per token at order 5, so tens of MB of text, not GB (``thresher train-lm`` is for a
+workstation corpus; lmplz is the tool for web scale).
 """
 from __future__ import annotations
 
@@ -43,9 +44,10 @@ def discounts(adjusted: np.ndarray) -> Tuple[Tuple[float, float, float], bool]:
 
 def _positions(sentences: Sequence[np.ndarray], bos: int, eos: int) -> Tuple[np.ndarray, np.ndarray]:
     """(every padded sentence's tokens end to end, tokens left in its sentence from each position)."""
-    padded = [np.concatenate(([bos], s, [eos])).astype(np.int64) for s in sentences]
-    tokens = np.concatenate(padded) if padded else np.zeros(0, np.int64)
-    left = np.concatenate([np.arange(len(s), 0, -1) for s in padded]) if padded else np.zeros(0, np.int64)
+    padded = [np.concatenate(([bos], s, [eos])).astype(np.int32) for s in sentences]
+    tokens = np.concatenate(padded).astype(np.int64) if padded else np.zeros(0, np.int64)
+    left = np.concatenate([np.arange(len(s), 0, -1, dtype=np.int32) for s in padded]) if padded \
+        else np.zeros(0, np.int32)
     return tokens, left
 
 
@@ -66,6 +68,7 @@ def estimate(sentences: Sequence[np.ndarray], order: int, vocab_size: int, bos: 
                                          return_inverse=True, return_counts=True)
         inverse[n] = np.full(len(tokens), -1, np.int64)
         inverse[n][valid] = inv
+        del inverse[n - 1], valid, inv  # only the previous order's is needed
         ctx[n], last = keys[n] // v, keys[n] % v
         first[n] = first[n - 1][ctx[n]]
         # index of the n-gram without its first word among the (n-1)-grams
@@ -115,9 +118,11 @@ def write_arpa(out: TextIO, model, piece: Callable[[int], str]) -> Dict[int, int
     for n in range(1, order + 1):
         out.write(f"\\{n}-grams:\n")
         ids, logp, backoff = model[n]
-        for row, lp, bo in zip(ids.tolist(), logp.tolist(), backoff.tolist()):
-            text = " ".join(words[i] for i in row)
-            out.write(f"{lp:.6f}\t{text}\t{bo:.6f}\n" if n < order else f"{lp:.6f}\t{text}\n")
+        for start in range(0, len(ids), 100_000):  # a block at a time: no Python list of every n-gram
+            block = slice(start, start + 100_000)
+            for row, lp, bo in zip(ids[block].tolist(), logp[block].tolist(), backoff[block].tolist()):
+                text = " ".join(words[i] for i in row)
+                out.write(f"{lp:.6f}\t{text}\t{bo:.6f}\n" if n < order else f"{lp:.6f}\t{text}\n")
         out.write("\n")
     out.write("\\end\\\n")
     return counts

@@ -8,17 +8,20 @@ split into lines, normalised as CCNet normalises (``ccnet_normalize``), a unigra
 model (CCNet's kind) is trained on the non-empty lines, the lines encoded, and an interpolated
 modified Kneser-Ney model estimated as KenLM's ``lmplz`` does (``kneser_ney``), written as
 ``OUT/LANG.arpa`` (KenLM loads ARPA; ``build_binary`` makes it faster to load) next to
-``OUT/LANG.sp.model``. Everything is held in memory: a workstation corpus of a few hundred MB
-at most. Prints the recipe snippet that uses the pair. Exit status 2 with one line on a usage error.
+``OUT/LANG.sp.model``. The counts are held in memory (a few hundred bytes per token at order 5):
+a workstation corpus of tens of MB of text; KenLM's ``lmplz`` is the tool for more. Prints the
+recipe snippet that uses the pair. Exit status 2 with one line on a usage error.
 """
 from __future__ import annotations
 
 import argparse
 import io
 import os
-from typing import List
+import tempfile
+from typing import List, TextIO
 
 import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from thresher.pipelines.commands.corpus_texts import UsageError, exit_2_on_usage_error, match_inputs
@@ -65,16 +68,43 @@ def train_sentencepiece(lines: List[str], vocab_size: int) -> bytes:
     return model.getvalue()
 
 
-def train_arpa(lines: List[str], sp_model: bytes, order: int) -> "tuple[str, dict, bool]":
-    """(ARPA text, n -> n-grams, whether discounts fell back) of ``lines`` encoded with ``sp_model``."""
+def encode_lines(sp, lines: List[str], chunk: int = 10_000) -> List[np.ndarray]:
+    """Each line's SentencePiece ids as an int32 array (encoded a chunk at a time: no list of all ids)."""
+    arrays: List[np.ndarray] = []
+    for start in range(0, len(lines), chunk):
+        arrays += [np.asarray(ids, dtype=np.int32) for ids in sp.encode(lines[start:start + chunk])]
+    return arrays
+
+
+def train_arpa(lines: List[str], sp_model: bytes, order: int, out: TextIO) -> "tuple[dict, bool]":
+    """Write the ARPA model of ``lines`` encoded with ``sp_model`` to ``out``;
+    returns (n -> n-grams, whether discounts fell back)."""
     import sentencepiece
 
     sp = sentencepiece.SentencePieceProcessor(model_proto=sp_model)
-    sentences = [np.asarray(ids, dtype=np.int64) for ids in sp.encode(lines)]
-    model, fell_back = estimate(sentences, order, sp.get_piece_size(), BOS, EOS, UNK)
-    out = io.StringIO()
-    counts = write_arpa(out, model, sp.id_to_piece)
-    return out.getvalue(), counts, fell_back
+    model, fell_back = estimate(encode_lines(sp, lines), order, sp.get_piece_size(), BOS, EOS, UNK)
+    return write_arpa(out, model, sp.id_to_piece), fell_back
+
+
+def write_arpa_file(path: str, lines: List[str], sp_model: bytes, order: int) -> "tuple[dict, bool]":
+    """``train_arpa`` into ``path``: a local temporary file renamed onto it, or uploaded (gs://)."""
+    local = FileSystems.get_scheme(path) in (None, "file")
+    fd, tmp = tempfile.mkstemp(prefix=".arpa-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path))
+                               if local else None)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            result = train_arpa(lines, sp_model, order, f)
+        if local:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        else:
+            with open(tmp, "rb") as src, FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
+                for block in iter(lambda: src.read(1 << 22), b""):
+                    dst.write(block)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return result
 
 
 def snippet(language: str, arpa: str, sp_model: str) -> str:
@@ -119,12 +149,11 @@ def run(args: argparse.Namespace) -> int:
         sp_model = train_sentencepiece(lines, args.vocab_size)
     except RuntimeError as exc:  # e.g. too little text for the vocabulary
         raise UsageError(f"SentencePiece could not train on {len(lines)} lines: {exc}") from None
-    arpa, counts, fell_back = train_arpa(lines, sp_model, args.order)
     arpa_path = FileSystems.join(args.out, f"{args.language}.arpa")
     sp_path = FileSystems.join(args.out, f"{args.language}.sp.model")
     try:
         write_atomically(sp_path, sp_model)
-        write_atomically(arpa_path, arpa.encode("utf-8"))
+        counts, fell_back = write_arpa_file(arpa_path, lines, sp_model, args.order)
     except OSError as exc:
         raise UsageError(f"--out {args.out}: cannot write: {exc}") from None
     print(f"documents sampled: {len(texts)} of {read} read from {len(paths)} file(s)"
