@@ -3,8 +3,9 @@
 CCNet (Wenzek et al. 2020) scores every page with a 5-gram KenLM model trained on Wikipedia
 of the page's language, after its normalisation and SentencePiece, and splits each language
 into head / middle / tail by the 30th and 60th percentiles of those perplexities (its
-``cutoff.csv``); RedPajama-V2 ships the same number as ``ccnet_perplexity``. How a document
-is scored: ``thresher.transforms.filters.ccnet_lm``. Buckets as CCNet's ``PerplexityBucket``:
+``cutoff.csv``); RedPajama-V2's ``ccnet_perplexity`` and ``ccnet_bucket`` signals come from
+its run of CCNet's pipeline. How a document is scored (and why ``per_line: false`` is what
+CCNet's published numbers and cut-offs use): ``thresher.transforms.filters.ccnet_lm``. Buckets as CCNet's ``PerplexityBucket``:
 ``head`` below the first cut-off, ``middle`` below the second, else ``tail``; a scored document
 of a language without cut-offs is ``all`` (CCNet's word).
 
