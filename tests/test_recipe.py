@@ -213,6 +213,16 @@ def test_params_fill_step_parameters_and_leave_other_braces(tmp_path):
     assert params["words"] == ["/data/lists/a.txt", "{notaparam}"] and params["label"] == "x/data/lists"
 
 
+def test_params_fill_strings_nested_in_step_parameters(tmp_path):
+    text = ("version: 1\nparams: {lm: /models}\ninputs: {web: {paths: [x]}}\noutput: {path: out}\n"
+            "steps:\n  - step: perplexity\n    models: {en: {lm: '{lm}/en.arpa', sp: '{lm}/en.sp.model'}}\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    from thresher.pipelines.recipe.registry import STEPS as REGISTERED
+    assert load_recipe(str(path), REGISTERED).steps[0].params["models"] == {
+        "en": {"lm": "/models/en.arpa", "sp": "/models/en.sp.model"}}
+
+
 class Scored(DocumentStep):
     """A step that adds a numeric annotation and checks its inputs before a run."""
 

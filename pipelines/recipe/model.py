@@ -125,11 +125,16 @@ def _substitute(data: Dict[str, Any], file: str, overrides: Optional[Dict[str, s
         tokens = data["output"].get("tokens")
         if isinstance(tokens, dict) and "tokenizer" in tokens:
             data["output"]["tokens"] = {**tokens, "tokenizer": fill(tokens["tokenizer"], "output.tokens.tokenizer")}
+    def fill_nested(value: Any) -> Any:  # a step parameter: strings in lists and mappings too
+        if isinstance(value, list):
+            return [fill_nested(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fill_nested(v) for k, v in value.items()}
+        return fill(value, "", False)
+
     if isinstance(data.get("steps"), list):  # step parameters: declared names only, other braces kept
-        data["steps"] = [
-            {k: ([fill(v, "", False) for v in value] if isinstance(value, list) else fill(value, "", False))
-             for k, value in step.items()} if isinstance(step, dict) else step
-            for step in data["steps"]]
+        data["steps"] = [{k: fill_nested(value) for k, value in step.items()} if isinstance(step, dict) else step
+                         for step in data["steps"]]
     data["params"] = values
     return data
 
