@@ -21,10 +21,10 @@ GPU, only where CUDA is available: the plain loop in bf16 and the step with ``de
 half: true``: docs/s, tokens/s and the fraction of the GPU's dense bf16 peak (``--peak-tflops``,
 989 for an H200) from FLOPs per document = 2 x encoder parameters x tokens + 4 x layers x
 tokens^2 x hidden (attention scores and their weighted sum).
-Prints figures, asserts nothing. Needs torch, transformers, onnx and onnxruntime
-(``/tmp/megatron-venv``, see the README).
+Prints figures, asserts nothing. Needs torch, transformers, onnx and onnxruntime next to the
+project (``pip install -e '.[dev,torch]'``; CI has no torch).
 Usage: python benchmarks/classifier_bench.py [--docs 96] [--batch 16] [--parts a b c gpu]
-       [--workers 1 2] [--gpu-docs 8192] [--gpu-batch 128]
+       [--workers 1 2] [--gpu-docs 8192] [--gpu-batch 128] [--model-dir DIR (kept, reused)]
 """
 from __future__ import annotations
 
