@@ -44,9 +44,9 @@ setup(
         # classifier with backend onnx (ONNX Runtime, CPU or CUDA; Beam's ONNX handler imports onnx)
         "onnx": ["onnxruntime>=1.17,<2", "onnx>=1.15,<2"],
         # classifier with backend torch (transformers' AutoModelForSequenceClassification)
-        "torch": ["torch>=2.1", "transformers>=4.40,<6"],
+        "torch": ["torch>=2.1,<3", "transformers>=4.40,<6"],
         # perplexity (CCNet: KenLM + SentencePiece)
-        "perplexity": ["kenlm>=0.2", "sentencepiece>=0.2"],
+        "perplexity": ["kenlm>=0.2,<1", "sentencepiece>=0.2,<1"],
         "dev": [
             "ftfy>=6.1,<7",
             "gcp-storage-emulator>=2026.7",
@@ -55,8 +55,8 @@ setup(
             "datasets>=2.18,<6",
             "onnxruntime>=1.17,<2",
             "onnx>=1.15,<2",  # the tests build their tiny classifier graphs with onnx.helper
-            "kenlm>=0.2",
-            "sentencepiece>=0.2",
+            "kenlm>=0.2,<1",  # compiles from source (about a minute)
+            "sentencepiece>=0.2,<1",
         ],
     },
     entry_points={"console_scripts": ["thresher=thresher.pipelines.commands.cli:main"]},
