@@ -76,7 +76,8 @@ def test_composite_steps_declare_what_kept_documents_carry():
 
 def test_every_registered_step_writes_a_subset_of_its_class_annotations():
     required = {"quality_model": {"model_path": "m.bin"}, "decontaminate": {"benchmarks": ["b.txt"]},
-                "mix": {"weights": {"web": 1}, "budget_documents": 10}, "c4_badwords": {"wordlist_dir": "w"}}
+                "mix": {"weights": {"web": 1}, "budget_documents": 10}, "c4_badwords": {"wordlist_dir": "w"},
+                "classifier": {"model": "m"}, "perplexity": {"models": {"en": {"lm": "en.arpa", "sp": "en.model"}}}}
     for name, cls in STEPS.items():
         written = written_annotations(cls(**required.get(name, {})))  # class ANNOTATIONS without the method
         assert set(written) <= set(cls.ANNOTATIONS) | {f"{name}_drop"}, name
