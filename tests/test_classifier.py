@@ -8,13 +8,11 @@ import pathlib
 import random
 import sys
 
-import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.ml.inference.base import PredictionResult
-from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import local_pipeline
+from tests.step_outputs import collect_outputs
 from tests.tiny_models import onnx_graph, onnx_model_dir, torch_model_dir, write_tokenizer
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, SUMMARY, ParamError
 from thresher.transforms.document import Document
@@ -68,27 +66,10 @@ def docs_of(texts):
     return [Document(f"d{i}", t) for i, t in enumerate(texts)]
 
 
-_FOUND = {}
-
-
-class _Collect:
-    """assert_that's check, storing what reached it (the runner works on a pickled copy of it, in this process)."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __call__(self, items):
-        _FOUND[self.name] = list(items)
-
-
 def run_step(step, docs):
     """(kept, rejected, errors, summaries) of ``step`` over ``docs``, collected from the pipeline."""
-    _FOUND.clear()
-    with local_pipeline() as p:
-        out = p | beam.Create(docs) | step
-        for name in (KEPT, REJECTED, ERRORS, SUMMARY):
-            assert_that(out[name], _Collect(name), label=f"collect {name}")
-    return _FOUND[KEPT], _FOUND[REJECTED], _FOUND[ERRORS], _FOUND[SUMMARY]
+    out = collect_outputs(step, docs)
+    return out[KEPT], out[REJECTED], out[ERRORS], out[SUMMARY]
 
 
 def scores(docs, annotation="classifier_score"):
@@ -249,12 +230,8 @@ def test_decide_by_score(params, kept_ids, summary):
 
 
 def _decide(params):
-    _FOUND.clear()
-    with local_pipeline() as p:
-        out = p | beam.Create(scored_docs()) | DecideByScore("x", "s", kind="k", **params)
-        for name in (KEPT, REJECTED, SUMMARY):
-            assert_that(out[name], _Collect(name), label=f"collect {name}")
-    return _FOUND[KEPT], _FOUND[REJECTED], [], _FOUND[SUMMARY]
+    out = collect_outputs(DecideByScore("x", "s", kind="k", **params), scored_docs(), (KEPT, REJECTED, SUMMARY))
+    return out[KEPT], out[REJECTED], [], out[SUMMARY]
 
 
 # ---------------------------------------------------------------- preflight

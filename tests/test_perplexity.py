@@ -8,11 +8,10 @@ import gzip
 import json
 import sys
 
-import apache_beam as beam
 import pytest
-from apache_beam.testing.util import assert_that
 
-from tests.conftest import SHARED_DATA, local_pipeline, require_lid_model
+from tests.conftest import SHARED_DATA, require_lid_model
+from tests.step_outputs import collect_outputs
 from tests.tiny_lm import build_lm
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, SUMMARY, ParamError
 from thresher.transforms.document import Document
@@ -81,27 +80,10 @@ def ccnet_reference(text: str, pair, per_line: bool = True) -> float:
     return round(10.0 ** (-log_score / length), 1)
 
 
-_FOUND = {}
-
-
-class _Collect:
-    """assert_that's check, storing what reached it (the runner works on a pickled copy of it, in this process)."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __call__(self, items):
-        _FOUND[self.name] = list(items)
-
-
 def run_step(docs, **params):
     """(kept, rejected, errors, summaries) of the step over ``docs``."""
-    _FOUND.clear()
-    with local_pipeline() as p:
-        out = p | beam.Create(docs) | Perplexity(**params)
-        for name in (KEPT, REJECTED, ERRORS, SUMMARY):
-            assert_that(out[name], _Collect(name), label=f"collect {name}")
-    return _FOUND[KEPT], _FOUND[REJECTED], _FOUND[ERRORS], _FOUND[SUMMARY]
+    out = collect_outputs(Perplexity(**params), docs)
+    return out[KEPT], out[REJECTED], out[ERRORS], out[SUMMARY]
 
 
 def test_perplexity_equals_kenlms_own_scoring(lm):

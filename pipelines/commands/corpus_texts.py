@@ -1,18 +1,30 @@
-"""What the training commands (``train-quality``, ``train-tokenizer``) share: their input files read
-as texts with the project's readers, and ``UsageError``, a mistake in the command's arguments that
+"""What the training commands (``train-quality``, ``train-tokenizer``, ``train-lm``) share: their input
+files read as texts with the project's readers, and ``UsageError``, a mistake in the command's arguments that
 ends it with one line and exit status 2 (``exit_2_on_usage_error``)."""
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 from typing import Callable, Iterator, List
 
 from apache_beam.io.filesystems import FileSystems
 
+from thresher.transforms.io.sources import FORMATS as SOURCE_FORMATS
 from thresher.transforms.io.sources import match_paths, read_file
 from thresher.transforms.io.sources.common import Fields, ReadError, basename
 
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.bz2", ".txt.zst")
+FORMATS = ("auto",) + SOURCE_FORMATS + ("text",)  # what --format takes: the project's readers and plain text
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--input GLOB...``, ``--format`` and ``--text-field``: a command's corpus, read by ``read_texts``."""
+    parser.add_argument("--input", action="extend", nargs="+", required=True, metavar="GLOB",
+                        help="files of documents (local or gs://); several may follow one --input; repeatable")
+    parser.add_argument("--format", choices=FORMATS, default="auto",
+                        help="auto: by extension (.txt: one document per line); default auto")
+    parser.add_argument("--text-field", default="text", help="JSONL/Parquet field holding the text")
 
 
 class UsageError(Exception):

@@ -23,7 +23,7 @@ workstation corpus; lmplz is the tool for web scale).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence, TextIO, Tuple
+from typing import Callable, Dict, Sequence, TextIO, Tuple
 
 import numpy as np
 

@@ -24,9 +24,9 @@ import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from thresher.pipelines.commands.corpus_texts import UsageError, exit_2_on_usage_error, match_inputs
+from thresher.pipelines.commands.corpus_texts import UsageError, add_input_arguments, exit_2_on_usage_error, match_inputs
 from thresher.pipelines.commands.kneser_ney import estimate, write_arpa
-from thresher.pipelines.commands.train_tokenizer import FORMATS, sample_texts, write_atomically
+from thresher.pipelines.commands.train_tokenizer import sample_texts, write_atomically
 from thresher.transforms.text.ccnet_normalize import ccnet_normalize
 
 UNK, BOS, EOS = 0, 1, 2  # SentencePiece ids whose pieces are KenLM's <unk>, <s>, </s>
@@ -34,11 +34,7 @@ UNK, BOS, EOS = 0, 1, 2  # SentencePiece ids whose pieces are KenLM's <unk>, <s>
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train-lm`` options."""
-    parser.add_argument("--input", action="extend", nargs="+", required=True, metavar="GLOB",
-                        help="files of documents (local or gs://); several may follow one --input; repeatable")
-    parser.add_argument("--format", choices=FORMATS, default="auto",
-                        help="auto: by extension (.txt: one document per line); default auto")
-    parser.add_argument("--text-field", default="text", help="JSONL/Parquet field holding the text")
+    add_input_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for LANG.arpa and LANG.sp.model")
     parser.add_argument("--language", required=True, help="the language code the files are named after (en)")
     parser.add_argument("--order", type=int, default=3, help="n-gram order, 2 to 6 (CCNet's models: 5)")

@@ -31,13 +31,12 @@ import xxhash
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from thresher.pipelines.commands.corpus_texts import UsageError, exit_2_on_usage_error, match_inputs, read_texts
-from thresher.transforms.io.sources import FORMATS as SOURCE_FORMATS
+from thresher.pipelines.commands.corpus_texts import (UsageError, add_input_arguments, exit_2_on_usage_error,
+                                                      match_inputs, read_texts)
 from thresher.transforms.io.sources.common import ReadError
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|pad|>")
 BYTE_ALPHABET = 256
-FORMATS = ("auto",) + SOURCE_FORMATS + ("text",)
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
@@ -58,11 +57,7 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train-tokenizer`` options."""
-    parser.add_argument("--input", action="extend", nargs="+", required=True, metavar="GLOB",
-                        help="files of documents (local or gs://); several may follow one --input; repeatable")
-    parser.add_argument("--format", choices=FORMATS, default="auto",
-                        help="auto: by extension (.txt: one document per line); default auto")
-    parser.add_argument("--text-field", default="text", help="JSONL/Parquet field holding the text")
+    add_input_arguments(parser)
     parser.add_argument("--vocab-size", type=int, required=True, help="ids in the vocabulary, special tokens included")
     parser.add_argument("--out", required=True, metavar="TOKENIZER_JSON", help="the file to write, local or gs://")
     parser.add_argument("--sample-docs", type=int, default=100_000,

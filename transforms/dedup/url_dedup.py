@@ -21,7 +21,6 @@ import functools
 from typing import List, Optional, Sequence
 from urllib.parse import urlsplit
 
-import apache_beam as beam
 import xxhash
 
 from thresher.transforms.base import ParamError, Step

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Union
+from typing import Dict, Union
 
 from thresher.transforms.base import DocumentStep, ParamError
 from thresher.transforms.document import Document
