@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--project", help="dataflow: GCP project")
     run.add_argument("--region", help="dataflow: region")
     run.add_argument("--temp-location", help="dataflow: gs:// temp location")
+    run.add_argument("--cache", nargs="?", const="", metavar="DIR",
+                     help="keep each input file's output of the document-local steps (read, extract, filters) "
+                          "in DIR (local or gs://; DIR left out: ~/.cache/thresher/prefix-cache) and reuse it: "
+                          "a rerun, or a run with later steps changed, reads and extracts only what is missing")
     run.add_argument("--quiet", action="store_true", help="no progress line and no summary table")
     run.add_argument("--verbose", action="store_true",
                      help="print every log line (Beam, workers, libraries) and the full traceback of a failure; "
@@ -253,7 +257,8 @@ def _run(args, extra: List[str]) -> int:
     started = time.time()
     args.output_dir = recipe.output.path  # for the line printed on Ctrl-C
     try:
-        stats = run_recipe(recipe, cfg, overwrite=args.overwrite, verbose=args.verbose, show_progress=not args.quiet)
+        stats = run_recipe(recipe, cfg, overwrite=args.overwrite, verbose=args.verbose, show_progress=not args.quiet,
+                           cache=_cache_dir(args.cache))
     except RunFailed as exc:
         print(redact(failure_line(exc.cause, exc.log_path, exc.where)), file=sys.stderr)
         return 1
@@ -264,6 +269,15 @@ def _run(args, extra: List[str]) -> int:
         print(redact(f"error: {stats.get('status_reason')}"), file=sys.stderr)
         return 1
     return 0 if stats is None or stats["balanced"] else 1
+
+
+def _cache_dir(given: Optional[str]) -> Optional[str]:
+    """``--cache``'s directory: None without the flag, the default one when it names none."""
+    if given is None:
+        return None
+    from thresher.pipelines.recipe.params import expand_home
+    from thresher.pipelines.run.prefix_cache import default_cache_dir
+    return expand_home(given) if given else default_cache_dir()
 
 
 def recipe_path(name: str) -> str:
