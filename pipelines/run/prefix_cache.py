@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import apache_beam as beam
 import orjson
 import xxhash
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from thresher.pipelines.recipe.plugins import step_class
 from thresher.pipelines.recipe.registry import STEPS
@@ -48,6 +48,7 @@ DONE = "DONE"
 DECIDING_PACKAGES = ("thresher", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "numpy",
                      "resiliparse")
 _HEAD = struct.Struct("<cI")  # record tag, payload length
+_RAW = CompressionTypes.UNCOMPRESSED  # not .zst by its name: the entry is checked as stored
 LOG = logging.getLogger("thresher.cache")
 
 
@@ -149,7 +150,7 @@ class _EntryWriter:
         self.directory, self.meta = directory, meta
         self.name = f"entry-{uuid.uuid4().hex}.zst"
         self.temp = FileSystems.join(directory, self.name + ".tmp")
-        self._raw = FileSystems.create(self.temp)
+        self._raw = FileSystems.create(self.temp, compression_type=_RAW)
         self._hash, self._bytes = xxhash.xxh64(), 0
         self._zstd = zstandard.ZstdCompressor(level=3).stream_writer(self, closefd=False)
 
@@ -189,7 +190,7 @@ def complete_entry(directory: str) -> Tuple[Optional[str], str]:
             done = json.loads(f.read().decode("utf-8"))
         path = FileSystems.join(directory, done["entry"])
         digest, size = xxhash.xxh64(), 0
-        with FileSystems.open(path) as f:
+        with FileSystems.open(path, compression_type=_RAW) as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
                 size += len(chunk)
@@ -241,7 +242,7 @@ class _PrefixFn(beam.DoFn):
 
     def _replay(self, entry: str):
         import zstandard
-        with FileSystems.open(entry) as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+        with FileSystems.open(entry, compression_type=_RAW) as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream:
             for tag, payload in _records(stream):
                 if tag == b"K":
                     yield self._coder.decode(payload)

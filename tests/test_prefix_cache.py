@@ -1,0 +1,157 @@
+"""The prefix cache (``thresher run --cache``): reruns read and extract only what is missing, and give
+what an uncached run gives; damaged or stale entries are never used."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import time
+
+import pytest
+
+from tests.test_faults import _read_ids, _thresher
+from thresher.pipelines.commands.cli import main
+
+RECIPE = """version: 1
+name: cache-test
+inputs:
+  web: {{paths: [{corpus}/*.warc.gz], format: warc}}
+steps:
+  - step: extract
+    favor_precision: {precision}
+  - step: gopher_repetition
+  - step: gopher_quality
+    min_stop_words: null
+  - step: exact_dedup
+  - step: minhash_dedup
+    threshold: {threshold}
+output:
+  path: out
+  rejected: true
+  order: shuffle
+"""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> pathlib.Path:
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
+    folder = tmp_path_factory.mktemp("corpus")
+    write_corpus(str(folder), pages=120, files=3)
+    return folder
+
+
+def _recipe(folder: pathlib.Path, corpus: pathlib.Path, threshold=0.8, precision="true") -> str:
+    path = folder / f"recipe-{threshold}-{precision}.yaml"
+    path.write_text(RECIPE.format(corpus=corpus, threshold=threshold, precision=precision))
+    return str(path)
+
+
+def _run(recipe: str, out: pathlib.Path, cache=None):
+    args = ["run", recipe, "--output", str(out), "--workers", "2", "--quiet", "--overwrite"]
+    if cache is not None:
+        args += ["--cache", str(cache)]
+    assert main(args) == 0
+    return json.loads((out / "stats.json").read_text())
+
+
+def _counts(stats):
+    """What must not depend on the cache: every count of the input and of each step."""
+    return (stats["input"]["documents"], stats["input"]["read_errors"], stats["input"]["skipped"],
+            stats["input"]["tokens"],
+            [(s["in"], s["out"], s["dropped"], s["errors"], s["tokens_out"]) for s in stats["steps"]],
+            stats["output"]["documents"], stats["errors_written"], stats["rejected_written"])
+
+
+def _same(out_a: pathlib.Path, out_b: pathlib.Path, stats_a, stats_b):
+    assert _counts(stats_a) == _counts(stats_b)
+    assert _read_ids(out_a / "data") == _read_ids(out_b / "data")
+    assert _read_ids(out_a / "rejected") == _read_ids(out_b / "rejected")
+
+
+def _entries(cache: pathlib.Path):
+    return sorted(cache.glob("*/*/DONE"))
+
+
+def test_cold_run_then_changed_dedup_extracts_nothing_and_changed_extraction_everything(tmp_path, corpus):
+    cache = tmp_path / "cache"
+    plain = _run(_recipe(tmp_path, corpus), tmp_path / "plain")
+    assert "cache" not in plain  # without --cache nothing changes
+    cold = _run(_recipe(tmp_path, corpus), tmp_path / "cold", cache)
+    assert cold["cache"] == {"files_from_cache": 0, "files_computed": 3, "entries_damaged": 0}
+    assert len(_entries(cache)) == 3 and cold["balanced"]
+    _same(tmp_path / "plain", tmp_path / "cold", plain, cold)
+
+    warm = _run(_recipe(tmp_path, corpus), tmp_path / "warm", cache)  # the same recipe again
+    assert warm["cache"]["files_from_cache"] == 3 and warm["cache"]["files_computed"] == 0
+    _same(tmp_path / "plain", tmp_path / "warm", plain, warm)
+
+    # a later step changed: every file from the cache, the same output as an uncached run of it
+    changed = _recipe(tmp_path, corpus, threshold=0.5)
+    dedup = _run(changed, tmp_path / "dedup", cache)
+    assert dedup["cache"] == {"files_from_cache": 3, "files_computed": 0, "entries_damaged": 0}
+    dedup_plain = _run(changed, tmp_path / "dedup_plain")
+    _same(tmp_path / "dedup", tmp_path / "dedup_plain", dedup, dedup_plain)
+    assert dedup["steps"][4]["dropped"] != cold["steps"][4]["dropped"]  # the threshold did change something
+
+    # an extraction setting changed: every file extracted again, three new entries
+    recall = _run(_recipe(tmp_path, corpus, precision="false"), tmp_path / "recall", cache)
+    assert recall["cache"] == {"files_from_cache": 0, "files_computed": 3, "entries_damaged": 0}
+    assert len(_entries(cache)) == 6
+
+
+def test_damaged_partial_and_stale_entries_are_computed_again(tmp_path, corpus):
+    cache = tmp_path / "cache"
+    recipe = _recipe(tmp_path, corpus)
+    first = _run(recipe, tmp_path / "first", cache)
+    done = _entries(cache)
+    entries = [d.parent / json.loads(d.read_text())["entry"] for d in done]
+    data = entries[0].read_bytes()
+    entries[0].write_bytes(data[: len(data) // 2])  # truncated: a crash while copying, a full disk
+    done[1].write_text('{"entry": "entr')  # a half-written marker
+    os.remove(done[2])  # a crash before the marker: the entry file is there, the marker is not
+    again = _run(recipe, tmp_path / "again", cache)
+    assert again["cache"] == {"files_from_cache": 0, "files_computed": 3, "entries_damaged": 2}
+    _same(tmp_path / "first", tmp_path / "again", first, again)
+    healed = _run(recipe, tmp_path / "healed", cache)
+    assert healed["cache"]["files_from_cache"] == 3
+
+    # a changed input file: a new key, so computed; the others still come from the cache
+    moved = tmp_path / "corpus"
+    moved.mkdir()
+    for f in sorted(corpus.glob("*.warc.gz")):
+        (moved / f.name).write_bytes(f.read_bytes())
+        os.utime(moved / f.name, (f.stat().st_atime, f.stat().st_mtime))
+    recipe = _recipe(tmp_path, moved)
+    _run(recipe, tmp_path / "moved", cache)  # another path: new entries
+    victim = sorted(moved.glob("*.warc.gz"))[1]
+    os.utime(victim, (time.time(), time.time() + 5))
+    touched = _run(recipe, tmp_path / "touched", cache)
+    assert touched["cache"] == {"files_from_cache": 2, "files_computed": 1, "entries_damaged": 0}
+
+
+def test_a_killed_run_resumes_from_the_cache_and_gives_an_uninterrupted_runs_output(tmp_path):
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
+    corpus = tmp_path / "corpus"
+    write_corpus(str(corpus), pages=400, files=2)  # a second file of ~5 s on one worker: time to kill it
+    recipe = _recipe(tmp_path, corpus)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    args = ["run", recipe, "--output", str(out), "--workers", "1", "--cache", str(cache)]
+    run = _thresher(*args)
+    deadline = time.time() + 120
+    while not _entries(cache) and run.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    if run.poll() is not None:
+        pytest.fail("the run ended before it was killed")
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    assert len(_entries(cache)) == 1 and not (out / "_SUCCESS").exists()
+
+    again = _thresher(*args)
+    text = again.communicate(timeout=300)[0].decode()
+    assert again.returncode == 0, text
+    assert "cache: 1 file(s) from the cache, 1 computed" in text
+    resumed = json.loads((out / "stats.json").read_text())
+    assert resumed["balanced"]
+    fresh = _run(recipe, tmp_path / "fresh")
+    _same(out, tmp_path / "fresh", resumed, fresh)
