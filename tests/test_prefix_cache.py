@@ -155,3 +155,48 @@ def test_a_killed_run_resumes_from_the_cache_and_gives_an_uninterrupted_runs_out
     assert resumed["balanced"]
     fresh = _run(recipe, tmp_path / "fresh")
     _same(out, tmp_path / "fresh", resumed, fresh)
+
+
+def test_two_writers_of_one_entry_leave_a_whole_one_and_a_crashed_writer_none(tmp_path):
+    from thresher.pipelines.run.prefix_cache import _EntryWriter, complete_entry
+    directory = str(tmp_path / "ab" / "abkey")
+    crashed = _EntryWriter(directory, {"file": "x"})
+    crashed.add(b"K", b"never committed")
+    assert complete_entry(directory) == (None, "missing")  # the crash left a .tmp and no DONE
+    first, second = _EntryWriter(directory, {"file": "x"}), _EntryWriter(directory, {"file": "x"})
+    for i in range(1000):  # interleaved, as two runs sharing the cache would
+        first.add(b"K", b"first %d" % i)
+        second.add(b"K", b"second %d" % i)
+    first.commit()
+    second.commit()
+    entry, why = complete_entry(directory)
+    assert why == "" and entry.endswith(second.name)  # the DONE written last names its own whole file
+    assert (tmp_path / "ab" / "abkey" / first.name).exists()  # the other is left for prune
+
+
+def test_cache_ls_and_prune(tmp_path, corpus, capsys):
+    cache = tmp_path / "cache"
+    _run(_recipe(tmp_path, corpus), tmp_path / "out", cache)
+    done = _entries(cache)
+    for age, marker in zip((3, 2, 1), done):  # made 3, 2 and 1 days ago
+        info = json.loads(marker.read_text())
+        marker.write_text(json.dumps({**info, "created_unix": time.time() - age * 86400}))
+    leftover = done[0].parent / "entry-crashed.zst.tmp"
+    leftover.write_bytes(b"x" * 100)
+    os.utime(leftover, (time.time() - 7200, time.time() - 7200))
+    capsys.readouterr()
+    assert main(["cache", "ls", "--cache", str(cache)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all("cache-test  web  " in line for line in lines[:3])
+    assert lines[3].startswith("3 entries, ") and "1 loose file(s), 100 B" in lines[3]
+    sizes = [json.loads(d.read_text())["bytes"] for d in done]
+
+    assert main(["cache", "prune", "--cache", str(cache), "--older-than", "50h"]) == 0
+    assert "removed 1 entries" in capsys.readouterr().out and not leftover.exists()
+    assert [d.exists() for d in done] == [False, True, True]
+    assert main(["cache", "prune", "--cache", str(cache), "--max-size", str(sizes[2] + 1000)]) == 0
+    assert [d.exists() for d in done] == [False, False, True]
+    assert main(["cache", "prune", "--cache", str(cache)]) == 2  # nothing said: one line, no traceback
+    assert "--older-than AGE and/or --max-size SIZE" in capsys.readouterr().err
+    again = _run(_recipe(tmp_path, corpus), tmp_path / "again", cache)
+    assert again["cache"] == {"files_from_cache": 1, "files_computed": 2, "entries_damaged": 0}

@@ -1,12 +1,14 @@
 """The ``thresher`` command line.
 
     thresher run RECIPE [--input GLOB ...] [--output DIR] [--runner local|portable|flink|dataflow]
-                        [--workers N] [--overwrite] [--allow-plugins] [--quiet] [--verbose] [-- extra Beam options]
+                        [--workers N] [--overwrite] [--cache [DIR]] [--allow-plugins] [--quiet] [--verbose]
+                        [-- extra Beam options]
 
 A run prints one progress line (in place on a terminal), the summary table, and on failure one line
 saying why (exit 1; Ctrl-C: exit 130); everything else goes to OUT/thresher.log (``--verbose``: also here).
     thresher validate RECIPE [--input [NAME=]GLOB ...] [--output DIR] [--param NAME=VALUE] [--allow-plugins]
     thresher steps
+    thresher cache ls|prune [--cache DIR] [--older-than AGE] [--max-size SIZE]
     thresher assets [--cache-dir DIR]
     thresher s-curve [--bands 14 --rows 8]
     thresher template-body ...   (Dataflow flex-template launch body, for schedulers)
@@ -107,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
     add_template_body_arguments(sub.add_parser(
         "template-body", help="print the Dataflow flexTemplates.launch request body (JSON) that runs a recipe"))
 
+    from thresher.pipelines.commands.cache_cmd import add_arguments as add_cache_arguments
+    add_cache_arguments(sub.add_parser(
+        "cache", help="the prefix cache of `run --cache`: list its entries (ls) or remove old ones (prune)"))
+
     curve = sub.add_parser("s-curve", help="print the MinHash LSH S-curve: P(candidate) by Jaccard similarity")
     curve.add_argument("--bands", type=int, default=14)
     curve.add_argument("--rows", type=int, default=8)
@@ -203,6 +209,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "report":
             from thresher.pipelines.report.datacard import run as report_run
             return report_run(args)
+        if args.command == "cache":
+            from thresher.pipelines.commands.cache_cmd import run as cache_run
+            return cache_run(args)
         if args.command == "template-body":
             from thresher.pipelines.commands.template import print_template_body
             return print_template_body(args)
