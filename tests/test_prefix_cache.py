@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests.gcs_emulator import BUCKET, gcs  # noqa: F401 (a fixture)
 from tests.test_faults import _read_ids, _thresher
 from thresher.pipelines.commands.cli import main
 
@@ -200,3 +201,22 @@ def test_cache_ls_and_prune(tmp_path, corpus, capsys):
     assert "--older-than AGE and/or --max-size SIZE" in capsys.readouterr().err
     again = _run(_recipe(tmp_path, corpus), tmp_path / "again", cache)
     assert again["cache"] == {"files_from_cache": 1, "files_computed": 2, "entries_damaged": 0}
+
+
+def test_a_cache_and_inputs_on_gcs(gcs, tmp_path, corpus, capsys):
+    bucket, _ = gcs
+    for path in sorted(corpus.glob("*.warc.gz")):
+        bucket.blob(f"cache-in/{path.name}").upload_from_filename(str(path))
+    cache = f"gs://{BUCKET}/prefix-cache"
+    recipe = tmp_path / "gcs.yaml"
+    recipe.write_text(RECIPE.format(corpus=f"gs://{BUCKET}/cache-in", threshold=0.8, precision="true"))
+    args = ["run", str(recipe), "--workers", "1", "--quiet", "--cache", cache]
+    assert main([*args, "--output", str(tmp_path / "cold")]) == 0
+    assert main([*args, "--output", str(tmp_path / "warm")]) == 0
+    cold, warm = (json.loads((tmp_path / name / "stats.json").read_text()) for name in ("cold", "warm"))
+    assert cold["cache"]["files_computed"] == 3 and warm["cache"]["files_from_cache"] == 3
+    _same(tmp_path / "cold", tmp_path / "warm", cold, warm)
+    assert len([b for b in bucket.list_blobs(prefix="prefix-cache/") if b.name.endswith("/DONE")]) == 3
+    capsys.readouterr()
+    assert main(["cache", "ls", "--cache", cache]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"3 entries, ")
