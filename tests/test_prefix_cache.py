@@ -85,6 +85,9 @@ def test_cold_run_then_changed_dedup_extracts_nothing_and_changed_extraction_eve
 
     warm = _run(_recipe(tmp_path, corpus), tmp_path / "warm", cache)  # the same recipe again
     assert warm["cache"]["files_from_cache"] == 3 and warm["cache"]["files_computed"] == 0
+    card = (tmp_path / "warm" / "report.md").read_text()
+    assert "3 input file(s) from the cache, 0 read and processed" in card  # the data card says so
+    assert "from the cache" not in (tmp_path / "plain" / "report.md").read_text()
     _same(tmp_path / "plain", tmp_path / "warm", plain, warm)
 
     # a later step changed: every file from the cache, the same output as an uncached run of it
