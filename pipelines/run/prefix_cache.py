@@ -315,7 +315,7 @@ class CachedPrefix(beam.PTransform):
 
     def __init__(self, root: str, recipe: Recipe, inp: InputSpec, steps: List[StepSpec], progress=None):
         super().__init__()
-        self.root, self.recipe, self.inp, self.steps, self.progress = root, recipe, inp, steps, progress
+        self.root, self.recipe, self.inp, self.steps, self.progress = str(root), recipe, inp, steps, progress
 
     def expand(self, pbegin):
         fingerprint = prefix_fingerprint(self.recipe, self.inp, self.steps)
