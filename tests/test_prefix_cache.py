@@ -24,6 +24,7 @@ steps:
   - step: gopher_repetition
   - step: gopher_quality
     min_stop_words: null
+    min_doc_words: {min_words}
   - step: exact_dedup
   - step: minhash_dedup
     threshold: {threshold}
@@ -42,9 +43,9 @@ def corpus(tmp_path_factory) -> pathlib.Path:
     return folder
 
 
-def _recipe(folder: pathlib.Path, corpus: pathlib.Path, threshold=0.8, precision="true") -> str:
-    path = folder / f"recipe-{threshold}-{precision}.yaml"
-    path.write_text(RECIPE.format(corpus=corpus, threshold=threshold, precision=precision))
+def _recipe(folder: pathlib.Path, corpus: pathlib.Path, threshold=0.8, precision="true", min_words=50) -> str:
+    path = folder / f"recipe-{threshold}-{precision}-{min_words}.yaml"
+    path.write_text(RECIPE.format(corpus=corpus, threshold=threshold, precision=precision, min_words=min_words))
     return str(path)
 
 
@@ -70,8 +71,24 @@ def _same(out_a: pathlib.Path, out_b: pathlib.Path, stats_a, stats_b):
     assert _read_ids(out_a / "rejected") == _read_ids(out_b / "rejected")
 
 
-def _entries(cache: pathlib.Path):
-    return sorted(cache.glob("*/*/DONE"))
+WHOLE, EXTRACTED = "02_gopher_quality", "00_extract"  # the entries kept after the prefix, after extraction
+
+
+def _after(done: pathlib.Path) -> str:
+    try:
+        return json.loads(done.read_text())["after"]
+    except ValueError:  # being written
+        return ""
+
+
+def _entries(cache: pathlib.Path, after: str = WHOLE):
+    return sorted(d for d in cache.glob("*/*/DONE") if _after(d) == after)
+
+
+def _cache(stats):
+    """(files whole from the cache, extracted from it, computed, damaged entries)."""
+    c = stats["cache"]
+    return c["files_from_cache"], c["files_partly_from_cache"], c["files_computed"], c["entries_damaged"]
 
 
 def test_cold_run_then_changed_dedup_extracts_nothing_and_changed_extraction_everything(tmp_path, corpus):
@@ -79,29 +96,41 @@ def test_cold_run_then_changed_dedup_extracts_nothing_and_changed_extraction_eve
     plain = _run(_recipe(tmp_path, corpus), tmp_path / "plain")
     assert "cache" not in plain  # without --cache nothing changes
     cold = _run(_recipe(tmp_path, corpus), tmp_path / "cold", cache)
-    assert cold["cache"] == {"files_from_cache": 0, "files_computed": 3, "entries_damaged": 0}
-    assert len(_entries(cache)) == 3 and cold["balanced"]
+    assert _cache(cold) == (0, 0, 3, 0)
+    assert len(_entries(cache)) == 3 and len(_entries(cache, EXTRACTED)) == 3 and cold["balanced"]
     _same(tmp_path / "plain", tmp_path / "cold", plain, cold)
 
     warm = _run(_recipe(tmp_path, corpus), tmp_path / "warm", cache)  # the same recipe again
-    assert warm["cache"]["files_from_cache"] == 3 and warm["cache"]["files_computed"] == 0
+    assert _cache(warm) == (3, 0, 0, 0)
     card = (tmp_path / "warm" / "report.md").read_text()
-    assert "3 input file(s) from the cache, 0 read and processed" in card  # the data card says so
+    assert "3 input file(s) from the cache, 0 extracted text from it, 0 read and processed" in card  # the data card says so
     assert "from the cache" not in (tmp_path / "plain" / "report.md").read_text()
     _same(tmp_path / "plain", tmp_path / "warm", plain, warm)
 
     # a later step changed: every file from the cache, the same output as an uncached run of it
     changed = _recipe(tmp_path, corpus, threshold=0.5)
     dedup = _run(changed, tmp_path / "dedup", cache)
-    assert dedup["cache"] == {"files_from_cache": 3, "files_computed": 0, "entries_damaged": 0}
+    assert _cache(dedup) == (3, 0, 0, 0)
     dedup_plain = _run(changed, tmp_path / "dedup_plain")
     _same(tmp_path / "dedup", tmp_path / "dedup_plain", dedup, dedup_plain)
     assert dedup["steps"][4]["dropped"] != cold["steps"][4]["dropped"]  # the threshold did change something
 
-    # an extraction setting changed: every file extracted again, three new entries
+    # a filter changed: the extracted text from the cache, the filters run again, the same output as uncached
+    filters = _recipe(tmp_path, corpus, min_words=150)
+    words = _run(filters, tmp_path / "words", cache)
+    assert _cache(words) == (0, 3, 0, 0)
+    words_plain = _run(filters, tmp_path / "words_plain")
+    _same(tmp_path / "words", tmp_path / "words_plain", words, words_plain)
+    assert words["steps"][2]["dropped"] != cold["steps"][2]["dropped"]
+    assert len(_entries(cache)) == 6 and len(_entries(cache, EXTRACTED)) == 3  # the new whole-prefix ones
+    words_again = _run(filters, tmp_path / "words_again", cache)
+    assert _cache(words_again) == (3, 0, 0, 0)
+    _same(tmp_path / "words_again", tmp_path / "words_plain", words_again, words_plain)
+
+    # an extraction setting changed: every file extracted again, new entries at both places
     recall = _run(_recipe(tmp_path, corpus, precision="false"), tmp_path / "recall", cache)
-    assert recall["cache"] == {"files_from_cache": 0, "files_computed": 3, "entries_damaged": 0}
-    assert len(_entries(cache)) == 6
+    assert _cache(recall) == (0, 0, 3, 0)
+    assert len(_entries(cache)) == 9 and len(_entries(cache, EXTRACTED)) == 6
 
 
 def test_damaged_partial_and_stale_entries_are_computed_again(tmp_path, corpus):
@@ -115,10 +144,22 @@ def test_damaged_partial_and_stale_entries_are_computed_again(tmp_path, corpus):
     done[1].write_text('{"entry": "entr')  # a half-written marker
     os.remove(done[2])  # a crash before the marker: the entry file is there, the marker is not
     again = _run(recipe, tmp_path / "again", cache)
-    assert again["cache"] == {"files_from_cache": 0, "files_computed": 3, "entries_damaged": 2}
+    assert _cache(again) == (0, 3, 0, 2)  # from the entries kept after extraction
     _same(tmp_path / "first", tmp_path / "again", first, again)
     healed = _run(recipe, tmp_path / "healed", cache)
-    assert healed["cache"]["files_from_cache"] == 3
+    assert _cache(healed) == (3, 0, 0, 0)
+    _same(tmp_path / "first", tmp_path / "healed", first, healed)  # entries written when resuming are whole
+
+    # the same at the entry kept after extraction: the file is read and extracted again
+    extracted = _entries(cache, EXTRACTED)[0]
+    file = json.loads(extracted.read_text())["file"]
+    entry = extracted.parent / json.loads(extracted.read_text())["entry"]
+    entry.write_bytes(entry.read_bytes()[:-10])
+    whole = [d for d in _entries(cache) if json.loads(d.read_text())["file"] == file]
+    os.remove(whole[0])
+    damaged = _run(recipe, tmp_path / "damaged", cache)
+    assert _cache(damaged) == (2, 0, 1, 1)
+    _same(tmp_path / "first", tmp_path / "damaged", first, damaged)
 
     # a changed input file: a new key, so computed; the others still come from the cache
     moved = tmp_path / "corpus"
@@ -131,7 +172,7 @@ def test_damaged_partial_and_stale_entries_are_computed_again(tmp_path, corpus):
     victim = sorted(moved.glob("*.warc.gz"))[1]
     os.utime(victim, (time.time(), time.time() + 5))
     touched = _run(recipe, tmp_path / "touched", cache)
-    assert touched["cache"] == {"files_from_cache": 2, "files_computed": 1, "entries_damaged": 0}
+    assert _cache(touched) == (2, 0, 1, 0)
 
 
 def test_a_killed_run_resumes_from_the_cache_and_gives_an_uninterrupted_runs_output(tmp_path):
@@ -154,7 +195,7 @@ def test_a_killed_run_resumes_from_the_cache_and_gives_an_uninterrupted_runs_out
     again = _thresher(*args)
     text = again.communicate(timeout=300)[0].decode()
     assert again.returncode == 0, text
-    assert "cache: 1 file(s) from the cache, 1 computed" in text
+    assert "cache: 1 file(s) from the cache, 0 extracted from it, 1 computed" in text
     resumed = json.loads((out / "stats.json").read_text())
     assert resumed["balanced"]
     fresh = _run(recipe, tmp_path / "fresh")
@@ -181,8 +222,9 @@ def test_two_writers_of_one_entry_leave_a_whole_one_and_a_crashed_writer_none(tm
 def test_cache_ls_and_prune(tmp_path, corpus, capsys):
     cache = tmp_path / "cache"
     _run(_recipe(tmp_path, corpus), tmp_path / "out", cache)
-    done = _entries(cache)
-    for age, marker in zip((3, 2, 1), done):  # made 3, 2 and 1 days ago
+    done = sorted(cache.glob("*/*/DONE"))  # 3 files x (after the prefix, after extraction)
+    assert len(done) == 6
+    for age, marker in zip((6, 5, 4, 3, 2, 1), done):  # made 6 ... 1 days ago
         info = json.loads(marker.read_text())
         marker.write_text(json.dumps({**info, "created_unix": time.time() - age * 86400}))
     leftover = done[0].parent / "entry-crashed.zst.tmp"
@@ -191,19 +233,19 @@ def test_cache_ls_and_prune(tmp_path, corpus, capsys):
     capsys.readouterr()
     assert main(["cache", "ls", "--cache", str(cache)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 4 and all("cache-test  web  " in line for line in lines[:3])
-    assert lines[3].startswith("3 entries, ") and "1 loose file(s), 100 B" in lines[3]
+    assert len(lines) == 7 and all("cache-test  web  " in line for line in lines[:6])
+    assert lines[6].startswith("6 entries, ") and "1 loose file(s), 100 B" in lines[6]
     sizes = [json.loads(d.read_text())["bytes"] for d in done]
 
     assert main(["cache", "prune", "--cache", str(cache), "--older-than", "50h"]) == 0
-    assert "removed 1 entries" in capsys.readouterr().out and not leftover.exists()
-    assert [d.exists() for d in done] == [False, True, True]
-    assert main(["cache", "prune", "--cache", str(cache), "--max-size", str(sizes[2] + 1000)]) == 0
-    assert [d.exists() for d in done] == [False, False, True]
+    assert "removed 4 entries" in capsys.readouterr().out and not leftover.exists()
+    assert [d.exists() for d in done] == [False] * 4 + [True, True]
+    assert main(["cache", "prune", "--cache", str(cache), "--max-size", str(sizes[5] + 1000)]) == 0
+    assert [d.exists() for d in done] == [False] * 5 + [True]
     assert main(["cache", "prune", "--cache", str(cache)]) == 2  # nothing said: one line, no traceback
     assert "--older-than AGE and/or --max-size SIZE" in capsys.readouterr().err
     again = _run(_recipe(tmp_path, corpus), tmp_path / "again", cache)
-    assert again["cache"] == {"files_from_cache": 1, "files_computed": 2, "entries_damaged": 0}
+    assert sum(_cache(again)[:3]) == 3 and _cache(again)[2] >= 2 and again["balanced"]
 
 
 def test_a_cache_and_inputs_on_gcs(gcs, tmp_path, corpus, capsys):
@@ -212,14 +254,14 @@ def test_a_cache_and_inputs_on_gcs(gcs, tmp_path, corpus, capsys):
         bucket.blob(f"cache-in/{path.name}").upload_from_filename(str(path))
     cache = f"gs://{BUCKET}/prefix-cache"
     recipe = tmp_path / "gcs.yaml"
-    recipe.write_text(RECIPE.format(corpus=f"gs://{BUCKET}/cache-in", threshold=0.8, precision="true"))
+    recipe.write_text(RECIPE.format(corpus=f"gs://{BUCKET}/cache-in", threshold=0.8, precision="true", min_words=50))
     args = ["run", str(recipe), "--workers", "1", "--quiet", "--cache", cache]
     assert main([*args, "--output", str(tmp_path / "cold")]) == 0
     assert main([*args, "--output", str(tmp_path / "warm")]) == 0
     cold, warm = (json.loads((tmp_path / name / "stats.json").read_text()) for name in ("cold", "warm"))
     assert cold["cache"]["files_computed"] == 3 and warm["cache"]["files_from_cache"] == 3
     _same(tmp_path / "cold", tmp_path / "warm", cold, warm)
-    assert len([b for b in bucket.list_blobs(prefix="prefix-cache/") if b.name.endswith("/DONE")]) == 3
+    assert len([b for b in bucket.list_blobs(prefix="prefix-cache/") if b.name.endswith("/DONE")]) == 6
     capsys.readouterr()
     assert main(["cache", "ls", "--cache", cache]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].startswith(f"3 entries, ")
+    assert capsys.readouterr().out.splitlines()[-1].startswith("6 entries, ")

@@ -86,8 +86,9 @@ def _cache_line(cache) -> Any:
     if not cache:
         return None
     damaged = cache.get("entries_damaged", 0)
-    return (f"{cache['files_from_cache']} input file(s) from the cache, {cache['files_computed']} read and "
-            f"processed" + (f" ({damaged} damaged entries replaced)" if damaged else ""))
+    return (f"{cache['files_from_cache']} input file(s) from the cache, {cache.get('files_partly_from_cache', 0)} "
+            f"extracted text from it, {cache['files_computed']} read and processed"
+            + (f" ({damaged} damaged entries replaced)" if damaged else ""))
 
 
 def _provenance(stats: Dict[str, Any]) -> List[Block]:

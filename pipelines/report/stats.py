@@ -118,14 +118,15 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
 
 
 def cache_stats(counts: Dict[keys.CountKey, int]) -> Dict[str, Any] | None:
-    """Input files the prefix cache gave (``files_from_cache``), computed (and stored), and whose entry
-    was damaged (computed again); None when the run used no cache."""
+    """Input files the prefix cache gave whole (``files_from_cache``), gave extracted (the steps after
+    extraction run again: ``files_partly_from_cache``), computed (and stored), and damaged entries
+    (computed again); None when the run used no cache."""
     found = {key: n for key, n in counts.items() if key.kind == "cache"}
     if not found:
         return None
     total = lambda detail: sum(n for key, n in found.items() if key.detail == detail)
-    return {"files_from_cache": total("hit"), "files_computed": total("computed"),
-            "entries_damaged": total("corrupt")}
+    return {"files_from_cache": total("hit"), "files_partly_from_cache": total("partial"),
+            "files_computed": total("computed"), "entries_damaged": total("corrupt")}
 
 
 def run_facts(run: Dict[str, Any]) -> Dict[str, Any]:
@@ -250,7 +251,8 @@ def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
         lines.append(tokens_line(stats["tokens"]))
     if stats.get("cache"):
         c = stats["cache"]
-        lines.append(f"cache: {c['files_from_cache']} file(s) from the cache, {c['files_computed']} computed"
+        lines.append(f"cache: {c['files_from_cache']} file(s) from the cache, {c['files_partly_from_cache']} "
+                     f"extracted from it, {c['files_computed']} computed"
                      + (f" ({c['entries_damaged']} damaged entries replaced)" if c["entries_damaged"] else ""))
     if wall_s:
         lines.append(f"time: {wall_s:.1f} s, {inp['total'] / wall_s:.1f} input docs/s")

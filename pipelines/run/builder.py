@@ -106,7 +106,8 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
     sources = []
     for name, inp in recipe.inputs.items():
         if cached:  # read and the document-local prefix, file by file through the cache
-            got = pipeline | f"cached_{name}" >> CachedPrefix(cache, recipe, inp, recipe.steps[:cached], progress)
+            got = pipeline | f"cached_{name}" >> CachedPrefix(cache, recipe, inp, recipe.steps[:cached], progress,
+                                                                 boundaries=(per_input,))
             counts.append(got[COUNTS])
             errors.append(got[ERRORS])
             rejected.append(got[REJECTED] | f"rejected_{name}" >> beam.Values())

@@ -202,14 +202,18 @@ def complete_entry(directory: str) -> Tuple[Optional[str], str]:
 
 
 class _PrefixFn(beam.DoFn):
-    """One input file through the prefix: replayed from its cache entry when that is whole, else
-    read and processed (``_ReadFileFn`` and ``_DocumentStepFn``, as without the cache) and written."""
+    """One input file through the prefix, from its last whole entry: replayed when that is the entry of
+    the whole prefix; else the rest (after extraction, or everything: ``_ReadFileFn`` and
+    ``_DocumentStepFn``, as without the cache) computed, and the missing entries written."""
 
-    def __init__(self, root: str, inp: InputSpec, steps: List[StepSpec], keep_rejected: bool, meta, progress=None):
+    def __init__(self, root: str, inp: InputSpec, steps: List[StepSpec], boundaries: List[int],
+                 keep_rejected: bool, meta, progress=None):
         self._root, self._source, self._keep_rejected, self._meta = root, inp.name, keep_rejected, meta
+        self._boundaries = boundaries  # step positions an entry is kept after, ascending; the last: len(steps)
         self._reader = _ReadFileFn(inp.name, inp.format, Fields(text=inp.text_field, id=inp.id_field,
                                    url=inp.url_field, date=inp.date_field), progress)
         self._steps = [(spec.index, _DocumentStepFn(step_class(spec, STEPS)(**spec.params))) for spec in steps]
+        self._labels = [spec.label for spec in steps]
 
     def setup(self):
         self._reader.setup()
@@ -221,63 +225,49 @@ class _PrefixFn(beam.DoFn):
         for _, fn in self._steps:
             fn.teardown()
 
-    def process(self, item: Tuple[str, str]):
-        path, key = item
-        directory = entry_dir(self._root, key)
-        entry, why = complete_entry(directory)
-        name = self._source
-        if entry is not None:
-            yield from self._replay(entry)
-            yield beam.pvalue.TaggedOutput(COUNTS, (keys.CountKey("cache", name, "files", "hit"), 1))
+    def _count(self, what: str):
+        return beam.pvalue.TaggedOutput(COUNTS, (keys.CountKey("cache", self._source, "files", what), 1))
+
+    def process(self, item: Tuple[str, List[str]]):
+        path, entry_keys = item
+        found = None  # (boundary's position in self._boundaries, entry file)
+        for at in reversed(range(len(entry_keys))):
+            entry, why = complete_entry(entry_dir(self._root, entry_keys[at]))
+            if entry is not None:
+                found = (at, entry)
+                break
+            if why != "missing":
+                LOG.warning("thresher: cache entry of %s is %s: computing it again", path, why)
+                yield self._count("corrupt")
+        if found and found[0] == len(entry_keys) - 1:
+            yield from self._replay(found[1])
+            yield self._count("hit")
             totals = self._reader._totals
             totals[0] += 1
             if self._reader._progress:
                 self._reader._progress(*totals, path, force=True)
             return
-        if why != "missing":
-            LOG.warning("thresher: cache entry of %s is %s: computing it again", path, why)
-            yield beam.pvalue.TaggedOutput(COUNTS, (keys.CountKey("cache", name, "files", "corrupt"), 1))
-        yield from self._compute(path, directory)
-        yield beam.pvalue.TaggedOutput(COUNTS, (keys.CountKey("cache", name, "files", "computed"), 1))
-
-    def _replay(self, entry: str):
-        import zstandard
-        with FileSystems.open(entry, compression_type=_RAW) as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream:
-            for tag, payload in _records(stream):
-                if tag == b"K":
-                    yield self._coder.decode(payload)
-                elif tag == b"R":
-                    index, = struct.unpack_from("<I", payload)
-                    yield beam.pvalue.TaggedOutput(REJECTED, (index, self._coder.decode(payload[4:])))
-                elif tag == b"E":
-                    yield beam.pvalue.TaggedOutput(ERRORS, orjson.loads(payload))
-                elif tag == b"C":
-                    for key, n in orjson.loads(payload):
-                        yield beam.pvalue.TaggedOutput(COUNTS, (keys.CountKey(*key), n))
-
-    def _compute(self, path: str, directory: str):
-        counts: Counter = Counter()
-        try:
-            writer = _EntryWriter(directory, {**self._meta, "file": path})
-        except Exception as exc:  # the cache is best effort: the run goes on without it
-            LOG.warning("thresher: cannot write the cache entry of %s: %s", path, exc)
-            writer = None
-        name = self._source
-        for item in self._reader.process(path):
-            if isinstance(item, beam.pvalue.TaggedOutput) and item.tag == REPORT:
-                counts[keys.read_skipped(name, item.value[0])] += item.value[1]
-                continue
-            if isinstance(item, beam.pvalue.TaggedOutput):  # a read error
-                counts[keys.read_errors(name)] += 1
-                writer and writer.add(b"E", orjson.dumps(item.value))
-                yield item
-                continue
-            counts[keys.read_docs(name)] += 1
-            counts[keys.read_docs(name).tokens()] += estimate_tokens(item.text)
-            yield from self._chain(item, 0, counts, writer)
-        if writer is not None:
+        start = found[0] + 1 if found else 0
+        writers = {}
+        for at in range(start, len(entry_keys)):
             try:
-                writer.add(b"C", orjson.dumps([[list(k), n] for k, n in counts.items()]))
+                boundary = self._boundaries[at]
+                writers[boundary] = _EntryWriter(entry_dir(self._root, entry_keys[at]),
+                                                 {**self._meta, "file": path, "after": self._labels[boundary - 1]})
+            except Exception as exc:  # the cache is best effort: the run goes on without it
+                LOG.warning("thresher: cannot write the cache entry of %s: %s", path, exc)
+        counts: Counter = Counter()
+        if found:
+            yield from self._resume(found[1], self._boundaries[found[0]], writers, counts)
+            yield self._count("partial")
+        else:
+            yield from self._compute(path, writers, counts)
+            yield self._count("computed")
+        for boundary, writer in writers.items():
+            within = {spec_index for spec_index, _ in self._steps[:boundary]}
+            try:
+                writer.add(b"C", orjson.dumps([[list(k), n] for k, n in counts.items()
+                                               if k.kind == "read" or k.owner in within]))
                 writer.commit()
             except Exception as exc:
                 LOG.warning("thresher: cannot write the cache entry of %s: %s", path, exc)
@@ -285,10 +275,69 @@ class _PrefixFn(beam.DoFn):
         for key, n in counts.items():
             yield beam.pvalue.TaggedOutput(COUNTS, (key, n))
 
-    def _chain(self, doc, at: int, counts: Counter, writer):
-        """``doc`` through the prefix's steps from the ``at``-th on."""
+    def _entry_records(self, entry: str):
+        import zstandard
+        with FileSystems.open(entry, compression_type=_RAW) as raw, \
+                zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+            yield from _records(stream)
+
+    def _replay(self, entry: str):
+        for tag, payload in self._entry_records(entry):
+            if tag == b"K":
+                yield self._coder.decode(payload)
+            elif tag == b"R":
+                index, = struct.unpack_from("<I", payload)
+                yield beam.pvalue.TaggedOutput(REJECTED, (index, self._coder.decode(payload[4:])))
+            elif tag == b"E":
+                yield beam.pvalue.TaggedOutput(ERRORS, orjson.loads(payload))
+            elif tag == b"C":
+                for key, n in orjson.loads(payload):
+                    yield beam.pvalue.TaggedOutput(COUNTS, (keys.CountKey(*key), n))
+
+    def _resume(self, entry: str, boundary: int, writers, counts: Counter):
+        """The entry kept after step position ``boundary``, its documents through the steps after it."""
+        for tag, payload in self._entry_records(entry):
+            if tag == b"K":
+                yield from self._chain(self._coder.decode(payload), boundary, counts, writers)
+                continue
+            if tag == b"C":  # the counts so far: the new entries get them with their own, in one record
+                counts.update({keys.CountKey(*key): n for key, n in orjson.loads(payload)})
+                continue
+            for writer in writers.values():
+                writer.add(tag, payload)
+            if tag == b"R":
+                index, = struct.unpack_from("<I", payload)
+                yield beam.pvalue.TaggedOutput(REJECTED, (index, self._coder.decode(payload[4:])))
+            elif tag == b"E":
+                yield beam.pvalue.TaggedOutput(ERRORS, orjson.loads(payload))
+
+    def _compute(self, path: str, writers, counts: Counter):
+        name = self._source
+        for item in self._reader.process(path):
+            if isinstance(item, beam.pvalue.TaggedOutput) and item.tag == REPORT:
+                counts[keys.read_skipped(name, item.value[0])] += item.value[1]
+                continue
+            if isinstance(item, beam.pvalue.TaggedOutput):  # a read error
+                counts[keys.read_errors(name)] += 1
+                self._add(writers, -1, b"E", orjson.dumps(item.value))
+                yield item
+                continue
+            counts[keys.read_docs(name)] += 1
+            counts[keys.read_docs(name).tokens()] += estimate_tokens(item.text)
+            yield from self._chain(item, 0, counts, writers)
+
+    @staticmethod
+    def _add(writers, position: int, tag: bytes, payload: bytes) -> None:
+        """A record made at step ``position`` (-1: the reader) goes to the entries kept after it."""
+        for boundary, writer in writers.items():
+            if boundary > position:
+                writer.add(tag, payload)
+
+    def _chain(self, doc, at: int, counts: Counter, writers):
+        """``doc`` through the prefix's steps from position ``at`` on."""
+        if at in writers:
+            writers[at].add(b"K", self._coder.encode(doc))
         if at == len(self._steps):
-            writer and writer.add(b"K", self._coder.encode(doc))
             yield doc
             return
         index, fn = self._steps[at]
@@ -296,38 +345,42 @@ class _PrefixFn(beam.DoFn):
             if isinstance(out, beam.pvalue.TaggedOutput) and out.tag == REJECTED:
                 counts[keys.dropped(index, out.value.annotations.get("drop_reason", "?"))] += 1
                 if self._keep_rejected:
-                    writer and writer.add(b"R", struct.pack("<I", index) + self._coder.encode(out.value))
+                    self._add(writers, at, b"R", struct.pack("<I", index) + self._coder.encode(out.value))
                     yield beam.pvalue.TaggedOutput(REJECTED, (index, out.value))
             elif isinstance(out, beam.pvalue.TaggedOutput):
                 counts[keys.step_errors(index)] += 1
-                writer and writer.add(b"E", orjson.dumps(out.value))
+                self._add(writers, at, b"E", orjson.dumps(out.value))
                 yield out
             else:
                 counts[keys.step_out(index)] += 1
                 counts[keys.step_out(index).tokens()] += estimate_tokens(out.text)
-                yield from self._chain(out, at + 1, counts, writer)
+                yield from self._chain(out, at + 1, counts, writers)
 
 
 class CachedPrefix(beam.PTransform):
-    """Input ``inp`` through ``steps`` (the cached prefix), file by file through the cache at ``root``.
-    Returns ``{kept: Document, rejected: (step index, Document), errors: dict, counts: (CountKey, n)}``;
-    the files are listed, and their keys made, when the pipeline is built."""
+    """Input ``inp`` through ``steps`` (the cached prefix), file by file through the cache at ``root``;
+    an entry is kept after the whole prefix and after each position in ``boundaries`` (after
+    extraction: a changed filter then extracts nothing). Returns ``{kept: Document, rejected: (step
+    index, Document), errors: dict, counts: (CountKey, n)}``; files are listed, and keyed, at build time."""
 
-    def __init__(self, root: str, recipe: Recipe, inp: InputSpec, steps: List[StepSpec], progress=None):
+    def __init__(self, root: str, recipe: Recipe, inp: InputSpec, steps: List[StepSpec], progress=None,
+                 boundaries: Tuple[int, ...] = ()):
         super().__init__()
         self.root, self.recipe, self.inp, self.steps, self.progress = str(root), recipe, inp, steps, progress
+        self.boundaries = sorted({b for b in boundaries if 0 < b < len(steps)} | {len(steps)})
 
     def expand(self, pbegin):
-        fingerprint = prefix_fingerprint(self.recipe, self.inp, self.steps)
+        prints = [prefix_fingerprint(self.recipe, self.inp, self.steps[:b]) for b in self.boundaries]
         items, seen = [], set()
         for result in FileSystems.match(list(self.inp.paths)):
             for meta in sorted(result.metadata_list, key=lambda m: m.path):
                 if meta.path not in seen:
                     seen.add(meta.path)
-                    items.append((meta.path, entry_key(fingerprint, file_identity(meta))))
-        meta = {"recipe": self.recipe.name or self.recipe.file, "source": self.inp.name,
-                "steps": [s.step for s in self.steps]}
-        fn = _PrefixFn(self.root, self.inp, self.steps, self.recipe.output.rejected.enabled, meta, self.progress)
+                    identity = file_identity(meta)
+                    items.append((meta.path, [entry_key(p, identity) for p in prints]))
+        meta = {"recipe": self.recipe.name or self.recipe.file, "source": self.inp.name}
+        fn = _PrefixFn(self.root, self.inp, self.steps, self.boundaries, self.recipe.output.rejected.enabled, meta,
+                       self.progress)
         outputs = (pbegin
                    | "Files" >> beam.Create(items)
                    | "OneFilePerWorkItem" >> beam.Reshuffle()
