@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import PROJECT_ROOT, REAL_PAGES, split_warc  # noqa: E402
 
 
-def run(inputs, out: Path, blocklists: Path, workers: int, cache=None, threshold=None):
+def run(inputs, out: Path, blocklists: Path, workers: int, cache=None, threshold=None, min_words=None):
     from thresher.pipelines.recipe.model import load_recipe
     from thresher.pipelines.recipe.registry import STEPS
     from thresher.pipelines.run.execute import apply_overrides, run_recipe
@@ -32,6 +32,10 @@ def run(inputs, out: Path, blocklists: Path, workers: int, cache=None, threshold
         for spec in recipe.steps:
             if spec.step == "minhash_dedup":
                 spec.params["threshold"] = threshold
+    if min_words is not None:
+        for spec in recipe.steps:
+            if spec.step == "gopher_quality":
+                spec.params["min_doc_words"] = min_words
     started = time.perf_counter()
     stats = run_recipe(recipe, RunnerConfig(workers=workers), overwrite=True, verbose=False, cache=cache)
     return time.perf_counter() - started, stats
@@ -54,6 +58,7 @@ def main():
         plain, stats = run(every, tmp / "plain", blocklists, w)
         cold, cold_stats = run(every, tmp / "cold", blocklists, w, tmp / "cache")
         dedup, dedup_stats = run(every, tmp / "dedup", blocklists, w, tmp / "cache", threshold=0.7)
+        words, words_stats = run(every, tmp / "words", blocklists, w, tmp / "cache", min_words=100)
         run(files[:4], tmp / "half", blocklists, w, tmp / "cache2")  # what a run killed at half leaves
         resumed, resumed_stats = run(every, tmp / "resumed", blocklists, w, tmp / "cache2")
         size = sum(p.stat().st_size for p in (tmp / "cache").rglob("*") if p.is_file())
@@ -62,6 +67,7 @@ def main():
         print(f"without the cache:            {plain:6.1f} s")
         print(f"cold, writing the cache:      {cold:6.1f} s  {cold_stats['cache']}")
         print(f"dedup threshold 0.8 -> 0.7:   {dedup:6.1f} s  {dedup_stats['cache']}  ({cold / dedup:.1f}x faster)")
+        print(f"gopher min_doc_words 50->100: {words:6.1f} s  {words_stats['cache']}  ({cold / words:.1f}x faster)")
         print(f"resumed after 4 of 8 files:   {resumed:6.1f} s  {resumed_stats['cache']}  ({resumed / cold:.2f} of cold)")
         print(f"cache {size / 2**20:.1f} MiB for {in_size / 2**20:.1f} MiB of input ({size / in_size:.1%})")
         assert cold_stats["balanced"] and dedup_stats["balanced"] and resumed_stats["balanced"]

@@ -4,12 +4,15 @@ one entry per input file, so that a rerun reads and extracts only the files whos
 The prefix is the longest run of leading ``DocumentStep``s (read -> extract -> filters -> annotations,
 up to the first step that needs the corpus). An entry holds the file's kept documents, its error
 records, the rejected documents when the recipe writes them, and the file's counts (read documents,
-errors and skipped records; per step out, dropped by reason, errors, tokens).
+errors and skipped records; per step out, dropped by reason, errors, tokens). An entry is kept
+after the whole prefix and after extraction (when steps follow it in the prefix): a run with a
+changed filter takes the extracted text from the cache and runs only the steps after it.
 
 The key (``entry_key``) is a SHA-256 of the file's identity (``file_identity``) and of the prefix's
 fingerprint (``prefix_fingerprint``): the input's settings, each prefix step with every resolved
-parameter, the identity of model files the steps name, and the versions of the packages that
-decide the result. Layout: ``DIR/ab/<key>/entry-<uuid>.zst`` (written as ``.tmp``, then renamed)
+parameter, the identity of model files the steps name, the versions of the packages that decide
+the result, and a hash of the steps' source (``code_hash``: Thresher's version does not change with
+every edit). Layout: ``DIR/ab/<key>/entry-<uuid>.zst`` (written as ``.tmp``, then renamed)
 and ``DIR/ab/<key>/DONE`` (JSON: which entry file, its size and xxh64), written last. An entry
 is used only when DONE parses and names a file of that size and checksum; anything else is
 reported (a warning, the ``corrupt`` count) and the file is computed again. Two runs writing the
@@ -78,6 +81,23 @@ def versions() -> Dict[str, str]:
     return found
 
 
+def code_hash(steps: List[StepSpec]) -> str:
+    """SHA-256 of the source of ``thresher.transforms`` (readers, steps, Document) and of the modules
+    of plugin steps: a changed step invalidates entries even while the package version stays."""
+    import hashlib
+    import inspect
+    import pathlib
+
+    import thresher.transforms as transforms
+    root = pathlib.Path(transforms.__file__).parent
+    files = sorted(root.rglob("*.py"))
+    files += [pathlib.Path(inspect.getfile(step_class(spec, STEPS))) for spec in steps]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.name).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def file_identity(meta) -> Dict[str, Any]:
     """Path, size and modification time from ``FileSystems.match``; on object stores also
     ``FileSystems.checksum`` (gs://: the object's checksum), which changes with the content."""
@@ -116,7 +136,7 @@ def prefix_fingerprint(recipe: Recipe, inp: InputSpec, steps: List[StepSpec]) ->
         described.append({"step": spec.step, "params": params, "files": _model_files(spec, params)})
     return {"format_version": FORMAT_VERSION, "source": inp.name, "format": inp.format,
             "fields": [inp.text_field, inp.id_field, inp.url_field, inp.date_field], "steps": described,
-            "versions": versions(), "rejected": recipe.output.rejected.enabled}
+            "versions": versions(), "code": code_hash(steps), "rejected": recipe.output.rejected.enabled}
 
 
 def entry_key(fingerprint: Dict[str, Any], identity: Dict[str, Any]) -> str:
