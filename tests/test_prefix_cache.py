@@ -203,12 +203,12 @@ def test_a_killed_run_resumes_from_the_cache_and_gives_an_uninterrupted_runs_out
 
 
 def test_two_writers_of_one_entry_leave_a_whole_one_and_a_crashed_writer_none(tmp_path):
-    from thresher.pipelines.run.prefix_cache import _EntryWriter, complete_entry
+    from thresher.pipelines.run.cache_entries import EntryWriter, complete_entry
     directory = str(tmp_path / "ab" / "abkey")
-    crashed = _EntryWriter(directory, {"file": "x"})
+    crashed = EntryWriter(directory, {"file": "x"})
     crashed.add(b"K", b"never committed")
     assert complete_entry(directory) == (None, "missing")  # the crash left a .tmp and no DONE
-    first, second = _EntryWriter(directory, {"file": "x"}), _EntryWriter(directory, {"file": "x"})
+    first, second = EntryWriter(directory, {"file": "x"}), EntryWriter(directory, {"file": "x"})
     for i in range(1000):  # interleaved, as two runs sharing the cache would
         first.add(b"K", b"first %d" % i)
         second.add(b"K", b"second %d" % i)
@@ -265,3 +265,12 @@ def test_a_cache_and_inputs_on_gcs(gcs, tmp_path, corpus, capsys):
     capsys.readouterr()
     assert main(["cache", "ls", "--cache", cache]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("6 entries, ")
+
+
+def test_a_local_cache_is_refused_on_dataflow(tmp_path, corpus, capsys):
+    args = ["run", _recipe(tmp_path, corpus), "--output", str(tmp_path / "out"), "--runner", "dataflow",
+            "--project", "p", "--region", "r", "--temp-location", "gs://b/tmp", "--cache", str(tmp_path / "c")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "a Dataflow job's workers cannot see a local directory; give a gs:// one" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()

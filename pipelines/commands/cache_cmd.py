@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
 from thresher.pipelines.report.stats import human_bytes
-from thresher.pipelines.run.prefix_cache import DONE, default_cache_dir
+from thresher.pipelines.run.cache_entries import DONE, default_cache_dir
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SIZES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

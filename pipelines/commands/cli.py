@@ -263,11 +263,14 @@ def _run(args, extra: List[str]) -> int:
         flink_master=args.flink_master, flink_version=args.flink_version,
         flink_job_server_jar=args.flink_job_server_jar, project=args.project, region=args.region,
         temp_location=args.temp_location, extra_args=tuple(extra))
+    cache = _cache_dir(args.cache)
+    if cache and args.runner == "dataflow" and "://" not in cache:
+        raise ValueError(f"--cache {cache}: a Dataflow job's workers cannot see a local directory; give a gs:// one")
     started = time.time()
     args.output_dir = recipe.output.path  # for the line printed on Ctrl-C
     try:
         stats = run_recipe(recipe, cfg, overwrite=args.overwrite, verbose=args.verbose, show_progress=not args.quiet,
-                           cache=_cache_dir(args.cache))
+                           cache=cache)
     except RunFailed as exc:
         print(redact(failure_line(exc.cause, exc.log_path, exc.where)), file=sys.stderr)
         return 1
@@ -285,7 +288,7 @@ def _cache_dir(given: Optional[str]) -> Optional[str]:
     if given is None:
         return None
     from thresher.pipelines.recipe.params import expand_home
-    from thresher.pipelines.run.prefix_cache import default_cache_dir
+    from thresher.pipelines.run.cache_entries import default_cache_dir
     return expand_home(given) if given else default_cache_dir()
 
 
