@@ -1,12 +1,14 @@
 """The ``thresher`` command line.
 
     thresher run RECIPE [--input GLOB ...] [--output DIR] [--runner local|portable|flink|dataflow]
-                        [--workers N] [--overwrite] [--allow-plugins] [--quiet] [--verbose] [-- extra Beam options]
+                        [--workers N] [--overwrite] [--cache [DIR]] [--allow-plugins] [--quiet] [--verbose]
+                        [-- extra Beam options]
 
 A run prints one progress line (in place on a terminal), the summary table, and on failure one line
 saying why (exit 1; Ctrl-C: exit 130); everything else goes to OUT/thresher.log (``--verbose``: also here).
     thresher validate RECIPE [--input [NAME=]GLOB ...] [--output DIR] [--param NAME=VALUE] [--allow-plugins]
     thresher steps
+    thresher cache ls|prune [--cache DIR] [--older-than AGE] [--max-size SIZE]
     thresher assets [--cache-dir DIR]
     thresher s-curve [--bands 14 --rows 8]
     thresher template-body ...   (Dataflow flex-template launch body, for schedulers)
@@ -62,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--project", help="dataflow: GCP project")
     run.add_argument("--region", help="dataflow: region")
     run.add_argument("--temp-location", help="dataflow: gs:// temp location")
+    run.add_argument("--cache", nargs="?", const="", metavar="DIR",
+                     help="keep each input file's output of the document-local steps (read, extract, filters) "
+                          "in DIR (local or gs://; DIR left out: ~/.cache/thresher/prefix-cache) and reuse it: "
+                          "a rerun, or a run with later steps changed, reads and extracts only what is missing")
     run.add_argument("--quiet", action="store_true", help="no progress line and no summary table")
     run.add_argument("--verbose", action="store_true",
                      help="print every log line (Beam, workers, libraries) and the full traceback of a failure; "
@@ -102,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     from thresher.pipelines.commands.template import add_arguments as add_template_body_arguments
     add_template_body_arguments(sub.add_parser(
         "template-body", help="print the Dataflow flexTemplates.launch request body (JSON) that runs a recipe"))
+
+    from thresher.pipelines.commands.cache_cmd import add_arguments as add_cache_arguments
+    add_cache_arguments(sub.add_parser(
+        "cache", help="the prefix cache of `run --cache`: list its entries (ls) or remove old ones (prune)"))
 
     curve = sub.add_parser("s-curve", help="print the MinHash LSH S-curve: P(candidate) by Jaccard similarity")
     curve.add_argument("--bands", type=int, default=14)
@@ -199,6 +209,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "report":
             from thresher.pipelines.report.datacard import run as report_run
             return report_run(args)
+        if args.command == "cache":
+            from thresher.pipelines.commands.cache_cmd import run as cache_run
+            return cache_run(args)
         if args.command == "template-body":
             from thresher.pipelines.commands.template import print_template_body
             return print_template_body(args)
@@ -250,10 +263,14 @@ def _run(args, extra: List[str]) -> int:
         flink_master=args.flink_master, flink_version=args.flink_version,
         flink_job_server_jar=args.flink_job_server_jar, project=args.project, region=args.region,
         temp_location=args.temp_location, extra_args=tuple(extra))
+    cache = _cache_dir(args.cache)
+    if cache and args.runner == "dataflow" and "://" not in cache:
+        raise ValueError(f"--cache {cache}: a Dataflow job's workers cannot see a local directory; give a gs:// one")
     started = time.time()
     args.output_dir = recipe.output.path  # for the line printed on Ctrl-C
     try:
-        stats = run_recipe(recipe, cfg, overwrite=args.overwrite, verbose=args.verbose, show_progress=not args.quiet)
+        stats = run_recipe(recipe, cfg, overwrite=args.overwrite, verbose=args.verbose, show_progress=not args.quiet,
+                           cache=cache)
     except RunFailed as exc:
         print(redact(failure_line(exc.cause, exc.log_path, exc.where)), file=sys.stderr)
         return 1
@@ -264,6 +281,15 @@ def _run(args, extra: List[str]) -> int:
         print(redact(f"error: {stats.get('status_reason')}"), file=sys.stderr)
         return 1
     return 0 if stats is None or stats["balanced"] else 1
+
+
+def _cache_dir(given: Optional[str]) -> Optional[str]:
+    """``--cache``'s directory: None without the flag, the default one when it names none."""
+    if given is None:
+        return None
+    from thresher.pipelines.recipe.params import expand_home
+    from thresher.pipelines.run.cache_entries import default_cache_dir
+    return expand_home(given) if given else default_cache_dir()
 
 
 def recipe_path(name: str) -> str:

@@ -98,6 +98,9 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
     }
     if tokens_section is not None:
         stats["tokens"] = tokens_section
+    cache = cache_stats(counts)
+    if cache is not None:
+        stats["cache"] = cache
     if "input_files" in summary:
         listed = summary["input_files"]
         stats["input"].update(files=listed["listed"], file_count=listed["count"], bytes=listed["bytes"])
@@ -112,6 +115,18 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
     if "examples" in stats:
         stats["examples"] = {label: dict(sorted(r.items())) for label, r in sorted(stats["examples"].items())}
     return stats
+
+
+def cache_stats(counts: Dict[keys.CountKey, int]) -> Dict[str, Any] | None:
+    """Input files the prefix cache gave whole (``files_from_cache``), gave extracted (the steps after
+    extraction run again: ``files_partly_from_cache``), computed (and stored), and damaged entries
+    (computed again); None when the run used no cache."""
+    found = {key: n for key, n in counts.items() if key.kind == "cache"}
+    if not found:
+        return None
+    total = lambda detail: sum(n for key, n in found.items() if key.detail == detail)
+    return {"files_from_cache": total("hit"), "files_partly_from_cache": total("partial"),
+            "files_computed": total("computed"), "entries_damaged": total("corrupt")}
 
 
 def run_facts(run: Dict[str, Any]) -> Dict[str, Any]:
@@ -234,6 +249,11 @@ def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
                  f"balanced: {stats['balanced']}")
     if stats.get("tokens"):
         lines.append(tokens_line(stats["tokens"]))
+    if stats.get("cache"):
+        c = stats["cache"]
+        lines.append(f"cache: {c['files_from_cache']} file(s) from the cache, {c['files_partly_from_cache']} "
+                     f"extracted from it, {c['files_computed']} computed"
+                     + (f" ({c['entries_damaged']} damaged entries replaced)" if c["entries_damaged"] else ""))
     if wall_s:
         lines.append(f"time: {wall_s:.1f} s, {inp['total'] / wall_s:.1f} input docs/s")
     return redact("\n".join(lines))

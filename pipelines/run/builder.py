@@ -21,6 +21,7 @@ from thresher.pipelines.recipe.schema import Recipe
 from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.run.columns import (declared_annotations, needs_metadata, output_columns,
                                             rejected_annotations)
+from thresher.pipelines.run.prefix_cache import COUNTS, CachedPrefix, cache_prefix
 from thresher.pipelines.run.token_output import token_config, write_tokens
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.report.finalize import FinalizeRun
@@ -65,9 +66,10 @@ def _example(doc: Document, label: str) -> Tuple[Tuple[str, str], Tuple[int, Dic
 
 
 def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, Any]] = None,
-          progress=None) -> None:
+          progress=None, cache: Optional[str] = None) -> None:
     """Add the whole recipe to ``pipeline``; ``run_info`` (runner, workers, versions) goes to stats.json;
-    ``progress`` (``thresher.pipelines.run.progress.ProgressFiles``) is called by the readers."""
+    ``progress`` (``thresher.pipelines.run.progress.ProgressFiles``) is called by the readers; ``cache``:
+    the prefix cache's directory (``prefix_cache``), None for none."""
     out = recipe.output
     dirs = output_dirs(out.path)
     counts: List[beam.PCollection] = []
@@ -99,9 +101,22 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
     # Steps up to extraction run on each input before the inputs are merged, so that raw HTML is
     # turned into text in the stage that read it.
     per_input = per_input_steps(recipe)
+    cached = cache_prefix(recipe) if cache else 0
     several = len(recipe.inputs) > 1
     sources = []
     for name, inp in recipe.inputs.items():
+        if cached:  # read and the document-local prefix, file by file through the cache
+            got = pipeline | f"cached_{name}" >> CachedPrefix(cache, recipe, inp, recipe.steps[:cached], progress,
+                                                                 boundaries=(per_input,))
+            counts.append(got[COUNTS])
+            errors.append(got[ERRORS])
+            rejected.append(got[REJECTED] | f"rejected_{name}" >> beam.Values())
+            if out.rejected.enabled:
+                labels = {s.index: s.label for s in recipe.steps}
+                examples.append(got[REJECTED] | f"examples_{name}"
+                                >> beam.Map(lambda kv, l=labels: _example(kv[1], l[kv[0]])))
+            sources.append(got[KEPT])
+            continue
         read = pipeline | f"read_{name}" >> ReadDocuments(
             source=name, paths=inp.paths, format=inp.format, text_field=inp.text_field,
             id_field=inp.id_field, url_field=inp.url_field, date_field=inp.date_field, progress=progress)
@@ -115,7 +130,7 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
             docs = apply(docs, spec, f" [{name}]" if several else "")
         sources.append(docs)
     docs = flatten_or_empty(pipeline, sources, "all inputs")
-    for spec in recipe.steps[per_input:]:
+    for spec in recipe.steps[cached or per_input:]:
         docs = apply(docs, spec)
 
     facts.append(docs

@@ -228,12 +228,13 @@ def _interrupted(result, root: str, runner: str) -> bool:
 
 
 def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbose: bool = True,
-               show_progress: bool = False) -> Optional[Dict[str, Any]]:
+               show_progress: bool = False, cache: Optional[str] = None) -> Optional[Dict[str, Any]]:
     """Build and run the pipeline; returns stats.json's content when the run finished here.
 
     The run holds ``OUT/_RUNNING`` while it goes and logs to ``OUT/thresher.log`` (local outputs);
     ``verbose=False`` keeps the terminal to this project's lines (``run_log``), ``show_progress``
-    prints live progress. RunFailed when the pipeline raised."""
+    prints live progress; ``cache``: the prefix cache's directory (``prefix_cache``), None for none.
+    RunFailed when the pipeline raised."""
     out = recipe.output.path
     here = cfg.runner != "dataflow"  # a Dataflow job runs on after this returns
     try:
@@ -259,7 +260,7 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbo
             workers = cfg.workers or ((os.cpu_count() or 1) if cfg.runner == "local" else None)
             folder = progress_dir(out) if show_progress and here else None
             build(pipeline, recipe, {"runner": cfg.runner, "workers": workers, "versions": versions()},
-                  progress=ProgressFiles(folder) if folder else None)
+                  progress=ProgressFiles(folder) if folder else None, cache=cache)
             monitor = None
             if folder:
                 listed = input_files(recipe)

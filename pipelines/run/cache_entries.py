@@ -1,0 +1,195 @@
+"""The prefix cache's entries (``run.prefix_cache``): their keys and their files.
+
+The key (``entry_key``) is a SHA-256 of the file's identity (``file_identity``) and of the prefix's
+fingerprint (``prefix_fingerprint``): the input's settings, each prefix step with every resolved
+parameter, the identity of model files the steps name, the versions of the packages that decide
+the result, and a hash of the steps' source (``code_hash``: Thresher's version does not change with
+every edit). Layout: ``DIR/ab/<key>/entry-<uuid>.zst`` (written as ``.tmp``, then renamed)
+and ``DIR/ab/<key>/DONE`` (JSON: which entry file, its size and xxh64, the recipe, input, file and
+the step it was kept after), written last. An entry is used only when DONE parses and names a file
+of that size and checksum (``complete_entry``). Two runs writing the same key write different entry
+files; the DONE written last wins, and names a whole file. An entry file is zstd-compressed records:
+a tag (``K`` kept document, ``R`` rejected one with its step index, ``E`` error record, ``C`` the
+counts, last), a length, the payload.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+import uuid
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import xxhash
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+from thresher.pipelines.recipe.plugins import step_class
+from thresher.pipelines.recipe.registry import STEPS
+from thresher.pipelines.recipe.schema import InputSpec, Recipe, StepSpec, resolved_params
+
+FORMAT_VERSION = 1  # bump when the entry layout or what it holds changes
+DONE = "DONE"
+#: packages whose version can change what the prefix keeps (python is added)
+DECIDING_PACKAGES = ("thresher", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "numpy",
+                     "resiliparse")
+_HEAD = struct.Struct("<cI")  # record tag, payload length
+RAW = CompressionTypes.UNCOMPRESSED  # not .zst by its name: the entry is checked as stored
+
+
+def default_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/thresher/prefix-cache`` (``~/.cache/...`` when unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "thresher", "prefix-cache")
+
+
+def versions() -> Dict[str, str]:
+    import platform
+    from importlib import metadata
+    found = {"python": platform.python_version()}
+    for name in DECIDING_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def code_hash(steps: List[StepSpec]) -> str:
+    """SHA-256 of the source of ``thresher.transforms`` (readers, steps, Document) and of the modules
+    of plugin steps: a changed step invalidates entries even while the package version stays."""
+    import hashlib
+    import inspect
+    import pathlib
+
+    import thresher.transforms as transforms
+    root = pathlib.Path(transforms.__file__).parent
+    files = sorted(root.rglob("*.py"))
+    files += [pathlib.Path(inspect.getfile(step_class(spec, STEPS))) for spec in steps]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.name).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def file_identity(meta) -> Dict[str, Any]:
+    """Path, size and modification time from ``FileSystems.match``; on object stores also
+    ``FileSystems.checksum`` (gs://: the object's checksum), which changes with the content."""
+    found = {"path": meta.path, "size": meta.size_in_bytes, "mtime": meta.last_updated_in_seconds}
+    if "://" in meta.path:
+        try:
+            found["checksum"] = FileSystems.checksum(meta.path)
+        except Exception:  # no checksum: path, size and time still tell a rewritten object
+            pass
+    return found
+
+
+def _model_files(spec: StepSpec, params: Dict[str, Any]) -> Dict[str, Any]:
+    """Identity of the files a step's parameters name (models, word lists); the language step's
+    default model too."""
+    named = [v for v in params.values() if isinstance(v, str) and v and os.path.isfile(os.path.expanduser(v))]
+    if spec.step == "language" and not params.get("model_path"):
+        try:
+            from thresher.transforms.assets import find_lid_model
+            named.append(find_lid_model())
+        except Exception:  # no model: the step fails its preflight anyway
+            pass
+    found = {}
+    for path in named:
+        st = os.stat(os.path.expanduser(path))
+        found[path] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return found
+
+
+def prefix_fingerprint(recipe: Recipe, inp: InputSpec, steps: List[StepSpec]) -> Dict[str, Any]:
+    """What, besides the file, decides a prefix entry: the input's settings, the steps with every
+    resolved parameter and the files they name, the versions, and whether rejected documents are kept."""
+    described = []
+    for spec in steps:
+        params = resolved_params(spec)
+        described.append({"step": spec.step, "params": params, "files": _model_files(spec, params)})
+    return {"format_version": FORMAT_VERSION, "source": inp.name, "format": inp.format,
+            "fields": [inp.text_field, inp.id_field, inp.url_field, inp.date_field], "steps": described,
+            "versions": versions(), "code": code_hash(steps), "rejected": recipe.output.rejected.enabled}
+
+
+def entry_key(fingerprint: Dict[str, Any], identity: Dict[str, Any]) -> str:
+    import hashlib
+    text = json.dumps({"prefix": fingerprint, "file": identity}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def entry_dir(root: str, key: str) -> str:
+    return FileSystems.join(root, key[:2], key)
+
+
+def _record(tag: bytes, payload: bytes) -> bytes:
+    return _HEAD.pack(tag, len(payload)) + payload
+
+
+def read_records(stream) -> Iterator[Tuple[bytes, bytes]]:
+    while True:
+        head = stream.read(_HEAD.size)
+        if not head:
+            return
+        tag, size = _HEAD.unpack(head)
+        yield tag, stream.read(size)
+
+
+class EntryWriter:
+    """Writes one entry: zstd-compressed records to a temporary file, renamed, then DONE."""
+
+    def __init__(self, directory: str, meta: Dict[str, Any]):
+        import zstandard
+        self.directory, self.meta = directory, meta
+        self.name = f"entry-{uuid.uuid4().hex}.zst"
+        self.temp = FileSystems.join(directory, self.name + ".tmp")
+        self._raw = FileSystems.create(self.temp, compression_type=RAW)
+        self._hash, self._bytes = xxhash.xxh64(), 0
+        self._zstd = zstandard.ZstdCompressor(level=3).stream_writer(self, closefd=False)
+
+    def write(self, data: bytes) -> int:  # the compressor's sink: hash and count what is written
+        self._hash.update(data)
+        self._bytes += len(data)
+        self._raw.write(data)
+        return len(data)
+
+    def add(self, tag: bytes, payload: bytes) -> None:
+        self._zstd.write(_record(tag, payload))
+
+    def commit(self) -> None:
+        self._zstd.close()
+        self._raw.close()
+        FileSystems.rename([self.temp], [FileSystems.join(self.directory, self.name)])
+        done = {**self.meta, "entry": self.name, "bytes": self._bytes, "xxh64": self._hash.hexdigest(),
+                "created_unix": time.time()}
+        with FileSystems.create(FileSystems.join(self.directory, DONE)) as f:
+            f.write(json.dumps(done).encode("utf-8"))
+
+    def abandon(self) -> None:
+        try:
+            self._raw.close()
+            FileSystems.delete([self.temp])
+        except Exception:
+            pass
+
+
+def complete_entry(directory: str) -> Tuple[Optional[str], str]:
+    """(entry file, "") when the entry in ``directory`` is whole; (None, why) when missing or not."""
+    done_path = FileSystems.join(directory, DONE)
+    if not FileSystems.exists(done_path):
+        return None, "missing"
+    try:
+        with FileSystems.open(done_path) as f:
+            done = json.loads(f.read().decode("utf-8"))
+        path = FileSystems.join(directory, done["entry"])
+        digest, size = xxhash.xxh64(), 0
+        with FileSystems.open(path, compression_type=RAW) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+    except Exception as exc:
+        return None, f"unreadable ({type(exc).__name__}: {exc})"
+    if size != done["bytes"] or digest.hexdigest() != done["xxh64"]:
+        return None, f"damaged ({size} bytes, checksum {digest.hexdigest()}; DONE says {done['bytes']}, {done['xxh64']})"
+    return path, ""

@@ -1,0 +1,237 @@
+"""The prefix cache (``thresher run --cache DIR``): the output of a recipe's document-local prefix,
+one entry per input file, so that a rerun reads and extracts only the files whose entries are missing.
+
+The prefix is the longest run of leading ``DocumentStep``s (read -> extract -> filters -> annotations,
+up to the first step that needs the corpus). An entry holds the file's kept documents, its error
+records, the rejected documents when the recipe writes them, and the file's counts (read documents,
+errors and skipped records; per step out, dropped by reason, errors, tokens). An entry is kept
+after the whole prefix and after extraction (when steps follow it in the prefix): a run with a
+changed filter takes the extracted text from the cache and runs only the steps after it. A missing
+entry is computed and written; a damaged one is reported (a warning, the ``corrupt`` count) and
+computed again (``cache_entries`` says what an entry is and when it is whole).
+"""
+from __future__ import annotations
+
+import logging
+import struct
+from collections import Counter
+from typing import List, Tuple
+
+import apache_beam as beam
+import orjson
+from apache_beam.io.filesystems import FileSystems
+
+from thresher.pipelines.recipe.plugins import step_class
+from thresher.pipelines.recipe.registry import STEPS
+from thresher.pipelines.recipe.schema import InputSpec, Recipe, StepSpec
+from thresher.pipelines.report import count_keys as keys
+from thresher.pipelines.run.cache_entries import (RAW, EntryWriter, complete_entry, entry_dir, entry_key,
+                                                  file_identity, prefix_fingerprint, read_records)
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, DocumentStep, _DocumentStepFn
+from thresher.transforms.document import DocumentCoder
+from thresher.transforms.io.sources import _ReadFileFn
+from thresher.transforms.io.sources.common import Fields
+from thresher.transforms.text.tokens import estimate_tokens
+
+COUNTS = "counts"  # the output of (CountKey, n) pairs
+LOG = logging.getLogger("thresher.cache")
+
+
+def cache_prefix(recipe: Recipe) -> int:
+    """How many leading steps are document-local (``DocumentStep``s): the cached prefix."""
+    for i, spec in enumerate(recipe.steps):
+        if not issubclass(step_class(spec, STEPS), DocumentStep):
+            return i
+    return len(recipe.steps)
+
+
+class _PrefixFn(beam.DoFn):
+    """One input file through the prefix, from its last whole entry: replayed when that is the entry of
+    the whole prefix; else the rest (after extraction, or everything: ``_ReadFileFn`` and
+    ``_DocumentStepFn``, as without the cache) computed, and the missing entries written."""
+
+    def __init__(self, root: str, inp: InputSpec, steps: List[StepSpec], boundaries: List[int],
+                 keep_rejected: bool, meta, progress=None):
+        self._root, self._source, self._keep_rejected, self._meta = root, inp.name, keep_rejected, meta
+        self._boundaries = boundaries  # step positions an entry is kept after, ascending; the last: len(steps)
+        self._reader = _ReadFileFn(inp.name, inp.format, Fields(text=inp.text_field, id=inp.id_field,
+                                   url=inp.url_field, date=inp.date_field), progress)
+        self._steps = [(spec.index, _DocumentStepFn(step_class(spec, STEPS)(**spec.params))) for spec in steps]
+        self._labels = [spec.label for spec in steps]
+
+    def setup(self):
+        self._reader.setup()
+        for _, fn in self._steps:
+            fn.setup()
+        self._coder = DocumentCoder()
+
+    def teardown(self):
+        for _, fn in self._steps:
+            fn.teardown()
+
+    def _count(self, what: str):
+        return beam.pvalue.TaggedOutput(COUNTS, (keys.CountKey("cache", self._source, "files", what), 1))
+
+    def process(self, item: Tuple[str, List[str]]):
+        path, entry_keys = item
+        found = None  # (boundary's position in self._boundaries, entry file)
+        for at in reversed(range(len(entry_keys))):
+            entry, why = complete_entry(entry_dir(self._root, entry_keys[at]))
+            if entry is not None:
+                found = (at, entry)
+                break
+            if why != "missing":
+                LOG.warning("thresher: cache entry of %s is %s: computing it again", path, why)
+                yield self._count("corrupt")
+        if found and found[0] == len(entry_keys) - 1:
+            yield from self._replay(found[1])
+            yield self._count("hit")
+            totals = self._reader._totals
+            totals[0] += 1
+            if self._reader._progress:
+                self._reader._progress(*totals, path, force=True)
+            return
+        start = found[0] + 1 if found else 0
+        writers = {}
+        for at in range(start, len(entry_keys)):
+            try:
+                boundary = self._boundaries[at]
+                writers[boundary] = EntryWriter(entry_dir(self._root, entry_keys[at]),
+                                                 {**self._meta, "file": path, "after": self._labels[boundary - 1]})
+            except Exception as exc:  # the cache is best effort: the run goes on without it
+                LOG.warning("thresher: cannot write the cache entry of %s: %s", path, exc)
+        counts: Counter = Counter()
+        if found:
+            yield from self._resume(found[1], self._boundaries[found[0]], writers, counts)
+            yield self._count("partial")
+        else:
+            yield from self._compute(path, writers, counts)
+            yield self._count("computed")
+        for boundary, writer in writers.items():
+            within = {spec_index for spec_index, _ in self._steps[:boundary]}
+            try:
+                writer.add(b"C", orjson.dumps([[list(k), n] for k, n in counts.items()
+                                               if k.kind == "read" or k.owner in within]))
+                writer.commit()
+            except Exception as exc:
+                LOG.warning("thresher: cannot write the cache entry of %s: %s", path, exc)
+                writer.abandon()
+        for key, n in counts.items():
+            yield beam.pvalue.TaggedOutput(COUNTS, (key, n))
+
+    def _entryread_records(self, entry: str):
+        import zstandard
+        with FileSystems.open(entry, compression_type=RAW) as raw, \
+                zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+            yield from read_records(stream)
+
+    def _replay(self, entry: str):
+        for tag, payload in self._entryread_records(entry):
+            if tag == b"K":
+                yield self._coder.decode(payload)
+            elif tag == b"R":
+                index, = struct.unpack_from("<I", payload)
+                yield beam.pvalue.TaggedOutput(REJECTED, (index, self._coder.decode(payload[4:])))
+            elif tag == b"E":
+                yield beam.pvalue.TaggedOutput(ERRORS, orjson.loads(payload))
+            elif tag == b"C":
+                for key, n in orjson.loads(payload):
+                    yield beam.pvalue.TaggedOutput(COUNTS, (keys.CountKey(*key), n))
+
+    def _resume(self, entry: str, boundary: int, writers, counts: Counter):
+        """The entry kept after step position ``boundary``, its documents through the steps after it."""
+        for tag, payload in self._entryread_records(entry):
+            if tag == b"K":
+                yield from self._chain(self._coder.decode(payload), boundary, counts, writers)
+                continue
+            if tag == b"C":  # the counts so far: the new entries get them with their own, in one record
+                counts.update({keys.CountKey(*key): n for key, n in orjson.loads(payload)})
+                continue
+            for writer in writers.values():
+                writer.add(tag, payload)
+            if tag == b"R":
+                index, = struct.unpack_from("<I", payload)
+                yield beam.pvalue.TaggedOutput(REJECTED, (index, self._coder.decode(payload[4:])))
+            elif tag == b"E":
+                yield beam.pvalue.TaggedOutput(ERRORS, orjson.loads(payload))
+
+    def _compute(self, path: str, writers, counts: Counter):
+        name = self._source
+        for item in self._reader.process(path):
+            if isinstance(item, beam.pvalue.TaggedOutput) and item.tag == REPORT:
+                counts[keys.read_skipped(name, item.value[0])] += item.value[1]
+                continue
+            if isinstance(item, beam.pvalue.TaggedOutput):  # a read error
+                counts[keys.read_errors(name)] += 1
+                self._add(writers, -1, b"E", orjson.dumps(item.value))
+                yield item
+                continue
+            counts[keys.read_docs(name)] += 1
+            counts[keys.read_docs(name).tokens()] += estimate_tokens(item.text)
+            yield from self._chain(item, 0, counts, writers)
+
+    @staticmethod
+    def _add(writers, position: int, tag: bytes, payload: bytes) -> None:
+        """A record made at step ``position`` (-1: the reader) goes to the entries kept after it."""
+        for boundary, writer in writers.items():
+            if boundary > position:
+                writer.add(tag, payload)
+
+    def _chain(self, doc, at: int, counts: Counter, writers):
+        """``doc`` through the prefix's steps from position ``at`` on."""
+        if at in writers:
+            writers[at].add(b"K", self._coder.encode(doc))
+        if at == len(self._steps):
+            yield doc
+            return
+        index, fn = self._steps[at]
+        for out in fn.process(doc):
+            if isinstance(out, beam.pvalue.TaggedOutput) and out.tag == REJECTED:
+                counts[keys.dropped(index, out.value.annotations.get("drop_reason", "?"))] += 1
+                if self._keep_rejected:
+                    self._add(writers, at, b"R", struct.pack("<I", index) + self._coder.encode(out.value))
+                    yield beam.pvalue.TaggedOutput(REJECTED, (index, out.value))
+            elif isinstance(out, beam.pvalue.TaggedOutput):
+                counts[keys.step_errors(index)] += 1
+                self._add(writers, at, b"E", orjson.dumps(out.value))
+                yield out
+            else:
+                counts[keys.step_out(index)] += 1
+                counts[keys.step_out(index).tokens()] += estimate_tokens(out.text)
+                yield from self._chain(out, at + 1, counts, writers)
+
+
+class CachedPrefix(beam.PTransform):
+    """Input ``inp`` through ``steps`` (the cached prefix), file by file through the cache at ``root``;
+    an entry is kept after the whole prefix and after each position in ``boundaries`` (after
+    extraction: a changed filter then extracts nothing). Returns ``{kept: Document, rejected: (step
+    index, Document), errors: dict, counts: (CountKey, n)}``; files are listed, and keyed, at build time."""
+
+    def __init__(self, root: str, recipe: Recipe, inp: InputSpec, steps: List[StepSpec], progress=None,
+                 boundaries: Tuple[int, ...] = ()):
+        super().__init__()
+        self.root, self.recipe, self.inp, self.steps, self.progress = str(root), recipe, inp, steps, progress
+        self.boundaries = sorted({b for b in boundaries if 0 < b < len(steps)} | {len(steps)})
+
+    def expand(self, pbegin):
+        prints = [prefix_fingerprint(self.recipe, self.inp, self.steps[:b]) for b in self.boundaries]
+        items, seen = [], set()
+        for result in FileSystems.match(list(self.inp.paths)):
+            for meta in sorted(result.metadata_list, key=lambda m: m.path):
+                if meta.path not in seen:
+                    seen.add(meta.path)
+                    identity = file_identity(meta)
+                    items.append((meta.path, [entry_key(p, identity) for p in prints]))
+        meta = {"recipe": self.recipe.name or self.recipe.file, "source": self.inp.name}
+        fn = _PrefixFn(self.root, self.inp, self.steps, self.boundaries, self.recipe.output.rejected.enabled, meta,
+                       self.progress)
+        outputs = (pbegin
+                   | "Files" >> beam.Create(items)
+                   | "OneFilePerWorkItem" >> beam.Reshuffle()
+                   | "Prefix" >> beam.ParDo(fn).with_outputs(REJECTED, ERRORS, COUNTS, main=KEPT))
+        return {KEPT: outputs[KEPT], REJECTED: outputs[REJECTED], ERRORS: outputs[ERRORS], COUNTS: outputs[COUNTS]}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("pipeline", None)
+        return state
