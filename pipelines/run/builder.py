@@ -22,7 +22,7 @@ from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.run.columns import (declared_annotations, needs_metadata, output_columns,
                                             rejected_annotations)
 from thresher.pipelines.run.prefix_cache import COUNTS, CachedPrefix, cache_prefix
-from thresher.pipelines.run.token_output import token_config, write_tokens
+from thresher.pipelines.run.token_output import token_config, token_sink, write_tokens
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.report.finalize import FinalizeRun
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, DocumentStep, flatten_or_empty
@@ -148,8 +148,9 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
     if out.format != "none":  # none: token shards only
         files.append(docs | "write data" >> _data_sink(recipe, annotations, metadata)
                      | "tag data" >> beam.Map(_tag, "data"))
-    if out.tokens is not None:
-        files.append(write_tokens(docs, recipe))
+    tokens = token_sink(recipe) if out.tokens is not None else None  # made once: reads the tokenizer
+    if tokens is not None:
+        files.append(write_tokens(docs, tokens))
 
     if out.rejected.enabled:
         sample = out.rejected.sample_rate
@@ -171,7 +172,7 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
     (pipeline
      | "finalize trigger" >> beam.Create([None])
      | "finalize" >> beam.ParDo(
-         FinalizeRun(out.path, run_summary(recipe, run_info)),
+         FinalizeRun(out.path, run_summary(recipe, run_info, tokens)),
          beam.pvalue.AsSingleton(all_counts), beam.pvalue.AsList(all_files), beam.pvalue.AsList(all_facts)))
 
 
@@ -203,9 +204,10 @@ def per_input_steps(recipe: Recipe) -> int:
     return 0
 
 
-def run_summary(recipe: Recipe, run_info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def run_summary(recipe: Recipe, run_info: Optional[Dict[str, Any]] = None, sink=None) -> Dict[str, Any]:
     """What the report needs to know of the recipe and the run (provenance for the data card); with
-    ``output.tokens``, ``tokens``: its resolved configuration (``token_output.token_config``)."""
+    ``output.tokens``, ``tokens``: its resolved configuration (``token_output.token_config``, from the
+    run's token ``sink`` when given)."""
     summary = {
         "recipe": recipe.name or recipe.file,
         "inputs": list(recipe.inputs),
@@ -215,7 +217,7 @@ def run_summary(recipe: Recipe, run_info: Optional[Dict[str, Any]] = None) -> Di
                 "output_columns": output_columns(recipe), **(run_info or {})},
     }
     if recipe.output.tokens is not None:
-        summary["tokens"] = token_config(recipe)
+        summary["tokens"] = token_config(recipe, sink)
     return summary
 
 

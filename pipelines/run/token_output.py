@@ -36,16 +36,17 @@ def token_sink(recipe: Recipe):
                             annotations=provenance_annotations(recipe))
 
 
-def token_config(recipe: Recipe) -> Dict[str, Any]:
+def token_config(recipe: Recipe, sink=None) -> Dict[str, Any]:
     """``output.tokens`` resolved, as the sink's manifest has it: the tokenizer's identity (path, sha256,
     vocabulary size), the dtype ``auto`` stands for, the EOS token's id and text (None without
-    ``eos``), and the annotations copied into the provenance index."""
-    return {**token_sink(recipe).manifest, "annotations": sorted(provenance_annotations(recipe))}
+    ``eos``), and the annotations copied into the provenance index. ``sink``: the run's
+    ``token_sink(recipe)`` when it is already made (its tokenizer is then not read again)."""
+    return {**(sink or token_sink(recipe)).manifest, "annotations": sorted(provenance_annotations(recipe))}
 
 
-def write_tokens(docs, recipe: Recipe):
-    """``docs | WriteTokenShards(OUT/tokens, ...)``: one file info per shard, tagged ``kind: tokens``."""
+def write_tokens(docs, sink):
+    """``docs | sink`` (a ``token_sink``): one file info per shard, tagged ``kind: tokens``."""
     import apache_beam as beam
     return (docs
-            | "write tokens" >> token_sink(recipe)
+            | "write tokens" >> sink
             | "tag tokens" >> beam.Map(lambda info: {**info, "kind": "tokens"}))
