@@ -39,6 +39,15 @@ def local_pipeline() -> TestPipeline:
     return TestPipeline(runner=FnApiRunner())
 
 
+@pytest.fixture(autouse=True)
+def own_prefix_cache(tmp_path_factory, monkeypatch) -> pathlib.Path:
+    """Each test's own default prefix cache (``run`` uses one unless ``--no-cache``): no test takes
+    another's entries, and none writes to the user's ``~/.cache``."""
+    folder = tmp_path_factory.mktemp("prefix-cache")
+    monkeypatch.setenv("THRESHER_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def shared_data() -> pathlib.Path:
     if not SHARED_DATA.is_dir():

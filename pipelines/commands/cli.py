@@ -1,7 +1,7 @@
 """The ``thresher`` command line.
 
     thresher run RECIPE [--input GLOB ...] [--output DIR] [--runner local|portable|flink|dataflow]
-                        [--workers N] [--overwrite] [--cache [DIR]] [--allow-plugins] [--quiet] [--verbose]
+                        [--workers N] [--overwrite] [--cache DIR | --no-cache] [--allow-plugins] [--quiet] [--verbose]
                         [-- extra Beam options]
 
 A run prints one progress line (in place on a terminal), the summary table, and on failure one line
@@ -64,10 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--project", help="dataflow: GCP project")
     run.add_argument("--region", help="dataflow: region")
     run.add_argument("--temp-location", help="dataflow: gs:// temp location")
-    run.add_argument("--cache", nargs="?", const="", metavar="DIR",
-                     help="keep each input file's output of the document-local steps (read, extract, filters) "
-                          "in DIR (local or gs://; DIR left out: ~/.cache/thresher/prefix-cache) and reuse it: "
-                          "a rerun, or a run with later steps changed, reads and extracts only what is missing")
+    cache = run.add_mutually_exclusive_group()
+    cache.add_argument("--cache", metavar="DIR",
+                       help="keep each input file's output of the document-local steps (read, extract, filters) in "
+                            "DIR (local or gs://) and reuse it: a rerun, or a run with later steps changed, reads and "
+                            "extracts only what is missing (default for --runner local: $THRESHER_CACHE_DIR, else "
+                            "~/.cache/thresher/prefix-cache, kept under $THRESHER_CACHE_MAX_SIZE, default 20G)")
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write the prefix cache")
     run.add_argument("--quiet", action="store_true", help="no progress line and no summary table")
     run.add_argument("--verbose", action="store_true",
                      help="print every log line (Beam, workers, libraries) and the full traceback of a failure; "
@@ -263,7 +266,7 @@ def _run(args, extra: List[str]) -> int:
         flink_master=args.flink_master, flink_version=args.flink_version,
         flink_job_server_jar=args.flink_job_server_jar, project=args.project, region=args.region,
         temp_location=args.temp_location, extra_args=tuple(extra))
-    cache = _cache_dir(args.cache)
+    cache = _cache_dir(args)
     if cache and args.runner == "dataflow" and "://" not in cache:
         raise ValueError(f"--cache {cache}: a Dataflow job's workers cannot see a local directory; give a gs:// one")
     started = time.time()
@@ -276,6 +279,11 @@ def _run(args, extra: List[str]) -> int:
         return 1
     if stats is not None and not args.quiet:
         print(summary_table(stats, time.time() - started))
+    if cache and stats is not None:
+        from thresher.pipelines.commands.cache_cmd import after_run
+        line = after_run(cache, auto_prune=not args.cache)
+        if line and not args.quiet:
+            print(redact(line))
     print(redact(f"output: {recipe.output.path}"))
     if stats is not None and stats.get("status") == "failed":
         print(redact(f"error: {stats.get('status_reason')}"), file=sys.stderr)
@@ -283,13 +291,18 @@ def _run(args, extra: List[str]) -> int:
     return 0 if stats is None or stats["balanced"] else 1
 
 
-def _cache_dir(given: Optional[str]) -> Optional[str]:
-    """``--cache``'s directory: None without the flag, the default one when it names none."""
-    if given is None:
+def _cache_dir(args) -> Optional[str]:
+    """The prefix cache of a run: ``--cache DIR``; none with ``--no-cache``; else the default one
+    (``cache_cmd.cache_location``) for the local runner, none for runners whose workers may not see it."""
+    if args.no_cache:
         return None
-    from thresher.pipelines.recipe.params import expand_home
-    from thresher.pipelines.run.cache_entries import default_cache_dir
-    return expand_home(given) if given else default_cache_dir()
+    if args.cache:
+        from thresher.pipelines.recipe.params import expand_home
+        return expand_home(args.cache)
+    if args.runner != "local":
+        return None
+    from thresher.pipelines.commands.cache_cmd import cache_location
+    return cache_location()
 
 
 def recipe_path(name: str) -> str:

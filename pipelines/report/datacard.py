@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from thresher.pipelines.report.datacard_format import Block, to_html, to_markdown
 from thresher.pipelines.report.datacard_tokens import tokens_blocks
-from thresher.pipelines.report.stats import human_bytes, read_stats, write_text
+from thresher.pipelines.report.stats import cache_line, human_bytes, read_stats, write_text
 from thresher.pipelines.report.summaries import view
 from thresher.pipelines.report.svg_charts import DROP, fmt_num, fmt_short, funnel_chart, hbar_chart, histogram
 
@@ -81,16 +81,6 @@ def _accounting(stats: Dict[str, Any]) -> List[Block]:
 _RUN_KEYS = ("recipe_file", "started", "finished", "wall_s", "runner", "workers", "versions", "recipe")
 
 
-def _cache_line(cache) -> Any:
-    """How many input files the prefix cache gave (``run --cache``); None without it."""
-    if not cache:
-        return None
-    damaged = cache.get("entries_damaged", 0)
-    return (f"{cache['files_from_cache']} input file(s) from the cache, {cache.get('files_partly_from_cache', 0)} "
-            f"extracted text from it, {cache['files_computed']} read and processed"
-            + (f" ({damaged} damaged entries replaced)" if damaged else ""))
-
-
 def _provenance(stats: Dict[str, Any]) -> List[Block]:
     run, inp = stats.get("run") or {}, stats.get("input", {})
     pairs = [("recipe", stats.get("recipe", "")), ("recipe file", run.get("recipe_file")),
@@ -102,7 +92,7 @@ def _provenance(stats: Dict[str, Any]) -> List[Block]:
     pairs += [("input documents", inp.get("documents")), ("input tokens", inp.get("tokens")),
               ("read errors", inp.get("read_errors")), ("input files", inp.get("file_count")),
               ("input bytes", f"{fmt_num(inp['bytes'])} ({human_bytes(inp['bytes'])})" if "bytes" in inp else None),
-              ("prefix cache", _cache_line(stats.get("cache")))]
+              ("prefix cache", cache_line(stats["cache"]) if stats.get("cache") else None)]
     blocks: List[Block] = [("h", 2, "Provenance", "provenance"), ("kv", [(k, v) for k, v in pairs if v is not None])]
     if inp.get("by_source"):
         blocks += [("h", 3, "Inputs", None), ("table", ("source", "documents", "read errors"),

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 from apache_beam.io.filesystems import FileSystems
 
-from thresher.pipelines.report.stats import read_stats, write_text
+from thresher.pipelines.report.stats import cache_line, read_stats, write_text
 
 CARD_FILE = "README.md"
 DATA_GLOBS = {"parquet": "data/*.parquet", "jsonl": "data/*.jsonl.gz"}
@@ -136,7 +136,8 @@ def _provenance(stats: Dict[str, Any]) -> List[str]:
     facts = [("recipe", stats.get("recipe")), ("recipe file", run.get("recipe_file")),
              ("started", run.get("started")), ("finished", run.get("finished")),
              ("runner", run.get("runner")), ("input files", (stats.get("input") or {}).get("file_count")),
-             ("input bytes", (stats.get("input") or {}).get("bytes"))]
+             ("input bytes", (stats.get("input") or {}).get("bytes")),
+             ("prefix cache", cache_line(stats["cache"]) if stats.get("cache") else None)]
     lines += [f"- {name}: {_cell(value)}" for name, value in facts if value not in (None, "")]
     versions = run.get("versions") or {}
     if versions:

@@ -117,6 +117,14 @@ def build_stats(counts: Dict[Tuple, int], summary: Dict[str, Any], files: Iterab
     return stats
 
 
+def cache_line(cache: Dict[str, Any]) -> str:
+    """What the prefix cache gave, in words (summary table, data card, dataset card)."""
+    damaged = cache.get("entries_damaged", 0)
+    return (f"{cache['files_from_cache']} input file(s) from the cache, {cache.get('files_partly_from_cache', 0)} "
+            f"with their extracted text from it, {cache['files_computed']} read and processed"
+            + (f" ({damaged} damaged entries replaced)" if damaged else ""))
+
+
 def cache_stats(counts: Dict[keys.CountKey, int]) -> Dict[str, Any] | None:
     """Input files the prefix cache gave whole (``files_from_cache``), gave extracted (the steps after
     extraction run again: ``files_partly_from_cache``), computed (and stored), and damaged entries
@@ -250,10 +258,7 @@ def summary_table(stats: Dict[str, Any], wall_s: float | None = None) -> str:
     if stats.get("tokens"):
         lines.append(tokens_line(stats["tokens"]))
     if stats.get("cache"):
-        c = stats["cache"]
-        lines.append(f"cache: {c['files_from_cache']} file(s) from the cache, {c['files_partly_from_cache']} "
-                     f"extracted from it, {c['files_computed']} computed"
-                     + (f" ({c['entries_damaged']} damaged entries replaced)" if c["entries_damaged"] else ""))
+        lines.append("cache: " + cache_line(stats["cache"]))
     if wall_s:
         lines.append(f"time: {wall_s:.1f} s, {inp['total'] / wall_s:.1f} input docs/s")
     return redact("\n".join(lines))

@@ -259,7 +259,10 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbo
             pipeline = beam.Pipeline(runner=runner, options=options)
             workers = cfg.workers or ((os.cpu_count() or 1) if cfg.runner == "local" else None)
             folder = progress_dir(out) if show_progress and here else None
-            build(pipeline, recipe, {"runner": cfg.runner, "workers": workers, "versions": versions()},
+            info = {"runner": cfg.runner, "workers": workers, "versions": versions()}
+            if cache:
+                info["cache"] = redact(cache)
+            build(pipeline, recipe, info,
                   progress=ProgressFiles(folder) if folder else None, cache=cache)
             monitor = None
             if folder:
