@@ -128,9 +128,9 @@ def test_wrong_format_run_exits_non_zero_with_stats_and_card_but_no_success(tmp_
 
 def test_root_cause_and_step_from_beams_wrapped_worker_error():
     wrapped = RuntimeError("IsADirectoryError: [Errno 21] Is a directory: '/w/en' "
-                           "[while running '01_c4_badwords/Apply/ParDo(_DocumentStepFn)']\nTraceback ...")
+                           "[while running '01_c4_badwords/Apply/ParDo(DocumentStepFn)']\nTraceback ...")
     assert root_cause(wrapped) == ("IsADirectoryError: [Errno 21] Is a directory: '/w/en'",
-                                   "01_c4_badwords/Apply/ParDo(_DocumentStepFn)")
+                                   "01_c4_badwords/Apply/ParDo(DocumentStepFn)")
     assert failure_line(wrapped, "/o/thresher.log") == (
         "error: step 01 (c4_badwords): IsADirectoryError: [Errno 21] Is a directory: '/w/en' "
         "(full traceback: /o/thresher.log; --verbose prints it)")

@@ -13,7 +13,7 @@ import pytest
 
 from tests.bundle_retry import run_with_retries
 from tests.conftest import PROJECT_ROOT
-from thresher.transforms.base import REJECTED, DocumentStep, _DocumentStepFn
+from thresher.transforms.base import REJECTED, DocumentStep, DocumentStepFn
 from thresher.transforms.document import Document
 from thresher.transforms.io.ordered_sink import _CleanUp, _SortKey, _WriteShard, shard_of
 from thresher.transforms.io.sinks import _FinalizeFiles, _WriteFilesFn, _doc_id, _doc_size, document_writer, temp_dir_of
@@ -48,7 +48,7 @@ def test_retried_step_and_sink_bundles_neither_duplicate_nor_lose(tmp_path):
     def step_fails(b, attempt, position):
         return ((b == 1 and attempt == 0 and position == 25) or (b == 2 and attempt == 0 and position == 50)
                 or (b == 4 and attempt < 2 and position == 10))
-    out = run_with_retries(_DocumentStepFn(DropShort()), _bundles(docs, 50), step_fails)
+    out = run_with_retries(DocumentStepFn(DropShort()), _bundles(docs, 50), step_fails)
     kept = out["main"]
     assert sorted(d.id for d in kept) == expected_kept
     assert len(out[REJECTED]) == len(docs) - len(expected_kept)

@@ -120,7 +120,7 @@ def step_reason(step: str, reason: str) -> str:
     return f"{step}.dropped.{reason}"
 
 
-class _DocumentStepFn(beam.DoFn):
+class DocumentStepFn(beam.DoFn):
     """Runs a DocumentStep's ``process`` on each document, routing outcomes."""
 
     def __init__(self, step: "DocumentStep"):
@@ -193,7 +193,7 @@ class DocumentStep(Step):
         raise NotImplementedError
 
     def expand(self, docs):
-        outputs = docs | "Apply" >> beam.ParDo(_DocumentStepFn(self)).with_outputs(REJECTED, ERRORS, main=KEPT)
+        outputs = docs | "Apply" >> beam.ParDo(DocumentStepFn(self)).with_outputs(REJECTED, ERRORS, main=KEPT)
         return step_outputs(outputs[KEPT], outputs[REJECTED], outputs[ERRORS])
 
 

@@ -27,9 +27,9 @@ from thresher.pipelines.recipe.schema import InputSpec, Recipe, StepSpec
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.run.cache_entries import (RAW, EntryWriter, complete_entry, entry_dir, entry_key,
                                                   file_identity, prefix_fingerprint, read_records)
-from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, DocumentStep, _DocumentStepFn
+from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, DocumentStep, DocumentStepFn
 from thresher.transforms.document import DocumentCoder
-from thresher.transforms.io.sources import _ReadFileFn
+from thresher.transforms.io.sources import ReadFileFn
 from thresher.transforms.io.sources.common import Fields
 from thresher.transforms.text.tokens import estimate_tokens
 
@@ -47,16 +47,16 @@ def cache_prefix(recipe: Recipe) -> int:
 
 class _PrefixFn(beam.DoFn):
     """One input file through the prefix, from its last whole entry: replayed when that is the entry of
-    the whole prefix; else the rest (after extraction, or everything: ``_ReadFileFn`` and
-    ``_DocumentStepFn``, as without the cache) computed, and the missing entries written."""
+    the whole prefix; else the rest (after extraction, or everything: ``ReadFileFn`` and
+    ``DocumentStepFn``, as without the cache) computed, and the missing entries written."""
 
     def __init__(self, root: str, inp: InputSpec, steps: List[StepSpec], boundaries: List[int],
                  keep_rejected: bool, meta, progress=None):
         self._root, self._source, self._keep_rejected, self._meta = root, inp.name, keep_rejected, meta
         self._boundaries = boundaries  # step positions an entry is kept after, ascending; the last: len(steps)
-        self._reader = _ReadFileFn(inp.name, inp.format, Fields(text=inp.text_field, id=inp.id_field,
-                                   url=inp.url_field, date=inp.date_field), progress)
-        self._steps = [(spec.index, _DocumentStepFn(step_class(spec, STEPS)(**spec.params))) for spec in steps]
+        self._reader = ReadFileFn(inp.name, inp.format, Fields(text=inp.text_field, id=inp.id_field,
+                                  url=inp.url_field, date=inp.date_field), progress)
+        self._steps = [(spec.index, DocumentStepFn(step_class(spec, STEPS)(**spec.params))) for spec in steps]
         self._labels = [spec.label for spec in steps]
 
     def setup(self):
@@ -84,12 +84,10 @@ class _PrefixFn(beam.DoFn):
                 LOG.warning("thresher: cache entry of %s is %s: computing it again", path, why)
                 yield self._count("corrupt")
         if found and found[0] == len(entry_keys) - 1:
-            yield from self._replay(found[1])
+            replayed: Counter = Counter()
+            yield from self._replay(found[1], replayed)
             yield self._count("hit")
-            totals = self._reader._totals
-            totals[0] += 1
-            if self._reader._progress:
-                self._reader._progress(*totals, path, force=True)
+            self._file_done(path, replayed)
             return
         start = found[0] + 1 if found else 0
         writers = {}
@@ -104,6 +102,7 @@ class _PrefixFn(beam.DoFn):
         if found:
             yield from self._resume(found[1], self._boundaries[found[0]], writers, counts)
             yield self._count("partial")
+            self._file_done(path, counts)
         else:
             yield from self._compute(path, writers, counts)
             yield self._count("computed")
@@ -119,13 +118,18 @@ class _PrefixFn(beam.DoFn):
         for key, n in counts.items():
             yield beam.pvalue.TaggedOutput(COUNTS, (key, n))
 
+    def _file_done(self, path: str, counts: Counter) -> None:
+        """A file not read here (its records from an entry) in the reader's progress totals."""
+        name = self._source
+        self._reader.count_file_done(path, counts[keys.read_docs(name)], counts[keys.read_errors(name)])
+
     def _entryread_records(self, entry: str):
         import zstandard
         with FileSystems.open(entry, compression_type=RAW) as raw, \
                 zstandard.ZstdDecompressor().stream_reader(raw) as stream:
             yield from read_records(stream)
 
-    def _replay(self, entry: str):
+    def _replay(self, entry: str, counts: Counter):
         for tag, payload in self._entryread_records(entry):
             if tag == b"K":
                 yield self._coder.decode(payload)
@@ -136,6 +140,7 @@ class _PrefixFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(ERRORS, orjson.loads(payload))
             elif tag == b"C":
                 for key, n in orjson.loads(payload):
+                    counts[keys.CountKey(*key)] += n
                     yield beam.pvalue.TaggedOutput(COUNTS, (keys.CountKey(*key), n))
 
     def _resume(self, entry: str, boundary: int, writers, counts: Counter):

@@ -87,7 +87,7 @@ def read_file(path: str, source: str, fmt: str = "auto", fields: Fields = Fields
 PROGRESS = logging.getLogger("thresher.progress")
 
 
-class _ReadFileFn(beam.DoFn):
+class ReadFileFn(beam.DoFn):
     """Reads one file: Documents on the main output, error records on ERRORS, and the records
     passed over, by type, on REPORT as ``(type, count)`` pairs (one per type and file)."""
 
@@ -128,6 +128,11 @@ class _ReadFileFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REPORT, (kind, count))
         PROGRESS.info("thresher: read %s: %d documents, %d errors%s", redact(path), docs, errors,
                       f", {sum(skipped.values())} records passed over" if skipped else "")
+        self.count_file_done(path, docs, errors)
+
+    def count_file_done(self, path: str, docs: int, errors: int) -> None:
+        """One more file done, with its documents and errors, in this instance's progress totals: a file it
+        read, or one whose records came from elsewhere (the prefix cache)."""
         self._totals = [self._totals[0] + 1, self._totals[1] + docs, self._totals[2] + errors]
         if self._progress:
             self._progress(*self._totals, path, force=True)
@@ -159,7 +164,7 @@ class ReadDocuments(beam.PTransform):
             | "Patterns" >> beam.Create([self.paths])
             | "Match" >> beam.FlatMap(_match, strict=False)
             | "OneFilePerWorkItem" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadFileFn(self.source, self.format, self.fields, self.progress))
+            | "Read" >> beam.ParDo(ReadFileFn(self.source, self.format, self.fields, self.progress))
             .with_outputs(ERRORS, REPORT, main=KEPT)
         )
         return {KEPT: outputs[KEPT], ERRORS: outputs[ERRORS], REPORT: outputs[REPORT]}
