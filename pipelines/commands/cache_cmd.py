@@ -149,7 +149,7 @@ def after_run(root: str, auto_prune: bool) -> Optional[str]:
                 note = f"; {removed} least recently used entries removed ({human_bytes(freed)}) to stay under {text}"
     except Exception as exc:  # the run is done: a cache that cannot be listed is a note, not a failure
         return f"cache: {root} ({type(exc).__name__}: {exc})"
-    return f"cache: {root}, {human_bytes(size)}{note} (thresher cache ls|prune)"
+    return f"cache folder: {root}, {human_bytes(size)}{note} (thresher cache ls|prune)"
 
 
 def run(args) -> int:
