@@ -45,14 +45,30 @@ def cache_prefix(recipe: Recipe) -> int:
     return len(recipe.steps)
 
 
+def _in_step(exc: Exception, label: str) -> Exception:
+    """``exc`` named for the step it came from, as Beam names the transform it raised in
+    (`` [while running 'LABEL']``, marked so that Beam adds no label of its own): a step's failed
+    setup is reported as the step's, not as the cached prefix's (``run.failures``)."""
+    import traceback
+    note = f" [while running '{label}']"
+    try:  # as Beam does (apache_beam.runners.common): the same type, else a RuntimeError saying which
+        tagged = type(exc)(exc.args[0] + note, *exc.args[1:])
+        tagged._tagged_with_step = True  # Beam's mark: labelled already
+    except Exception:  # no str message first (OSError's errno...)
+        tagged = RuntimeError(traceback.format_exception_only(type(exc), exc)[-1].strip() + note)
+        tagged._tagged_with_step = True
+    return tagged.with_traceback(exc.__traceback__)
+
+
 class _PrefixFn(beam.DoFn):
     """One input file through the prefix, from its last whole entry: replayed when that is the entry of
     the whole prefix; else the rest (after extraction, or everything: ``ReadFileFn`` and
     ``DocumentStepFn``, as without the cache) computed, and the missing entries written."""
 
     def __init__(self, root: str, inp: InputSpec, steps: List[StepSpec], boundaries: List[int],
-                 keep_rejected: bool, meta, progress=None):
+                 keep_rejected: bool, meta, progress=None, several: bool = False):
         self._root, self._source, self._keep_rejected, self._meta = root, inp.name, keep_rejected, meta
+        self._several = several  # more than one input: a step's label names this one, as the builder's do
         self._boundaries = boundaries  # step positions an entry is kept after, ascending; the last: len(steps)
         self._reader = ReadFileFn(inp.name, inp.format, Fields(text=inp.text_field, id=inp.id_field,
                                   url=inp.url_field, date=inp.date_field), progress)
@@ -61,8 +77,11 @@ class _PrefixFn(beam.DoFn):
 
     def setup(self):
         self._reader.setup()
-        for _, fn in self._steps:
-            fn.setup()
+        for (_, fn), label in zip(self._steps, self._labels):
+            try:
+                fn.setup()
+            except Exception as exc:
+                raise _in_step(exc, f"{label} [{self._source}]" if self._several else label) from None
         self._coder = DocumentCoder()
 
     def teardown(self):
@@ -229,7 +248,7 @@ class CachedPrefix(beam.PTransform):
                     items.append((meta.path, [entry_key(p, identity) for p in prints]))
         meta = {"recipe": self.recipe.name or self.recipe.file, "source": self.inp.name}
         fn = _PrefixFn(self.root, self.inp, self.steps, self.boundaries, self.recipe.output.rejected.enabled, meta,
-                       self.progress)
+                       self.progress, several=len(self.recipe.inputs) > 1)
         outputs = (pbegin
                    | "Files" >> beam.Create(items)
                    | "OneFilePerWorkItem" >> beam.Reshuffle()
