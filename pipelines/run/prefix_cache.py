@@ -125,6 +125,11 @@ class _PrefixFn(beam.DoFn):
         else:
             yield from self._compute(path, writers, counts)
             yield self._count("computed")
+        if not found and self._reader.read_failed:  # may read next time: no entry says it did not
+            LOG.warning("thresher: %s could not be read: no cache entry kept of it", path)
+            for writer in writers.values():
+                writer.abandon()
+            writers = {}
         for boundary, writer in writers.items():
             within = {spec_index for spec_index, _ in self._steps[:boundary]}
             try:

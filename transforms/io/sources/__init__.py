@@ -19,6 +19,7 @@ from collections import Counter
 from typing import Dict, Iterator, List, Optional, Union
 
 import apache_beam as beam
+from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -85,11 +86,25 @@ def read_file(path: str, source: str, fmt: str = "auto", fields: Fields = Fields
 
 
 PROGRESS = logging.getLogger("thresher.progress")
+#: failures of the storage, not of a file's bytes (Google Cloud, HTTP client errors: by module)
+_STORAGE_FAILURES = (PermissionError, FileNotFoundError, ConnectionError, TimeoutError, BeamIOError)
+_STORAGE_MODULES = ("google", "requests", "urllib3", "http")
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the storage failed (no such file, permission, network) rather than the
+    file's content: reading again may succeed."""
+    return (isinstance(exc, _STORAGE_FAILURES)
+            or type(exc).__module__.split(".")[0] in _STORAGE_MODULES)
 
 
 class ReadFileFn(beam.DoFn):
     """Reads one file: Documents on the main output, error records on ERRORS, and the records
-    passed over, by type, on REPORT as ``(type, count)`` pairs (one per type and file)."""
+    passed over, by type, on REPORT as ``(type, count)`` pairs (one per type and file).
+    ``read_failed``: whether the last file could not be read through (not opened, a reader that
+    raised, a storage failure): unlike damage in its bytes, that may not happen again."""
+
+    read_failed = False
 
     def __init__(self, source: str, fmt: str, fields: Fields, progress=None):
         self._source, self._fmt, self._fields = source, fmt, fields
@@ -106,9 +121,11 @@ class ReadFileFn(beam.DoFn):
         offset = None
         docs = errors = 0
         skipped: Counter = Counter()
+        self.read_failed = False
         try:
             for item in read_file(path, self._source, self._fmt, self._fields, skipped):
                 if isinstance(item, ReadError):
+                    self.read_failed = self.read_failed or storage_failure(item.exc)
                     errors += 1
                     self._errors.inc()
                     record = error_record("read", item.exc, file=path, offset=item.offset)
@@ -120,7 +137,8 @@ class ReadFileFn(beam.DoFn):
                     if self._progress and not docs & 63:
                         self._progress(self._totals[0], self._totals[1] + docs, self._totals[2] + errors, path, offset)
                     yield item
-        except Exception as exc:  # a reader bug or unknown format: one error, the job goes on
+        except Exception as exc:  # not opened, a reader bug or unknown format: one error, the job goes on
+            self.read_failed = True
             errors += 1
             self._errors.inc()
             yield beam.pvalue.TaggedOutput(ERRORS, error_record("read", exc, file=path, offset=offset))

@@ -1,0 +1,133 @@
+"""The prefix cache beyond one local run: a file that could not be read is read again next time, model
+files and folders (local or on an object store) in the key, the portable runner, two runs sharing a
+cache at once, and a changed rejected-documents sample rate."""
+from __future__ import annotations
+
+import gzip
+import json
+import pathlib
+from typing import Set
+
+import pytest
+from apache_beam.io.filesystem import FileMetadata, MatchResult
+from apache_beam.io.localfilesystem import LocalFileSystem
+
+from tests.test_prefix_cache import EXTRACTED, _cache, _entries, _same, corpus  # noqa: F401 (a fixture)
+from thresher.pipelines.commands import cli
+from thresher.pipelines.commands.cli import main
+
+RECIPE = """version: 1
+name: cache-runs
+inputs:
+  web: {{paths: [{corpus}/*.warc.gz], format: warc}}
+steps:
+  - step: extract
+  - step: gopher_repetition
+  - step: gopher_quality
+    min_stop_words: null
+  - step: exact_dedup
+output:
+  path: out
+  rejected: {rejected}
+  order: shuffle
+"""
+
+
+def _recipe(folder: pathlib.Path, corpus: pathlib.Path, rejected="true", name="recipe") -> str:
+    path = folder / f"{name}.yaml"
+    path.write_text(RECIPE.format(corpus=corpus, rejected=rejected))
+    return str(path)
+
+
+class FlakyFileSystem(LocalFileSystem):
+    """``flaky:///abs/path``: the local file ``/abs/path``, except that opening a path in ``broken``
+    fails as a dropped connection would (registered with Beam by being defined)."""
+
+    broken: Set[str] = set()
+
+    @classmethod
+    def scheme(cls):
+        return "flaky"
+
+    @staticmethod
+    def local(path: str) -> str:
+        return path[len("flaky://"):] if path.startswith("flaky://") else path
+
+    def match(self, patterns, limits=None):
+        found = super().match([self.local(p) for p in patterns], limits)
+        return [MatchResult(pattern, [FileMetadata("flaky://" + m.path, m.size_in_bytes, m.last_updated_in_seconds)
+                                      for m in result.metadata_list]) for pattern, result in zip(patterns, found)]
+
+    def open(self, path, mime_type="application/octet-stream", compression_type="auto"):
+        if self.local(path) in self.broken:
+            raise ConnectionResetError(104, f"Connection reset by peer while opening {path}")
+        return super().open(self.local(path), mime_type, compression_type)
+
+    def exists(self, path):
+        return super().exists(self.local(path))
+
+    def size(self, path):
+        return super().size(self.local(path))
+
+    def last_updated(self, path):
+        return super().last_updated(self.local(path))
+
+    def checksum(self, path):
+        return super().checksum(self.local(path))
+
+    def metadata(self, path):
+        return super().metadata(self.local(path))
+
+
+def _stats(out: pathlib.Path):
+    return json.loads((out / "stats.json").read_text())
+
+
+def test_a_file_that_could_not_be_read_keeps_no_entry_and_is_read_by_the_next_run(tmp_path, corpus, monkeypatch):
+    files = sorted(corpus.glob("*.warc.gz"))
+    recipe = _recipe(tmp_path, f"flaky://{corpus}")
+    cache = tmp_path / "cache"
+    args = ["run", recipe, "--workers", "1", "--quiet", "--overwrite"]  # one worker: in this process
+    assert main([*args, "--output", str(tmp_path / "plain"), "--no-cache"]) == 0
+    plain = _stats(tmp_path / "plain")
+    checks = cli.check_before_run
+
+    def checked_then_broken(*a, **k):  # the checks before the run read the file; then the connection drops
+        checks(*a, **k)
+        monkeypatch.setattr(FlakyFileSystem, "broken", {str(files[1])})
+    monkeypatch.setattr(cli, "check_before_run", checked_then_broken)
+    assert main([*args, "--output", str(tmp_path / "first"), "--cache", str(cache)]) == 0
+    first = _stats(tmp_path / "first")
+    assert first["input"]["read_errors"] == plain["input"]["read_errors"] + 1 and first["balanced"]
+    errors = [json.loads(line) for f in sorted((tmp_path / "first" / "errors").glob("*.jsonl.gz"))
+              for line in gzip.decompress(f.read_bytes()).splitlines()]
+    assert [(e["step"], e["error"].split(":")[0]) for e in errors if e["file"] == f"flaky://{files[1]}"] == [
+        ("read", "ConnectionResetError")]  # the run reports it, as without the cache
+    assert _cache(first) == (0, 0, 3, 0)
+    kept_of = {json.loads(d.read_text())["file"] for d in _entries(cache) + _entries(cache, EXTRACTED)}
+    assert kept_of == {f"flaky://{files[0]}", f"flaky://{files[2]}"}  # nothing of the file that failed
+    assert not list(cache.glob("*/*/*.tmp"))  # its entry files abandoned, not left half written
+
+    monkeypatch.setattr(cli, "check_before_run", checks)
+    monkeypatch.setattr(FlakyFileSystem, "broken", set())  # readable again
+    assert main([*args, "--output", str(tmp_path / "second"), "--cache", str(cache)]) == 0
+    second = _stats(tmp_path / "second")
+    assert _cache(second) == (2, 0, 1, 0) and second["balanced"]
+    _same(tmp_path / "second", tmp_path / "plain", second, plain)
+
+
+def test_the_reader_tells_a_storage_failure_from_damage_in_the_file(tmp_path, monkeypatch):
+    from thresher.transforms.io.sources import ReadFileFn
+    from thresher.transforms.io.sources.common import Fields
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"id": "a", "text": "one"}\nnot json\n{"id": "b", "text": "two"}\n')
+    reader = ReadFileFn("web", "jsonl", Fields())
+    reader.setup()
+    out = list(reader.process(str(good)))
+    assert len(out) == 3 and not reader.read_failed  # a damaged line is a fact of the file: cacheable
+    monkeypatch.setattr(FlakyFileSystem, "broken", {str(good)})
+    out = list(reader.process(f"flaky://{good}"))  # the JSONL reader catches it: an error record
+    assert len(out) == 1 and "ConnectionResetError" in out[0].value["error"] and reader.read_failed
+    monkeypatch.setattr(FlakyFileSystem, "broken", set())
+    assert len(list(reader.process(f"flaky://{good}"))) == 3 and not reader.read_failed
+    assert len(list(reader.process(str(tmp_path / "gone.jsonl")))) == 1 and reader.read_failed
