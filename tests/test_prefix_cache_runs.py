@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import pathlib
 from typing import Set
 
@@ -12,6 +13,7 @@ import pytest
 from apache_beam.io.filesystem import FileMetadata, MatchResult
 from apache_beam.io.localfilesystem import LocalFileSystem
 
+from tests.gcs_emulator import BUCKET, gcs  # noqa: F401 (a fixture)
 from tests.test_prefix_cache import EXTRACTED, _cache, _entries, _same, corpus  # noqa: F401 (a fixture)
 from thresher.pipelines.commands import cli
 from thresher.pipelines.commands.cli import main
@@ -131,3 +133,61 @@ def test_the_reader_tells_a_storage_failure_from_damage_in_the_file(tmp_path, mo
     monkeypatch.setattr(FlakyFileSystem, "broken", set())
     assert len(list(reader.process(f"flaky://{good}"))) == 3 and not reader.read_failed
     assert len(list(reader.process(str(tmp_path / "gone.jsonl")))) == 1 and reader.read_failed
+
+
+MODELS = """version: 1
+inputs:
+  web: {{paths: [in/*.warc.gz], format: warc}}
+steps:
+  - step: extract
+  - step: language
+    model_path: {model}
+  - step: c4_badwords
+    wordlist_dir: {lists}
+output: {{path: out}}
+"""
+
+
+def _key(model: str, lists: str) -> str:
+    """The key of one input file's entry kept after the prefix of a recipe naming these model paths."""
+    from thresher.pipelines.recipe.model import load_recipe
+    from thresher.pipelines.recipe.registry import STEPS
+    from thresher.pipelines.run.cache_entries import entry_key, prefix_fingerprint
+    recipe = load_recipe("models.yaml", STEPS, text=MODELS.format(model=model, lists=lists))
+    fingerprint = prefix_fingerprint(recipe, recipe.inputs["web"], recipe.steps)
+    return entry_key(fingerprint, {"path": "in/a.warc.gz", "size": 1, "mtime": 1.0})
+
+
+def test_model_files_and_folders_named_by_parameters_are_in_the_key(tmp_path):
+    model, lists = tmp_path / "lid.bin", tmp_path / "lists"
+    model.write_bytes(b"model one")
+    (lists / "sub").mkdir(parents=True)
+    (lists / "en").write_text("badword\n")
+    first = _key(str(model), str(lists))
+    assert _key(str(model), str(lists)) == first  # nothing changed: the same key
+    model.write_bytes(b"model two")
+    os.utime(model, ns=(1, 1))
+    second = _key(str(model), str(lists))
+    assert second != first  # a changed model file
+    (lists / "sub" / "de").write_text("schimpfwort\n")  # a file more in the folder, deep down
+    third = _key(str(model), str(lists))
+    assert third != second
+    os.utime(lists / "en", ns=(2, 2))  # a list rewritten: a new time
+    assert _key(str(model), str(lists)) not in (first, second, third)
+
+
+def test_model_files_and_folders_on_an_object_store_are_in_the_key(gcs):
+    bucket, _ = gcs
+    model, lists = f"gs://{BUCKET}/keyed/lid.bin", f"gs://{BUCKET}/keyed/lists"
+    bucket.blob("keyed/lid.bin").upload_from_string(b"model one")
+    bucket.blob("keyed/lists/en").upload_from_string(b"badword\n")
+    first = _key(model, lists)
+    assert _key(model, lists) == first
+    bucket.blob("keyed/lid.bin").upload_from_string(b"model two")  # same size, new content
+    second = _key(model, lists)
+    assert second != first
+    bucket.blob("keyed/lists/de").upload_from_string(b"schimpfwort\n")  # a file more in the folder
+    third = _key(model, lists)
+    assert third != second
+    bucket.blob("keyed/lists/en").upload_from_string(b"swearword\n")
+    assert _key(model, lists) not in (first, second, third)

@@ -2,7 +2,8 @@
 
 The key (``entry_key``) is a SHA-256 of the file's identity (``file_identity``) and of the prefix's
 fingerprint (``prefix_fingerprint``): the input's settings, each prefix step with every resolved
-parameter, the identity of model files the steps name, the versions of the packages that decide
+parameter, the identity of the files and folders the steps' parameters name (models, model folders,
+word lists; local or on an object store: ``_model_files``), the versions of the packages that decide
 the result, and a hash of the steps' source (``code_hash``: Thresher's version does not change with
 every edit). Layout: ``DIR/ab/<key>/entry-<uuid>.zst`` (written as ``.tmp``, then renamed)
 and ``DIR/ab/<key>/DONE`` (JSON: which entry file, its size and xxh64, the recipe, input, file and
@@ -33,6 +34,7 @@ DONE = "DONE"
 #: packages whose version can change what the prefix keeps (python is added)
 DECIDING_PACKAGES = ("thresher", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "numpy",
                      "resiliparse")
+MAX_FOLDER_FILES = 10_000  # a folder a parameter names is in the key by its files, up to this many
 _HEAD = struct.Struct("<cI")  # record tag, payload length
 RAW = CompressionTypes.UNCOMPRESSED  # not .zst by its name: the entry is checked as stored
 
@@ -84,10 +86,22 @@ def file_identity(meta) -> Dict[str, Any]:
     return found
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """The strings in a parameter's value, in lists and mappings too (perplexity's ``models``)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
 def _model_files(spec: StepSpec, params: Dict[str, Any]) -> Dict[str, Any]:
-    """Identity of the files a step's parameters name (models, word lists); the language step's
-    default model too."""
-    named = [v for v in params.values() if isinstance(v, str) and v and os.path.isfile(os.path.expanduser(v))]
+    """Identity of the files and folders a step's parameters name (models, model folders, word lists),
+    local or on an object store; the language step's default model too."""
+    named = [v for v in _strings(params) if v]
     if spec.step == "language" and not params.get("model_path"):
         try:
             from thresher.transforms.assets import find_lid_model
@@ -96,9 +110,53 @@ def _model_files(spec: StepSpec, params: Dict[str, Any]) -> Dict[str, Any]:
             pass
     found = {}
     for path in named:
-        st = os.stat(os.path.expanduser(path))
-        found[path] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        identity = _remote_identity(path) if "://" in path else _local_identity(os.path.expanduser(path))
+        if identity is not None:
+            found[path] = identity
     return found
+
+
+def _local_identity(path: str) -> Optional[Dict[str, Any]]:
+    """Size and modification time of the file, or of every file under the folder (a model folder);
+    None when ``path`` names neither."""
+    def stat(file: str) -> Dict[str, int]:
+        st = os.stat(file)
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if os.path.isfile(path):
+        return stat(path)
+    if not os.path.isdir(path) or not path.strip("."):  # ".": a parameter's punctuation, not a folder
+        return None
+    files = {}
+    for root, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            if len(files) == MAX_FOLDER_FILES:  # not a model's folder: what it holds decides nothing
+                return {"folder": f"more than {MAX_FOLDER_FILES} files"}
+            try:
+                files[os.path.relpath(full, path)] = stat(full)
+            except OSError:  # a dangling link
+                files[os.path.relpath(full, path)] = None
+    return {"folder": files}
+
+
+def _remote_identity(path: str) -> Optional[Dict[str, Any]]:
+    """``file_identity`` (size, time, checksum) of the object, or of every object under the folder;
+    None when no file system of Beam's serves the scheme (``https://``) or nothing is there."""
+    try:
+        FileSystems.get_filesystem(path)
+    except ValueError:
+        return None
+    try:
+        exact = [m for m in FileSystems.match([path])[0].metadata_list if m.path == path]
+        if exact:
+            return file_identity(exact[0])
+        under = FileSystems.match([FileSystems.join(path.rstrip("/"), "**")])[0].metadata_list
+    except Exception as exc:  # unreachable: the step's own checks say so; the key says it was not seen
+        return {"unlisted": type(exc).__name__}
+    if not under:
+        return None
+    return {"folder": {m.path: file_identity(m) for m in sorted(under, key=lambda m: m.path)}}
 
 
 def prefix_fingerprint(recipe: Recipe, inp: InputSpec, steps: List[StepSpec]) -> Dict[str, Any]:
