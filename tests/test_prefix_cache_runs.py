@@ -191,3 +191,17 @@ def test_model_files_and_folders_on_an_object_store_are_in_the_key(gcs):
     assert third != second
     bucket.blob("keyed/lists/en").upload_from_string(b"swearword\n")
     assert _key(model, lists) not in (first, second, third)
+
+
+def test_the_portable_runner_takes_every_file_from_the_cache_on_a_rerun(tmp_path, corpus):
+    from tests.portable_services import job_service_and_worker_pool
+    recipe, cache = _recipe(tmp_path, corpus), tmp_path / "cache"
+    with job_service_and_worker_pool() as (job_endpoint, pool, _):
+        for name in ("cold", "warm"):  # SDK workers in processes of their own: the cache is plain files
+            assert main(["run", recipe, "--output", str(tmp_path / name), "--quiet", "--cache", str(cache),
+                         "--runner", "portable", "--job-endpoint", job_endpoint, "--environment-type", "EXTERNAL",
+                         "--environment-config", pool]) == 0
+    cold, warm = _stats(tmp_path / "cold"), _stats(tmp_path / "warm")
+    assert _cache(cold) == (0, 0, 3, 0) and _cache(warm) == (3, 0, 0, 0)
+    assert cold["balanced"] and warm["balanced"] and warm["output"]["documents"] > 0
+    _same(tmp_path / "cold", tmp_path / "warm", cold, warm)
