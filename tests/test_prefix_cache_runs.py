@@ -14,6 +14,7 @@ from apache_beam.io.filesystem import FileMetadata, MatchResult
 from apache_beam.io.localfilesystem import LocalFileSystem
 
 from tests.gcs_emulator import BUCKET, gcs  # noqa: F401 (a fixture)
+from tests.test_faults import _read_ids
 from tests.test_prefix_cache import EXTRACTED, _cache, _entries, _same, corpus  # noqa: F401 (a fixture)
 from thresher.pipelines.commands import cli
 from thresher.pipelines.commands.cli import main
@@ -205,3 +206,43 @@ def test_the_portable_runner_takes_every_file_from_the_cache_on_a_rerun(tmp_path
     assert _cache(cold) == (0, 0, 3, 0) and _cache(warm) == (3, 0, 0, 0)
     assert cold["balanced"] and warm["balanced"] and warm["output"]["documents"] > 0
     _same(tmp_path / "cold", tmp_path / "warm", cold, warm)
+
+
+def test_two_runs_sharing_a_cache_at_once_both_balance_and_leave_whole_entries(tmp_path, corpus):
+    from tests.test_faults import _thresher
+    from thresher.pipelines.run.cache_entries import complete_entry
+    recipe, cache = _recipe(tmp_path, corpus), tmp_path / "cache"
+    assert main(["run", recipe, "--output", str(tmp_path / "plain"), "--workers", "1", "--quiet", "--no-cache"]) == 0
+    plain = _stats(tmp_path / "plain")
+    runs = {name: _thresher("run", recipe, "--output", str(tmp_path / name), "--workers", "1", "--quiet",
+                            "--cache", str(cache)) for name in ("a", "b")}  # started together: same files, same keys
+    for name, run in runs.items():
+        text = run.communicate(timeout=300)[0].decode()
+        assert run.returncode == 0, text
+        stats = _stats(tmp_path / name)
+        assert stats["balanced"] and stats["cache"]["entries_damaged"] == 0
+        _same(tmp_path / name, tmp_path / "plain", stats, plain)
+    folders = sorted(cache.glob("*/*"))
+    assert len(folders) == 6  # 3 files x (after the prefix, after extraction)
+    assert [complete_entry(str(folder))[1] for folder in folders] == [""] * 6  # every entry whole
+    assert main(["run", recipe, "--output", str(tmp_path / "third"), "--workers", "1", "--quiet",
+                 "--cache", str(cache)]) == 0
+    third = _stats(tmp_path / "third")
+    assert _cache(third) == (3, 0, 0, 0)
+    _same(tmp_path / "third", tmp_path / "plain", third, plain)
+
+
+def test_a_rerun_with_another_rejected_sample_rate_samples_the_cached_rejected_documents(tmp_path, corpus):
+    """An entry holds every rejected document (the rate is not in the key); the sample is drawn after."""
+    cache = tmp_path / "cache"
+    every = _recipe(tmp_path, corpus, rejected="{enabled: true, sample_rate: 1.0}", name="every")
+    some = _recipe(tmp_path, corpus, rejected="{enabled: true, sample_rate: 0.3}", name="some")
+    args = ["--workers", "1", "--quiet"]
+    assert main(["run", every, "--output", str(tmp_path / "every"), "--cache", str(cache), *args]) == 0
+    assert main(["run", some, "--output", str(tmp_path / "some"), "--cache", str(cache), *args]) == 0
+    assert main(["run", some, "--output", str(tmp_path / "plain"), "--no-cache", *args]) == 0
+    stats = {name: _stats(tmp_path / name) for name in ("every", "some", "plain")}
+    assert _cache(stats["some"]) == (3, 0, 0, 0)
+    _same(tmp_path / "some", tmp_path / "plain", stats["some"], stats["plain"])
+    all_rejected, sampled = (_read_ids(tmp_path / name / "rejected") for name in ("every", "some"))
+    assert set(sampled) < set(all_rejected) and 0.15 < len(sampled) / len(all_rejected) < 0.45
