@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import pathlib
+import time
 from typing import Set
 
 import pytest
@@ -225,10 +226,15 @@ def test_two_runs_sharing_a_cache_at_once_both_balance_and_leave_whole_entries(t
     folders = sorted(cache.glob("*/*"))
     assert len(folders) == 6  # 3 files x (after the prefix, after extraction)
     assert [complete_entry(str(folder))[1] for folder in folders] == [""] * 6  # every entry whole
+    day_ago = time.time() - 86400
+    for done in cache.glob("*/*/DONE"):
+        os.utime(done, (day_ago, day_ago))
     assert main(["run", recipe, "--output", str(tmp_path / "third"), "--workers", "1", "--quiet",
                  "--cache", str(cache)]) == 0
     third = _stats(tmp_path / "third")
     assert _cache(third) == (3, 0, 0, 0)
+    used = sorted(d.stat().st_mtime > day_ago + 3600 for d in _entries(cache) + _entries(cache, EXTRACTED))
+    assert used == [False] * 3 + [True] * 3  # the entries it took are marked used (prune keeps them longest)
     _same(tmp_path / "third", tmp_path / "plain", third, plain)
 
 
@@ -246,3 +252,25 @@ def test_a_rerun_with_another_rejected_sample_rate_samples_the_cached_rejected_d
     _same(tmp_path / "some", tmp_path / "plain", stats["some"], stats["plain"])
     all_rejected, sampled = (_read_ids(tmp_path / name / "rejected") for name in ("every", "some"))
     assert set(sampled) < set(all_rejected) and 0.15 < len(sampled) / len(all_rejected) < 0.45
+
+
+def test_an_entry_stays_whole_while_a_second_writer_commits_it(tmp_path, monkeypatch):
+    from apache_beam.io.filesystems import FileSystems
+    from thresher.pipelines.run.cache_entries import EntryWriter, complete_entry
+    directory = str(tmp_path / "ab" / "abkey")
+    first = EntryWriter(directory, {"file": "x"})
+    first.add(b"K", b"first")
+    first.commit()
+    seen, create = [], FileSystems.create
+
+    def create_and_look(path, *args, **kwargs):  # what a concurrent run reading the entry sees then
+        made = create(path, *args, **kwargs)
+        seen.append(complete_entry(directory)[1])
+        return made
+    monkeypatch.setattr(FileSystems, "create", create_and_look)
+    second = EntryWriter(directory, {"file": "x", "note": "a longer DONE than the first"})
+    second.add(b"K", b"second")
+    second.commit()
+    assert len(seen) == 2 and seen == ["", ""]  # its entry file, then its DONE: never a DONE half written
+    entry, why = complete_entry(directory)
+    assert why == "" and entry.endswith(second.name)

@@ -221,14 +221,37 @@ class EntryWriter:
         FileSystems.rename([self.temp], [FileSystems.join(self.directory, self.name)])
         done = {**self.meta, "entry": self.name, "bytes": self._bytes, "xxh64": self._hash.hexdigest(),
                 "created_unix": time.time()}
-        with FileSystems.create(FileSystems.join(self.directory, DONE)) as f:
-            f.write(json.dumps(done).encode("utf-8"))
+        _publish(FileSystems.join(self.directory, DONE), json.dumps(done).encode("utf-8"))
 
     def abandon(self) -> None:
         try:
             self._raw.close()
             FileSystems.delete([self.temp])
         except Exception:
+            pass
+
+
+def _publish(path: str, data: bytes) -> None:
+    """``path`` written whole or not at all, as a concurrent reader sees it: a local file is written
+    beside it and renamed over it (two runs committing one entry at once would otherwise interleave
+    their DONE); an object store publishes an object whole when it is closed."""
+    if "://" in path:
+        with FileSystems.create(path) as f:
+            f.write(data)
+        return
+    temp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with FileSystems.create(temp) as f:
+        f.write(data)
+    FileSystems.rename([temp], [path])
+
+
+def mark_used(directory: str) -> None:
+    """DONE's time set to now: ``cache prune --max-size`` removes the least recently used entries first.
+    Local entries only (an object's time changes only when it is rewritten); best effort."""
+    if "://" not in directory:
+        try:
+            os.utime(os.path.join(directory, DONE))
+        except OSError:
             pass
 
 

@@ -26,7 +26,7 @@ from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.recipe.schema import InputSpec, Recipe, StepSpec
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.run.cache_entries import (RAW, EntryWriter, complete_entry, entry_dir, entry_key,
-                                                  file_identity, prefix_fingerprint, read_records)
+                                                  file_identity, mark_used, prefix_fingerprint, read_records)
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, DocumentStep, DocumentStepFn
 from thresher.transforms.document import DocumentCoder
 from thresher.transforms.io.sources import ReadFileFn
@@ -98,6 +98,7 @@ class _PrefixFn(beam.DoFn):
             entry, why = complete_entry(entry_dir(self._root, entry_keys[at]))
             if entry is not None:
                 found = (at, entry)
+                mark_used(entry_dir(self._root, entry_keys[at]))
                 break
             if why != "missing":
                 LOG.warning("thresher: cache entry of %s is %s: computing it again", path, why)
