@@ -164,6 +164,9 @@ class Step(beam.PTransform):
     DROP_REASONS: ClassVar[Dict[str, str]] = {}
     #: attributes built on the worker (models, compiled functions): sent as None, rebuilt by ``setup``
     WORKER_STATE: ClassVar[Tuple[str, ...]] = ()
+    #: True when the step's shuffles carry ``document.light`` documents (no text) where it can, and
+    #: its outputs may be light: the pipeline reads their text again after it (``run.rehydrate``)
+    LIGHT_SHUFFLES: ClassVar[bool] = False
 
     def written_annotations(self) -> Dict[str, str]:
         """The annotations this configuration writes on the documents it keeps (name -> Arrow type)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 import orjson
 from apache_beam import coders
@@ -39,16 +39,34 @@ class Document:
     source: str = ""
     date: str = ""  # ISO 8601 crawl date when known, else ""
     annotations: Dict[str, AnnotationValue] = dataclasses.field(default_factory=dict)
+    #: where this document, text included, can be read again: (prefix cache entry file, ordinal of its
+    #: kept record); set where the document is read from or written to an entry, kept while the text is
+    #: unchanged, never encoded (it lives within a fused stage; ``light`` carries it across a shuffle)
+    ref: Optional[Tuple[str, int]] = dataclasses.field(default=None, compare=False, repr=False)
 
     def with_text(self, text: str, **annotations: AnnotationValue) -> "Document":
         """A copy with new text and extra annotations (the original is untouched)."""
         merged = dict(self.annotations)
         merged.update(annotations)
-        return dataclasses.replace(self, text=text, annotations=merged)
+        ref = self.ref if self.ref is not None and (text is self.text or text == self.text) else None
+        return dataclasses.replace(self, text=text, annotations=merged, ref=ref)
 
     def annotate(self, **annotations: AnnotationValue) -> "Document":
         """A copy with extra annotations."""
         return self.with_text(self.text, **annotations)
+
+
+#: the annotation of a light document that says where its text is: [entry file, ordinal]
+REF_ANNOTATION = "_ref"
+
+
+def light(doc: Document) -> Document:
+    """The document without its text, for a shuffle, when its text can be read again (``doc.ref``); else
+    the document itself. Steps that send light documents say so (``Step.LIGHT_SHUFFLES``): the pipeline
+    then reads the text of what they output again (``thresher.pipelines.run.rehydrate``)."""
+    if doc.ref is None:
+        return doc
+    return Document(doc.id, "", doc.url, doc.source, doc.date, {**doc.annotations, REF_ANNOTATION: list(doc.ref)})
 
 
 _LEN = struct.Struct("<IIIII")

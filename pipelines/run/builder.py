@@ -22,6 +22,7 @@ from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.run.columns import (declared_annotations, needs_metadata, output_columns,
                                             rejected_annotations)
 from thresher.pipelines.run.prefix_cache import COUNTS, CachedPrefix, cache_prefix
+from thresher.pipelines.run.rehydrate import Rehydrate
 from thresher.pipelines.run.token_output import token_config, token_sink, write_tokens
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.report.finalize import FinalizeRun
@@ -83,8 +84,13 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
         step = step_class(spec, STEPS)(**spec.params)
         label, index = spec.label + where, spec.index
         result = docs | label >> step
-        counts.append(_count_docs(result[KEPT], f"count {label} out", keys.step_out(index)))
-        counts.append(_count(result[REJECTED], f"count {label} dropped",
+        kept, dropped = result[KEPT], result[REJECTED]
+        if cache and step.LIGHT_SHUFFLES:  # it shuffled documents without their text: read it again
+            kept = kept | f"{label} text" >> Rehydrate()
+            if out.rejected.enabled:
+                dropped = dropped | f"{label} rejected text" >> Rehydrate()
+        counts.append(_count_docs(kept, f"count {label} out", keys.step_out(index)))
+        counts.append(_count(dropped, f"count {label} dropped",
                              lambda d, i=index: keys.dropped(i, d.annotations.get("drop_reason", "?"))))
         counts.append(_count(result[ERRORS], f"count {label} errors", lambda e, i=index: keys.step_errors(i)))
         if REPORT in result:  # step facts, e.g. whether clustering converged
@@ -93,10 +99,10 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
         if SUMMARY in result:  # one dict: a contamination report, a mix table...
             facts.append(result[SUMMARY] | f"{label} summary" >> beam.Map(lambda d, i=index: ("summary", i, d)))
         if out.rejected.enabled:
-            examples.append(result[REJECTED] | f"{label} examples" >> beam.Map(_example, spec.label))
+            examples.append(dropped | f"{label} examples" >> beam.Map(_example, spec.label))
         errors.append(result[ERRORS])
-        rejected.append(result[REJECTED])
-        return result[KEPT]
+        rejected.append(dropped)
+        return kept
 
     # Steps up to extraction run on each input before the inputs are merged, so that raw HTML is
     # turned into text in the stage that read it.

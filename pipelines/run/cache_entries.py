@@ -223,10 +223,24 @@ class EntryWriter:
                 "created_unix": time.time()}
         _publish(FileSystems.join(self.directory, DONE), json.dumps(done).encode("utf-8"))
 
+    @property
+    def path(self) -> str:
+        """Where the entry file is once committed (``.tmp`` after it until then)."""
+        return FileSystems.join(self.directory, self.name)
+
     def abandon(self) -> None:
         try:
             self._raw.close()
             FileSystems.delete([self.temp])
+        except Exception:
+            pass
+
+    def keep_unlisted(self) -> None:
+        """Close the file but list it in no DONE: no later run uses it, this run may still read the
+        documents it handed on (``run.rehydrate``); ``cache prune`` removes it after an hour."""
+        try:
+            self._zstd.close()
+            self._raw.close()
         except Exception:
             pass
 

@@ -119,6 +119,7 @@ class _PrefixFn(beam.DoFn):
             except Exception as exc:  # the cache is best effort: the run goes on without it
                 LOG.warning("thresher: cannot write the cache entry of %s: %s", path, exc)
         counts: Counter = Counter()
+        self._ordinal = 0  # kept documents written to the whole prefix's entry: their ``ref``
         if found:
             yield from self._resume(found[1], self._boundaries[found[0]], writers, counts)
             yield self._count("partial")
@@ -128,8 +129,8 @@ class _PrefixFn(beam.DoFn):
             yield self._count("computed")
         if not found and self._reader.read_failed:  # may read next time: no entry says it did not
             LOG.warning("thresher: %s could not be read: no cache entry kept of it", path)
-            for writer in writers.values():
-                writer.abandon()
+            for boundary, writer in writers.items():
+                self._drop(writer, boundary)
             writers = {}
         for boundary, writer in writers.items():
             within = {spec_index for spec_index, _ in self._steps[:boundary]}
@@ -139,9 +140,16 @@ class _PrefixFn(beam.DoFn):
                 writer.commit()
             except Exception as exc:
                 LOG.warning("thresher: cannot write the cache entry of %s: %s", path, exc)
-                writer.abandon()
+                self._drop(writer, boundary)
         for key, n in counts.items():
             yield beam.pvalue.TaggedOutput(COUNTS, (key, n))
+
+    def _drop(self, writer: EntryWriter, boundary: int) -> None:
+        """An entry not to be used: deleted, unless documents handed on name it (``Document.ref``)."""
+        if boundary == len(self._steps) and self._ordinal:
+            writer.keep_unlisted()
+        else:
+            writer.abandon()
 
     def _file_done(self, path: str, counts: Counter) -> None:
         """A file not read here (its records from an entry) in the reader's progress totals."""
@@ -155,9 +163,13 @@ class _PrefixFn(beam.DoFn):
             yield from read_records(stream)
 
     def _replay(self, entry: str, counts: Counter):
+        ordinal = 0
         for tag, payload in self._entryread_records(entry):
             if tag == b"K":
-                yield self._coder.decode(payload)
+                doc = self._coder.decode(payload)
+                doc.ref = (entry, ordinal)
+                ordinal += 1
+                yield doc
             elif tag == b"R":
                 index, = struct.unpack_from("<I", payload)
                 yield beam.pvalue.TaggedOutput(REJECTED, (index, self._coder.decode(payload[4:])))
@@ -212,6 +224,9 @@ class _PrefixFn(beam.DoFn):
         if at in writers:
             writers[at].add(b"K", self._coder.encode(doc))
         if at == len(self._steps):
+            if at in writers:  # the entry that will hold it: it can be read again from there
+                doc.ref = (writers[at].path, self._ordinal)
+                self._ordinal += 1
             yield doc
             return
         index, fn = self._steps[at]

@@ -53,6 +53,7 @@ class ExactDedup(Step):
     """
 
     name = "exact_dedup"
+    LIGHT_SHUFFLES = True  # KeepOnePerKey ships documents without their text where it can
     ANNOTATIONS = {"exact_copies": "int64"}
     ANNOTATION_DOCS = {"exact_copies": "documents that had this text (after normalize), the kept one included"}
     DROP_REASONS = {REASON: "same text (after normalize) as the kept document"}

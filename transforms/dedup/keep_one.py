@@ -8,7 +8,8 @@ What crosses a shuffle, and what is held in memory:
    combiner, which keeps the best tuple and a count per key: a key with a
    million copies costs one tuple, never a list;
 2. the winners and the documents meet in a GroupByKey on (key, document id).
-   Documents cross this shuffle once, as DocumentCoder bytes. A group holds
+   Documents cross this shuffle once, as DocumentCoder bytes, without their text when it can be
+   read again after the step (``document.light``: the prefix cache holds it). A group holds
    one document, plus the winner's record if that document won; only
    documents sharing both key and id share a group (then the one whose
    priority equals the winner's, smallest encoding on ties, is kept), and
@@ -25,7 +26,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from thresher.transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
-from thresher.transforms.document import Document, DocumentCoder
+from thresher.transforms.document import Document, DocumentCoder, light
 from thresher.transforms.dedup.priority import priority_key
 
 _CODER = DocumentCoder()
@@ -75,7 +76,7 @@ class _KeyDocuments(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(_PASS, doc)
                 return
             candidate = (priority_key(doc, self._rule, self._annotation), doc.id)
-            encoded = _CODER.encode(doc)
+            encoded = _CODER.encode(light(doc))  # no text when it can be read again after
         except Exception as exc:  # one bad record must never fail the job
             yield self._counters.error(exc, doc)
             return

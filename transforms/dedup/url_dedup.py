@@ -96,6 +96,7 @@ class UrlDedup(Step):
     """
 
     name = "url_dedup"
+    LIGHT_SHUFFLES = True  # KeepOnePerKey ships documents without their text where it can
     ANNOTATIONS = {"url_copies": "int64"}
     ANNOTATION_DOCS = {"url_copies": "documents that had this normalised URL, the kept one included"}
     DROP_REASONS = {REASON: "same normalised URL as the kept document"}

@@ -1,0 +1,117 @@
+"""``Rehydrate``: light documents get the text of their record in a prefix cache entry back; others
+pass as they are; an entry gone during the run is one clear failure."""
+from __future__ import annotations
+
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+import apache_beam as beam
+from tests.conftest import local_pipeline
+from thresher.pipelines.run.cache_entries import EntryWriter
+from thresher.pipelines.run.rehydrate import Rehydrate
+from thresher.transforms.document import REF_ANNOTATION, Document, DocumentCoder, light
+
+DOCS = [Document(f"d{i}", f"text of document {i} " * (i + 1), f"https://x.test/{i}", "web", "2024-01-0{}".format(i + 1),
+                 {"language": "en", "n": i}) for i in range(5)]
+
+
+def _entry(folder) -> str:
+    writer = EntryWriter(str(folder), {"file": "in.warc.gz"})
+    coder = DocumentCoder()
+    for i, doc in enumerate(DOCS):
+        writer.add(b"K", coder.encode(doc))
+        if i == 1:  # other records between the kept ones
+            writer.add(b"E", b'{"step": "read"}')
+            writer.add(b"R", b"\0\0\0\0" + coder.encode(Document("r", "rejected")))
+    writer.add(b"C", b"[]")
+    writer.commit()
+    return f"{folder}/{writer.name}"
+
+
+def _light(path: str, ordinal: int, **notes) -> Document:
+    doc = DOCS[ordinal].annotate(**notes)
+    doc.ref = (path, ordinal)
+    return light(doc)
+
+
+def test_light_documents_get_their_text_back_and_keep_their_annotations(tmp_path):
+    path = _entry(tmp_path / "entry")
+    shipped = [_light(path, 3, cluster_size=2), _light(path, 0), _light(path, 4, exact_copies=1)]
+    assert all(d.text == "" and d.annotations[REF_ANNOTATION] == [path, o] for d, o in zip(shipped, (3, 0, 4)))
+    whole = Document("w", "never in the cache", annotations={"language": "de"})
+    expected = [DOCS[3].annotate(cluster_size=2), DOCS[0], DOCS[4].annotate(exact_copies=1), whole]
+    with local_pipeline() as p:
+        out = p | beam.Create(shipped + [whole]) | Rehydrate()
+        assert_that(out, equal_to(expected))
+        assert_that(out | beam.Map(lambda d: REF_ANNOTATION in d.annotations), equal_to([False] * 4), label="no ref")
+
+
+def test_a_document_without_a_ref_is_never_made_light():
+    doc = DOCS[1].annotate(x=1)
+    assert light(doc) is doc
+    doc.ref = ("e", 1)
+    assert doc.with_text(doc.text).ref == ("e", 1)  # the same text: still where the entry says
+    assert doc.with_text("other").ref is None  # changed: the entry no longer holds it
+    assert doc.annotate(y=2).ref == ("e", 1) and doc == DOCS[1].annotate(x=1)  # ref is not compared
+
+
+@pytest.mark.parametrize("gone", ["deleted", "shorter"])
+def test_an_entry_gone_during_the_run_fails_it_with_a_line_saying_so(tmp_path, gone):
+    path = _entry(tmp_path / "entry")
+    if gone == "deleted":
+        (tmp_path / "entry" / path.rsplit("/", 1)[1]).unlink()
+        shipped, words = [_light(path, 1)], "cannot be read again"
+    else:
+        doc = DOCS[0].annotate()
+        doc.ref = (path, 7)
+        shipped, words = [light(doc)], "holds 5 documents, this run needs document 7"
+    with pytest.raises(Exception, match=words):
+        with local_pipeline() as p:
+            p | beam.Create(shipped) | Rehydrate()
+
+
+RECIPE = """version: 1
+name: light
+inputs:
+  web: {{paths: [{corpus}/*.warc.gz], format: warc}}
+steps:
+  - step: extract
+  - step: url_dedup
+  - step: exact_dedup
+output:
+  path: out
+  rejected: true
+"""
+
+
+def _texts(folder):
+    import pyarrow.parquet as pq
+    rows = [r for f in sorted(folder.glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    return sorted((r["id"], r["text"], r.get("exact_copies"), r.get("drop_reason")) for r in rows)
+
+
+def test_dedup_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unchanged(tmp_path, monkeypatch):
+    from thresher.pipelines.commands.cli import main
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
+    from thresher.transforms.dedup import keep_one
+
+    write_corpus(str(tmp_path / "corpus"), pages=60, files=2)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE.format(corpus=tmp_path / "corpus"))
+    shipped = []
+
+    class Spy(DocumentCoder):  # what KeepOnePerKey sends through its join (1 worker: this process)
+        def encode(self, doc):
+            shipped.append(len(doc.text))
+            return super().encode(doc)
+    monkeypatch.setattr(keep_one, "_CODER", Spy())
+
+    outs = {}
+    for flag in ("--no-cache", "--cache"):
+        args = ["run", str(recipe), "--output", str(tmp_path / flag), "--workers", "1", "--quiet", flag]
+        assert main(args + ([str(tmp_path / "cache")] if flag == "--cache" else [])) == 0
+        outs[flag] = [_texts(tmp_path / flag / sub) for sub in ("data", "rejected")]
+        with_text = sum(1 for n in shipped if n)
+        assert (with_text == 0) == (flag == "--cache"), (flag, with_text, len(shipped))
+        shipped.clear()
+    assert outs["--cache"] == outs["--no-cache"] and outs["--cache"][0] and outs["--cache"][1]
