@@ -107,11 +107,11 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
     # Steps up to extraction run on each input before the inputs are merged, so that raw HTML is
     # turned into text in the stage that read it.
     per_input = per_input_steps(recipe)
-    cached = cache_prefix(recipe) if cache else 0
+    cached = cache_prefix(recipe)  # with a cache: the steps before the first global one (maybe none)
     several = len(recipe.inputs) > 1
     sources = []
     for name, inp in recipe.inputs.items():
-        if cached:  # read and the document-local prefix, file by file through the cache
+        if cache:  # read and the document-local prefix, file by file through the cache
             got = pipeline | f"cached_{name}" >> CachedPrefix(cache, recipe, inp, recipe.steps[:cached], progress,
                                                                  boundaries=(per_input,))
             counts.append(got[COUNTS])
@@ -136,7 +136,7 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
             docs = apply(docs, spec, f" [{name}]" if several else "")
         sources.append(docs)
     docs = flatten_or_empty(pipeline, sources, "all inputs")
-    for spec in recipe.steps[cached or per_input:]:
+    for spec in recipe.steps[cached if cache else per_input:]:
         docs = apply(docs, spec)
 
     facts.append(docs

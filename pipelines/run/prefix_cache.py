@@ -2,7 +2,10 @@
 one entry per input file, so that a rerun reads and extracts only the files whose entries are missing.
 
 The prefix is the longest run of leading ``DocumentStep``s (read -> extract -> filters -> annotations,
-up to the first step that needs the corpus). An entry holds the file's kept documents, its error
+up to the first step that needs the corpus; none when a recipe starts with one: the entry then
+holds the documents as read). A kept document handed on names its record in the entry
+(``Document.ref``): steps that shuffle documents without text (``run.rehydrate``) read it there
+again. An entry holds the file's kept documents, its error
 records, the rejected documents when the recipe writes them, and the file's counts (read documents,
 errors and skipped records; per step out, dropped by reason, errors, tokens). An entry is kept
 after the whole prefix and after extraction (when steps follow it in the prefix): a run with a
@@ -115,7 +118,7 @@ class _PrefixFn(beam.DoFn):
             try:
                 boundary = self._boundaries[at]
                 writers[boundary] = EntryWriter(entry_dir(self._root, entry_keys[at]),
-                                                 {**self._meta, "file": path, "after": self._labels[boundary - 1]})
+                                                 {**self._meta, "file": path, "after": self._labels[boundary - 1] if boundary else "read"})
             except Exception as exc:  # the cache is best effort: the run goes on without it
                 LOG.warning("thresher: cannot write the cache entry of %s: %s", path, exc)
         counts: Counter = Counter()
