@@ -70,7 +70,7 @@ def test_an_entry_gone_during_the_run_fails_it_with_a_line_saying_so(tmp_path, g
             p | beam.Create(shipped) | Rehydrate()
 
 
-RECIPE = """version: 1
+DEDUP = """version: 1
 name: light
 inputs:
   web: {{paths: [{corpus}/*.warc.gz], format: warc}}
@@ -83,35 +83,70 @@ output:
   rejected: true
 """
 
+MIX = """version: 1
+name: light-mix
+inputs:
+  a: {{paths: [{corpus}/quickstart-00000.warc.gz], format: warc}}
+  b: {{paths: [{corpus}/quickstart-00001.warc.gz], format: warc}}
+steps:
+  - step: extract
+  - step: mix
+    weights: {{a: 0.8, b: 0.2}}
+    budget_documents: 60      # a: more than it has (copies), b: a sample
+    max_epochs: 3
+output:
+  path: out
+  rejected: true
+"""
+
 
 def _texts(folder):
     import pyarrow.parquet as pq
     rows = [r for f in sorted(folder.glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
-    return sorted((r["id"], r["text"], r.get("exact_copies"), r.get("drop_reason")) for r in rows)
+    return sorted((r["id"], r["text"], r.get("exact_copies"), r.get("epoch"), r.get("drop_reason")) for r in rows)
 
 
-def test_dedup_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unchanged(tmp_path, monkeypatch):
+class _Shipped:
+    """Text lengths of the documents a step holds across a shuffle or a wait (1 worker: this process)."""
+
+    def __init__(self, monkeypatch, recipe: str):
+        self.lengths = []
+        if recipe == "dedup":
+            from thresher.transforms.dedup import keep_one
+            seen = self.lengths
+
+            class Spy(DocumentCoder):  # what KeepOnePerKey sends through its join
+                def encode(self, doc):
+                    seen.append(len(doc.text))
+                    return super().encode(doc)
+            monkeypatch.setattr(keep_one, "_CODER", Spy())
+        else:
+            from thresher.transforms.select import mix
+            monkeypatch.setattr(mix, "light", lambda doc: self._seen(light(doc)))
+
+    def _seen(self, doc):
+        self.lengths.append(len(doc.text))
+        return doc
+
+
+@pytest.mark.parametrize("recipe", ["dedup", "mix"])
+def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unchanged(tmp_path, monkeypatch,
+                                                                                        recipe):
     from thresher.pipelines.commands.cli import main
     from thresher.pipelines.commands.quickstart_corpus import write_corpus
-    from thresher.transforms.dedup import keep_one
 
     write_corpus(str(tmp_path / "corpus"), pages=60, files=2)
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(RECIPE.format(corpus=tmp_path / "corpus"))
-    shipped = []
-
-    class Spy(DocumentCoder):  # what KeepOnePerKey sends through its join (1 worker: this process)
-        def encode(self, doc):
-            shipped.append(len(doc.text))
-            return super().encode(doc)
-    monkeypatch.setattr(keep_one, "_CODER", Spy())
-
+    path = tmp_path / "recipe.yaml"
+    path.write_text((DEDUP if recipe == "dedup" else MIX).format(corpus=tmp_path / "corpus"))
+    shipped = _Shipped(monkeypatch, recipe)
     outs = {}
     for flag in ("--no-cache", "--cache"):
-        args = ["run", str(recipe), "--output", str(tmp_path / flag), "--workers", "1", "--quiet", flag]
+        args = ["run", str(path), "--output", str(tmp_path / flag), "--workers", "1", "--quiet", flag]
         assert main(args + ([str(tmp_path / "cache")] if flag == "--cache" else [])) == 0
         outs[flag] = [_texts(tmp_path / flag / sub) for sub in ("data", "rejected")]
-        with_text = sum(1 for n in shipped if n)
-        assert (with_text == 0) == (flag == "--cache"), (flag, with_text, len(shipped))
-        shipped.clear()
+        with_text = sum(1 for n in shipped.lengths if n)
+        assert shipped.lengths and (with_text == 0) == (flag == "--cache"), (flag, with_text, len(shipped.lengths))
+        shipped.lengths.clear()
     assert outs["--cache"] == outs["--no-cache"] and outs["--cache"][0] and outs["--cache"][1]
+    if recipe == "mix":  # copies of one document all got its text back
+        assert any(row[3] for row in outs["--cache"][0])

@@ -45,6 +45,9 @@ documents are rejected as ``mix_not_sampled``); ``preflight`` checks it.
 Documents of a source absent from ``weights`` (only possible without
 preflight) are rejected as ``mix_unweighted_source``.
 
+The documents wait for the plan (step 2) without their text when the prefix cache holds it
+(``document.light``; the pipeline puts it back after the step).
+
 Accounting: copies beyond the first are extra outputs, reported once as
 ``("copies_added", n)`` on the ``report`` output, so that
 ``in + copies_added == kept + rejected + errors``. The ``summary`` output is
@@ -80,7 +83,7 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 
 from thresher.transforms.base import COPIES_ADDED, ERRORS, KEPT, REJECTED, ParamError, Step, StepCounters, step_outputs
-from thresher.transforms.document import Document
+from thresher.transforms.document import Document, light
 from thresher.transforms.select.mix_plan import DocWeight, SumTuples, copies, copy_id, source_rates, source_rows
 from thresher.transforms.text.tokens import TokenCounter
 
@@ -111,7 +114,7 @@ class _Measure(beam.DoFn):
             yield self._counters.error(exc, doc)
             return
         yield beam.pvalue.TaggedOutput(_AVAILABLE, (doc.source, (tokens, 1, tokens * weight, weight)))
-        yield doc.annotate(tokens=tokens)
+        yield light(doc.annotate(tokens=tokens))  # waits for the plan: no text when it can be read again
 
 
 class _Sample(beam.DoFn):
@@ -164,6 +167,7 @@ class Mix(Step):
     """
 
     name = NAME
+    LIGHT_SHUFFLES = True  # the documents that wait for the plan are light (no text) where they can be
     ANNOTATIONS = {"tokens": "int64", "epoch": "int64"}
     ANNOTATION_DOCS = {"tokens": "the document's tokens (tokenizer, else UTF-8 bytes / 4)",
                        "epoch": "which copy of the document this is (0 for the first)"}
