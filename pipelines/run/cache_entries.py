@@ -144,6 +144,8 @@ def _remote_identity(path: str) -> Optional[Dict[str, Any]]:
     """``file_identity`` (size, time, checksum) of the object, or of every object under the folder;
     None when no file system of Beam's serves the scheme (``https://``) or nothing is there."""
     try:
+        if FileSystems.get_scheme(path) is None:  # "://" inside some other text (a URL pattern)
+            return None
         FileSystems.get_filesystem(path)
     except ValueError:
         return None
