@@ -100,53 +100,86 @@ output:
 """
 
 
+QUALITY = """version: 1
+name: light-quality
+inputs:
+  web: {{paths: [{corpus}/*.warc.gz], format: warc}}
+steps:
+  - step: extract
+  - step: quality_model
+    model_path: {model}
+    positive_label: hq
+    top_percent: 40
+output:
+  path: out
+  rejected: true
+"""
+
+
+@pytest.fixture(scope="module")
+def quality_model(tmp_path_factory):
+    """A small fastText classifier (English hq, German cc sentences of the real lingua data)."""
+    from tests.conftest import SHARED_DATA
+    from thresher.pipelines.commands.cli import main
+    out = tmp_path_factory.mktemp("model") / "quality.bin"
+    sentences = SHARED_DATA / "langid-lingua" / "sentences"
+    assert main(["train-quality", "--positive", str(sentences / "en.txt"), "--negative", str(sentences / "de.txt"),
+                 "--out", str(out), "--dim", "8", "--epoch", "1", "--thread", "1", "--verbose", "0"]) == 0
+    return out
+
+
 def _texts(folder):
     import pyarrow.parquet as pq
     rows = [r for f in sorted(folder.glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
     return sorted((r["id"], r["text"], r.get("exact_copies"), r.get("epoch"), r.get("drop_reason")) for r in rows)
 
 
-class _Shipped:
-    """Text lengths of the documents a step holds across a shuffle or a wait (1 worker: this process)."""
-
-    def __init__(self, monkeypatch, recipe: str):
-        self.lengths = []
-        if recipe == "dedup":
-            from thresher.transforms.dedup import keep_one
-            seen = self.lengths
-
-            class Spy(DocumentCoder):  # what KeepOnePerKey sends through its join
-                def encode(self, doc):
-                    seen.append(len(doc.text))
-                    return super().encode(doc)
-            monkeypatch.setattr(keep_one, "_CODER", Spy())
-        else:
-            from thresher.transforms.select import mix
-            monkeypatch.setattr(mix, "light", lambda doc: self._seen(light(doc)))
-
-    def _seen(self, doc):
-        self.lengths.append(len(doc.text))
-        return doc
+SHIPPED = []  # text lengths of the documents a step holds across a shuffle or a wait (1 worker: this process)
 
 
-@pytest.mark.parametrize("recipe", ["dedup", "mix"])
+def _light_spy(doc):
+    """``light`` as the step calls it, recording what it gives (module level: pickled by reference)."""
+    out = light(doc)
+    SHIPPED.append(len(out.text))
+    return out
+
+
+class _CoderSpy(DocumentCoder):  # what KeepOnePerKey sends through its join
+    def encode(self, doc):
+        SHIPPED.append(len(doc.text))
+        return super().encode(doc)
+
+
+def _spy(monkeypatch, recipe: str) -> None:
+    from thresher.transforms.dedup import keep_one
+    from thresher.transforms.filters import score_decision
+    from thresher.transforms.select import mix
+    if recipe == "dedup":
+        monkeypatch.setattr(keep_one, "_CODER", _CoderSpy())
+    else:  # mix: documents wait for the plan; quality_model with top_percent: for the cut-off
+        monkeypatch.setattr(mix if recipe == "mix" else score_decision, "light", _light_spy)
+
+
+@pytest.mark.parametrize("recipe", ["dedup", "mix", "quality"])
 def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unchanged(tmp_path, monkeypatch,
-                                                                                        recipe):
+                                                                                        recipe, request):
     from thresher.pipelines.commands.cli import main
     from thresher.pipelines.commands.quickstart_corpus import write_corpus
 
     write_corpus(str(tmp_path / "corpus"), pages=60, files=2)
     path = tmp_path / "recipe.yaml"
-    path.write_text((DEDUP if recipe == "dedup" else MIX).format(corpus=tmp_path / "corpus"))
-    shipped = _Shipped(monkeypatch, recipe)
+    model = request.getfixturevalue("quality_model") if recipe == "quality" else None
+    path.write_text({"dedup": DEDUP, "mix": MIX, "quality": QUALITY}[recipe].format(corpus=tmp_path / "corpus",
+                                                                                  model=model))
+    _spy(monkeypatch, recipe)
     outs = {}
     for flag in ("--no-cache", "--cache"):
         args = ["run", str(path), "--output", str(tmp_path / flag), "--workers", "1", "--quiet", flag]
         assert main(args + ([str(tmp_path / "cache")] if flag == "--cache" else [])) == 0
         outs[flag] = [_texts(tmp_path / flag / sub) for sub in ("data", "rejected")]
-        with_text = sum(1 for n in shipped.lengths if n)
-        assert shipped.lengths and (with_text == 0) == (flag == "--cache"), (flag, with_text, len(shipped.lengths))
-        shipped.lengths.clear()
+        with_text = sum(1 for n in SHIPPED if n)
+        assert SHIPPED and (with_text == 0) == (flag == "--cache"), (flag, with_text, len(SHIPPED))
+        SHIPPED.clear()
     assert outs["--cache"] == outs["--no-cache"] and outs["--cache"][0] and outs["--cache"][1]
     if recipe == "mix":  # copies of one document all got its text back
         assert any(row[3] for row in outs["--cache"][0])

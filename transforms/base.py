@@ -172,6 +172,10 @@ class Step(beam.PTransform):
         """The annotations this configuration writes on the documents it keeps (name -> Arrow type)."""
         return dict(self.ANNOTATIONS)
 
+    def ships_light(self) -> bool:
+        """Whether this configuration's outputs may be ``document.light`` (``LIGHT_SHUFFLES``)."""
+        return self.LIGHT_SHUFFLES
+
     def __getstate__(self):
         # Only the parameters travel to workers, not the pipeline the transform was applied to.
         state = dict(self.__dict__)

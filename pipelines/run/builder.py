@@ -85,7 +85,7 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
         label, index = spec.label + where, spec.index
         result = docs | label >> step
         kept, dropped = result[KEPT], result[REJECTED]
-        if cache and step.LIGHT_SHUFFLES:  # it shuffled documents without their text: read it again
+        if cache and step.ships_light():  # it shuffled documents without their text: read it again
             kept = kept | f"{label} text" >> Rehydrate()
             if out.rejected.enabled:
                 dropped = dropped | f"{label} rejected text" >> Rehydrate()

@@ -285,6 +285,10 @@ class Classifier(Step):
             raise ParamError("model", f"{self.model}: no such folder, and not reachable as a Hugging Face hub "
                                       f"model ({type(exc).__name__}: {first})") from None
 
+    def ships_light(self) -> bool:
+        """With ``top_percent`` the documents wait for the cut-off without their text (``DecideByScore``)."""
+        return self.top_percent is not None
+
     def expand(self, docs):
         split = docs | "Split empty" >> beam.ParDo(_SplitFn()).with_outputs(UNSCORED, main=KEPT)
         handler = (cm.onnx_handler(self.model, self.device) if self.resolved_backend() == "onnx"

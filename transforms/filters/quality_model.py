@@ -217,6 +217,10 @@ class QualityModel(Step):
         except ValueError as exc:
             raise ParamError("positive_label", str(exc)) from None
 
+    def ships_light(self) -> bool:
+        """With ``top_percent`` the documents wait for the cut-off without their text (``DecideByScore``)."""
+        return self.top_percent is not None
+
     def expand(self, docs):
         scored = (docs | "Score" >> beam.ParDo(_ScoreFn(self.model_path, self.positive_label))
                   .with_outputs(ERRORS, main=KEPT))

@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.transforms.stats import ApproximateQuantilesCombineFn
 
 from thresher.transforms.base import KEPT, REJECTED, SUMMARY, StepCounters
+from thresher.transforms.document import light
 
 # top_percent: Beam's approximate quantiles, rank error below QUANTILE_EPSILON * N (its worst-case bound up to
 # 1e9 documents), read on a grid of QUANTILE_STEPS + 1 quantiles (a step of N / QUANTILE_STEPS ranks).
@@ -137,6 +138,8 @@ class DecideByScore(beam.PTransform):
         self.unscored_reason = unscored_reason
 
     def expand(self, docs):
+        if self.top_percent is not None:  # they wait for the cut-off: without their text where it can be read again
+            docs = docs | "Light" >> beam.Map(light)
         counts = docs | "Count scored" >> beam.CombineGlobally(_CountScored(self.annotation))
         if self.top_percent is not None:
             sign = 1.0 if self.higher_is_better else -1.0
