@@ -13,13 +13,14 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from thresher.transforms.base import METRICS_NAMESPACE, ParamError, StepCounters
+from thresher.transforms.dedup.minhash.lookup import has
 from thresher.transforms.dedup.minhash.records import NAME, Ranked, SentSet, wire
 from thresher.transforms.dedup.minhash.signatures import band_keys, compact_set, jaccard, node_id, shingle_hashes, signature
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.priority import priority_key
 
 SIGNATURE_META = "thresher.minhash"  # schema metadata key of a signature file: its parameters
-TAG_BANDS, TAG_SETS, TAG_PRIO, TAG_SIGS = "bands", "sets", "prio", "sigs"  # _Signatures' tagged outputs
+TAG_BANDS, TAG_PRIO, TAG_SIGS = "bands", "prio", "sigs"  # _Signatures' tagged outputs
 
 
 def current_node(doc_id: str) -> int:
@@ -37,9 +38,9 @@ def signature_params(ngram: int, bands: int, rows: int, seed: int) -> dict:
 class _Signatures(beam.DoFn):
     """Document -> (node, doc) and the compact records the later stages shuffle."""
 
-    def __init__(self, ngram, bands, rows, seed, verify, rule, annotation, write):
+    def __init__(self, ngram, bands, rows, seed, rule, annotation, write):
         self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
-        self.verify, self.rule, self.annotation, self.write = verify, rule, annotation, write
+        self.rule, self.annotation, self.write = rule, annotation, write
 
     def setup(self):
         self._counters = StepCounters(NAME)
@@ -48,11 +49,9 @@ class _Signatures(beam.DoFn):
         self._counters.docs_in.inc()
         try:
             node = current_node(doc.id)
-            shingles = shingle_hashes(doc.text, self.ngram)
-            sig = signature(shingles, self.bands * self.rows, self.seed)
+            sig = signature(shingle_hashes(doc.text, self.ngram), self.bands * self.rows, self.seed)
             keys = band_keys(sig, self.bands, self.rows) if sig is not None else []
             prio = priority_key(doc, self.rule, self.annotation)
-            shingle_set = compact_set(shingles) if self.verify and keys else None
         except Exception as exc:  # one bad record must never fail the job
             yield self._counters.error(exc, doc)
             return
@@ -62,10 +61,36 @@ class _Signatures(beam.DoFn):
         yield beam.pvalue.TaggedOutput(TAG_PRIO, (node, wire(Ranked(prio, doc.id))))
         for key in keys:
             yield beam.pvalue.TaggedOutput(TAG_BANDS, (key, node))
-        if shingle_set is not None:
-            yield beam.pvalue.TaggedOutput(TAG_SETS, (node, shingle_set))
         if self.write:
             yield beam.pvalue.TaggedOutput(TAG_SIGS, {"id": doc.id, "bands": keys})
+
+
+class _EdgeSets(beam.DoFn):
+    """(node, doc) of a node with a candidate edge (``nodes``: a ``lookup.NodeSet``) -> (node, its
+    compact shingle set), recomputed here from the text (``sets`` output): the other documents send
+    nothing. Every (node, doc) passes through (main output), for the decision: the local runner
+    stalls when two stages that wait for side inputs read one PCollection."""
+
+    def __init__(self, ngram: int):
+        self.ngram = ngram
+
+    def setup(self):
+        self._sets = Metrics.counter(METRICS_NAMESPACE, f"{NAME}.verification_sets")
+
+    def process(self, element, nodes):
+        yield element
+        node, doc = element
+        if has(nodes, node):
+            shingles = shingle_hashes(doc.text, self.ngram)
+            if len(shingles):  # a document without words has no band, hence no edge of its own
+                self._sets.inc()
+                yield beam.pvalue.TaggedOutput("sets", (node, compact_set(shingles)))
+
+
+def in_nodes(element, nodes):
+    """Keeps a (node, value) record whose node is in the ``lookup.NodeSet`` ``nodes``."""
+    if has(nodes, element[0]):
+        yield element
 
 
 def _star_edges(element):

@@ -144,14 +144,17 @@ class ConnectedComponents(beam.PTransform):
 
     max_rounds: large-star + small-star rounds unrolled in the graph (>= 1).
     counter_prefix: prefix of the Beam counters (``{prefix}.unconverged_nodes``).
+    meter: called as ``meter(pcoll, label)`` on each shuffle's input (``dedup.shuffle_bytes.ShuffleMeter``).
 
     Returns ``{"labels": (node, label), "unconverged_nodes": one int}``; 0
     unconverged nodes means the final graph is a forest of stars and every label
     is the smallest node of its component.
     """
 
-    def __init__(self, max_rounds: int = DEFAULT_MAX_ROUNDS, counter_prefix: str = "connected_components"):
+    def __init__(self, max_rounds: int = DEFAULT_MAX_ROUNDS, counter_prefix: str = "connected_components",
+                 meter=None):
         super().__init__()
+        self.meter = meter or (lambda pcoll, label: pcoll)
         if max_rounds < 1:
             raise ParamError("max_rounds", "max_rounds must be at least 1")
         self.max_rounds = max_rounds
@@ -161,15 +164,13 @@ class ConnectedComponents(beam.PTransform):
         edges = edges | "canonical edges" >> beam.FlatMap(_canonical)
         rounds = f"{self.counter_prefix}.round_changes"
         for r in range(self.max_rounds):
-            edges = (edges
-                     | f"large star {r} both ways" >> beam.FlatMap(_both_ways)
-                     | f"large star {r} group" >> beam.GroupByKey()
-                     | f"large star {r}" >> beam.ParDo(_Star(True, rounds))
-                     | f"small star {r} both ways" >> beam.FlatMap(_both_ways)
-                     | f"small star {r} group" >> beam.GroupByKey()
-                     | f"small star {r}" >> beam.ParDo(_Star(False, rounds)))
-        labelled = (edges
-                    | "neighbourhoods" >> beam.FlatMap(_with_side)
+            for large, star in ((True, "large"), (False, "small")):
+                both = edges | f"{star} star {r} both ways" >> beam.FlatMap(_both_ways)
+                edges = (self.meter(both, f"{star} star {r}")
+                         | f"{star} star {r} group" >> beam.GroupByKey()
+                         | f"{star} star {r}" >> beam.ParDo(_Star(large, rounds)))
+        sides = edges | "neighbourhoods" >> beam.FlatMap(_with_side)
+        labelled = (self.meter(sides, "neighbourhoods")
                     | "summarise neighbourhoods" >> beam.CombinePerKey(_Neighbourhood())
                     | "label" >> beam.ParDo(_Label(f"{self.counter_prefix}.unconverged_nodes")).with_outputs(
                         _CHANGED, main=LABELS))

@@ -1,5 +1,5 @@
 """MinHash dedup, decisions: which document of each cluster is kept, the verification rounds that check
-every removal against it, and the join of each document to its fate (stages 5-6 of ``step.py``'s data flow).
+every removal against it, and each document's fate applied where it is (stages 5-6 of ``step.py``'s data flow).
 """
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from apache_beam.metrics import Metrics
 
 from thresher.transforms.base import METRICS_NAMESPACE, StepCounters
 from thresher.transforms.dedup.minhash.candidates import single_set
+from thresher.transforms.dedup.minhash.lookup import outcome
 from thresher.transforms.dedup.minhash.records import (DUPLICATE, NAME, REFERENCE_DUPLICATE, Check, Decision,
                                                        KeptSet, Member, Outcome, Ranked, wire)
 from thresher.transforms.dedup.minhash.signatures import jaccard
@@ -126,21 +127,20 @@ def _sized(element):
 
 
 class _Apply(beam.DoFn):
-    """Joins each document to its cluster decision."""
+    """Applies its node's decision (``table``: a ``lookup.DecisionTable``) to each (node, doc) where the
+    document is; a node without one is in no cluster: kept, ``cluster_size`` 1."""
 
     def setup(self):
         self._counters = StepCounters(NAME)
 
-    def process(self, element):
-        _, grouped = element
-        outcomes = list(grouped["decision"])
-        outcome = Outcome.of(outcomes[0]) if outcomes else Outcome(None, 1, "")
-        for doc in grouped["doc"]:
-            if outcome.reason is None:
-                self._counters.docs_out.inc()
-                yield doc.annotate(cluster_size=outcome.cluster_size)
-            else:
-                notes = {"cluster_size": outcome.cluster_size}
-                if outcome.reason == DUPLICATE:
-                    notes["duplicate_of"] = outcome.kept_id
-                yield self._counters.reject(doc.annotate(**notes), outcome.reason)
+    def process(self, element, table):
+        node, doc = element
+        decided = outcome(table, node) or Outcome(None, 1, "")
+        if decided.reason is None:
+            self._counters.docs_out.inc()
+            yield doc.annotate(cluster_size=decided.cluster_size)
+        else:
+            notes = {"cluster_size": decided.cluster_size}
+            if decided.reason == DUPLICATE:
+                notes["duplicate_of"] = decided.kept_id
+            yield self._counters.reject(doc.annotate(**notes), decided.reason)

@@ -74,16 +74,19 @@ from typing import Any, Dict, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.pvalue import AsSingleton
 
 from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, Step, step_outputs
-from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_PRIO, TAG_SETS, TAG_SIGS,
-                                                          _CheckEdges, _ReadReference, _send_sets, _Signatures,
-                                                          _star_edges, match_references, signature_params)
+from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_PRIO, TAG_SIGS, _CheckEdges,
+                                                          _EdgeSets, _ReadReference, _send_sets, _Signatures,
+                                                          _star_edges, in_nodes, match_references, signature_params)
 from thresher.transforms.dedup.minhash.components import LABELS, UNCONVERGED, ConnectedComponents
 from thresher.transforms.dedup.minhash.decide import (_Apply, _CheckMember, _cluster_members, _Representative,
                                                       _send_representative_set, _sized, _unmatched)
+from thresher.transforms.dedup.minhash.lookup import DecisionTable, nodes_of, table_bytes
 from thresher.transforms.dedup.minhash.records import DUPLICATE, NAME, REFERENCE_DUPLICATE
 from thresher.transforms.dedup.priority import check_rule
+from thresher.transforms.dedup.shuffle_bytes import ShuffleMeter
 
 # datatrove MinhashConfig / FineWeb: 5-grams, 14 bands x 8 rows, seed 1.
 NGRAM, BANDS, ROWS, SEED = 5, 14, 8, 1
@@ -100,6 +103,11 @@ def _converged(unconverged_nodes: int):
     converged = int(unconverged_nodes == 0)
     Metrics.counter(METRICS_NAMESPACE, f"{NAME}.converged").inc(converged)
     return "converged", converged
+
+
+def _nodes(edges, label: str, meter):
+    """The ``lookup.NodeSet`` of the nodes of ``edges``."""
+    return nodes_of(meter(edges | f"{label} of edges" >> beam.FlatMap(lambda e: e), label, keyed=False), label)
 
 
 def _count(pcoll, label: str, name: str):
@@ -205,10 +213,11 @@ class MinHashDedup(Step):
 
     def expand(self, docs):
         params = signature_params(self.ngram, self.bands, self.rows, self.seed)
+        meter = ShuffleMeter(NAME)
         sig = docs | "signatures" >> beam.ParDo(_Signatures(
-            self.ngram, self.bands, self.rows, self.seed, self.verify, self.priority,
+            self.ngram, self.bands, self.rows, self.seed, self.priority,
             self.priority_annotation, bool(self.write_signatures))).with_outputs(
-            TAG_BANDS, TAG_SETS, TAG_PRIO, TAG_SIGS, ERRORS, main="docs")
+            TAG_BANDS, TAG_PRIO, TAG_SIGS, ERRORS, main="docs")
         if self.write_signatures:
             self._write(sig[TAG_SIGS], params)
 
@@ -220,22 +229,32 @@ class MinHashDedup(Step):
                          | "spread reference files" >> beam.Reshuffle()
                          | "reference bands" >> beam.ParDo(_ReadReference(params)))
             bands = (bands, reference) | "all bands" >> beam.Flatten()
-        edges = (bands
+        edges = (meter(bands, "buckets")
                  | "buckets" >> beam.GroupByKey()
-                 | "star edges" >> beam.FlatMap(_star_edges)
-                 | "distinct edges" >> beam.Distinct())
+                 | "star edges" >> beam.FlatMap(_star_edges))
+        edges = meter(edges, "distinct edges") | "distinct edges" >> beam.Distinct()
         report = [_count(edges, "candidate edges", "candidate_edges")]
+        documents = sig["docs"]
         if self.verify:
-            edges, round_sets = self._check(edges, sig[TAG_SETS])
+            edge_nodes = _nodes(edges, "candidate nodes", meter)
+            sets = sig["docs"] | "edge sets" >> beam.ParDo(_EdgeSets(self.ngram), AsSingleton(edge_nodes)) \
+                .with_outputs("sets", main="docs")
+            report.append(_count(sets["sets"], "verification sets", "verification_sets"))
+            edges, candidate_sets = self._check(edges, sets["sets"], meter)
+            documents = sets["docs"]
             report.append(_count(edges, "verified edges", "verified_edges"))
+        clustered = AsSingleton(_nodes(edges, "cluster nodes", meter))
+        if self.verify:
+            round_sets = candidate_sets | "clustered sets" >> beam.FlatMap(in_nodes, clustered)
 
-        cc = edges | "clusters" >> ConnectedComponents(self.max_rounds, counter_prefix=NAME)
-        pending = ({"label": cc[LABELS], "prio": sig[TAG_PRIO]}
+        cc = edges | "clusters" >> ConnectedComponents(self.max_rounds, counter_prefix=NAME, meter=meter)
+        prio = sig[TAG_PRIO] | "clustered priorities" >> beam.FlatMap(in_nodes, clustered)
+        pending = (meter({"label": cc[LABELS], "prio": prio}, "join priorities")
                    | "join priorities" >> beam.CoGroupByKey()
                    | "cluster members" >> beam.FlatMap(_cluster_members))
         finals = []
         for r in range(self.verify_rounds if self.verify else 1):
-            chosen = (pending
+            chosen = (meter(pending, f"group clusters {r}")
                       | f"group clusters {r}" >> beam.GroupByKey()
                       | f"representatives {r}" >> beam.ParDo(_Representative(self.verify))
                       .with_output_types(_KEYED).with_outputs("check", "cluster", "collided", main="final"))
@@ -244,44 +263,45 @@ class MinHashDedup(Step):
                 report += [_count(chosen["cluster"], "clusters", "clusters"),
                            _count(chosen["collided"], "collisions", "node_id_collisions")]
             if self.verify:
-                checked = self._check_members(chosen["check"], round_sets, r)
+                checked = self._check_members(chosen["check"], round_sets, r, meter)
                 finals.append(checked["final"])
                 pending, round_sets = checked["pending"], checked["pending_set"]
         if self.verify:
             finals.append(pending | "unmatched kept" >> beam.Map(_unmatched))
             report.append(_count(pending, "unmatched", "unmatched_after_rounds"))
-        decisions = (tuple(finals) | "all decisions" >> beam.Flatten()
+        decisions = (meter(tuple(finals) | "all decisions" >> beam.Flatten(), "group decisions")
                      | "group decisions" >> beam.GroupByKey()
                      | "sizes" >> beam.FlatMap(_sized))
-        out = ({"doc": sig["docs"], "decision": decisions}
-               | "join decisions" >> beam.CoGroupByKey()
-               | "apply" >> beam.ParDo(_Apply()).with_outputs(REJECTED, main=KEPT))
+        table = meter(decisions, "decision table", keyed=False) | "decision table" >> beam.CombineGlobally(DecisionTable())
+        out = documents | "apply" >> beam.ParDo(_Apply(), AsSingleton(table)).with_outputs(REJECTED, main=KEPT)
 
         unconverged = cc[UNCONVERGED]
         report += [
             unconverged | "unconverged report" >> beam.Map(lambda n: ("unconverged_nodes", n)),
             unconverged | "converged report" >> beam.Map(_converged),
+            table | "table report" >> beam.Map(lambda t: ("decision_table_bytes", table_bytes(t))),
+            meter.report(docs),
         ]
         report = tuple(report) | "report" >> beam.Flatten()
         return step_outputs(out[KEPT], out[REJECTED], sig[ERRORS], report)
 
-    def _check_members(self, checks, sets, r: int):
-        to_members = ({"set": sets, "check": checks}
+    def _check_members(self, checks, sets, r: int, meter):
+        to_members = (meter({"set": sets, "check": checks}, f"join kept sets {r}")
                       | f"join kept sets {r}" >> beam.CoGroupByKey()
                       | f"send kept sets {r}" >> beam.FlatMap(_send_representative_set))
-        return ({"set": sets, "rep": to_members}
+        return (meter({"set": sets, "rep": to_members}, f"join member sets {r}")
                 | f"join member sets {r}" >> beam.CoGroupByKey()
                 | f"check members {r}" >> beam.ParDo(_CheckMember(self.threshold))
                 .with_output_types(_KEYED).with_outputs("pending", "pending_set", main="final"))
 
-    def _check(self, edges, sets):
+    def _check(self, edges, sets, meter):
         members = edges | "members of centre" >> beam.Map(lambda e: (e[0], e[1]))
         centres = edges | "centres of member" >> beam.Map(lambda e: (e[1], e[0]))
-        sent = ({"set": sets, "members": members, "centres": centres}
+        sent = (meter({"set": sets, "members": members, "centres": centres}, "join sets")
                 | "join sets" >> beam.CoGroupByKey()
                 | "send sets" >> beam.FlatMap(_send_sets).with_output_types(_KEYED).with_outputs(
                     "candidate_set", main="sent"))
-        verified = (sent["sent"]
+        verified = (meter(sent["sent"], "group by member")
                     | "group by member" >> beam.GroupByKey()
                     | "check jaccard" >> beam.ParDo(_CheckEdges(self.threshold)))
         return verified, sent["candidate_set"]
