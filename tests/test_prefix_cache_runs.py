@@ -10,7 +10,6 @@ import pathlib
 import time
 from typing import Set
 
-import pytest
 from apache_beam.io.filesystem import FileMetadata, MatchResult
 from apache_beam.io.localfilesystem import LocalFileSystem
 
