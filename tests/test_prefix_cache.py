@@ -51,8 +51,7 @@ def _recipe(folder: pathlib.Path, corpus: pathlib.Path, threshold=0.8, precision
 
 def _run(recipe: str, out: pathlib.Path, cache=None):
     args = ["run", recipe, "--output", str(out), "--workers", "2", "--quiet", "--overwrite"]
-    if cache is not None:
-        args += ["--cache", str(cache)]
+    args += ["--cache", str(cache)] if cache is not None else ["--no-cache"]
     assert main(args) == 0
     return json.loads((out / "stats.json").read_text())
 
@@ -94,7 +93,7 @@ def _cache(stats):
 def test_cold_run_then_changed_dedup_extracts_nothing_and_changed_extraction_everything(tmp_path, corpus):
     cache = tmp_path / "cache"
     plain = _run(_recipe(tmp_path, corpus), tmp_path / "plain")
-    assert "cache" not in plain  # without --cache nothing changes
+    assert "cache" not in plain  # with --no-cache nothing changes
     cold = _run(_recipe(tmp_path, corpus), tmp_path / "cold", cache)
     assert _cache(cold) == (0, 0, 3, 0)
     assert len(_entries(cache)) == 3 and len(_entries(cache, EXTRACTED)) == 3 and cold["balanced"]
@@ -103,7 +102,8 @@ def test_cold_run_then_changed_dedup_extracts_nothing_and_changed_extraction_eve
     warm = _run(_recipe(tmp_path, corpus), tmp_path / "warm", cache)  # the same recipe again
     assert _cache(warm) == (3, 0, 0, 0)
     card = (tmp_path / "warm" / "report.md").read_text()
-    assert "3 input file(s) from the cache, 0 extracted text from it, 0 read and processed" in card  # the data card says so
+    # the data card says so
+    assert "3 input file(s) from the cache, 0 with their extracted text from it, 0 read and processed" in card
     assert "from the cache" not in (tmp_path / "plain" / "report.md").read_text()
     _same(tmp_path / "plain", tmp_path / "warm", plain, warm)
 
@@ -195,7 +195,7 @@ def test_a_killed_run_resumes_from_the_cache_and_gives_an_uninterrupted_runs_out
     again = _thresher(*args)
     text = again.communicate(timeout=300)[0].decode()
     assert again.returncode == 0, text
-    assert "cache: 1 file(s) from the cache, 0 extracted from it, 1 computed" in text
+    assert "cache: 1 input file(s) from the cache, 0 with their extracted text from it, 1 read and processed" in text
     resumed = json.loads((out / "stats.json").read_text())
     assert resumed["balanced"]
     fresh = _run(recipe, tmp_path / "fresh")
@@ -227,6 +227,7 @@ def test_cache_ls_and_prune(tmp_path, corpus, capsys):
     for age, marker in zip((6, 5, 4, 3, 2, 1), done):  # made 6 ... 1 days ago
         info = json.loads(marker.read_text())
         marker.write_text(json.dumps({**info, "created_unix": time.time() - age * 86400}))
+        os.utime(marker, (time.time() - age * 86400, time.time() - age * 86400))  # last used then too
     leftover = done[0].parent / "entry-crashed.zst.tmp"
     leftover.write_bytes(b"x" * 100)
     os.utime(leftover, (time.time() - 7200, time.time() - 7200))
