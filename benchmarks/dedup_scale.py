@@ -29,8 +29,8 @@ Each run is a subprocess; its wall time is the subprocess's (interpreter start-u
 both sides). Every 0.2 s the resident memory (VmRSS) of every process of its tree (the CLI and the
 Beam workers it starts; datatrove's driver, forkserver and workers) is read from /proc: "peak MB all"
 is the highest sum over the tree in one sample (pages shared after a fork count once per process),
-"peak MB largest" the highest single process. The table ends with Thresher's speed over datatrove's
-per size and setting (docs/s ratio). ``--json PATH`` also writes every row.
+"peak MB largest" the highest VmHWM (peak resident memory) of any one process of the tree. The table
+ends with Thresher's speed over datatrove's per size and setting (docs/s ratio). ``--json PATH`` also writes every row.
 """
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import PROJECT_ROOT  # noqa: E402
+from benchmarks.datatrove_peer import _hwm_mb  # noqa: E402  (VmHWM of a process, MB)
 from benchmarks.soak import _tree  # noqa: E402  (VmRSS per process of a tree, from /proc)
 
 MAKE_CORPUS = PROJECT_ROOT.parent / "shared" / "tools" / "make_scale_corpus.py"
@@ -130,12 +131,13 @@ if __name__ == "__main__":
 
 
 class TreeMemory(threading.Thread):
-    """Samples VmRSS of every process under ``root`` each ``interval`` s: peak of the sum, peak of one."""
+    """Samples every process under ``root`` each ``interval`` s: the peak of their VmRSS sum, and the
+    largest VmHWM (a process's own peak, exact between samples)."""
 
     def __init__(self, root: int, interval: float = 0.2):
         super().__init__(daemon=True)
         self.root, self.interval = root, interval
-        self.peak_sum_kb = self.peak_one_kb = 0
+        self.peak_sum_kb, self.peak_one_mb = 0, 0.0
         self.processes: set = set()
         self._halt = threading.Event()
 
@@ -144,13 +146,13 @@ class TreeMemory(threading.Thread):
             rss = _tree(self.root)[0]
             self.processes.update(rss)
             self.peak_sum_kb = max(self.peak_sum_kb, sum(rss.values()))
-            self.peak_one_kb = max(self.peak_one_kb, max(rss.values(), default=0))
+            self.peak_one_mb = max([self.peak_one_mb] + [_hwm_mb(pid) for pid in rss])
             self._halt.wait(self.interval)
 
     def stop(self) -> dict:
         self._halt.set()
         self.join()
-        return {"peak_sum_mb": self.peak_sum_kb / 1024, "peak_one_mb": self.peak_one_kb / 1024,
+        return {"peak_sum_mb": self.peak_sum_kb / 1024, "peak_one_mb": self.peak_one_mb,
                 "processes": len(self.processes)}
 
 
@@ -269,7 +271,10 @@ def main() -> None:
         print(f"no {args.datatrove_python}: datatrove skipped")
     with open("/proc/meminfo") as f:
         total_mb = int(f.readline().split()[1]) // 1024
-    print(f"{os.cpu_count()} CPUs, {total_mb} MB memory, {args.workers} workers; load {os.getloadavg()[0]:.2f}")
+    head = subprocess.run(["git", "log", "-1", "--format=%h %cI"], cwd=str(PROJECT_ROOT), capture_output=True,
+                          text=True, check=False).stdout.strip()
+    print(f"Thresher {head or '?'}; {os.cpu_count()} CPUs, {total_mb} MB memory, {args.workers} workers; "
+          f"load {os.getloadavg()[0]:.2f}")
     rows = []
     for docs in args.docs:
         src = corpus(args.dir, docs)
