@@ -273,6 +273,10 @@ def main() -> None:
         total_mb = int(f.readline().split()[1]) // 1024
     head = subprocess.run(["git", "log", "-1", "--format=%h %cI"], cwd=str(PROJECT_ROOT), capture_output=True,
                           text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "transforms", "pipelines"], cwd=str(PROJECT_ROOT),
+                           capture_output=True, text=True, check=False).stdout.split("\n")
+    dirty = [d for d in dirty if d.strip()]
+    head += f" + {len(dirty)} uncommitted file(s) in transforms/, pipelines/" if dirty else ""
     print(f"Thresher {head or '?'}; {os.cpu_count()} CPUs, {total_mb} MB memory, {args.workers} workers; "
           f"load {os.getloadavg()[0]:.2f}")
     rows = []
