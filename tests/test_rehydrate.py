@@ -8,7 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 import apache_beam as beam
 from tests.conftest import local_pipeline
 from thresher.pipelines.run.cache_entries import EntryWriter
-from thresher.pipelines.run.rehydrate import Rehydrate
+from thresher.transforms.io.rehydrate import Rehydrate
 from thresher.transforms.document import REF_ANNOTATION, Document, DocumentCoder, light
 
 DOCS = [Document(f"d{i}", f"text of document {i} " * (i + 1), f"https://x.test/{i}", "web", "2024-01-0{}".format(i + 1),

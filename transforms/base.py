@@ -165,7 +165,7 @@ class Step(beam.PTransform):
     #: attributes built on the worker (models, compiled functions): sent as None, rebuilt by ``setup``
     WORKER_STATE: ClassVar[Tuple[str, ...]] = ()
     #: True when the step's shuffles carry ``document.light`` documents (no text) where it can, and
-    #: its outputs may be light: the pipeline reads their text again after it (``run.rehydrate``)
+    #: its outputs may be light: the pipeline reads their text again after it (``io.rehydrate``)
     LIGHT_SHUFFLES: ClassVar[bool] = False
 
     def written_annotations(self) -> Dict[str, str]:

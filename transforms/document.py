@@ -63,7 +63,7 @@ REF_ANNOTATION = "_ref"
 def light(doc: Document) -> Document:
     """The document without its text, for a shuffle, when its text can be read again (``doc.ref``); else
     the document itself. Steps that send light documents say so (``Step.LIGHT_SHUFFLES``): the pipeline
-    then reads the text of what they output again (``thresher.pipelines.run.rehydrate``)."""
+    then reads the text of what they output again (``thresher.transforms.io.rehydrate``)."""
     if doc.ref is None:
         return doc
     return Document(doc.id, "", doc.url, doc.source, doc.date, {**doc.annotations, REF_ANNOTATION: list(doc.ref)})

@@ -22,7 +22,7 @@ from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.run.columns import (declared_annotations, needs_metadata, output_columns,
                                             rejected_annotations)
 from thresher.pipelines.run.prefix_cache import COUNTS, CachedPrefix, cache_prefix
-from thresher.pipelines.run.rehydrate import Rehydrate
+from thresher.transforms.io.rehydrate import Rehydrate
 from thresher.pipelines.run.token_output import token_config, token_sink, write_tokens
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.report.finalize import FinalizeRun

@@ -9,25 +9,24 @@ every edit). Layout: ``DIR/ab/<key>/entry-<uuid>.zst`` (written as ``.tmp``, the
 and ``DIR/ab/<key>/DONE`` (JSON: which entry file, its size and xxh64, the recipe, input, file and
 the step it was kept after), written last. An entry is used only when DONE parses and names a file
 of that size and checksum (``complete_entry``). Two runs writing the same key write different entry
-files; the DONE written last wins, and names a whole file. An entry file is zstd-compressed records:
-a tag (``K`` kept document, ``R`` rejected one with its step index, ``E`` error record, ``C`` the
-counts, last), a length, the payload.
+files; the DONE written last wins, and names a whole file. An entry file is zstd-compressed records
+(``transforms.io.entry_records``; the counts record last).
 """
 from __future__ import annotations
 
 import json
 import os
-import struct
 import time
 import uuid
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import xxhash
-from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.io.filesystems import FileSystems
 
 from thresher.pipelines.recipe.plugins import step_class
 from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.recipe.schema import InputSpec, Recipe, StepSpec, resolved_params
+from thresher.transforms.io.entry_records import RAW, record
 
 FORMAT_VERSION = 1  # bump when the entry layout or what it holds changes
 DONE = "DONE"
@@ -35,8 +34,6 @@ DONE = "DONE"
 DECIDING_PACKAGES = ("thresher", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "warcio", "numpy",
                      "resiliparse")
 MAX_FOLDER_FILES = 10_000  # a folder a parameter names is in the key by its files, up to this many
-_HEAD = struct.Struct("<cI")  # record tag, payload length
-RAW = CompressionTypes.UNCOMPRESSED  # not .zst by its name: the entry is checked as stored
 
 
 def default_cache_dir() -> str:
@@ -183,19 +180,6 @@ def entry_dir(root: str, key: str) -> str:
     return FileSystems.join(root, key[:2], key)
 
 
-def _record(tag: bytes, payload: bytes) -> bytes:
-    return _HEAD.pack(tag, len(payload)) + payload
-
-
-def read_records(stream) -> Iterator[Tuple[bytes, bytes]]:
-    while True:
-        head = stream.read(_HEAD.size)
-        if not head:
-            return
-        tag, size = _HEAD.unpack(head)
-        yield tag, stream.read(size)
-
-
 class EntryWriter:
     """Writes one entry: zstd-compressed records to a temporary file, renamed, then DONE."""
 
@@ -215,7 +199,7 @@ class EntryWriter:
         return len(data)
 
     def add(self, tag: bytes, payload: bytes) -> None:
-        self._zstd.write(_record(tag, payload))
+        self._zstd.write(record(tag, payload))
 
     def commit(self) -> None:
         self._zstd.close()
@@ -239,7 +223,7 @@ class EntryWriter:
 
     def keep_unlisted(self) -> None:
         """Close the file but list it in no DONE: no later run uses it, this run may still read the
-        documents it handed on (``run.rehydrate``); ``cache prune`` removes it after an hour."""
+        documents it handed on (``transforms.io.rehydrate``); ``cache prune`` removes it after an hour."""
         try:
             self._zstd.close()
             self._raw.close()

@@ -4,7 +4,7 @@ one entry per input file, so that a rerun reads and extracts only the files whos
 The prefix is the longest run of leading ``DocumentStep``s (read -> extract -> filters -> annotations,
 up to the first step that needs the corpus; none when a recipe starts with one: the entry then
 holds the documents as read). A kept document handed on names its record in the entry
-(``Document.ref``): steps that shuffle documents without text (``run.rehydrate``) read it there
+(``Document.ref``): steps that shuffle documents without text (``transforms.io.rehydrate``) read it there
 again. An entry holds the file's kept documents, its error
 records, the rejected documents when the recipe writes them, and the file's counts (read documents,
 errors and skipped records; per step out, dropped by reason, errors, tokens). An entry is kept
@@ -28,10 +28,11 @@ from thresher.pipelines.recipe.plugins import step_class
 from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.recipe.schema import InputSpec, Recipe, StepSpec
 from thresher.pipelines.report import count_keys as keys
-from thresher.pipelines.run.cache_entries import (RAW, EntryWriter, complete_entry, entry_dir, entry_key,
-                                                  file_identity, mark_used, prefix_fingerprint, read_records)
+from thresher.pipelines.run.cache_entries import (EntryWriter, complete_entry, entry_dir, entry_key,
+                                                  file_identity, mark_used, prefix_fingerprint)
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, DocumentStep, DocumentStepFn
 from thresher.transforms.document import DocumentCoder
+from thresher.transforms.io.entry_records import open_records
 from thresher.transforms.io.sources import ReadFileFn
 from thresher.transforms.io.sources.common import Fields
 from thresher.transforms.text.tokens import estimate_tokens
@@ -159,15 +160,9 @@ class _PrefixFn(beam.DoFn):
         name = self._source
         self._reader.count_file_done(path, counts[keys.read_docs(name)], counts[keys.read_errors(name)])
 
-    def _entryread_records(self, entry: str):
-        import zstandard
-        with FileSystems.open(entry, compression_type=RAW) as raw, \
-                zstandard.ZstdDecompressor().stream_reader(raw) as stream:
-            yield from read_records(stream)
-
     def _replay(self, entry: str, counts: Counter):
         ordinal = 0
-        for tag, payload in self._entryread_records(entry):
+        for tag, payload in open_records(entry):
             if tag == b"K":
                 doc = self._coder.decode(payload)
                 doc.ref = (entry, ordinal)
@@ -185,7 +180,7 @@ class _PrefixFn(beam.DoFn):
 
     def _resume(self, entry: str, boundary: int, writers, counts: Counter):
         """The entry kept after step position ``boundary``, its documents through the steps after it."""
-        for tag, payload in self._entryread_records(entry):
+        for tag, payload in open_records(entry):
             if tag == b"K":
                 yield from self._chain(self._coder.decode(payload), boundary, counts, writers)
                 continue

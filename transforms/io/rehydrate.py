@@ -1,11 +1,11 @@
 """Documents given their text again after a step that shuffled them without it.
 
-A step with ``LIGHT_SHUFFLES`` (``minhash_dedup``, ``exact_dedup``, ``url_dedup``) sends, through its
-shuffles, ``document.light`` documents: id, URL, source, date and annotations, and where the text is
-(``[entry file, ordinal]``: the prefix cache's entry of the document's input file, in which the
-document is the ordinal-th kept record). Its outputs are then light too; ``Rehydrate`` groups them by
-entry file (a shuffle of those small records, no text), reads each entry once, front to back, and
-puts the stored text back. The text is byte for byte what the document-local prefix made (the entry
+A step whose ``ships_light()`` is true (the dedup steps, ``mix``, score cut-offs) sends through its
+shuffles, or holds while it waits, ``document.light`` documents: id, URL, source, date and
+annotations, and where the text is (``[entry file, ordinal]``: the prefix cache's entry of the
+document's input file, in which the document is the ordinal-th kept record; ``entry_records`` is
+their format). Its outputs are then light too; ``Rehydrate`` groups them by entry file (a shuffle of
+those small records, no text), reads each entry once, front to back, and puts the stored text back. The text is byte for byte what the document-local prefix made (the entry
 holds exactly the documents the prefix emitted); the annotations are the light document's (the
 prefix's plus what the step added). Documents that are not light pass through, with no shuffle.
 
@@ -20,8 +20,8 @@ from typing import Iterable, List, Tuple
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from thresher.pipelines.run.cache_entries import RAW, read_records
 from thresher.transforms.document import REF_ANNOTATION, Document, DocumentCoder
+from thresher.transforms.io.entry_records import KEPT, open_records
 
 _WHOLE = "whole"
 
@@ -47,29 +47,26 @@ class _Fill(beam.DoFn):
         self._coder = DocumentCoder()
 
     def process(self, element: Tuple[str, Iterable[bytes]]):
-        import zstandard
         path, values = element
         wanted: List[Tuple[int, bytes]] = sorted((struct.unpack_from("<Q", v)[0], v[8:]) for v in values)
         at, ordinal = 0, -1
         if not FileSystems.exists(path) and FileSystems.exists(path + ".tmp"):
             path += ".tmp"  # not committed (a failed read or write kept it unlisted): still whole for this run
         try:
-            with FileSystems.open(path, compression_type=RAW) as raw, \
-                    zstandard.ZstdDecompressor().stream_reader(raw) as stream:
-                for tag, payload in read_records(stream):
-                    if tag != b"K":
-                        continue
-                    ordinal += 1
-                    if wanted[at][0] != ordinal:
-                        continue
-                    text = self._coder.decode(payload).text
-                    while at < len(wanted) and wanted[at][0] == ordinal:
-                        doc = self._coder.decode(wanted[at][1])
-                        doc.text, doc.ref = text, (path, ordinal)
-                        yield doc
-                        at += 1
-                    if at == len(wanted):
-                        return
+            for tag, payload in open_records(path):
+                if tag != KEPT:
+                    continue
+                ordinal += 1
+                if wanted[at][0] != ordinal:
+                    continue
+                text = self._coder.decode(payload).text
+                while at < len(wanted) and wanted[at][0] == ordinal:
+                    doc = self._coder.decode(wanted[at][1])
+                    doc.text, doc.ref = text, (path, ordinal)
+                    yield doc
+                    at += 1
+                if at == len(wanted):
+                    return
         except Exception as exc:
             raise EntryGone(f"the prefix cache entry {path} cannot be read again ({type(exc).__name__}: {exc}); "
                             f"was the cache pruned during the run? Run again: the entry is recomputed") from exc
