@@ -14,10 +14,11 @@ from apache_beam.metrics import Metrics
 
 from thresher.transforms.base import METRICS_NAMESPACE, ParamError, StepCounters
 from thresher.transforms.dedup.minhash.lookup import has
-from thresher.transforms.dedup.minhash.records import NAME, Ranked, SentSet, wire
+from thresher.transforms.dedup.minhash.records import KEYED, NAME, Ranked, SentSet, wire
 from thresher.transforms.dedup.minhash.signatures import band_keys, compact_set, jaccard, node_id, shingle_hashes, signature
 from thresher.transforms.document import Document
 from thresher.transforms.dedup.priority import priority_key
+from thresher.transforms.dedup.shuffle_bytes import GOLDEN, MASK64, SHIFT, SIZES
 
 SIGNATURE_META = "thresher.minhash"  # schema metadata key of a signature file: its parameters
 TAG_BANDS, TAG_PRIO, TAG_SIGS = "bands", "prio", "sigs"  # _Signatures' tagged outputs
@@ -38,9 +39,10 @@ def signature_params(ngram: int, bands: int, rows: int, seed: int) -> dict:
 class _Signatures(beam.DoFn):
     """Document -> (node, doc) and the compact records the later stages shuffle."""
 
-    def __init__(self, ngram, bands, rows, seed, rule, annotation, write):
+    def __init__(self, ngram, bands, rows, seed, rule, annotation, write, sizer=None):
         self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
         self.rule, self.annotation, self.write = rule, annotation, write
+        self.sizer = sizer  # a shuffle_bytes.Sizer of the band records (their sizes: SIZES output)
 
     def setup(self):
         self._counters = StepCounters(NAME)
@@ -61,6 +63,8 @@ class _Signatures(beam.DoFn):
         yield beam.pvalue.TaggedOutput(TAG_PRIO, (node, wire(Ranked(prio, doc.id))))
         for key in keys:
             yield beam.pvalue.TaggedOutput(TAG_BANDS, (key, node))
+            if self.sizer is not None and not ((key * GOLDEN) & MASK64) >> SHIFT:  # sampled, inline
+                yield beam.pvalue.TaggedOutput(SIZES, self.sizer((key, node)))
         if self.write:
             yield beam.pvalue.TaggedOutput(TAG_SIGS, {"id": doc.id, "bands": keys})
 
@@ -153,6 +157,21 @@ class _CheckEdges(beam.DoFn):
             else:
                 self._dropped.inc()
 
+
+
+def check_edges(edges, sets, meter, threshold: float):
+    """Stage 3: (the verified edges, the sets of the nodes with an edge) from the candidate edges and
+    the (node, set) of their documents; ``meter`` measures each shuffle's input."""
+    members = edges | "members of centre" >> beam.Map(lambda e: (e[0], e[1]))
+    centres = edges | "centres of member" >> beam.Map(lambda e: (e[1], e[0]))
+    sent = (meter({"set": sets, "members": members, "centres": centres}, "join sets")
+            | "join sets" >> beam.CoGroupByKey()
+            | "send sets" >> beam.FlatMap(_send_sets).with_output_types(KEYED).with_outputs(
+                "candidate_set", main="sent"))
+    verified = (meter(sent["sent"], "group by member")
+                | "group by member" >> beam.GroupByKey()
+                | "check jaccard" >> beam.ParDo(_CheckEdges(threshold)))
+    return verified, sent["candidate_set"]
 
 
 class _ReadReference(beam.DoFn):

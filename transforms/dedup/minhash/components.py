@@ -144,7 +144,7 @@ class ConnectedComponents(beam.PTransform):
 
     max_rounds: large-star + small-star rounds unrolled in the graph (>= 1).
     counter_prefix: prefix of the Beam counters (``{prefix}.unconverged_nodes``).
-    meter: called as ``meter(pcoll, label)`` on each shuffle's input (``dedup.shuffle_bytes.ShuffleMeter``).
+    meter: a ``dedup.shuffle_bytes.ShuffleMeter`` that measures each shuffle's input, or None.
 
     Returns ``{"labels": (node, label), "unconverged_nodes": one int}``; 0
     unconverged nodes means the final graph is a forest of stars and every label
@@ -154,7 +154,7 @@ class ConnectedComponents(beam.PTransform):
     def __init__(self, max_rounds: int = DEFAULT_MAX_ROUNDS, counter_prefix: str = "connected_components",
                  meter=None):
         super().__init__()
-        self.meter = meter or (lambda pcoll, label: pcoll)
+        self.meter = meter
         if max_rounds < 1:
             raise ParamError("max_rounds", "max_rounds must be at least 1")
         self.max_rounds = max_rounds
@@ -165,14 +165,17 @@ class ConnectedComponents(beam.PTransform):
         rounds = f"{self.counter_prefix}.round_changes"
         for r in range(self.max_rounds):
             for large, star in ((True, "large"), (False, "small")):
-                both = edges | f"{star} star {r} both ways" >> beam.FlatMap(_both_ways)
-                edges = (self.meter(both, f"{star} star {r}")
+                edges = (self._flat_map(edges, f"{star} star {r} both ways", _both_ways)
                          | f"{star} star {r} group" >> beam.GroupByKey()
                          | f"{star} star {r}" >> beam.ParDo(_Star(large, rounds)))
-        sides = edges | "neighbourhoods" >> beam.FlatMap(_with_side)
-        labelled = (self.meter(sides, "neighbourhoods")
+        labelled = (self._flat_map(edges, "neighbourhoods", _with_side)
                     | "summarise neighbourhoods" >> beam.CombinePerKey(_Neighbourhood())
                     | "label" >> beam.ParDo(_Label(f"{self.counter_prefix}.unconverged_nodes")).with_outputs(
                         _CHANGED, main=LABELS))
         unconverged = labelled[_CHANGED] | "count unconverged nodes" >> beam.CombineGlobally(sum)
         return {LABELS: labelled[LABELS], UNCONVERGED: unconverged}
+
+    def _flat_map(self, pcoll, label: str, fn):
+        if self.meter is None:
+            return pcoll | label >> beam.FlatMap(fn)
+        return self.meter.flat_map(pcoll, label, fn)

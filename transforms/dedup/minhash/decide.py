@@ -9,7 +9,7 @@ from apache_beam.metrics import Metrics
 from thresher.transforms.base import METRICS_NAMESPACE, StepCounters
 from thresher.transforms.dedup.minhash.candidates import single_set
 from thresher.transforms.dedup.minhash.lookup import outcome
-from thresher.transforms.dedup.minhash.records import (DUPLICATE, NAME, REFERENCE_DUPLICATE, Check, Decision,
+from thresher.transforms.dedup.minhash.records import (DUPLICATE, KEYED, NAME, REFERENCE_DUPLICATE, Check, Decision,
                                                        KeptSet, Member, Outcome, Ranked, wire)
 from thresher.transforms.dedup.minhash.signatures import jaccard
 
@@ -109,6 +109,18 @@ class _CheckMember(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("pending", (sent.label, wire(sent.member)))
                 for shingle_set in sets:
                     yield beam.pvalue.TaggedOutput("pending_set", (sent.member.node, shingle_set))
+
+
+def check_members(checks, sets, r: int, meter, threshold: float):
+    """Round ``r`` of stage 6: each member checked against its cluster's kept document (``final``
+    decisions, ``pending`` members and their ``pending_set``); ``meter`` measures each shuffle's input."""
+    to_members = (meter({"set": sets, "check": checks}, f"join kept sets {r}")
+                  | f"join kept sets {r}" >> beam.CoGroupByKey()
+                  | f"send kept sets {r}" >> beam.FlatMap(_send_representative_set))
+    return (meter({"set": sets, "rep": to_members}, f"join member sets {r}")
+            | f"join member sets {r}" >> beam.CoGroupByKey()
+            | f"check members {r}" >> beam.ParDo(_CheckMember(threshold))
+            .with_output_types(KEYED).with_outputs("pending", "pending_set", main="final"))
 
 
 def _unmatched(element):

@@ -12,11 +12,12 @@ groups) stay plain integers and tuples.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Tuple
 
 NAME = "minhash_dedup"
 DUPLICATE = "minhash_duplicate"
 REFERENCE_DUPLICATE = "minhash_reference_duplicate"
+KEYED = Tuple[Any, Any]  # output type of a DoFn with tagged outputs: Beam infers a union with TaggedOutput otherwise
 
 
 def wire(record: tuple) -> tuple:

@@ -4,27 +4,31 @@ Reference: datatrove's four MinHash stages (``pipeline/dedup/minhash.py``),
 which FineWeb ran with 5-gram shingles, 14 bands x 8 rows, 64-bit hashes and
 no verification; FineWeb-2 kept each cluster's size to upsample by it.
 
-Data flow (every shuffle carries integers or compact byte strings except the
-last join, which ships each document once; the records are named in
-``records.py``; stages 1-3 are in ``candidates.py``, 4 in ``components.py``,
-5-6 in ``decide.py``; this module holds the step, its parameters and ``expand``):
+Data flow (every shuffle carries integers or compact byte strings, never a
+document; the records are named in ``records.py``; stages 1-3 are in
+``candidates.py``, 4 in ``components.py``, 5-7 in ``decide.py``, the side
+inputs in ``lookup.py``; this module holds the step, its parameters and ``expand``):
 
-1. signatures (``thresher.transforms.dedup.minhash.signatures``): per document a node id, its band keys,
-   its priority key and, with ``verify``, its compact shingle set;
+1. signatures (``thresher.transforms.dedup.minhash.signatures``): per document a node id, its band keys
+   and its priority key;
 2. buckets: documents sharing a band key form a bucket; each member is linked
    to the bucket's smallest node (a star: n members cost n - 1 edges); edges
    found in several bands count once;
 3. verification (optional): an edge is kept only if the true Jaccard of its
    two shingle sets reaches ``threshold`` (sets of the upper 32 bits of the
-   shingle hashes: 4 bytes a shingle). Every shingle set is shuffled once,
-   keyed by node and joined to the node's star; a centre's set is then sent
+   shingle hashes: 4 bytes a shingle). The nodes of the candidate edges (a
+   sorted array, side input) tell which documents recompute their set from
+   the text (``verification_sets``; recomputing the shingles of those
+   documents costs less than shipping every set, most documents have no
+   edge); each set is joined to its node's star and a centre's set is then sent
    once to each of its members, where the Jaccard is computed. No worker holds
    more than a member's own set and one set per band, or a centre's member
    ids. Only star edges are checked, so two members similar to each other but
    not to their bucket's centre may stay apart in that bucket (more documents
    kept, never fewer);
 4. clusters: connected components of the edges (``ConnectedComponents``,
-   large-star / small-star, ``max_rounds`` rounds);
+   large-star / small-star, ``max_rounds`` rounds); only clustered nodes (those
+   of a kept edge, a second side input) send their priority and set on;
 5. decision without verification (FineWeb): per cluster the document with the
    smallest ``priority_key`` is kept, the others are rejected as
    ``minhash_duplicate``;
@@ -34,13 +38,32 @@ last join, which ships each document once; the records are named in
    greedily in priority order: the best document is kept, every member whose
    Jaccard with it reaches ``threshold`` is its duplicate, and the rest start
    the next round, where their best document is kept, and so on. Each round
-   joins only the shingle sets of the documents it decides (those with an
-   edge, then those still unmatched) and ships the kept document's set to the
-   members checked against it.
+   joins only the shingle sets of the documents it decides and ships the kept
+   document's set to the members checked against it.
    After ``verify_rounds`` rounds the members still unmatched are kept
    (report ``unmatched_after_rounds``: more documents kept, never a wrong
    removal). Every removed document thus has Jaccard >= ``threshold`` with the
-   kept document named in its ``duplicate_of``.
+   kept document named in its ``duplicate_of``;
+7. apply: the clustered nodes' decisions, one sorted table (``lookup.DecisionTable``,
+   report ``decision_table_bytes``: about 21 bytes a clustered document and
+   8 + len(id) a cluster), are a side input of a ParDo over the documents; a
+   document whose node is not in it is kept with ``cluster_size`` 1. At 100M
+   documents with 10% in clusters the table is about 0.3-0.6 GB in every worker:
+   beyond that the decisions should be grouped per input file and each file
+   re-read and filtered once (the per-file cache of the per-document stages).
+   The local runner still holds the documents in its process until the table
+   is ready (a stage's buffered input), as it held the join's input before.
+
+Bytes per document across the shuffles (report ``shuffle_bytes_per_doc``,
+``thresher.transforms.dedup.shuffle_bytes``; ``benchmarks/minhash_scale.py``,
+100-word documents, 10% edited copies so 20% of documents in a cluster, default
+parameters): buckets 297, candidate edges 14, sets joined to stars 82 (each
+clustered document's set, about 400 bytes, once), sets sent to members 84,
+connected components 109 (12 rounds), priorities 15, decision rounds 250
+(the clustered sets twice more), decisions and table 22, node arrays 4:
+867 in all, from 2,050 when every document sent its set (387) and its text
+to the final join (840). The figures scale with the share of documents in
+clusters (sets) and with ``bands`` (buckets).
 
 Kept documents are annotated ``cluster_size``: 1 + the documents removed as
 their duplicates (1 for documents in no cluster); removed ones carry their kept
@@ -70,23 +93,23 @@ Edges to reference documents are not verified (their shingles are not stored).
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton
 
 from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, Step, step_outputs
-from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_PRIO, TAG_SIGS, _CheckEdges,
-                                                          _EdgeSets, _ReadReference, _send_sets, _Signatures,
-                                                          _star_edges, in_nodes, match_references, signature_params)
+from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_PRIO, TAG_SIGS,
+                                                          _EdgeSets, _ReadReference, _Signatures, _star_edges,
+                                                          check_edges, in_nodes, match_references, signature_params)
 from thresher.transforms.dedup.minhash.components import LABELS, UNCONVERGED, ConnectedComponents
-from thresher.transforms.dedup.minhash.decide import (_Apply, _CheckMember, _cluster_members, _Representative,
-                                                      _send_representative_set, _sized, _unmatched)
+from thresher.transforms.dedup.minhash.decide import (_Apply, _cluster_members, _Representative, _sized, _unmatched,
+                                                      check_members)
 from thresher.transforms.dedup.minhash.lookup import DecisionTable, nodes_of, table_bytes
-from thresher.transforms.dedup.minhash.records import DUPLICATE, NAME, REFERENCE_DUPLICATE
+from thresher.transforms.dedup.minhash.records import DUPLICATE, KEYED, NAME, REFERENCE_DUPLICATE
 from thresher.transforms.dedup.priority import check_rule
-from thresher.transforms.dedup.shuffle_bytes import ShuffleMeter
+from thresher.transforms.dedup.shuffle_bytes import SIZES, ShuffleMeter
 
 # datatrove MinhashConfig / FineWeb: 5-grams, 14 bands x 8 rows, seed 1.
 NGRAM, BANDS, ROWS, SEED = 5, 14, 8, 1
@@ -96,7 +119,6 @@ MAX_ROUNDS = 12  # enough for chains far longer than a cluster's (tests/test_con
 # benchmarks/minhash_quality.py: the rounds after which no real-page document is left unmatched.
 VERIFY_ROUNDS = 3
 
-_KEYED = Tuple[Any, Any]  # Beam infers a union with TaggedOutput from the yields otherwise
 
 
 def _converged(unconverged_nodes: int):
@@ -107,7 +129,11 @@ def _converged(unconverged_nodes: int):
 
 def _nodes(edges, label: str, meter):
     """The ``lookup.NodeSet`` of the nodes of ``edges``."""
-    return nodes_of(meter(edges | f"{label} of edges" >> beam.FlatMap(lambda e: e), label, keyed=False), label)
+    return nodes_of(meter.flat_map(edges, f"{label} of edges", _both_nodes, keyed=False), label)
+
+
+def _both_nodes(edge):
+    return edge
 
 
 def _count(pcoll, label: str, name: str):
@@ -216,8 +242,9 @@ class MinHashDedup(Step):
         meter = ShuffleMeter(NAME)
         sig = docs | "signatures" >> beam.ParDo(_Signatures(
             self.ngram, self.bands, self.rows, self.seed, self.priority,
-            self.priority_annotation, bool(self.write_signatures))).with_outputs(
-            TAG_BANDS, TAG_PRIO, TAG_SIGS, ERRORS, main="docs")
+            self.priority_annotation, bool(self.write_signatures), meter.sizer("buckets"))).with_outputs(
+            TAG_BANDS, TAG_PRIO, TAG_SIGS, SIZES, ERRORS, main="docs")
+        meter.add(sig[SIZES])
         if self.write_signatures:
             self._write(sig[TAG_SIGS], params)
 
@@ -228,11 +255,9 @@ class MinHashDedup(Step):
                          | "reference files" >> beam.FlatMap(match_references)
                          | "spread reference files" >> beam.Reshuffle()
                          | "reference bands" >> beam.ParDo(_ReadReference(params)))
-            bands = (bands, reference) | "all bands" >> beam.Flatten()
-        edges = (meter(bands, "buckets")
-                 | "buckets" >> beam.GroupByKey()
-                 | "star edges" >> beam.FlatMap(_star_edges))
-        edges = meter(edges, "distinct edges") | "distinct edges" >> beam.Distinct()
+            bands = (bands, meter(reference, "reference buckets")) | "all bands" >> beam.Flatten()
+        edges = meter.flat_map(bands | "buckets" >> beam.GroupByKey(), "star edges", _star_edges)
+        edges = edges | "distinct edges" >> beam.Distinct()
         report = [_count(edges, "candidate edges", "candidate_edges")]
         documents = sig["docs"]
         if self.verify:
@@ -240,7 +265,7 @@ class MinHashDedup(Step):
             sets = sig["docs"] | "edge sets" >> beam.ParDo(_EdgeSets(self.ngram), AsSingleton(edge_nodes)) \
                 .with_outputs("sets", main="docs")
             report.append(_count(sets["sets"], "verification sets", "verification_sets"))
-            edges, candidate_sets = self._check(edges, sets["sets"], meter)
+            edges, candidate_sets = check_edges(edges, sets["sets"], meter, self.threshold)
             documents = sets["docs"]
             report.append(_count(edges, "verified edges", "verified_edges"))
         clustered = AsSingleton(_nodes(edges, "cluster nodes", meter))
@@ -257,13 +282,13 @@ class MinHashDedup(Step):
             chosen = (meter(pending, f"group clusters {r}")
                       | f"group clusters {r}" >> beam.GroupByKey()
                       | f"representatives {r}" >> beam.ParDo(_Representative(self.verify))
-                      .with_output_types(_KEYED).with_outputs("check", "cluster", "collided", main="final"))
+                      .with_output_types(KEYED).with_outputs("check", "cluster", "collided", main="final"))
             finals.append(chosen["final"])
             if r == 0:
                 report += [_count(chosen["cluster"], "clusters", "clusters"),
                            _count(chosen["collided"], "collisions", "node_id_collisions")]
             if self.verify:
-                checked = self._check_members(chosen["check"], round_sets, r, meter)
+                checked = check_members(chosen["check"], round_sets, r, meter, self.threshold)
                 finals.append(checked["final"])
                 pending, round_sets = checked["pending"], checked["pending_set"]
         if self.verify:
@@ -284,27 +309,6 @@ class MinHashDedup(Step):
         ]
         report = tuple(report) | "report" >> beam.Flatten()
         return step_outputs(out[KEPT], out[REJECTED], sig[ERRORS], report)
-
-    def _check_members(self, checks, sets, r: int, meter):
-        to_members = (meter({"set": sets, "check": checks}, f"join kept sets {r}")
-                      | f"join kept sets {r}" >> beam.CoGroupByKey()
-                      | f"send kept sets {r}" >> beam.FlatMap(_send_representative_set))
-        return (meter({"set": sets, "rep": to_members}, f"join member sets {r}")
-                | f"join member sets {r}" >> beam.CoGroupByKey()
-                | f"check members {r}" >> beam.ParDo(_CheckMember(self.threshold))
-                .with_output_types(_KEYED).with_outputs("pending", "pending_set", main="final"))
-
-    def _check(self, edges, sets, meter):
-        members = edges | "members of centre" >> beam.Map(lambda e: (e[0], e[1]))
-        centres = edges | "centres of member" >> beam.Map(lambda e: (e[1], e[0]))
-        sent = (meter({"set": sets, "members": members, "centres": centres}, "join sets")
-                | "join sets" >> beam.CoGroupByKey()
-                | "send sets" >> beam.FlatMap(_send_sets).with_output_types(_KEYED).with_outputs(
-                    "candidate_set", main="sent"))
-        verified = (meter(sent["sent"], "group by member")
-                    | "group by member" >> beam.GroupByKey()
-                    | "check jaccard" >> beam.ParDo(_CheckEdges(self.threshold)))
-        return verified, sent["candidate_set"]
 
     def _write(self, sigs, params):
         import pyarrow as pa
