@@ -261,7 +261,7 @@ def run_recipe(recipe: Recipe, cfg: RunnerConfig, overwrite: bool = False, verbo
             folder = progress_dir(out) if show_progress and here else None
             info = {"runner": cfg.runner, "workers": workers, "versions": versions()}
             if cache:
-                info["cache"] = redact(cache)
+                info["cache"] = redact(str(cache))
             build(pipeline, recipe, info,
                   progress=ProgressFiles(folder) if folder else None, cache=cache)
             monitor = None
