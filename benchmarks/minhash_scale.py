@@ -49,6 +49,34 @@ and hands each worker a stage's input as one bundle of 1/workers of it
 peak follows the largest shuffle. On Flink or Dataflow shuffles spill to disk
 or the shuffle service and bundles are bounded.
 
+Shuffles without documents (issue #17): only documents with a candidate edge
+send a shingle set, only clustered nodes their priority, and the decisions
+reach the documents as a side input (a sorted table) instead of a join.
+Before (``main`` at 469a109) and after, same day, same machine (shared with
+other sessions: wall times vary by up to 30%), 2 workers; bytes per document
+across the step's shuffles from its report (``shuffle_bytes_per_doc``, 1
+record in 64 measured); CPU is the runner's and its workers' user + system:
+
+=========  ======  =======  =====  =========  ============  ========  ==============
+docs       run     seconds  CPU s  runner MB  largest       shuffle   decision table
+                                              worker MB     B/doc     bytes
+=========  ======  =======  =====  =========  ============  ========  ==============
+100,000    before  38.1     --     1,079      755           2,050     --
+100,000    after   40.3     39.5   891        650           866       619,946
+1,000,000  before  222      325    6,099      2,707         (2,050)   --
+1,000,000  after   255      315    5,473      2,567         858       6,198,086
+=========  ======  =======  =====  =========  ============  ========  ==============
+
+Same kept and rejected documents (90,001 / 9,999 and 900,031 / 99,969). The
+bytes fall by 58%: the final join shipped each document (840 B/doc) and every
+document sent its set (387 B/doc; now 82, the 20% with an edge). The runner's
+memory falls by 10-17% only: the local runner still holds every document in
+its process until the decision table is ready (a stage's buffered input, as it
+held the join's input), and the band keys (297 B/doc) are the largest shuffle
+left. Recomputing the sets of documents with an edge costs about 125 us each
+(CPU about equal overall, the join's encoding gone); the decision table is 31
+bytes a clustered document here. Per shuffle: ``MinHashDedup``'s docstring.
+
 Runner bugs: without ``fix_local_runner`` (pipelines/run/local_runner_fix.py) three 2-worker runs
 of 1,000,000 documents lost 17,000-29,000 documents and half the duplicate
 decisions, differently each time (set THRESHER_NO_RUNNER_FIX=1 to see it).
@@ -106,6 +134,15 @@ def peak_mb() -> float:
     return max(peak_rss_mb(), peak_rss_mb(children=True))
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its reaped children (the workers): less sensitive than
+    wall time to other work on the machine."""
+    import resource
+
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def long_documents(count: int, words: int = 2000):
     """``count`` documents of ``words`` words cut from the real extracted pages (60% German, 35% English),
     punctuation and all: the length the issue's signature goal names."""
@@ -141,10 +178,12 @@ def _signature_keys(doc) -> int:
 def bench_step(size: int, workers: int, what: str = "minhash_dedup") -> dict:
     """One pipeline: generate ``size`` documents, then the whole step or only their signatures."""
     import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     from thresher.transforms.dedup.minhash.step import MinHashDedup
+    from thresher.transforms.dedup.shuffle_bytes import per_label
 
     if workers > 1 and not os.environ.get("THRESHER_NO_RUNNER_FIX"):
         fix_local_runner()
@@ -152,27 +191,32 @@ def bench_step(size: int, workers: int, what: str = "minhash_dedup") -> dict:
     options = PipelineOptions([f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"])
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
-            docs = (p | beam.Create(list(range((size + SHARD - 1) // SHARD)))
-                    | beam.Reshuffle()
-                    | beam.FlatMap(shard_docs, size))
-            if what == "signatures":
-                counted = [docs | "signatures" >> beam.Map(_signature_keys)
-                           | "count signed" >> beam.combiners.Count.Globally()
-                           | "n" >> beam.Map(lambda n: ("signed", n))]
-            else:
-                out = docs | MinHashDedup()
-                counted = [out[name] | f"count {name}" >> beam.combiners.Count.Globally()
-                           | f"{name} count" >> beam.Map(lambda n, name=name: (name, n))
-                           for name in ("kept", "rejected", "errors")]
-                counted.append(out["report"])
-            (tuple(counted) | beam.Flatten() | beam.Map(json.dumps)
-             | beam.io.WriteToText(os.path.join(tmp, "counts")))
+        p = beam.Pipeline(runner=FnApiRunner(), options=options)
+        docs = (p | beam.Create(list(range((size + SHARD - 1) // SHARD)))
+                | beam.Reshuffle()
+                | beam.FlatMap(shard_docs, size))
+        if what == "signatures":
+            counted = [docs | "signatures" >> beam.Map(_signature_keys)
+                       | "count signed" >> beam.combiners.Count.Globally()
+                       | "n" >> beam.Map(lambda n: ("signed", n))]
+        else:
+            out = docs | MinHashDedup()
+            counted = [out[name] | f"count {name}" >> beam.combiners.Count.Globally()
+                       | f"{name} count" >> beam.Map(lambda n, name=name: (name, n))
+                       for name in ("kept", "rejected", "errors")]
+            counted.append(out["report"])
+        (tuple(counted) | beam.Flatten() | beam.Map(json.dumps)
+         | beam.io.WriteToText(os.path.join(tmp, "counts")))
+        result = p.run()
+        result.wait_until_finish()
         seconds = time.perf_counter() - start
+        counters = {c.key.metric.name: c.committed for c in result.metrics().query(
+            MetricsFilter().with_namespace("thresher"))["counters"]}
         counts = dict(json.loads(line) for name in os.listdir(tmp) for line in open(os.path.join(tmp, name)))
     return {"what": what, "docs": size, "workers": workers, "seconds": seconds,
             "docs_per_s": size / seconds, "peak_mb": peak_mb(), "runner_mb": peak_rss_mb(),
-            "worker_mb": peak_rss_mb(children=workers > 1), "counts": counts}
+            "worker_mb": peak_rss_mb(children=workers > 1), "counts": counts,
+            "shuffles": per_label(counters, "minhash_dedup"), "cpu_s": cpu_seconds()}
 
 
 def _result(r: dict) -> str:
@@ -183,6 +227,8 @@ def _result(r: dict) -> str:
     if r["what"] == "signatures":
         return f"{c.get('signed')} signed, {memory}"
     text = f"kept {c.get('kept')}, rejected {c.get('rejected')}, converged {c.get('converged')}, {memory}"
+    if "shuffle_bytes_per_doc" in c:
+        text += f", shuffles {c['shuffle_bytes_per_doc']} B/doc"
     lost = r["docs"] - c.get("kept", 0) - c.get("rejected", 0) - c.get("errors", 0)
     return text + (f" -- LOST {lost} documents" if lost else "")
 
