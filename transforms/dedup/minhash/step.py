@@ -18,9 +18,9 @@ inputs in ``lookup.py``; this module holds the step, its parameters and ``expand
    two shingle sets reaches ``threshold`` (sets of the upper 32 bits of the
    shingle hashes: 4 bytes a shingle). The nodes of the candidate edges (a
    sorted array, side input) tell which documents recompute their set from
-   the text (``verification_sets``; recomputing the shingles of those
-   documents costs less than shipping every set, most documents have no
-   edge); each set is joined to its node's star and a centre's set is then sent
+   the text (``verification_sets``: about 125 us a set for 100 words, the
+   signature 170 us, paid by the 20% of documents with an edge instead of 395
+   bytes a document shuffled); each set joins its star, and a centre's goes
    once to each of its members, where the Jaccard is computed. No worker holds
    more than a member's own set and one set per band, or a centre's member
    ids. Only star edges are checked, so two members similar to each other but
