@@ -2,6 +2,8 @@
 pass as they are; an entry gone during the run is one clear failure."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -83,6 +85,18 @@ output:
   rejected: true
 """
 
+MINHASH = """version: 1
+name: light-minhash
+inputs:
+  web: {{paths: [{corpus}/*.warc.gz], format: warc}}
+steps:
+  - step: extract
+  - step: minhash_dedup       # verified: the sets of candidate documents need their text again
+output:
+  path: out
+  rejected: true
+"""
+
 MIX = """version: 1
 name: light-mix
 inputs:
@@ -131,7 +145,8 @@ def quality_model(tmp_path_factory):
 def _texts(folder):
     import pyarrow.parquet as pq
     rows = [r for f in sorted(folder.glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
-    return sorted((r["id"], r["text"], r.get("exact_copies"), r.get("epoch"), r.get("drop_reason")) for r in rows)
+    return sorted((r["id"], r["text"], r.get("exact_copies"), r.get("epoch"), r.get("cluster_size"),
+                   r.get("duplicate_of"), r.get("drop_reason")) for r in rows)
 
 
 SHIPPED = []  # text lengths of the documents a step holds across a shuffle or a wait (1 worker: this process)
@@ -152,15 +167,17 @@ class _CoderSpy(DocumentCoder):  # what KeepOnePerKey sends through its join
 
 def _spy(monkeypatch, recipe: str) -> None:
     from thresher.transforms.dedup import keep_one
+    from thresher.transforms.dedup.minhash import candidates
     from thresher.transforms.filters import score_decision
     from thresher.transforms.select import mix
     if recipe == "dedup":
         monkeypatch.setattr(keep_one, "_CODER", _CoderSpy())
-    else:  # mix: documents wait for the plan; quality_model with top_percent: for the cut-off
-        monkeypatch.setattr(mix if recipe == "mix" else score_decision, "light", _light_spy)
+    else:  # minhash: documents wait for the decision; mix: for the plan; quality_model with top_percent: the cut-off
+        module = {"minhash": candidates, "mix": mix, "quality": score_decision}[recipe]
+        monkeypatch.setattr(module, "light", _light_spy)
 
 
-@pytest.mark.parametrize("recipe", ["dedup", "mix", "quality"])
+@pytest.mark.parametrize("recipe", ["dedup", "minhash", "mix", "quality"])
 def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unchanged(tmp_path, monkeypatch,
                                                                                         recipe, request):
     from thresher.pipelines.commands.cli import main
@@ -169,17 +186,23 @@ def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unc
     write_corpus(str(tmp_path / "corpus"), pages=60, files=2)
     path = tmp_path / "recipe.yaml"
     model = request.getfixturevalue("quality_model") if recipe == "quality" else None
-    path.write_text({"dedup": DEDUP, "mix": MIX, "quality": QUALITY}[recipe].format(corpus=tmp_path / "corpus",
-                                                                                  model=model))
+    text = {"dedup": DEDUP, "minhash": MINHASH, "mix": MIX, "quality": QUALITY}[recipe]
+    path.write_text(text.format(corpus=tmp_path / "corpus", model=model))
     _spy(monkeypatch, recipe)
-    outs = {}
+    outs, reports = {}, {}
     for flag in ("--no-cache", "--cache"):
         args = ["run", str(path), "--output", str(tmp_path / flag), "--workers", "1", "--quiet", flag]
         assert main(args + ([str(tmp_path / "cache")] if flag == "--cache" else [])) == 0
         outs[flag] = [_texts(tmp_path / flag / sub) for sub in ("data", "rejected")]
+        stats = json.loads((tmp_path / flag / "stats.json").read_text())
+        reports[flag] = [{k: v for k, v in (s.get("report") or {}).items() if not k.startswith("shuffle_bytes")}
+                         for s in stats["steps"]]
         with_text = sum(1 for n in SHIPPED if n)
         assert SHIPPED and (with_text == 0) == (flag == "--cache"), (flag, with_text, len(SHIPPED))
         SHIPPED.clear()
     assert outs["--cache"] == outs["--no-cache"] and outs["--cache"][0] and outs["--cache"][1]
+    assert reports["--cache"] == reports["--no-cache"]  # e.g. minhash: as many sets verified
     if recipe == "mix":  # copies of one document all got its text back
         assert any(row[3] for row in outs["--cache"][0])
+    if recipe == "minhash":  # near-copies were found and verified, their sets from read-again texts
+        assert reports["--cache"][1]["verification_sets"] > 0 and outs["--cache"][1]

@@ -16,12 +16,14 @@ from thresher.transforms.base import METRICS_NAMESPACE, ParamError, StepCounters
 from thresher.transforms.dedup.minhash.lookup import has
 from thresher.transforms.dedup.minhash.records import KEYED, NAME, Ranked, SentSet, wire
 from thresher.transforms.dedup.minhash.signatures import band_keys, compact_set, jaccard, node_id, shingle_hashes, signature
-from thresher.transforms.document import Document
+from thresher.transforms.document import REF_ANNOTATION, Document, light
+from thresher.transforms.io.rehydrate import Rehydrate
 from thresher.transforms.dedup.priority import priority_key
 from thresher.transforms.dedup.shuffle_bytes import GOLDEN, MASK64, SHIFT, SIZES
 
 SIGNATURE_META = "thresher.minhash"  # schema metadata key of a signature file: its parameters
 TAG_BANDS, TAG_PRIO, TAG_SIGS = "bands", "prio", "sigs"  # _Signatures' tagged outputs
+FETCH = "fetch"  # light documents whose shingle set is needed: text read again first
 
 
 def current_node(doc_id: str) -> int:
@@ -57,7 +59,7 @@ class _Signatures(beam.DoFn):
         except Exception as exc:  # one bad record must never fail the job
             yield self._counters.error(exc, doc)
             return
-        yield node, doc
+        yield node, light(doc)  # no text in the shuffles when it can be read again (document.light)
         if not keys:
             return
         yield beam.pvalue.TaggedOutput(TAG_PRIO, (node, wire(Ranked(prio, doc.id))))
@@ -71,9 +73,10 @@ class _Signatures(beam.DoFn):
 
 class _EdgeSets(beam.DoFn):
     """(node, doc) of a node with a candidate edge (``nodes``: a ``lookup.NodeSet``) -> (node, its
-    compact shingle set), recomputed here from the text (``sets`` output): the other documents send
-    nothing. Every (node, doc) passes through (main output), for the decision: the local runner
-    stalls when two stages that wait for side inputs read one PCollection."""
+    compact shingle set), recomputed here from the text (``sets`` output), or, for a light document
+    (no text: ``document.light``), the document on the ``fetch`` output to have its text read again
+    first; the other documents send nothing. Every (node, doc) passes through (main output), for the
+    decision: the local runner stalls when two stages that wait for side inputs read one PCollection."""
 
     def __init__(self, ngram: int):
         self.ngram = ngram
@@ -84,11 +87,44 @@ class _EdgeSets(beam.DoFn):
     def process(self, element, nodes):
         yield element
         node, doc = element
-        if has(nodes, node):
-            shingles = shingle_hashes(doc.text, self.ngram)
-            if len(shingles):  # a document without words has no band, hence no edge of its own
-                self._sets.inc()
-                yield beam.pvalue.TaggedOutput("sets", (node, compact_set(shingles)))
+        if not has(nodes, node):
+            return
+        if not doc.text and REF_ANNOTATION in doc.annotations:
+            yield beam.pvalue.TaggedOutput(FETCH, doc)
+            return
+        yield from self._set(node, doc)
+
+    def _set(self, node: int, doc: Document):
+        shingles = shingle_hashes(doc.text, self.ngram)
+        if len(shingles):  # a document without words has no band, hence no edge of its own
+            self._sets.inc()
+            yield beam.pvalue.TaggedOutput("sets", (node, compact_set(shingles)))
+
+
+class _FetchedSets(_EdgeSets):
+    """A fetched document (text read again) -> (node, its compact shingle set)."""
+
+    def process(self, doc: Document):
+        for out in self._set(current_node(doc.id), doc):
+            yield out.value
+
+
+class EdgeSets(beam.PTransform):
+    """(node, doc) -> {"docs": every (node, doc), "sets": (node, compact shingle set) of the nodes in
+    ``nodes`` (an ``AsSingleton`` of a ``lookup.NodeSet``)}: light documents among those have their
+    text read again from the prefix cache (``io.rehydrate``), only they."""
+
+    def __init__(self, ngram: int, nodes):
+        super().__init__()
+        self.ngram, self.nodes = ngram, nodes
+
+    def expand(self, pairs):
+        found = pairs | "sets here" >> beam.ParDo(_EdgeSets(self.ngram), self.nodes).with_outputs(
+            "sets", FETCH, main="docs")
+        fetched = (found[FETCH]
+                   | "candidate text" >> Rehydrate()
+                   | "sets there" >> beam.ParDo(_FetchedSets(self.ngram)))
+        return {"docs": found["docs"], "sets": (found["sets"], fetched) | "all sets" >> beam.Flatten()}
 
 
 def in_nodes(element, nodes):

@@ -101,7 +101,7 @@ from apache_beam.pvalue import AsSingleton
 
 from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, Step, step_outputs
 from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_PRIO, TAG_SIGS,
-                                                          _EdgeSets, _ReadReference, _Signatures, _star_edges,
+                                                          EdgeSets, _ReadReference, _Signatures, _star_edges,
                                                           check_edges, in_nodes, match_references, signature_params)
 from thresher.transforms.dedup.minhash.components import LABELS, UNCONVERGED, ConnectedComponents
 from thresher.transforms.dedup.minhash.decide import (_Apply, _cluster_members, _Representative, _sized, _unmatched,
@@ -164,6 +164,7 @@ class MinHashDedup(Step):
     """
 
     name = NAME
+    LIGHT_SHUFFLES = True  # documents cross without their text where it can be read again (document.light)
     ANNOTATIONS = {"cluster_size": "int64", "duplicate_of": "string"}
     ANNOTATION_DOCS = {
         "cluster_size": "documents in the document's cluster (verified: its group), the kept one included",
@@ -262,8 +263,7 @@ class MinHashDedup(Step):
         documents = sig["docs"]
         if self.verify:
             edge_nodes = _nodes(edges, "candidate nodes", meter)
-            sets = sig["docs"] | "edge sets" >> beam.ParDo(_EdgeSets(self.ngram), AsSingleton(edge_nodes)) \
-                .with_outputs("sets", main="docs")
+            sets = sig["docs"] | "edge sets" >> EdgeSets(self.ngram, AsSingleton(edge_nodes))
             report.append(_count(sets["sets"], "verification sets", "verification_sets"))
             edges, candidate_sets = check_edges(edges, sets["sets"], meter, self.threshold)
             documents = sets["docs"]
