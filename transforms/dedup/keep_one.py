@@ -16,7 +16,8 @@ What crosses a shuffle, and what is held in memory:
    the group is streamed twice, never copied into a list. The distribution
    metric ``{step}.join_group_size`` records the group sizes (normally 1 or 2).
 
-Documents without a key (``key_fn`` returns None) pass through untouched.
+Documents without a key (``key_fn`` returns None) pass through untouched. The step's report
+holds the bytes its shuffles carry (``shuffle_bytes``, ``shuffle_bytes_per_doc``: ``shuffle_bytes``).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from apache_beam.metrics import Metrics
 from thresher.transforms.base import ERRORS, METRICS_NAMESPACE, REJECTED, StepCounters, step_outputs
 from thresher.transforms.document import Document, DocumentCoder, light
 from thresher.transforms.dedup.priority import priority_key
+from thresher.transforms.dedup.shuffle_bytes import ShuffleMeter
 
 _CODER = DocumentCoder()
 _DOC, _WINNER = 0, 1  # tags of the values meeting in the join
@@ -155,15 +157,16 @@ class KeepOnePerKey(beam.PTransform):
 
     def expand(self, docs):
         step, reason, key_fn, rule, annotation, count_annotation = self._params
+        meter = ShuffleMeter(step)
         keyed = docs | "key" >> beam.ParDo(_KeyDocuments(step, key_fn, rule, annotation)).with_outputs(
             _PASS, _CANDIDATES, ERRORS, main="keyed")
-        winners = (keyed[_CANDIDATES]
+        winners = (meter(keyed[_CANDIDATES], "best per key")
                    | "best per key" >> beam.CombinePerKey(_BestAndCount())
                    | "winner record" >> beam.MapTuple(_winner_record))
-        decided = ((keyed["keyed"], winners)
+        decided = ((meter(keyed["keyed"], "join documents"), meter(winners, "join winners"))
                    | "documents and winners" >> beam.Flatten()
                    | "join on key and id" >> beam.GroupByKey()
                    | "decide" >> beam.ParDo(_Decide(step, reason, rule, annotation, count_annotation))
                    .with_outputs(REJECTED, main="kept"))
         kept = (decided["kept"], keyed[_PASS]) | "kept and unkeyed" >> beam.Flatten()
-        return step_outputs(kept, decided[REJECTED], keyed[ERRORS])
+        return step_outputs(kept, decided[REJECTED], keyed[ERRORS], meter.report(docs))

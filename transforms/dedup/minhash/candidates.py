@@ -19,7 +19,6 @@ from thresher.transforms.dedup.minhash.signatures import band_keys, compact_set,
 from thresher.transforms.document import REF_ANNOTATION, Document, light
 from thresher.transforms.io.rehydrate import Rehydrate
 from thresher.transforms.dedup.priority import priority_key
-from thresher.transforms.dedup.shuffle_bytes import GOLDEN, MASK64, SHIFT, SIZES
 
 SIGNATURE_META = "thresher.minhash"  # schema metadata key of a signature file: its parameters
 TAG_BANDS, TAG_PRIO, TAG_SIGS = "bands", "prio", "sigs"  # _Signatures' tagged outputs
@@ -41,10 +40,9 @@ def signature_params(ngram: int, bands: int, rows: int, seed: int) -> dict:
 class _Signatures(beam.DoFn):
     """Document -> (node, doc) and the compact records the later stages shuffle."""
 
-    def __init__(self, ngram, bands, rows, seed, rule, annotation, write, sizer=None):
+    def __init__(self, ngram, bands, rows, seed, rule, annotation, write):
         self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
         self.rule, self.annotation, self.write = rule, annotation, write
-        self.sizer = sizer  # a shuffle_bytes.Sizer of the band records (their sizes: SIZES output)
 
     def setup(self):
         self._counters = StepCounters(NAME)
@@ -65,8 +63,6 @@ class _Signatures(beam.DoFn):
         yield beam.pvalue.TaggedOutput(TAG_PRIO, (node, wire(Ranked(prio, doc.id))))
         for key in keys:
             yield beam.pvalue.TaggedOutput(TAG_BANDS, (key, node))
-            if self.sizer is not None and not ((key * GOLDEN) & MASK64) >> SHIFT:  # sampled, inline
-                yield beam.pvalue.TaggedOutput(SIZES, self.sizer((key, node)))
         if self.write:
             yield beam.pvalue.TaggedOutput(TAG_SIGS, {"id": doc.id, "bands": keys})
 
@@ -131,21 +127,6 @@ def in_nodes(element, nodes):
     """Keeps a (node, value) record whose node is in the ``lookup.NodeSet`` ``nodes``."""
     if has(nodes, element[0]):
         yield element
-
-
-def _star_edges(element):
-    """A bucket's members linked to its smallest node; buckets of reference nodes only give nothing."""
-    _, nodes = element
-    centre = None
-    current = False
-    for n in nodes:
-        centre = n if centre is None or n < centre else centre
-        current = current or not n & 1
-    if not current:
-        return
-    for n in nodes:
-        if n != centre:
-            yield centre, n
 
 
 def single_set(sets: list):

@@ -13,7 +13,8 @@ inputs in ``lookup.py``; this module holds the step, its parameters and ``expand
    and its priority key;
 2. buckets: documents sharing a band key form a bucket; each member is linked
    to the bucket's smallest node (a star: n members cost n - 1 edges); edges
-   found in several bands count once;
+   found in several bands count once; the band records cross their shuffle
+   packed, a block of int64 pairs per bundle and key partition (``buckets.py``);
 3. verification (optional): an edge is kept only if the true Jaccard of its
    two shingle sets reaches ``threshold`` (sets of the upper 32 bits of the
    shingle hashes: 4 bytes a shingle). The nodes of the candidate edges (a
@@ -51,19 +52,18 @@ inputs in ``lookup.py``; this module holds the step, its parameters and ``expand
    documents with 10% in clusters the table is about 0.3-0.6 GB in every worker:
    beyond that the decisions should be grouped per input file and each file
    re-read and filtered once (the per-file cache of the per-document stages).
-   The local runner still holds the documents in its process until the table
-   is ready (a stage's buffered input), as it held the join's input before.
+   The local runner holds the documents in its process until the table is
+   ready (a stage's buffered input): without their text when the prefix cache
+   holds it (``document.light``, ``LIGHT_SHUFFLES``).
 
-Bytes per document across the shuffles (report ``shuffle_bytes_per_doc``,
-``thresher.transforms.dedup.shuffle_bytes``; ``benchmarks/minhash_scale.py``,
-100-word documents, 10% edited copies so 20% of documents in a cluster, default
-parameters): buckets 297, candidate edges 14, sets joined to stars 82 (each
-clustered document's set, about 400 bytes, once), sets sent to members 84,
-connected components 109 (12 rounds), priorities 15, decision rounds 250
-(the clustered sets twice more), decisions and table 22, node arrays 4:
-867 in all, from 2,050 when every document sent its set (387) and its text
-to the final join (840). The figures scale with the share of documents in
-clusters (sets) and with ``bands`` (buckets).
+Bytes per document across the shuffles (report ``shuffle_bytes_per_doc``, ``shuffle_bytes.py``;
+``benchmarks/minhash_scale.py``, 100-word documents, 10% edited copies so 20% in a cluster, default
+parameters): buckets 297 (band records one by one; packed: 16 a record), candidate edges 14, sets
+joined to stars 82 (each clustered document's set, about 400 bytes, once), sets sent to members 84,
+connected components 109 (12 rounds), priorities 15, decision rounds 250 (the clustered sets twice
+more), decisions and table 22, node arrays 4: 867 in all, from 2,050 when every document sent its
+set (387) and its text to the final join (840). They scale with the share of documents in clusters
+(sets) and with ``bands`` (buckets).
 
 Kept documents are annotated ``cluster_size``: 1 + the documents removed as
 their duplicates (1 for documents in no cluster); removed ones carry their kept
@@ -100,16 +100,17 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton
 
 from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, Step, step_outputs
-from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_PRIO, TAG_SIGS,
-                                                          EdgeSets, _ReadReference, _Signatures, _star_edges,
-                                                          check_edges, in_nodes, match_references, signature_params)
+from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_PRIO, TAG_SIGS, EdgeSets,
+                                                          _ReadReference, _Signatures, check_edges, in_nodes,
+                                                          match_references, signature_params)
+from thresher.transforms.dedup.minhash.buckets import Buckets
 from thresher.transforms.dedup.minhash.components import LABELS, UNCONVERGED, ConnectedComponents
 from thresher.transforms.dedup.minhash.decide import (_Apply, _cluster_members, _Representative, _sized, _unmatched,
                                                       check_members)
 from thresher.transforms.dedup.minhash.lookup import DecisionTable, nodes_of, table_bytes
 from thresher.transforms.dedup.minhash.records import DUPLICATE, KEYED, NAME, REFERENCE_DUPLICATE
 from thresher.transforms.dedup.priority import check_rule
-from thresher.transforms.dedup.shuffle_bytes import SIZES, ShuffleMeter
+from thresher.transforms.dedup.shuffle_bytes import ShuffleMeter
 
 # datatrove MinhashConfig / FineWeb: 5-grams, 14 bands x 8 rows, seed 1.
 NGRAM, BANDS, ROWS, SEED = 5, 14, 8, 1
@@ -243,21 +244,19 @@ class MinHashDedup(Step):
         meter = ShuffleMeter(NAME)
         sig = docs | "signatures" >> beam.ParDo(_Signatures(
             self.ngram, self.bands, self.rows, self.seed, self.priority,
-            self.priority_annotation, bool(self.write_signatures), meter.sizer("buckets"))).with_outputs(
-            TAG_BANDS, TAG_PRIO, TAG_SIGS, SIZES, ERRORS, main="docs")
-        meter.add(sig[SIZES])
+            self.priority_annotation, bool(self.write_signatures))).with_outputs(
+            TAG_BANDS, TAG_PRIO, TAG_SIGS, ERRORS, main="docs")
         if self.write_signatures:
             self._write(sig[TAG_SIGS], params)
 
-        bands = sig[TAG_BANDS]
+        bands = [sig[TAG_BANDS]]  # packed, grouped, made star edges: buckets.py
         if self.reference_signatures:
-            reference = (docs.pipeline
+            bands.append(docs.pipeline
                          | "reference glob" >> beam.Create([self.reference_signatures])
                          | "reference files" >> beam.FlatMap(match_references)
                          | "spread reference files" >> beam.Reshuffle()
                          | "reference bands" >> beam.ParDo(_ReadReference(params)))
-            bands = (bands, meter(reference, "reference buckets")) | "all bands" >> beam.Flatten()
-        edges = meter.flat_map(bands | "buckets" >> beam.GroupByKey(), "star edges", _star_edges)
+        edges = tuple(bands) | "buckets" >> Buckets(meter)
         edges = edges | "distinct edges" >> beam.Distinct()
         report = [_count(edges, "candidate edges", "candidate_edges")]
         documents = sig["docs"]
