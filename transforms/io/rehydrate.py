@@ -7,7 +7,10 @@ document's input file, in which the document is the ordinal-th kept record; ``en
 their format). Its outputs are then light too; ``Rehydrate`` groups them by entry file (a shuffle of
 those small records, no text), reads each entry once, front to back, and puts the stored text back. The text is byte for byte what the document-local prefix made (the entry
 holds exactly the documents the prefix emitted); the annotations are the light document's (the
-prefix's plus what the step added). Documents that are not light pass through, with no shuffle.
+prefix's plus what the step added). Documents that are not light (none, when every document came
+from the cache) cross the same shuffle whole: one path in, one out, so that the stage that reads
+the entries also runs the steps and the writer after it (two paths joined by a Flatten make the
+local runner hold every output document in its own process).
 
 An entry removed while the run needs it (``thresher cache prune`` during the run) fails the run with
 a line saying so: the documents cannot be read again, and the next run recomputes the entry.
@@ -23,7 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from thresher.transforms.document import REF_ANNOTATION, Document, DocumentCoder
 from thresher.transforms.io.entry_records import KEPT, open_records
 
-_WHOLE = "whole"
+_WHOLE = ""  # the key of documents that are not light (no entry file has an empty path)
 
 
 class EntryGone(RuntimeError):
@@ -32,12 +35,11 @@ class EntryGone(RuntimeError):
 
 def _by_entry(doc: Document):
     ref = doc.annotations.get(REF_ANNOTATION)
-    if ref is None:
-        yield beam.pvalue.TaggedOutput(_WHOLE, doc)
-        return
+    if ref is None:  # whole: through the same shuffle (rare; a Flatten would hold every output in the runner)
+        return _WHOLE, DocumentCoder().encode(doc)
     notes = {k: v for k, v in doc.annotations.items() if k != REF_ANNOTATION}
     light = DocumentCoder().encode(Document(doc.id, "", doc.url, doc.source, doc.date, notes))
-    yield ref[0], struct.pack("<Q", ref[1]) + light
+    return ref[0], struct.pack("<Q", ref[1]) + light
 
 
 class _Fill(beam.DoFn):
@@ -48,6 +50,9 @@ class _Fill(beam.DoFn):
 
     def process(self, element: Tuple[str, Iterable[bytes]]):
         path, values = element
+        if path == _WHOLE:
+            yield from map(self._coder.decode, values)
+            return
         wanted: List[Tuple[int, bytes]] = sorted((struct.unpack_from("<Q", v)[0], v[8:]) for v in values)
         at, ordinal = 0, -1
         if not FileSystems.exists(path) and FileSystems.exists(path + ".tmp"):
@@ -78,8 +83,7 @@ class Rehydrate(beam.PTransform):
     """Light documents (``document.light``) with their text again; other documents as they are."""
 
     def expand(self, docs):
-        split = docs | "light or whole" >> beam.FlatMap(_by_entry).with_outputs(_WHOLE, main="light")
-        filled = (split["light"]
-                  | "group by entry" >> beam.GroupByKey()
-                  | "read entries" >> beam.ParDo(_Fill()))
-        return (filled, split[_WHOLE]) | "light and whole" >> beam.Flatten()
+        return (docs
+                | "by entry" >> beam.Map(_by_entry)
+                | "group by entry" >> beam.GroupByKey()
+                | "read entries" >> beam.ParDo(_Fill()))
