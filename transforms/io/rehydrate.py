@@ -5,12 +5,13 @@ shuffles, or holds while it waits, ``document.light`` documents: id, URL, source
 annotations, and where the text is (``[entry file, ordinal]``: the prefix cache's entry of the
 document's input file, in which the document is the ordinal-th kept record; ``entry_records`` is
 their format). Its outputs are then light too; ``Rehydrate`` groups them by entry file (a shuffle of
-those small records, no text), reads each entry once, front to back, and puts the stored text back. The text is byte for byte what the document-local prefix made (the entry
-holds exactly the documents the prefix emitted); the annotations are the light document's (the
-prefix's plus what the step added). Documents that are not light (none, when every document came
-from the cache) cross the same shuffle whole: one path in, one out, so that the stage that reads
-the entries also runs the steps and the writer after it (two paths joined by a Flatten make the
-local runner hold every output document in its own process).
+those small records, no text), reads each entry once, front to back, and puts the stored text back.
+The text is byte for byte what the document-local prefix made (the entry holds exactly the
+documents the prefix emitted); the annotations are the light document's (the prefix's plus what
+the step added). Documents that are not light (none, when every document came from the cache)
+cross the same shuffle whole, spread over 64 keys: one path in, one out, so that the stage that
+reads the entries also runs the steps and the writer after it (two paths joined by a Flatten make
+the local runner hold every output document in its own process).
 
 An entry removed while the run needs it (``thresher cache prune`` during the run) fails the run with
 a line saying so: the documents cannot be read again, and the next run recomputes the entry.
@@ -18,6 +19,7 @@ a line saying so: the documents cannot be read again, and the next run recompute
 from __future__ import annotations
 
 import struct
+import zlib
 from typing import Iterable, List, Tuple
 
 import apache_beam as beam
@@ -26,7 +28,8 @@ from apache_beam.io.filesystems import FileSystems
 from thresher.transforms.document import REF_ANNOTATION, Document, DocumentCoder
 from thresher.transforms.io.entry_records import KEPT, open_records
 
-_WHOLE = ""  # the key of documents that are not light (no entry file has an empty path)
+_WHOLE = "\0"  # keys of documents that are not light start so (no entry file's path does)
+_WHOLE_KEYS = 64  # spread over this many keys: not all on one worker
 
 
 class EntryGone(RuntimeError):
@@ -36,7 +39,8 @@ class EntryGone(RuntimeError):
 def _by_entry(doc: Document):
     ref = doc.annotations.get(REF_ANNOTATION)
     if ref is None:  # whole: through the same shuffle (rare; a Flatten would hold every output in the runner)
-        return _WHOLE, DocumentCoder().encode(doc)
+        spread = zlib.crc32(doc.id.encode("utf-8", "surrogatepass")) % _WHOLE_KEYS
+        return f"{_WHOLE}{spread}", DocumentCoder().encode(doc)
     notes = {k: v for k, v in doc.annotations.items() if k != REF_ANNOTATION}
     light = DocumentCoder().encode(Document(doc.id, "", doc.url, doc.source, doc.date, notes))
     return ref[0], struct.pack("<Q", ref[1]) + light
@@ -50,7 +54,7 @@ class _Fill(beam.DoFn):
 
     def process(self, element: Tuple[str, Iterable[bytes]]):
         path, values = element
-        if path == _WHOLE:
+        if path.startswith(_WHOLE):
             yield from map(self._coder.decode, values)
             return
         wanted: List[Tuple[int, bytes]] = sorted((struct.unpack_from("<Q", v)[0], v[8:]) for v in values)
