@@ -18,19 +18,10 @@ import apache_beam as beam
 import numpy as np
 
 from thresher.transforms.dedup.minhash.records import DUPLICATE, REFERENCE_DUPLICATE, Outcome
+from thresher.transforms.dedup.minhash.signatures import sorted_unique
 
 _REASONS = (None, DUPLICATE, REFERENCE_DUPLICATE)
 _CODE = {reason: i for i, reason in enumerate(_REASONS)}
-
-
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    values = np.sort(values)
-    if len(values) > 1:
-        keep = np.empty(len(values), dtype=bool)
-        keep[0] = True
-        np.not_equal(values[1:], values[:-1], out=keep[1:])
-        values = values[keep]
-    return values
 
 
 class NodeSet(beam.CombineFn):
@@ -50,10 +41,10 @@ class NodeSet(beam.CombineFn):
         return merged
 
     def compact(self, acc):
-        return _sorted_unique(np.array(acc, dtype=np.int64)).tolist()
+        return sorted_unique(np.array(acc, dtype=np.int64)).tolist()
 
     def extract_output(self, acc):
-        return _sorted_unique(np.array(acc, dtype=np.int64))
+        return sorted_unique(np.array(acc, dtype=np.int64))
 
 
 def has(nodes: np.ndarray, node: int) -> bool:
