@@ -72,30 +72,21 @@ def test_an_entry_gone_during_the_run_fails_it_with_a_line_saying_so(tmp_path, g
             p | beam.Create(shipped) | Rehydrate()
 
 
-DEDUP = """version: 1
+ONE_INPUT = """version: 1
 name: light
 inputs:
   web: {{paths: [{corpus}/*.warc.gz], format: warc}}
 steps:
   - step: extract
-  - step: url_dedup
-  - step: exact_dedup
-output:
+{steps}output:
   path: out
   rejected: true
 """
-
-MINHASH = """version: 1
-name: light-minhash
-inputs:
-  web: {{paths: [{corpus}/*.warc.gz], format: warc}}
-steps:
-  - step: extract
-  - step: minhash_dedup       # verified: the sets of candidate documents need their text again
-output:
-  path: out
-  rejected: true
-"""
+STEPS = {
+    "dedup": "  - step: url_dedup\n  - step: exact_dedup\n",
+    "minhash": "  - step: minhash_dedup\n",  # verified: the sets of candidate documents need their text again
+    "quality": "  - step: quality_model\n    model_path: {model}\n    positive_label: hq\n    top_percent: 40\n",
+}
 
 MIX = """version: 1
 name: light-mix
@@ -108,22 +99,6 @@ steps:
     weights: {{a: 0.8, b: 0.2}}
     budget_documents: 60      # a: more than it has (copies), b: a sample
     max_epochs: 3
-output:
-  path: out
-  rejected: true
-"""
-
-
-QUALITY = """version: 1
-name: light-quality
-inputs:
-  web: {{paths: [{corpus}/*.warc.gz], format: warc}}
-steps:
-  - step: extract
-  - step: quality_model
-    model_path: {model}
-    positive_label: hq
-    top_percent: 40
 output:
   path: out
   rejected: true
@@ -186,7 +161,7 @@ def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unc
     write_corpus(str(tmp_path / "corpus"), pages=60, files=2)
     path = tmp_path / "recipe.yaml"
     model = request.getfixturevalue("quality_model") if recipe == "quality" else None
-    text = {"dedup": DEDUP, "minhash": MINHASH, "mix": MIX, "quality": QUALITY}[recipe]
+    text = MIX if recipe == "mix" else ONE_INPUT.replace("{steps}", STEPS[recipe])
     path.write_text(text.format(corpus=tmp_path / "corpus", model=model))
     _spy(monkeypatch, recipe)
     outs, reports = {}, {}
