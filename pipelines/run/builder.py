@@ -22,13 +22,13 @@ from thresher.pipelines.recipe.registry import STEPS
 from thresher.pipelines.run.columns import (declared_annotations, needs_metadata, output_columns,
                                             rejected_annotations)
 from thresher.pipelines.run.prefix_cache import COUNTS, CachedPrefix, cache_prefix
-from thresher.transforms.io.rehydrate import Rehydrate
 from thresher.pipelines.run.token_output import token_config, token_sink, write_tokens
 from thresher.pipelines.report import count_keys as keys
 from thresher.pipelines.report.finalize import FinalizeRun
 from thresher.transforms.base import ERRORS, KEPT, REJECTED, REPORT, SUMMARY, DocumentStep, flatten_or_empty
 from thresher.transforms.document import Document
 from thresher.transforms.io.ordered_sink import WriteOrderedDocuments
+from thresher.transforms.io.rehydrate import Rehydrate
 from thresher.transforms.io.sinks import WriteDocuments, WriteJsonRecords
 from thresher.transforms.io.sources import ReadDocuments
 from thresher.transforms.text.tokens import estimate_tokens
