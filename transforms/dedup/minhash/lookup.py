@@ -24,43 +24,14 @@ _REASONS = (None, DUPLICATE, REFERENCE_DUPLICATE)
 _CODE = {reason: i for i, reason in enumerate(_REASONS)}
 
 
-class NodeSet(beam.CombineFn):
-    """Node ids -> their sorted distinct int64 array."""
+class _Gather(beam.CombineFn):
+    """The inputs gathered in a list, for ``extract_output`` to build its array from."""
 
     def create_accumulator(self):
         return []
 
-    def add_input(self, acc, node):
-        acc.append(node)
-        return acc
-
-    def merge_accumulators(self, accs):
-        merged = []
-        for acc in accs:
-            merged.extend(acc.tolist() if isinstance(acc, np.ndarray) else acc)
-        return merged
-
-    def compact(self, acc):
-        return sorted_unique(np.array(acc, dtype=np.int64)).tolist()
-
-    def extract_output(self, acc):
-        return sorted_unique(np.array(acc, dtype=np.int64))
-
-
-def has(nodes: np.ndarray, node: int) -> bool:
-    """Whether ``node`` is in the sorted array ``nodes``."""
-    i = int(np.searchsorted(nodes, node))
-    return i < len(nodes) and int(nodes[i]) == node
-
-
-class DecisionTable(beam.CombineFn):
-    """(node, ``Outcome``) -> (nodes, reasons, sizes, kept index, kept ids blob, blob offsets), sorted by node."""
-
-    def create_accumulator(self):
-        return []
-
-    def add_input(self, acc, decided):
-        acc.append(decided)
+    def add_input(self, acc, value):
+        acc.append(value)
         return acc
 
     def merge_accumulators(self, accs):
@@ -69,24 +40,50 @@ class DecisionTable(beam.CombineFn):
             merged.extend(acc)
         return merged
 
+
+class NodeSet(_Gather):
+    """Node ids -> their sorted distinct int64 array."""
+
+    def compact(self, acc):
+        return sorted_unique(np.array(acc, dtype=np.int64)).tolist()
+
+    def extract_output(self, acc):
+        return sorted_unique(np.array(acc, dtype=np.int64))
+
+
+def _position(nodes: np.ndarray, node: int) -> int:
+    """The index of ``node`` in the sorted array ``nodes``, or -1."""
+    i = int(np.searchsorted(nodes, node))
+    return i if i < len(nodes) and int(nodes[i]) == node else -1
+
+
+def has(nodes: np.ndarray, node: int) -> bool:
+    """Whether ``node`` is in the sorted array ``nodes``."""
+    return _position(nodes, node) >= 0
+
+
+class DecisionTable(_Gather):
+    """(node, ``Outcome``) -> (nodes, reasons, sizes, kept index, kept ids blob, blob offsets), sorted by node."""
+
     def extract_output(self, acc):
         acc = sorted(acc, key=lambda d: d[0])
+        decided = [Outcome.of(o) for _, o in acc]
         ids: dict = {}
-        index = [ids.setdefault(Outcome.of(o).kept_id, len(ids)) for _, o in acc]
+        index = [ids.setdefault(d.kept_id, len(ids)) for d in decided]
         blob = [i.encode("utf-8", "surrogatepass") for i in ids]
         offsets = np.zeros(len(blob) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in blob], out=offsets[1:])
         return (np.array([n for n, _ in acc], dtype=np.int64),
-                np.array([_CODE[Outcome.of(o).reason] for _, o in acc], dtype=np.int8),
-                np.array([Outcome.of(o).cluster_size for _, o in acc], dtype=np.int64),
+                np.array([_CODE[d.reason] for d in decided], dtype=np.int8),
+                np.array([d.cluster_size for d in decided], dtype=np.int64),
                 np.array(index, dtype=np.int32), b"".join(blob), offsets)
 
 
 def outcome(table, node: int) -> Optional[Outcome]:
     """The decision of ``node`` in a ``DecisionTable`` output, or None (a document in no cluster)."""
     nodes, reasons, sizes, index, blob, offsets = table
-    i = int(np.searchsorted(nodes, node))
-    if i >= len(nodes) or int(nodes[i]) != node:
+    i = _position(nodes, node)
+    if i < 0:
         return None
     k = int(index[i])
     kept_id = blob[int(offsets[k]):int(offsets[k + 1])].decode("utf-8", "surrogatepass")
