@@ -204,7 +204,7 @@ class EntryWriter:
     def commit(self) -> None:
         self._zstd.close()
         self._raw.close()
-        FileSystems.rename([self.temp], [FileSystems.join(self.directory, self.name)])
+        FileSystems.rename([self.temp], [self.path])
         done = {**self.meta, "entry": self.name, "bytes": self._bytes, "xxh64": self._hash.hexdigest(),
                 "created_unix": time.time()}
         _publish(FileSystems.join(self.directory, DONE), json.dumps(done).encode("utf-8"))

@@ -118,8 +118,9 @@ class _PrefixFn(beam.DoFn):
         for at in range(start, len(entry_keys)):
             try:
                 boundary = self._boundaries[at]
+                after = self._labels[boundary - 1] if boundary else "read"
                 writers[boundary] = EntryWriter(entry_dir(self._root, entry_keys[at]),
-                                                 {**self._meta, "file": path, "after": self._labels[boundary - 1] if boundary else "read"})
+                                                 {**self._meta, "file": path, "after": after})
             except Exception as exc:  # the cache is best effort: the run goes on without it
                 LOG.warning("thresher: cannot write the cache entry of %s: %s", path, exc)
         counts: Counter = Counter()

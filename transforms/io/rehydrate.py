@@ -30,6 +30,7 @@ from thresher.transforms.io.entry_records import KEPT, open_records
 
 _WHOLE = "\0"  # keys of documents that are not light start so (no entry file's path does)
 _WHOLE_KEYS = 64  # spread over this many keys: not all on one worker
+_CODER = DocumentCoder()
 
 
 class EntryGone(RuntimeError):
@@ -40,22 +41,19 @@ def _by_entry(doc: Document):
     ref = doc.annotations.get(REF_ANNOTATION)
     if ref is None:  # whole: through the same shuffle (rare; a Flatten would hold every output in the runner)
         spread = zlib.crc32(doc.id.encode("utf-8", "surrogatepass")) % _WHOLE_KEYS
-        return f"{_WHOLE}{spread}", DocumentCoder().encode(doc)
+        return f"{_WHOLE}{spread}", _CODER.encode(doc)
     notes = {k: v for k, v in doc.annotations.items() if k != REF_ANNOTATION}
-    light = DocumentCoder().encode(Document(doc.id, "", doc.url, doc.source, doc.date, notes))
+    light = _CODER.encode(Document(doc.id, "", doc.url, doc.source, doc.date, notes))
     return ref[0], struct.pack("<Q", ref[1]) + light
 
 
 class _Fill(beam.DoFn):
     """One entry file: its kept records read in order, each light document given its record's text."""
 
-    def setup(self):
-        self._coder = DocumentCoder()
-
     def process(self, element: Tuple[str, Iterable[bytes]]):
         path, values = element
         if path.startswith(_WHOLE):
-            yield from map(self._coder.decode, values)
+            yield from map(_CODER.decode, values)
             return
         wanted: List[Tuple[int, bytes]] = sorted((struct.unpack_from("<Q", v)[0], v[8:]) for v in values)
         at, ordinal = 0, -1
@@ -68,9 +66,9 @@ class _Fill(beam.DoFn):
                 ordinal += 1
                 if wanted[at][0] != ordinal:
                     continue
-                text = self._coder.decode(payload).text
+                text = _CODER.decode(payload).text
                 while at < len(wanted) and wanted[at][0] == ordinal:
-                    doc = self._coder.decode(wanted[at][1])
+                    doc = _CODER.decode(wanted[at][1])
                     doc.text, doc.ref = text, (path, ordinal)
                     yield doc
                     at += 1
