@@ -10,10 +10,14 @@ runner metrics), so the accounting is exact on any runner, retries included.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
 import xxhash
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from thresher.pipelines.report.profile import ProfileAnnotations
 from thresher.pipelines.recipe.plugins import step_class
@@ -48,15 +52,36 @@ def output_dirs(root: str) -> Dict[str, str]:
     return {kind: FileSystems.join(root, kind) for kind in ("data", "rejected", "errors", "tokens")}
 
 
+class _SumInBundle(beam.DoFn):
+    """The (key, n) pairs ``pairs(element)`` gives for each element, summed over the bundle: the final
+    sum (``build``) gets one pair per key and bundle, not one per document (the local runner holds
+    whatever reaches it through the Flatten of every stage's counts)."""
+
+    def __init__(self, pairs):
+        self._pairs = pairs
+
+    def start_bundle(self):
+        self._sums: Counter = Counter()
+
+    def process(self, element):
+        for key, n in self._pairs(element):
+            self._sums[key] += n
+
+    def finish_bundle(self):
+        for pair in self._sums.items():
+            yield WindowedValue(pair, MIN_TIMESTAMP, [GlobalWindow()])
+
+
 def _count(pcoll, label: str, key_fn):
-    """(key, 1) pairs of ``pcoll`` by ``key_fn``: summed once, for all counts, at the end (``build``)."""
-    return pcoll | f"{label} key" >> beam.Map(lambda x: (key_fn(x), 1))
+    """(key, n) pairs of ``pcoll`` by ``key_fn``: summed once, for all counts, at the end (``build``)."""
+    return pcoll | f"{label} key" >> beam.ParDo(_SumInBundle(lambda x: ((key_fn(x), 1),)))
 
 
 def _count_docs(pcoll, label: str, key: keys.CountKey):
-    """Documents and (estimated) tokens of ``pcoll``: ``(key, 1)`` and ``(key.tokens(), t)`` pairs."""
+    """Documents and (estimated) tokens of ``pcoll``: ``(key, n)`` and ``(key.tokens(), t)`` pairs."""
     tokens_key = key.tokens()
-    return pcoll | f"{label} key" >> beam.FlatMap(lambda d: ((key, 1), (tokens_key, estimate_tokens(d.text))))
+    return pcoll | f"{label} key" >> beam.ParDo(_SumInBundle(
+        lambda d: ((key, 1), (tokens_key, estimate_tokens(d.text)))))
 
 
 def _example(doc: Document, label: str) -> Tuple[Tuple[str, str], Tuple[int, Dict[str, str]]]:
