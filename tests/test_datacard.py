@@ -79,6 +79,7 @@ def full_stats():
               ("step", 1, "out"): 700, ("step", 1, "out", "tokens"): 1_500_000,
               ("step", 1, "dropped", "minhash_duplicate"): 200,
               ("step", 1, "report", "converged"): 1, ("step", 1, "report", "rounds"): 3,
+              ("step", 1, "report", "shuffle_bytes"): 544_500, ("step", 1, "report", "shuffle_bytes_per_doc"): 605,
               ("step", 2, "out"): 700, ("step", 2, "out", "tokens"): 1_500_000,
               ("step", 3, "out"): 700, ("step", 3, "out", "tokens"): 1_500_000,
               ("step", 4, "out"): 750, ("step", 4, "out", "tokens"): 1_600_000, ("step", 4, "report", COPIES_ADDED): 50}
@@ -174,6 +175,14 @@ def test_markdown_has_sections_and_escapes():
     assert "\\[x\\](http://evil)" in text and "!\\[i\\](http://evil/p.png)" in text  # no links or images
     row = next(line for line in text.splitlines() if "Too short" not in line and "javascript:" in line)
     assert row.count(" | ") == 2 and "\\|" in row  # the pipe in the text does not split the cell
+
+
+def test_shuffle_bytes_have_their_own_section():
+    text = datacard.render_markdown(full_stats())
+    section = text.split("## Shuffles")[1].split("## ")[0]
+    assert "Dataflow Shuffle" in section
+    assert "| 01 minhash_dedup | 531.7 KiB | 605 | 900 |" in section  # 544,500 B; 900 documents in
+    assert "## Shuffles" not in datacard.render_markdown(old_stats())  # no step reported shuffle bytes
 
 
 def test_old_stats_render_and_unbalanced_is_loud():

@@ -259,6 +259,20 @@ def _summary(summary: Dict[str, Any]) -> List[Block]:
     return blocks + [("p", shown.more)] if shown.more else blocks
 
 
+def _shuffles(stats: Dict[str, Any]) -> List[Block]:
+    """What each step's shuffles carried (``shuffle_bytes`` in its report, ``transforms/dedup/shuffle_bytes.py``)."""
+    rows = [(_step_name(s), human_bytes(s["report"]["shuffle_bytes"]), fmt_num(s["report"].get("shuffle_bytes_per_doc", 0)),
+             fmt_num(s.get("in", 0)))
+            for s in stats.get("steps", []) if "shuffle_bytes" in (s.get("report") or {})]
+    if not rows:
+        return []
+    return [("h", 2, "Shuffles", "shuffles"),
+            ("p", "The bytes that crossed each step's shuffles, estimated from 1 record in 64 encoded with Beam's "
+                  "coders: what Dataflow Shuffle bills and what Flink spills to disk or sends between machines. "
+                  "Bytes per input document times the documents of a larger corpus estimate that corpus's run."),
+            ("table", ("step", "bytes across its shuffles", "bytes per input document", "input documents"), rows)]
+
+
 def _step_details(stats: Dict[str, Any]) -> List[Block]:
     blocks: List[Block] = []
     for s in stats.get("steps", []):
@@ -295,7 +309,7 @@ def _files(stats: Dict[str, Any]) -> List[Block]:
 def sections(stats: Dict[str, Any]) -> List[Block]:
     """The data card's content, in order, as format-neutral blocks."""
     return (_warnings(stats) + _accounting(stats) + _provenance(stats) + _funnel(stats) + tokens_blocks(stats)
-            + _drops(stats) + _distributions(stats) + _step_details(stats) + _examples(stats) + _files(stats))
+            + _drops(stats) + _distributions(stats) + _shuffles(stats) + _step_details(stats) + _examples(stats) + _files(stats))
 
 
 def render_html(stats: Dict[str, Any]) -> str:
