@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 import apache_beam as beam
 from tests.conftest import local_pipeline
 from thresher.pipelines.run.cache_entries import EntryWriter
-from thresher.transforms.io.rehydrate import Rehydrate
+from thresher.transforms.io.rehydrate import Rehydrate, entry_documents
 from thresher.transforms.document import REF_ANNOTATION, Document, DocumentCoder, light
 
 DOCS = [Document(f"d{i}", f"text of document {i} " * (i + 1), f"https://x.test/{i}", "web", "2024-01-0{}".format(i + 1),
@@ -85,6 +85,8 @@ steps:
 STEPS = {
     "dedup": "  - step: url_dedup\n  - step: exact_dedup\n",
     "minhash": "  - step: minhash_dedup\n",  # verified: the sets of candidate documents need their text again
+    # second after the prefix: its input is exact_dedup's output, not the entries' documents
+    "minhash second": "  - step: exact_dedup\n  - step: minhash_dedup\n",
     "quality": "  - step: quality_model\n    model_path: {model}\n    positive_label: hq\n    top_percent: 40\n",
 }
 
@@ -134,6 +136,14 @@ def _light_spy(doc):
     return out
 
 
+READ_AGAIN = []  # entries minhash_dedup read again where it needs its documents (input_is_entries)
+
+
+def _entries_spy(path):
+    READ_AGAIN.append(path)
+    return entry_documents(path)
+
+
 class _CoderSpy(DocumentCoder):  # what KeepOnePerKey sends through its join
     def encode(self, doc):
         SHIPPED.append(len(doc.text))
@@ -145,14 +155,19 @@ def _spy(monkeypatch, recipe: str) -> None:
     from thresher.transforms.dedup.minhash import candidates
     from thresher.transforms.filters import score_decision
     from thresher.transforms.select import mix
-    if recipe == "dedup":
+    from thresher.transforms.dedup.minhash import decide
+    if recipe in ("dedup", "minhash second"):
         monkeypatch.setattr(keep_one, "_CODER", _CoderSpy())
-    else:  # minhash: documents wait for the decision; mix: for the plan; quality_model with top_percent: the cut-off
-        module = {"minhash": candidates, "mix": mix, "quality": score_decision}[recipe]
+    if recipe == "minhash":  # the step's input is the entries' documents: it hands on entries, not documents
+        monkeypatch.setattr(candidates, "entry_documents", _entries_spy)
+        monkeypatch.setattr(decide, "entry_documents", _entries_spy)
+    if recipe != "dedup":  # minhash: documents wait for the decision; mix: for the plan; quality_model with
+        # top_percent: the cut-off
+        module = {"minhash": candidates, "minhash second": candidates, "mix": mix, "quality": score_decision}[recipe]
         monkeypatch.setattr(module, "light", _light_spy)
 
 
-@pytest.mark.parametrize("recipe", ["dedup", "minhash", "mix", "quality"])
+@pytest.mark.parametrize("recipe", ["dedup", "minhash", "minhash second", "mix", "quality"])
 def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unchanged(tmp_path, monkeypatch,
                                                                                         recipe, request):
     from thresher.pipelines.commands.cli import main
@@ -173,11 +188,16 @@ def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unc
         reports[flag] = [{k: v for k, v in (s.get("report") or {}).items() if not k.startswith("shuffle_bytes")}
                          for s in stats["steps"]]
         with_text = sum(1 for n in SHIPPED if n)
-        assert SHIPPED and (with_text == 0) == (flag == "--cache"), (flag, with_text, len(SHIPPED))
+        if recipe == "minhash" and flag == "--cache":  # no document held anywhere: each entry read again
+            assert not SHIPPED and len(READ_AGAIN) == 4, READ_AGAIN  # 2 files: candidates' sets, decisions
+        else:
+            assert SHIPPED and (with_text == 0) == (flag == "--cache"), (flag, with_text, len(SHIPPED))
+            assert not READ_AGAIN
         SHIPPED.clear()
+        READ_AGAIN.clear()
     assert outs["--cache"] == outs["--no-cache"] and outs["--cache"][0] and outs["--cache"][1]
     assert reports["--cache"] == reports["--no-cache"]  # e.g. minhash: as many sets verified
     if recipe == "mix":  # copies of one document all got its text back
         assert any(row[3] for row in outs["--cache"][0])
-    if recipe == "minhash":  # near-copies were found and verified, their sets from read-again texts
-        assert reports["--cache"][1]["verification_sets"] > 0 and outs["--cache"][1]
+    if recipe.startswith("minhash"):  # near-copies were found and verified, their sets from read-again texts
+        assert reports["--cache"][-1]["verification_sets"] > 0 and outs["--cache"][1]

@@ -167,14 +167,21 @@ class Step(beam.PTransform):
     #: True when the step's shuffles carry ``document.light`` documents (no text) where it can, and
     #: its outputs may be light: the pipeline reads their text again after it (``io.rehydrate``)
     LIGHT_SHUFFLES: ClassVar[bool] = False
+    #: True when the step, given ``input_is_entries``, reads its documents again from the prefix cache's
+    #: entries where it applies its decisions, instead of holding them while it decides
+    READS_ENTRIES: ClassVar[bool] = False
+    #: set by the pipeline when the step's input is exactly the kept documents of the prefix cache's
+    #: entries: each names its record (``Document.ref``) and every kept document of an entry arrives
+    input_is_entries: bool = False
 
     def written_annotations(self) -> Dict[str, str]:
         """The annotations this configuration writes on the documents it keeps (name -> Arrow type)."""
         return dict(self.ANNOTATIONS)
 
     def ships_light(self) -> bool:
-        """Whether this configuration's outputs may be ``document.light`` (``LIGHT_SHUFFLES``)."""
-        return self.LIGHT_SHUFFLES
+        """Whether this configuration's outputs may be ``document.light`` (``LIGHT_SHUFFLES``; not when
+        it reads its documents from the entries: ``READS_ENTRIES``)."""
+        return self.LIGHT_SHUFFLES and not (self.READS_ENTRIES and self.input_is_entries)
 
     def __getstate__(self):
         # Only the parameters travel to workers, not the pipeline the transform was applied to.

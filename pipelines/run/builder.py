@@ -108,6 +108,8 @@ def build(pipeline: beam.Pipeline, recipe: Recipe, run_info: Optional[Dict[str, 
         """Apply one step and collect its counts, facts, rejected documents and errors."""
         step = step_class(spec, STEPS)(**spec.params)
         label, index = spec.label + where, spec.index
+        if cache and index == cached and step.READS_ENTRIES:  # its input: the entries' kept documents, all
+            step.input_is_entries = True
         result = docs | label >> step
         kept, dropped = result[KEPT], result[REJECTED]
         if cache and step.ships_light():  # it shuffled documents without their text: read it again

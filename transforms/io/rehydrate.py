@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Iterable, List, Tuple
+from typing import Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -47,6 +47,31 @@ def _by_entry(doc: Document):
     return ref[0], struct.pack("<Q", ref[1]) + light
 
 
+def kept_records(path: str) -> Iterator[Tuple[Tuple[str, int], bytes]]:
+    """The kept documents of the entry file at ``path``, in order: (their ``ref``, their encoding)
+    (``.tmp``: the file of an entry not committed, which the run that wrote it still reads);
+    ``EntryGone`` when it cannot be read."""
+    if not FileSystems.exists(path) and FileSystems.exists(path + ".tmp"):
+        path += ".tmp"  # not committed (a failed read or write kept it unlisted): still whole for this run
+    ordinal = -1
+    try:
+        for tag, payload in open_records(path):
+            if tag == KEPT:
+                ordinal += 1
+                yield (path, ordinal), payload
+    except Exception as exc:
+        raise EntryGone(f"the prefix cache entry {path} cannot be read again ({type(exc).__name__}: {exc}); "
+                        f"was the cache pruned during the run? Run again: the entry is recomputed") from exc
+
+
+def entry_documents(path: str) -> Iterator[Document]:
+    """The kept documents of the entry file at ``path``, in order, each with its ``ref``."""
+    for ref, payload in kept_records(path):
+        doc = _CODER.decode(payload)
+        doc.ref = ref
+        yield doc
+
+
 class _Fill(beam.DoFn):
     """One entry file: its kept records read in order, each light document given its record's text."""
 
@@ -56,28 +81,20 @@ class _Fill(beam.DoFn):
             yield from map(_CODER.decode, values)
             return
         wanted: List[Tuple[int, bytes]] = sorted((struct.unpack_from("<Q", v)[0], v[8:]) for v in values)
-        at, ordinal = 0, -1
-        if not FileSystems.exists(path) and FileSystems.exists(path + ".tmp"):
-            path += ".tmp"  # not committed (a failed read or write kept it unlisted): still whole for this run
-        try:
-            for tag, payload in open_records(path):
-                if tag != KEPT:
-                    continue
-                ordinal += 1
-                if wanted[at][0] != ordinal:
-                    continue
-                text = _CODER.decode(payload).text
-                while at < len(wanted) and wanted[at][0] == ordinal:
-                    doc = _CODER.decode(wanted[at][1])
-                    doc.text, doc.ref = text, (path, ordinal)
-                    yield doc
-                    at += 1
-                if at == len(wanted):
-                    return
-        except Exception as exc:
-            raise EntryGone(f"the prefix cache entry {path} cannot be read again ({type(exc).__name__}: {exc}); "
-                            f"was the cache pruned during the run? Run again: the entry is recomputed") from exc
-        raise EntryGone(f"the prefix cache entry {path} holds {ordinal + 1} documents, this run needs document "
+        at, count = 0, 0
+        for ref, payload in kept_records(path):
+            count += 1
+            if wanted[at][0] != ref[1]:
+                continue
+            text = _CODER.decode(payload).text
+            while at < len(wanted) and wanted[at][0] == ref[1]:
+                doc = _CODER.decode(wanted[at][1])
+                doc.text, doc.ref = text, ref
+                yield doc
+                at += 1
+            if at == len(wanted):
+                return
+        raise EntryGone(f"the prefix cache entry {path} holds {count} documents, this run needs document "
                         f"{wanted[at][0]}: was the cache pruned or changed during the run? Run again")
 
 

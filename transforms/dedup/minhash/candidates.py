@@ -17,12 +17,13 @@ from thresher.transforms.dedup.minhash.lookup import has
 from thresher.transforms.dedup.minhash.records import KEYED, NAME, Ranked, SentSet, wire
 from thresher.transforms.dedup.minhash.signatures import band_keys, compact_set, jaccard, node_id, shingle_hashes, signature
 from thresher.transforms.document import REF_ANNOTATION, Document, light
-from thresher.transforms.io.rehydrate import Rehydrate
+from thresher.transforms.io.rehydrate import Rehydrate, entry_documents
 from thresher.transforms.dedup.priority import priority_key
 
 SIGNATURE_META = "thresher.minhash"  # schema metadata key of a signature file: its parameters
 TAG_BANDS, TAG_PRIO, TAG_SIGS = "bands", "prio", "sigs"  # _Signatures' tagged outputs
 FETCH = "fetch"  # light documents whose shingle set is needed: text read again first
+ENTRY = -1  # (ENTRY, entry file): stands for the kept documents of a prefix cache entry (no node id is negative)
 
 
 def current_node(doc_id: str) -> int:
@@ -38,11 +39,14 @@ def signature_params(ngram: int, bands: int, rows: int, seed: int) -> dict:
 
 
 class _Signatures(beam.DoFn):
-    """Document -> (node, doc) and the compact records the later stages shuffle."""
+    """Document -> (node, doc) and the compact records the later stages shuffle. With ``entries`` (the
+    step's input is the prefix cache's kept documents), a document in an entry is not handed on: the
+    entry is, once, as (``ENTRY``, its file) with its first document, and is read again where the
+    documents are needed (``entry_documents``)."""
 
-    def __init__(self, ngram, bands, rows, seed, rule, annotation, write):
+    def __init__(self, ngram, bands, rows, seed, rule, annotation, write, entries=False):
         self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
-        self.rule, self.annotation, self.write = rule, annotation, write
+        self.rule, self.annotation, self.write, self.entries = rule, annotation, write, entries
 
     def setup(self):
         self._counters = StepCounters(NAME)
@@ -57,7 +61,10 @@ class _Signatures(beam.DoFn):
         except Exception as exc:  # one bad record must never fail the job
             yield self._counters.error(exc, doc)
             return
-        yield node, light(doc)  # no text in the shuffles when it can be read again (document.light)
+        if not (self.entries and doc.ref):
+            yield node, light(doc)  # no text in the shuffles when it can be read again (document.light)
+        elif doc.ref[1] == 0:
+            yield ENTRY, doc.ref[0]
         if not keys:
             return
         yield beam.pvalue.TaggedOutput(TAG_PRIO, (node, wire(Ranked(prio, doc.id))))
@@ -83,6 +90,12 @@ class _EdgeSets(beam.DoFn):
     def process(self, element, nodes):
         yield element
         node, doc = element
+        if node == ENTRY:  # the entry's documents with an edge: their sets, from the text stored there
+            for doc in entry_documents(doc):
+                node = current_node(doc.id)
+                if has(nodes, node):
+                    yield from self._set(node, doc)
+            return
         if not has(nodes, node):
             return
         if not doc.text and REF_ANNOTATION in doc.annotations:

@@ -7,11 +7,12 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from thresher.transforms.base import METRICS_NAMESPACE, StepCounters
-from thresher.transforms.dedup.minhash.candidates import single_set
+from thresher.transforms.dedup.minhash.candidates import ENTRY, current_node, single_set
 from thresher.transforms.dedup.minhash.lookup import outcome
 from thresher.transforms.dedup.minhash.records import (DUPLICATE, KEYED, NAME, REFERENCE_DUPLICATE, Check, Decision,
                                                        KeptSet, Member, Outcome, Ranked, wire)
 from thresher.transforms.dedup.minhash.signatures import jaccard
+from thresher.transforms.io.rehydrate import entry_documents
 
 
 def _cluster_members(element):
@@ -140,13 +141,21 @@ def _sized(element):
 
 class _Apply(beam.DoFn):
     """Applies its node's decision (``table``: a ``lookup.DecisionTable``) to each (node, doc) where the
-    document is; a node without one is in no cluster: kept, ``cluster_size`` 1."""
+    document is, or to each document of an (``ENTRY``, file) read there; a node without one is in no
+    cluster: kept, ``cluster_size`` 1."""
 
     def setup(self):
         self._counters = StepCounters(NAME)
 
     def process(self, element, table):
         node, doc = element
+        if node == ENTRY:  # every kept document of a prefix cache entry, read again here
+            for doc in entry_documents(doc):
+                yield from self._decide(current_node(doc.id), doc, table)
+            return
+        yield from self._decide(node, doc, table)
+
+    def _decide(self, node, doc, table):
         decided = outcome(table, node) or Outcome(None, 1, "")
         if decided.reason is None:
             self._counters.docs_out.inc()

@@ -49,12 +49,13 @@ inputs in ``lookup.py``; this module holds the step, its parameters and ``expand
    report ``decision_table_bytes``: about 21 bytes a clustered document and
    8 + len(id) a cluster), are a side input of a ParDo over the documents; a
    document whose node is not in it is kept with ``cluster_size`` 1. At 100M
-   documents with 10% in clusters the table is about 0.3-0.6 GB in every worker:
-   beyond that the decisions should be grouped per input file and each file
-   re-read and filtered once (the per-file cache of the per-document stages).
-   The local runner holds the documents in its process until the table is
-   ready (a stage's buffered input): without their text when the prefix cache
-   holds it (``document.light``, ``LIGHT_SHUFFLES``).
+   documents with 10% in clusters the table is about 0.3-0.6 GB in every worker.
+   Where the documents wait: when the step's input is the prefix cache's kept
+   documents (``input_is_entries``, the first step after the cached prefix), in
+   the entries: each entry crosses as one (``ENTRY``, file) record and is read
+   again for the candidates' sets and for the decisions (``READS_ENTRIES``);
+   else in the runner's buffer, light where the cache holds the text
+   (``document.light``, ``LIGHT_SHUFFLES``), whole without a cache.
 
 Bytes per document across the shuffles (report ``shuffle_bytes_per_doc``, ``shuffle_bytes.py``;
 ``benchmarks/minhash_scale.py``, 100-word documents, 10% edited copies so 20% in a cluster, default
@@ -166,6 +167,7 @@ class MinHashDedup(Step):
 
     name = NAME
     LIGHT_SHUFFLES = True  # documents cross without their text where it can be read again (document.light)
+    READS_ENTRIES = True  # documents of the prefix cache's entries wait there (input_is_entries)
     ANNOTATIONS = {"cluster_size": "int64", "duplicate_of": "string"}
     ANNOTATION_DOCS = {
         "cluster_size": "documents in the document's cluster (verified: its group), the kept one included",
@@ -244,7 +246,7 @@ class MinHashDedup(Step):
         meter = ShuffleMeter(NAME)
         sig = docs | "signatures" >> beam.ParDo(_Signatures(
             self.ngram, self.bands, self.rows, self.seed, self.priority,
-            self.priority_annotation, bool(self.write_signatures))).with_outputs(
+            self.priority_annotation, bool(self.write_signatures), self.input_is_entries)).with_outputs(
             TAG_BANDS, TAG_PRIO, TAG_SIGS, ERRORS, main="docs")
         if self.write_signatures:
             self._write(sig[TAG_SIGS], params)
