@@ -10,8 +10,10 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from thresher.pipelines.run.local_runner_fix import fix_local_runner
+from thresher.pipelines.run.local_runner_memory import limit_local_runner_memory
 
 fix_local_runner()  # tests run the FnApiRunner with 2 workers too: never lose data
+limit_local_runner_memory()  # as the local preset does
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"

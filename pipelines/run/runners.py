@@ -3,8 +3,8 @@ service (the path Flink uses), Flink or Dataflow.
 
 ``local`` runs Beam's FnApiRunner directly — never the DirectRunner, which in
 Beam 2.77 first tries to download the Prism runner from the internet — with
-one worker process per core (``direct_running_mode=multi_processing``), with glibc's malloc set to
-give freed memory back (``malloc_settings``).
+one worker process per core (``direct_running_mode=multi_processing``), with the memory settings
+of ``local_runner_memory``.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from thresher.pipelines.run.local_runner_fix import fix_local_runner
 from thresher.pipelines.run.loopback import bind_grpc_to_loopback
-from thresher.pipelines.run.malloc_settings import return_freed_memory
+from thresher.pipelines.run.local_runner_memory import limit_local_runner_memory
 
 RUNNERS = ("local", "portable", "flink", "dataflow")
 #: the checkout's setup.py, which Dataflow workers install from (absent in an installed wheel)
@@ -52,7 +52,7 @@ def make_runner_and_options(cfg: RunnerConfig):
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
         bind_grpc_to_loopback()  # the runner's control/data ports stay on this machine
         fix_local_runner()  # without it, several workers can lose data (see the module)
-        return_freed_memory()  # the runner and its workers give freed buffers back (see the module)
+        limit_local_runner_memory()  # freed memory given back, stage inputs sent in chunks (see the module)
         runner = FnApiRunner()
         workers = cfg.workers or os.cpu_count() or 1
         args += [f"--direct_num_workers={workers}",

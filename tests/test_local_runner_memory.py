@@ -1,0 +1,101 @@
+"""The local runner's memory settings: malloc thresholds for the runner and its workers, stage inputs
+sent in chunks, grouped outputs cut at element boundaries (``pipelines/run/local_runner_memory.py``)."""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam import coders
+from apache_beam.coders.coder_impl import create_InputStream
+from apache_beam.coders.coders import GlobalWindowCoder
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import core
+from apache_beam.transforms.window import GlobalWindows
+
+from thresher.pipelines.run import local_runner_memory
+from thresher.pipelines.run.runners import RunnerConfig, make_runner_and_options
+
+
+def test_the_local_preset_sets_malloc_thresholds_for_itself_and_its_workers(monkeypatch):
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")  # the user's own value is kept
+    make_runner_and_options(RunnerConfig(runner="local", workers=2))
+    import os
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == str(1 << 20) and os.environ["MALLOC_MMAP_THRESHOLD_"] == "4194304"
+    assert local_runner_memory.return_freed_memory()  # glibc took them (this machine is Linux with glibc)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "lots")
+    assert not local_runner_memory.return_freed_memory()  # unreadable: left to glibc, which ignores it too
+
+
+def _grouping_buffer():
+    kv = coders.TupleCoder([coders.StrUtf8Coder(), coders.BytesCoder()])
+    pre = coders.WindowedValueCoder(kv, GlobalWindowCoder())
+    post = coders.WindowedValueCoder(coders.TupleCoder([coders.StrUtf8Coder(), coders.IterableCoder(coders.BytesCoder())]),
+                                     GlobalWindowCoder())
+    buffer = execution.GroupingBuffer(pre, post, core.Windowing(GlobalWindows()))
+    return buffer, pre, post
+
+
+def test_grouped_output_is_cut_into_chunks_of_whole_groups(monkeypatch):
+    monkeypatch.setattr(local_runner_memory, "CHUNK_BYTES", 1000)
+    local_runner_memory.chunk_grouped_output()
+    buffer, pre, post = _grouping_buffer()
+    expected = {}
+    out = pre.get_impl()
+    for i in range(500):
+        key, value = f"key-{i % 97}", bytes([i % 251]) * (i % 40)
+        expected.setdefault(key, []).append(value)
+        stream = beam.coders.coder_impl.create_OutputStream()
+        out.encode_to_stream(GlobalWindows.windowed_value((key, value)), stream, True)
+        buffer.append(stream.get())
+    parts = buffer.partition(2)
+    assert len(parts) == 2 and all(len(chunks) > 3 for chunks in parts)  # several chunks per worker
+    got = {}
+    for chunks in parts:
+        for chunk in chunks:
+            assert len(chunk) < 1000 + 2000  # at most one group past the limit
+            stream = create_InputStream(chunk)
+            while stream.size() > 0:  # every chunk decodes on its own: whole groups only
+                key, values = post.get_impl().decode_from_stream(stream, True).value
+                assert key not in got
+                got[key] = list(values)
+    assert got == expected
+    assert buffer.partition(2) is parts  # partitioned once, as Beam's
+
+
+def test_stage_inputs_leave_the_runner_in_messages_of_about_ten_megabytes():
+    local_runner_memory.stream_stage_inputs()
+    sent = []
+
+    class Stream:  # what data_conn.output_stream gives: flushes when asked and past 10 MB, and on close
+        def __init__(self):
+            self.buffered = 0
+
+        def write(self, chunk):
+            self.buffered += len(chunk)
+
+        def maybe_flush(self):
+            if self.buffered > 10 << 20:
+                self.close()
+
+        def close(self):
+            sent.append(self.buffered)
+            self.buffered = 0
+
+    manager = fn_runner.BundleManager.__new__(fn_runner.BundleManager)
+    manager._worker_handler = type("Handler", (), {"data_conn": type("Conn", (), {
+        "output_stream": staticmethod(lambda bundle, transform: Stream())})()})()
+    manager._send_input_to_worker("bundle", "read", [b"x" * (3 << 20)] * 20)  # 60 MB of 3 MB chunks
+    assert sum(sent) == 60 << 20 and max(sent) <= 12 << 20 and len([n for n in sent if n]) == 5  # not one of 60 MB
+
+
+def test_a_pipeline_with_chunked_groups_gives_every_group_once(monkeypatch):
+    monkeypatch.setattr(local_runner_memory, "CHUNK_BYTES", 200)
+    local_runner_memory.chunk_grouped_output()
+    options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    with TestPipeline(runner=FnApiRunner(), options=options) as p:
+        out = (p | beam.Create([(i % 50, "v" * (i % 7)) for i in range(2000)])
+               | beam.GroupByKey() | beam.MapTuple(lambda k, vs: (k, len(list(vs)))))
+        assert_that(out, equal_to([(k, 40) for k in range(50)]))
