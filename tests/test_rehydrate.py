@@ -3,6 +3,7 @@ pass as they are; an entry gone during the run is one clear failure."""
 from __future__ import annotations
 
 import json
+import zlib
 
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
@@ -201,3 +202,36 @@ def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unc
         assert any(row[3] for row in outs["--cache"][0])
     if recipe.startswith("minhash"):  # near-copies were found and verified, their sets from read-again texts
         assert reports["--cache"][-1]["verification_sets"] > 0 and outs["--cache"][1]
+
+
+def _failing_priority(doc, rule, annotation=None):
+    """``priority_key`` failing for about one document in five (by id): their signatures fail."""
+    from thresher.transforms.dedup.priority import priority_key
+    if zlib.crc32(doc.id.encode()) % 5 == 0:
+        raise ValueError("no priority for this one")
+    return priority_key(doc, rule, annotation)
+
+
+def test_documents_that_failed_before_the_entries_are_read_again_stay_error_records(tmp_path, monkeypatch):
+    """minhash_dedup after the cached prefix reads its documents again from the entries: one whose
+    signature failed is an error record, and is passed over there, not output as well."""
+    from thresher.pipelines.commands.cli import main
+    from thresher.pipelines.commands.quickstart_corpus import write_corpus
+    from thresher.transforms.dedup.minhash import candidates
+
+    write_corpus(str(tmp_path / "corpus"), pages=60, files=2)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(ONE_INPUT.replace("{steps}", STEPS["minhash"]).format(corpus=tmp_path / "corpus"))
+    monkeypatch.setattr(candidates, "priority_key", _failing_priority)
+    monkeypatch.setattr(candidates, "entry_documents", _entries_spy)
+    outs = {}
+    for flag in ("--no-cache", "--cache"):
+        args = ["run", str(path), "--output", str(tmp_path / flag), "--workers", "1", "--quiet", flag]
+        assert main(args + ([str(tmp_path / "cache")] if flag == "--cache" else [])) == 0
+        stats = json.loads((tmp_path / flag / "stats.json").read_text())
+        step = stats["steps"][1]
+        assert stats["balanced"] and step["errors"] > 0, step
+        outs[flag] = (_texts(tmp_path / flag / "data"), step["errors"], step["out"])
+    assert READ_AGAIN  # the cached run read its entries again
+    READ_AGAIN.clear()
+    assert outs["--cache"] == outs["--no-cache"]

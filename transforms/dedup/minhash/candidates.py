@@ -21,7 +21,7 @@ from thresher.transforms.io.rehydrate import Rehydrate, entry_documents
 from thresher.transforms.dedup.priority import priority_key
 
 SIGNATURE_META = "thresher.minhash"  # schema metadata key of a signature file: its parameters
-TAG_BANDS, TAG_PRIO, TAG_SIGS = "bands", "prio", "sigs"  # _Signatures' tagged outputs
+TAG_BANDS, TAG_PRIO, TAG_SIGS, TAG_FAILED = "bands", "prio", "sigs", "failed"  # _Signatures' tagged outputs
 FETCH = "fetch"  # light documents whose shingle set is needed: text read again first
 ENTRY = -1  # (ENTRY, entry file): stands for the kept documents of a prefix cache entry (no node id is negative)
 
@@ -42,7 +42,8 @@ class _Signatures(beam.DoFn):
     """Document -> (node, doc) and the compact records the later stages shuffle. With ``entries`` (the
     step's input is the prefix cache's kept documents), a document in an entry is not handed on: the
     entry is, once, as (``ENTRY``, its file) with its first document, and is read again where the
-    documents are needed (``entry_documents``)."""
+    documents are needed (``entry_documents``); the ``ref`` of a document that failed here (an error
+    record) goes to ``TAG_FAILED``, so that it is passed over there."""
 
     def __init__(self, ngram, bands, rows, seed, rule, annotation, write, entries=False):
         self.ngram, self.bands, self.rows, self.seed = ngram, bands, rows, seed
@@ -53,6 +54,9 @@ class _Signatures(beam.DoFn):
 
     def process(self, doc: Document):
         self._counters.docs_in.inc()
+        in_entry = self.entries and doc.ref is not None
+        if in_entry and doc.ref[1] == 0:
+            yield ENTRY, doc.ref[0]
         try:
             node = current_node(doc.id)
             sig = signature(shingle_hashes(doc.text, self.ngram), self.bands * self.rows, self.seed)
@@ -60,11 +64,11 @@ class _Signatures(beam.DoFn):
             prio = priority_key(doc, self.rule, self.annotation)
         except Exception as exc:  # one bad record must never fail the job
             yield self._counters.error(exc, doc)
+            if in_entry:  # an error record already: passed over where its entry is read again
+                yield beam.pvalue.TaggedOutput(TAG_FAILED, doc.ref)
             return
-        if not (self.entries and doc.ref):
+        if not in_entry:
             yield node, light(doc)  # no text in the shuffles when it can be read again (document.light)
-        elif doc.ref[1] == 0:
-            yield ENTRY, doc.ref[0]
         if not keys:
             return
         yield beam.pvalue.TaggedOutput(TAG_PRIO, (node, wire(Ranked(prio, doc.id))))

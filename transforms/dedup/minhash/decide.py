@@ -141,17 +141,20 @@ def _sized(element):
 
 class _Apply(beam.DoFn):
     """Applies its node's decision (``table``: a ``lookup.DecisionTable``) to each (node, doc) where the
-    document is, or to each document of an (``ENTRY``, file) read there; a node without one is in no
-    cluster: kept, ``cluster_size`` 1."""
+    document is, or to each document of an (``ENTRY``, file) read there (but those in ``failed``,
+    refs of documents that are error records); a node without one is in no cluster: kept,
+    ``cluster_size`` 1."""
 
     def setup(self):
         self._counters = StepCounters(NAME)
 
-    def process(self, element, table):
+    def process(self, element, table, failed=()):
         node, doc = element
         if node == ENTRY:  # every kept document of a prefix cache entry, read again here
+            passed_over = {tuple(ref) for ref in failed}  # an error record each already
             for doc in entry_documents(doc):
-                yield from self._decide(current_node(doc.id), doc, table)
+                if doc.ref not in passed_over:
+                    yield from self._decide(current_node(doc.id), doc, table)
             return
         yield from self._decide(node, doc, table)
 

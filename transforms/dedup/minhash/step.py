@@ -98,12 +98,12 @@ from typing import Dict, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import AsSingleton
+from apache_beam.pvalue import AsList, AsSingleton
 
 from thresher.transforms.base import ERRORS, KEPT, METRICS_NAMESPACE, REJECTED, ParamError, Step, step_outputs
-from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_PRIO, TAG_SIGS, EdgeSets,
-                                                          _ReadReference, _Signatures, check_edges, in_nodes,
-                                                          match_references, signature_params)
+from thresher.transforms.dedup.minhash.candidates import (SIGNATURE_META, TAG_BANDS, TAG_FAILED, TAG_PRIO, TAG_SIGS,
+                                                          EdgeSets, _ReadReference, _Signatures, check_edges,
+                                                          in_nodes, match_references, signature_params)
 from thresher.transforms.dedup.minhash.buckets import Buckets
 from thresher.transforms.dedup.minhash.components import LABELS, UNCONVERGED, ConnectedComponents
 from thresher.transforms.dedup.minhash.decide import (_Apply, _cluster_members, _Representative, _sized, _unmatched,
@@ -120,7 +120,6 @@ THRESHOLD = 0.8
 MAX_ROUNDS = 12  # enough for chains far longer than a cluster's (tests/test_connected_components.py)
 # benchmarks/minhash_quality.py: the rounds after which no real-page document is left unmatched.
 VERIFY_ROUNDS = 3
-
 
 
 def _converged(unconverged_nodes: int):
@@ -247,7 +246,7 @@ class MinHashDedup(Step):
         sig = docs | "signatures" >> beam.ParDo(_Signatures(
             self.ngram, self.bands, self.rows, self.seed, self.priority,
             self.priority_annotation, bool(self.write_signatures), self.input_is_entries)).with_outputs(
-            TAG_BANDS, TAG_PRIO, TAG_SIGS, ERRORS, main="docs")
+            TAG_BANDS, TAG_PRIO, TAG_SIGS, TAG_FAILED, ERRORS, main="docs")
         if self.write_signatures:
             self._write(sig[TAG_SIGS], params)
 
@@ -299,7 +298,8 @@ class MinHashDedup(Step):
                      | "group decisions" >> beam.GroupByKey()
                      | "sizes" >> beam.FlatMap(_sized))
         table = meter(decisions, "decision table", keyed=False) | "decision table" >> beam.CombineGlobally(DecisionTable())
-        out = documents | "apply" >> beam.ParDo(_Apply(), AsSingleton(table)).with_outputs(REJECTED, main=KEPT)
+        out = documents | "apply" >> beam.ParDo(_Apply(), AsSingleton(table), AsList(sig[TAG_FAILED])).with_outputs(
+            REJECTED, main=KEPT)
 
         unconverged = cc[UNCONVERGED]
         report += [
