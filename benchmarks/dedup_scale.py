@@ -30,7 +30,8 @@ both sides). Every 0.2 s the resident memory (VmRSS) of every process of its tre
 Beam workers it starts; datatrove's driver, forkserver and workers) is read from /proc: "peak MB all"
 is the highest sum over the tree in one sample (pages shared after a fork count once per process),
 "peak MB largest" the highest VmHWM (peak resident memory) of any one process of the tree. The table
-ends with Thresher's speed over datatrove's per size and setting (docs/s ratio). ``--json PATH`` also writes every row.
+ends with Thresher's speed over datatrove's per size and setting (docs/s ratio) and how Thresher's peak memory
+grows from one size to the next. ``--json PATH`` also writes every row.
 """
 from __future__ import annotations
 
@@ -310,6 +311,11 @@ def main() -> None:
             ratios = [f"{r['setting']} {dt['wall'] / r['wall']:.2f}x" for r in rows
                       if r["docs"] == docs and r["tool"] == "thresher" and not r["code"]]
             print(f"{docs:9d} speed Thresher/datatrove (docs/s): " + ", ".join(ratios))
+    for setting in args.settings:  # how memory grows with the corpus (goal: 3M at most 2x 1M)
+        done = [r for r in rows if r["tool"] == "thresher" and r["setting"] == setting and not r["code"]]
+        for small, large in zip(done, done[1:]):
+            print(f"thresher {setting:8s} peak memory of all processes {large['docs']:,} / {small['docs']:,} "
+                  f"documents: {large['peak_sum_mb'] / small['peak_sum_mb']:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
