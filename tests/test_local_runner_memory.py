@@ -1,5 +1,5 @@
-"""The local runner's memory settings: malloc thresholds for the runner and its workers, stage inputs
-sent in chunks, grouped outputs cut at element boundaries (``pipelines/run/local_runner_memory.py``)."""
+"""The local runner's memory settings: malloc thresholds for the runner and its workers, grouped outputs
+cut at element boundaries (``pipelines/run/local_runner_memory.py``)."""
 from __future__ import annotations
 
 import apache_beam as beam
@@ -9,7 +9,7 @@ from apache_beam.coders.coders import GlobalWindowCoder
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+from apache_beam.runners.portability.fn_api_runner import execution
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import core
 from apache_beam.transforms.window import GlobalWindows
@@ -63,32 +63,6 @@ def test_grouped_output_is_cut_into_chunks_of_whole_groups(monkeypatch):
                 got[key] = list(values)
     assert got == expected
     assert buffer.partition(2) is parts  # partitioned once, as Beam's
-
-
-def test_stage_inputs_leave_the_runner_in_messages_of_about_ten_megabytes():
-    local_runner_memory.stream_stage_inputs()
-    sent = []
-
-    class Stream:  # what data_conn.output_stream gives: flushes when asked and past 10 MB, and on close
-        def __init__(self):
-            self.buffered = 0
-
-        def write(self, chunk):
-            self.buffered += len(chunk)
-
-        def maybe_flush(self):
-            if self.buffered > 10 << 20:
-                self.close()
-
-        def close(self):
-            sent.append(self.buffered)
-            self.buffered = 0
-
-    manager = fn_runner.BundleManager.__new__(fn_runner.BundleManager)
-    manager._worker_handler = type("Handler", (), {"data_conn": type("Conn", (), {
-        "output_stream": staticmethod(lambda bundle, transform: Stream())})()})()
-    manager._send_input_to_worker("bundle", "read", [b"x" * (3 << 20)] * 20)  # 60 MB of 3 MB chunks
-    assert sum(sent) == 60 << 20 and max(sent) <= 12 << 20 and len([n for n in sent if n]) == 5  # not one of 60 MB
 
 
 def test_a_pipeline_with_chunked_groups_gives_every_group_once(monkeypatch):

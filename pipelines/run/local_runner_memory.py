@@ -1,5 +1,5 @@
 """How the local runner (Beam 2.77's FnApiRunner) and its workers keep their memory down.
-``limit_local_runner_memory`` applies all three; the local preset and the tests call it.
+``limit_local_runner_memory`` applies both; the local preset and the tests call it.
 
 * ``return_freed_memory``: glibc's malloc thresholds. The runner and its workers keep allocating and
   freeing buffers of a few MB (gRPC messages, encoded bundles, grouped values). glibc raises its mmap
@@ -10,13 +10,14 @@
   variables when they start (they inherit the environment), this process gets them through ``mallopt``;
   a value the user set is kept; without glibc (macOS, musl) nothing changes. ``MALLOC_ARENA_MAX``
   made no further difference.
-* ``stream_stage_inputs``: the runner sends a worker its share of a stage's input through one output
-  stream that it flushes only when closed: the whole share became one gRPC message, copied four or five
-  times on the way (stream, bytes, message, serialised) and refused by gRPC beyond 2 GB. Flushing after
-  each chunk (whole elements) sends messages of about 10 MB through the data channel's bounded queue.
 * ``chunk_grouped_output``: a grouped PCollection (the output of a GroupByKey) is encoded for the
-  workers as one bytes object per worker; it is cut into chunks of ``CHUNK_BYTES`` at element boundaries,
-  and each group leaves the runner's table as it is encoded.
+  workers as one bytes object per worker while the whole table is still held; here each group leaves
+  the table as it is encoded, into chunks of ``CHUNK_BYTES`` at element boundaries.
+
+Not done: the runner still sends a worker its share of a stage's input as one gRPC message, copied
+four or five times on the way and refused by gRPC beyond 2 GB. Flushing it chunk by chunk deadlocks:
+the runner writes all the input before it asks the worker to process the bundle, and the worker
+queues at most 5 messages of a bundle it has not started (a 3M-document run hung so).
 
 ``benchmarks/dedup_scale.py`` measures the peak memory of all processes of a run.
 """
@@ -34,7 +35,6 @@ CHUNK_BYTES = 8 << 20  # a grouped PCollection's chunks sent to a worker
 def limit_local_runner_memory() -> None:
     """Apply everything below (idempotent)."""
     return_freed_memory()
-    stream_stage_inputs()
     chunk_grouped_output()
 
 
@@ -53,24 +53,6 @@ def return_freed_memory() -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     return all(mallopt(MALLOC_SETTINGS[name], value) == 1 for name, value in values.items())
-
-
-def stream_stage_inputs() -> None:
-    """Make ``BundleManager._send_input_to_worker`` flush its stream after each chunk of the input."""
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
-
-    if getattr(fn_runner.BundleManager._send_input_to_worker, "_streamed", False):
-        return
-
-    def _send_input_to_worker(self, process_bundle_id, read_transform_id, byte_streams):
-        data_out = self._worker_handler.data_conn.output_stream(process_bundle_id, read_transform_id)
-        for byte_stream in byte_streams or []:
-            data_out.write(byte_stream)
-            data_out.maybe_flush()  # a chunk holds whole elements: a message may end after it
-        data_out.close()
-
-    _send_input_to_worker._streamed = True
-    fn_runner.BundleManager._send_input_to_worker = _send_input_to_worker
 
 
 def chunk_grouped_output() -> None:

@@ -52,7 +52,7 @@ def make_runner_and_options(cfg: RunnerConfig):
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
         bind_grpc_to_loopback()  # the runner's control/data ports stay on this machine
         fix_local_runner()  # without it, several workers can lose data (see the module)
-        limit_local_runner_memory()  # freed memory given back, stage inputs sent in chunks (see the module)
+        limit_local_runner_memory()  # freed memory given back, grouped outputs in chunks (see the module)
         runner = FnApiRunner()
         workers = cfg.workers or os.cpu_count() or 1
         args += [f"--direct_num_workers={workers}",
