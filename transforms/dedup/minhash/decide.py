@@ -151,9 +151,10 @@ class _Apply(beam.DoFn):
     def process(self, element, table, failed=()):
         node, doc = element
         if node == ENTRY:  # every kept document of a prefix cache entry, read again here
-            passed_over = {tuple(ref) for ref in failed}  # an error record each already
-            for doc in entry_documents(doc):
-                if doc.ref not in passed_over:
+            entry = doc
+            passed_over = {ordinal for path, ordinal in failed if path == entry}  # error records already
+            for doc in entry_documents(entry):  # (its ref may name the entry's .tmp file)
+                if doc.ref[1] not in passed_over:
                     yield from self._decide(current_node(doc.id), doc, table)
             return
         yield from self._decide(node, doc, table)
