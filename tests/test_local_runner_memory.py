@@ -2,14 +2,15 @@
 cut at element boundaries (``pipelines/run/local_runner_memory.py``)."""
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 from apache_beam import coders
 from apache_beam.coders.coder_impl import create_InputStream
 from apache_beam.coders.coders import GlobalWindowCoder
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner, execution
 from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.runners.portability.fn_api_runner import execution
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import core
 from apache_beam.transforms.window import GlobalWindows
@@ -22,7 +23,6 @@ def test_the_local_preset_sets_malloc_thresholds_for_itself_and_its_workers(monk
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")  # the user's own value is kept
     make_runner_and_options(RunnerConfig(runner="local", workers=2))
-    import os
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == str(1 << 20) and os.environ["MALLOC_MMAP_THRESHOLD_"] == "4194304"
     assert local_runner_memory.return_freed_memory()  # glibc took them (this machine is Linux with glibc)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "lots")

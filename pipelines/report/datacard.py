@@ -261,8 +261,8 @@ def _summary(summary: Dict[str, Any]) -> List[Block]:
 
 def _shuffles(stats: Dict[str, Any]) -> List[Block]:
     """What each step's shuffles carried (``shuffle_bytes`` in its report, ``transforms/dedup/shuffle_bytes.py``)."""
-    rows = [(_step_name(s), human_bytes(s["report"]["shuffle_bytes"]), fmt_num(s["report"].get("shuffle_bytes_per_doc", 0)),
-             fmt_num(s.get("in", 0)))
+    rows = [(_step_name(s), human_bytes(s["report"]["shuffle_bytes"]),
+             fmt_num(s["report"].get("shuffle_bytes_per_doc", 0)), fmt_num(s.get("in", 0)))
             for s in stats.get("steps", []) if "shuffle_bytes" in (s.get("report") or {})]
     if not rows:
         return []
@@ -309,7 +309,8 @@ def _files(stats: Dict[str, Any]) -> List[Block]:
 def sections(stats: Dict[str, Any]) -> List[Block]:
     """The data card's content, in order, as format-neutral blocks."""
     return (_warnings(stats) + _accounting(stats) + _provenance(stats) + _funnel(stats) + tokens_blocks(stats)
-            + _drops(stats) + _distributions(stats) + _shuffles(stats) + _step_details(stats) + _examples(stats) + _files(stats))
+            + _drops(stats) + _distributions(stats) + _shuffles(stats) + _step_details(stats) + _examples(stats)
+            + _files(stats))
 
 
 def render_html(stats: Dict[str, Any]) -> str:
