@@ -73,3 +73,51 @@ def test_a_pipeline_with_chunked_groups_gives_every_group_once(monkeypatch):
         out = (p | beam.Create([(i % 50, "v" * (i % 7)) for i in range(2000)])
                | beam.GroupByKey() | beam.MapTuple(lambda k, vs: (k, len(list(vs)))))
         assert_that(out, equal_to([(k, 40) for k in range(50)]))
+
+
+#: A pipeline whose grouped stage input (80 MB, 40 MB a worker) is many times what the runner's send queues
+#: (shrunk to 256 KB) and a worker's queue of a bundle it has not started (5 messages) hold: the runner
+#: must stream it while the worker runs, in messages of about 64 KB. Run in its own process, so that a
+#: deadlock is a timeout and not a hung test session; prints the sizes of the runner's data messages.
+STREAMED_STAGE = """
+import json
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.worker import data_plane
+from apache_beam.testing.util import assert_that, equal_to
+from thresher.pipelines.run import local_runner_memory
+from thresher.pipelines.run.local_runner_fix import fix_local_runner
+
+data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES = 256 << 10
+local_runner_memory.CHUNK_BYTES = local_runner_memory.MESSAGE_BYTES = 64 << 10
+fix_local_runner()
+local_runner_memory.limit_local_runner_memory()
+sizes = []
+enqueue = data_plane._GrpcDataChannel._enqueue_to_send
+
+def spy(self, element):
+    if isinstance(element, data_plane.beam_fn_api_pb2.Elements.Data) and element.data:
+        sizes.append(len(element.data))
+    enqueue(self, element)
+
+data_plane._GrpcDataChannel._enqueue_to_send = spy
+options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
+    out = (p | beam.Create(range(4000)) | beam.Map(lambda i: (i % 1000, bytes([i % 256]) * 20_000))
+           | beam.GroupByKey() | beam.MapTuple(lambda k, vs: (k, sum(len(v) for v in vs))))
+    assert_that(out, equal_to([(k, 80_000) for k in range(1000)]))
+print(json.dumps(sizes))
+"""
+
+
+def test_a_stage_input_is_streamed_to_the_workers_in_small_messages_without_deadlock():
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", STREAMED_STAGE], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sizes = json.loads(done.stdout.strip().splitlines()[-1])
+    big = [size for size in sizes if size > 20_000]  # the grouped stage's messages (others: Create's)
+    assert sum(big) > 80_000_000 and max(big) < 64 * 1024 + 80_100  # a message: 64 KB and a group (80 KB) more

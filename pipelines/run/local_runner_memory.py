@@ -10,14 +10,18 @@
   variables when they start (they inherit the environment), this process gets them through ``mallopt``;
   a value the user set is kept; without glibc (macOS, musl) nothing changes. ``MALLOC_ARENA_MAX``
   made no further difference.
+* ``stream_stage_inputs``: Beam's runner writes a worker its share of a stage's input into one
+  output stream that it flushes only when closed, and only then asks the worker to process the bundle:
+  the whole share became one gRPC message, copied four or five times on the way (stream, bytes,
+  message, serialised) and refused by gRPC beyond 2 GB. Flushing chunk by chunk alone deadlocks (a
+  3M-document run hung): the worker queues at most 5 messages of a bundle it has not started, the
+  runner's send queue then fills, and the runner never gets to ask. Here a thread per worker and
+  input writes it in messages of ``MESSAGE_BYTES`` or a chunk more (whole elements) while the runner
+  asks the worker to start and reads its outputs; a writer's error is raised when the bundle ends.
+  Workers in this process (``in_memory``, one worker) read their input as a list: unchanged.
 * ``chunk_grouped_output``: a grouped PCollection (the output of a GroupByKey) is encoded for the
   workers as one bytes object per worker while the whole table is still held; here each group leaves
   the table as it is encoded, into chunks of ``CHUNK_BYTES`` at element boundaries.
-
-Not done: the runner still sends a worker its share of a stage's input as one gRPC message, copied
-four or five times on the way and refused by gRPC beyond 2 GB. Flushing it chunk by chunk deadlocks:
-the runner writes all the input before it asks the worker to process the bundle, and the worker
-queues at most 5 messages of a bundle it has not started (a 3M-document run hung so).
 
 ``benchmarks/dedup_scale.py`` measures the peak memory of all processes of a run.
 """
@@ -25,16 +29,19 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 
 #: environment variable -> mallopt parameter (glibc's malloc.h: M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3)
 MALLOC_SETTINGS = {"MALLOC_TRIM_THRESHOLD_": -1, "MALLOC_MMAP_THRESHOLD_": -3}
 MALLOC_BYTES = 1 << 20
 CHUNK_BYTES = 8 << 20  # a grouped PCollection's chunks sent to a worker
+MESSAGE_BYTES = 10 << 20  # a stage input's messages to a worker: whole chunks from this size on
 
 
 def limit_local_runner_memory() -> None:
     """Apply everything below (idempotent)."""
     return_freed_memory()
+    stream_stage_inputs()
     chunk_grouped_output()
 
 
@@ -53,6 +60,69 @@ def return_freed_memory() -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     return all(mallopt(MALLOC_SETTINGS[name], value) == 1 for name, value in values.items())
+
+
+def stream_stage_inputs() -> None:
+    """Make ``BundleManager.process_bundle`` stream a gRPC worker its input from a thread, in messages of ~10 MB."""
+    from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
+
+    manager = fn_runner.BundleManager
+    if getattr(manager.process_bundle, "_streamed", False):
+        return
+    original_process, original_send = manager.process_bundle, manager._send_input_to_worker
+
+    def _send_input_to_worker(self, process_bundle_id, read_transform_id, byte_streams):
+        writers = getattr(self, "_input_writers", None)
+        if writers is None:  # not a bundle started here: as Beam does
+            return original_send(self, process_bundle_id, read_transform_id, byte_streams)
+        data_out = self._worker_handler.data_conn.output_stream(process_bundle_id, read_transform_id)
+
+        def write():
+            try:
+                for byte_stream in byte_streams or []:
+                    data_out.write(byte_stream)
+                    if data_out.size() >= MESSAGE_BYTES:  # a chunk holds whole elements: a message may end here
+                        data_out.flush()
+                data_out.close()
+            except BaseException as error:  # raised by process_bundle once the bundle has ended
+                writers.errors.append(error)
+
+        writer = threading.Thread(target=write, name=f"input-{process_bundle_id}-{read_transform_id}", daemon=True)
+        writers.append(writer)
+        writer.start()
+
+    def process_bundle(self, *args, **kwargs):
+        handlers = self.bundle_context_manager.worker_handlers
+        if (not all(isinstance(h, worker_handlers.GrpcWorkerHandler) for h in handlers)
+                or self._select_split_manager()):
+            return original_process(self, *args, **kwargs)
+        self._input_writers = writers = _Writers()
+        try:
+            result = original_process(self, *args, **kwargs)
+        except BaseException:
+            writers.join(timeout=5)  # the worker discards the input of a failed bundle
+            raise
+        finally:
+            self._input_writers = None
+        writers.join()
+        if writers.errors:
+            raise writers.errors[0]
+        return result
+
+    process_bundle._streamed = True
+    manager.process_bundle, manager._send_input_to_worker = process_bundle, _send_input_to_worker
+
+
+class _Writers(list):
+    """The threads writing one bundle's inputs, and their errors."""
+
+    def __init__(self):
+        super().__init__()
+        self.errors = []
+
+    def join(self, timeout=None):
+        for writer in self:
+            writer.join(timeout)
 
 
 def chunk_grouped_output() -> None:
