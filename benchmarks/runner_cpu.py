@@ -12,7 +12,9 @@ between the smallest and the largest corpus, which is what a long run pays.
 
 Recipes, JSONL from ``../shared/tools/make_scale_corpus.py`` (16 files, 10% near-copies):
 ``dedup``: exact_dedup -> minhash_dedup (FineWeb's settings, no verification), the cheapest work
-per document and the most shuffling, so the runner's worst case; ``filters``: gopher_repetition ->
+per document and the most shuffling, so the runner's worst case (``minhash_dedup`` second: light
+documents cross its shuffles); ``minhash``: ``minhash_dedup`` alone, first after the cached prefix, so
+it reads its documents from the cache entries (the path of ``dedup_scale.py``); ``filters``: gopher_repetition ->
 gopher_quality -> c4 -> fineweb_quality -> exact_dedup -> minhash_dedup (a FineWeb run after
 extraction). With the prefix cache (a fresh one per run, as a first run).
 Usage: python benchmarks/runner_cpu.py [--docs 20000 40000] [--workers 2 4] [--recipes dedup filters]
@@ -33,6 +35,7 @@ from benchmarks.common import PROJECT_ROOT  # noqa: E402
 MAKE_CORPUS = PROJECT_ROOT.parent / "shared" / "tools" / "make_scale_corpus.py"
 STEPS = {
     "dedup": ["exact_dedup", "minhash_dedup\n    verify: false"],
+    "minhash": ["minhash_dedup\n    verify: false"],
     "filters": ["gopher_repetition", "gopher_quality", "c4\n    filter_no_terminal_punct: false", "fineweb_quality",
                 "exact_dedup", "minhash_dedup\n    verify: false"],
 }
