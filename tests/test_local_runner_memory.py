@@ -79,8 +79,10 @@ def test_a_pipeline_with_chunked_groups_gives_every_group_once(monkeypatch):
 #: (shrunk to 256 KB) and a worker's queue of a bundle it has not started (5 messages) hold: the runner
 #: must stream it while the worker runs, in messages of about 64 KB. Run in its own process, so that a
 #: deadlock is a timeout and not a hung test session; prints the sizes of the runner's data messages.
+#: With the argument ``fail`` the runner's writes fail.
 STREAMED_STAGE = """
 import json
+import sys
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -102,6 +104,10 @@ def spy(self, element):
     enqueue(self, element)
 
 data_plane._GrpcDataChannel._enqueue_to_send = spy
+if sys.argv[1:] == ["fail"]:  # the runner cannot write the input: the run fails with its error, it does not hang
+    def failing_write(self, b, nested=False):
+        raise ValueError("no room to write the input")
+    data_plane.SizeBasedBufferingClosableOutputStream.write = failing_write
 options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
 with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
     out = (p | beam.Create(range(4000)) | beam.Map(lambda i: (i % 1000, bytes([i % 256]) * 20_000))
@@ -121,3 +127,12 @@ def test_a_stage_input_is_streamed_to_the_workers_in_small_messages_without_dead
     sizes = json.loads(done.stdout.strip().splitlines()[-1])
     big = [size for size in sizes if size > 20_000]  # the grouped stage's messages (others: Create's)
     assert sum(big) > 80_000_000 and max(big) < 64 * 1024 + 80_100  # a message: 64 KB and a group (80 KB) more
+
+
+def test_a_failed_input_write_fails_the_run_with_its_error():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", STREAMED_STAGE, "fail"], capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode != 0 and "ValueError: no room to write the input" in done.stderr

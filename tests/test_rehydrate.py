@@ -11,7 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 import apache_beam as beam
 from tests.conftest import local_pipeline
 from thresher.pipelines.run.cache_entries import EntryWriter
-from thresher.transforms.io.rehydrate import Rehydrate, entry_documents
+from thresher.transforms.io.rehydrate import Rehydrate, by_entry, entry_documents, filled
 from thresher.transforms.document import REF_ANNOTATION, Document, DocumentCoder, light
 
 DOCS = [Document(f"d{i}", f"text of document {i} " * (i + 1), f"https://x.test/{i}", "web", "2024-01-0{}".format(i + 1),
@@ -47,6 +47,17 @@ def test_light_documents_get_their_text_back_and_keep_their_annotations(tmp_path
         out = p | beam.Create(shipped + [whole]) | Rehydrate()
         assert_that(out, equal_to(expected))
         assert_that(out | beam.Map(lambda d: REF_ANNOTATION in d.annotations), equal_to([False] * 4), label="no ref")
+
+
+def test_the_shuffle_to_the_entries_gives_each_document_back_with_its_text_and_its_own_bytes(tmp_path):
+    path = _entry(tmp_path / "entry")
+    whole = Document("w", "never in the cache")
+    records = [by_entry(_light(path, 4, n=9), b"\x01" * 16), by_entry(_light(path, 1)), by_entry(whole, b"ab")]
+    assert [key for key, _ in records[:2]] == [path, path] and records[2][0] != path
+    assert all(DOCS[4].text.encode() not in value for _, value in records)  # no text crosses
+    got = list(filled((path, [records[0][1], records[1][1]]))) + list(filled((records[2][0], [records[2][1]])))
+    assert got == [(DOCS[1], b""), (DOCS[4].annotate(n=9), b"\x01" * 16), (whole, b"ab")]  # in entry order
+    assert [doc.ref for doc, _ in got[:2]] == [(path, 1), (path, 4)]
 
 
 def test_a_document_without_a_ref_is_never_made_light():
@@ -89,6 +100,8 @@ STEPS = {
     # second after the prefix: its input is exact_dedup's output, not the entries' documents
     "minhash second": "  - step: exact_dedup\n  - step: minhash_dedup\n",
     "quality": "  - step: quality_model\n    model_path: {model}\n    positive_label: hq\n    top_percent: 40\n",
+    # first after the prefix: pages cross without text, the units they won go to their entries
+    "line": "  - step: line_dedup\n",
 }
 
 MIX = """version: 1
@@ -124,7 +137,7 @@ def _texts(folder):
     import pyarrow.parquet as pq
     rows = [r for f in sorted(folder.glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
     return sorted((r["id"], r["text"], r.get("exact_copies"), r.get("epoch"), r.get("cluster_size"),
-                   r.get("duplicate_of"), r.get("drop_reason")) for r in rows)
+                   r.get("duplicate_of"), r.get("drop_reason"), r.get("line_dedup_removed_lines")) for r in rows)
 
 
 SHIPPED = []  # text lengths of the documents a step holds across a shuffle or a wait (1 worker: this process)
@@ -145,7 +158,7 @@ def _entries_spy(path):
     return entry_documents(path)
 
 
-class _CoderSpy(DocumentCoder):  # what KeepOnePerKey sends through its join
+class _CoderSpy(DocumentCoder):  # what KeepOnePerKey or line_dedup sends through its join
     def encode(self, doc):
         SHIPPED.append(len(doc.text))
         return super().encode(doc)
@@ -157,18 +170,21 @@ def _spy(monkeypatch, recipe: str) -> None:
     from thresher.transforms.filters import score_decision
     from thresher.transforms.select import mix
     from thresher.transforms.dedup.minhash import decide
+    from thresher.transforms.dedup import line_dedup
     if recipe in ("dedup", "minhash second"):
         monkeypatch.setattr(keep_one, "_CODER", _CoderSpy())
+    if recipe == "line":  # what crosses its join (the units each page won then go to the entries, no text)
+        monkeypatch.setattr(line_dedup, "_CODER", _CoderSpy())
     if recipe == "minhash":  # the step's input is the entries' documents: it hands on entries, not documents
         monkeypatch.setattr(candidates, "entry_documents", _entries_spy)
         monkeypatch.setattr(decide, "entry_documents", _entries_spy)
-    if recipe != "dedup":  # minhash: documents wait for the decision; mix: for the plan; quality_model with
+    if recipe not in ("dedup", "line"):  # minhash: documents wait for the decision; mix: for the plan; quality_model with
         # top_percent: the cut-off
         module = {"minhash": candidates, "minhash second": candidates, "mix": mix, "quality": score_decision}[recipe]
         monkeypatch.setattr(module, "light", _light_spy)
 
 
-@pytest.mark.parametrize("recipe", ["dedup", "minhash", "minhash second", "mix", "quality"])
+@pytest.mark.parametrize("recipe", ["dedup", "minhash", "minhash second", "mix", "quality", "line"])
 def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unchanged(tmp_path, monkeypatch,
                                                                                         recipe, request):
     from thresher.pipelines.commands.cli import main
@@ -202,6 +218,9 @@ def test_global_steps_ship_no_text_after_the_cached_prefix_and_the_output_is_unc
         assert any(row[3] for row in outs["--cache"][0])
     if recipe.startswith("minhash"):  # near-copies were found and verified, their sets from read-again texts
         assert reports["--cache"][-1]["verification_sets"] > 0 and outs["--cache"][1]
+    if recipe == "line":  # lines were removed from texts read again, and pages left too short
+        assert any(row[7] for row in outs["--cache"][0])
+        assert any(row[6] == "line_dedup_too_short" for row in outs["--cache"][1])
 
 
 def _failing_priority(doc, rule, annotation=None):

@@ -27,6 +27,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import threading
@@ -86,6 +87,9 @@ def stream_stage_inputs() -> None:
                 data_out.close()
             except BaseException as error:  # raised by process_bundle once the bundle has ended
                 writers.errors.append(error)
+                with contextlib.suppress(Exception):  # the input's end, so that the worker ends the bundle
+                    data_out._clear()
+                    data_out.close()
 
         writer = threading.Thread(target=write, name=f"input-{process_bundle_id}-{read_transform_id}", daemon=True)
         writers.append(writer)

@@ -44,11 +44,18 @@ page emits (unit hash, page key) for its distinct units, where unit hashes
 are 64-bit xxh3 and the page key is (URL MD5 prefix, id xxh64); a min combiner
 picks each unit's winner; every (winner, unit hash) pair then meets its page
 in a GroupByKey on the page key, so a group is one page plus the units it won.
+Where the step's input is the prefix cache's entries (``input_is_entries``: the
+first step after the cached prefix, as in ``recipes/c4.yaml``), the page crosses
+that join without its text (``document.light``), then with the units it won
+(8 bytes each) to its entry file (``io.rehydrate.by_entry``), which is read once
+to remove them from the stored text: no text in any shuffle. The report holds
+the bytes the shuffles carry (``shuffle_bytes``, ``shuffle_bytes_per_doc``).
 """
 from __future__ import annotations
 
 import hashlib
 import itertools
+import struct
 from typing import Iterable, List, Optional, Set, Tuple
 
 import apache_beam as beam
@@ -57,7 +64,9 @@ from apache_beam.metrics import Metrics
 
 from thresher.transforms.base import (ERRORS, METRICS_NAMESPACE, REJECTED, ParamError, Step, StepCounters,
                                       step_outputs)
-from thresher.transforms.document import Document, DocumentCoder
+from thresher.transforms.document import Document, DocumentCoder, light
+from thresher.transforms.dedup.shuffle_bytes import SIZES, ShuffleMeter, Sizer
+from thresher.transforms.io.rehydrate import by_entry, filled
 from thresher.transforms.dedup.priority import id_hash
 from thresher.transforms.text.sentences import english_punkt, sentences as split_sentences
 
@@ -164,10 +173,11 @@ def too_short(text: str, sentences_left: Optional[int], min_sentences: int, min_
 
 
 class _EmitUnits(beam.DoFn):
-    """Each page keyed by its page key, and (unit hash, page key) for its distinct units."""
+    """Each page keyed by its page key (without its text with ``light_pages``), and (unit hash, page key)
+    for its distinct units, those in the shuffle sample measured by ``sizer`` (``SIZES`` output)."""
 
-    def __init__(self, step: str, unit: str):
-        self._step, self._unit = step, unit
+    def __init__(self, step: str, unit: str, light_pages: bool, sizer: Sizer):
+        self._step, self._unit, self._light, self._sizer = step, unit, light_pages, sizer
 
     def setup(self):
         self._counters = StepCounters(self._step)
@@ -179,20 +189,36 @@ class _EmitUnits(beam.DoFn):
         try:
             key = page_key(doc)
             units = units_of(doc.text, self._unit)
-            encoded = _CODER.encode(doc)
+            encoded = _CODER.encode(light(doc) if self._light else doc)
         except Exception as exc:  # one bad record must never fail the job
             yield self._counters.error(exc, doc)
             return
         for h in units:
-            yield beam.pvalue.TaggedOutput(_UNITS, (h, key))
+            record = (h, key)
+            yield beam.pvalue.TaggedOutput(_UNITS, record)
+            size = self._sizer(record)
+            if size is not None:
+                yield beam.pvalue.TaggedOutput(SIZES, size)
         yield key, (_DOC, encoded)
 
 
-class _RemoveLost(beam.DoFn):
-    """Per page: drop the units it did not win, then the page if too little is left."""
+def _to_entries(element):
+    """A page of the join, light, with the units it won (int64s): to its entry file (``by_entry``)."""
+    _, values = element
+    won = [payload for tag, payload in values if tag == _KEEP]
+    packed = struct.pack(f"<{len(won)}q", *won)
+    for tag, payload in values:
+        if tag == _DOC:
+            yield by_entry(_CODER.decode(payload), packed)
 
-    def __init__(self, step: str, unit: str, min_sentences: int, min_words: int):
+
+class _RemoveLost(beam.DoFn):
+    """Per page: drop the units it did not win, then the page if too little is left. A group is a page
+    and the units it won, or with ``from_entries`` an entry file's pages and the units each won."""
+
+    def __init__(self, step: str, unit: str, min_sentences: int, min_words: int, from_entries: bool):
         self._step, self._unit, self._min_sentences, self._min_words = step, unit, min_sentences, min_words
+        self._from_entries = from_entries
 
     def setup(self):
         self._counters = StepCounters(self._step)
@@ -201,6 +227,10 @@ class _RemoveLost(beam.DoFn):
             english_punkt()
 
     def process(self, element):
+        if self._from_entries:
+            for doc, won in filled(element):
+                yield from self._one(doc, set(struct.unpack(f"<{len(won) // 8}q", won)))
+            return
         _, values = element
         won = {payload for tag, payload in values if tag == _KEEP}  # bounded by the page's own units
         for tag, payload in values:
@@ -243,6 +273,7 @@ class LineDedup(Step):
     """
 
     name = "line_dedup"
+    READS_ENTRIES = True  # first after the cached prefix: pages cross without text, read again where applied
     ANNOTATIONS = {"line_dedup_removed_lines": "int64"}
     ANNOTATION_DOCS = {"line_dedup_removed_lines": "lines (sentences with unit sentences3) removed as repeated "
                                                    "on another page"}
@@ -262,16 +293,21 @@ class LineDedup(Step):
         self.min_words = min_words
 
     def expand(self, docs):
-        pages = docs | "emit units" >> beam.ParDo(_EmitUnits(self.name, self.unit)).with_outputs(
-            _UNITS, ERRORS, main="pages")
-        keep = (pages[_UNITS]
-                | "winner per unit" >> beam.CombinePerKey(min)
-                | "to winner page" >> beam.MapTuple(lambda h, winner: (winner, (_KEEP, h))))
-        result = ((pages["pages"], keep)
+        meter = ShuffleMeter(self.name)
+        entries = self.input_is_entries
+        pages = docs | "emit units" >> beam.ParDo(
+            _EmitUnits(self.name, self.unit, entries, meter.sizer("winner per unit"))).with_outputs(
+            _UNITS, SIZES, ERRORS, main="pages")
+        meter.add(pages[SIZES])
+        winners = pages[_UNITS] | "winner per unit" >> beam.CombinePerKey(min)
+        keep = meter.flat_map(winners, "to winner page", lambda kv: [(kv[1], (_KEEP, kv[0]))])
+        joined = ((meter(pages["pages"], "join pages"), keep)
                   | "pages and won units" >> beam.Flatten()
-                  | "join on page" >> beam.GroupByKey()
-                  | "remove lost units" >> beam.ParDo(
-                      _RemoveLost(self.name, self.unit, self.min_sentences, self.min_words))
-                  .with_outputs(REJECTED, ERRORS, main="kept"))
+                  | "join on page" >> beam.GroupByKey())
+        if entries:  # the pages are light: the units they won go to their entries, read once
+            joined = meter.flat_map(joined, "to entries", _to_entries) | "group by entry" >> beam.GroupByKey()
+        result = joined | "remove lost units" >> beam.ParDo(
+            _RemoveLost(self.name, self.unit, self.min_sentences, self.min_words, entries)).with_outputs(
+            REJECTED, ERRORS, main="kept")
         errors = (pages[ERRORS], result[ERRORS]) | "errors" >> beam.Flatten()
-        return step_outputs(result["kept"], result[REJECTED], errors)
+        return step_outputs(result["kept"], result[REJECTED], errors, meter.report(docs))

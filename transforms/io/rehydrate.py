@@ -13,6 +13,10 @@ cross the same shuffle whole, spread over 64 keys: one path in, one out, so that
 reads the entries also runs the steps and the writer after it (two paths joined by a Flatten make
 the local runner hold every output document in its own process).
 
+A step that needs the text itself after its shuffles (``line_dedup`` first after the cached prefix)
+uses the same shuffle: ``by_entry`` with its own bytes per document (the units a page won), ``filled``
+to get each document back with its text and those bytes.
+
 An entry removed while the run needs it (``thresher cache prune`` during the run) fails the run with
 a line saying so: the documents cannot be read again, and the next run recomputes the entry.
 """
@@ -31,20 +35,25 @@ from thresher.transforms.io.entry_records import KEPT, open_records
 _WHOLE = "\0"  # keys of documents that are not light start so (no entry file's path does)
 _WHOLE_KEYS = 64  # spread over this many keys: not all on one worker
 _CODER = DocumentCoder()
+_ORDINAL = struct.Struct("<Q")  # a light document's record: its ordinal in the entry,
+_EXTRA = struct.Struct("<I")  # the length of the caller's extra bytes, those bytes, the document without text
 
 
 class EntryGone(RuntimeError):
     """A light document's entry cannot be read, or holds fewer documents than it did."""
 
 
-def _by_entry(doc: Document):
+def by_entry(doc: Document, extra: bytes = b"") -> Tuple[str, bytes]:
+    """(key, record) of the shuffle to the entries: a light document goes to its entry file, without
+    text; another whole, to one of the ``_WHOLE`` keys. ``extra``: bytes given back with the document
+    (``filled``)."""
     ref = doc.annotations.get(REF_ANNOTATION)
     if ref is None:  # whole: through the same shuffle (rare; a Flatten would hold every output in the runner)
         spread = zlib.crc32(doc.id.encode("utf-8", "surrogatepass")) % _WHOLE_KEYS
-        return f"{_WHOLE}{spread}", _CODER.encode(doc)
+        return f"{_WHOLE}{spread}", _EXTRA.pack(len(extra)) + extra + _CODER.encode(doc)
     notes = {k: v for k, v in doc.annotations.items() if k != REF_ANNOTATION}
     light = _CODER.encode(Document(doc.id, "", doc.url, doc.source, doc.date, notes))
-    return ref[0], struct.pack("<Q", ref[1]) + light
+    return ref[0], _ORDINAL.pack(ref[1]) + _EXTRA.pack(len(extra)) + extra + light
 
 
 def kept_records(path: str) -> Iterator[Tuple[Tuple[str, int], bytes]]:
@@ -72,30 +81,41 @@ def entry_documents(path: str) -> Iterator[Document]:
         yield doc
 
 
+def filled(element: Tuple[str, Iterable[bytes]]) -> Iterator[Tuple[Document, bytes]]:
+    """One group of the shuffle to the entries: each document with its text (read from the entry file,
+    front to back, for light ones), and its ``extra`` bytes."""
+    path, values = element
+    if path.startswith(_WHOLE):
+        for value in values:
+            end = _EXTRA.size + _EXTRA.unpack_from(value)[0]
+            yield _CODER.decode(value[end:]), value[_EXTRA.size:end]
+        return
+    wanted: List[Tuple[int, bytes]] = sorted((_ORDINAL.unpack_from(v)[0], v) for v in values)
+    at, count = 0, 0
+    for ref, payload in kept_records(path):
+        count += 1
+        if wanted[at][0] != ref[1]:
+            continue
+        text = _CODER.decode(payload).text
+        while at < len(wanted) and wanted[at][0] == ref[1]:
+            value = wanted[at][1]
+            end = _ORDINAL.size + _EXTRA.size + _EXTRA.unpack_from(value, _ORDINAL.size)[0]
+            doc = _CODER.decode(value[end:])
+            doc.text, doc.ref = text, ref
+            yield doc, value[_ORDINAL.size + _EXTRA.size:end]
+            at += 1
+        if at == len(wanted):
+            return
+    raise EntryGone(f"the prefix cache entry {path} holds {count} documents, this run needs document "
+                    f"{wanted[at][0]}: was the cache pruned or changed during the run? Run again")
+
+
 class _Fill(beam.DoFn):
     """One entry file: its kept records read in order, each light document given its record's text."""
 
     def process(self, element: Tuple[str, Iterable[bytes]]):
-        path, values = element
-        if path.startswith(_WHOLE):
-            yield from map(_CODER.decode, values)
-            return
-        wanted: List[Tuple[int, bytes]] = sorted((struct.unpack_from("<Q", v)[0], v[8:]) for v in values)
-        at, count = 0, 0
-        for ref, payload in kept_records(path):
-            count += 1
-            if wanted[at][0] != ref[1]:
-                continue
-            text = _CODER.decode(payload).text
-            while at < len(wanted) and wanted[at][0] == ref[1]:
-                doc = _CODER.decode(wanted[at][1])
-                doc.text, doc.ref = text, ref
-                yield doc
-                at += 1
-            if at == len(wanted):
-                return
-        raise EntryGone(f"the prefix cache entry {path} holds {count} documents, this run needs document "
-                        f"{wanted[at][0]}: was the cache pruned or changed during the run? Run again")
+        for doc, _ in filled(element):
+            yield doc
 
 
 class Rehydrate(beam.PTransform):
@@ -103,6 +123,6 @@ class Rehydrate(beam.PTransform):
 
     def expand(self, docs):
         return (docs
-                | "by entry" >> beam.Map(_by_entry)
+                | "by entry" >> beam.Map(by_entry)
                 | "group by entry" >> beam.GroupByKey()
                 | "read entries" >> beam.ParDo(_Fill()))
