@@ -104,9 +104,13 @@ def spy(self, element):
     enqueue(self, element)
 
 data_plane._GrpcDataChannel._enqueue_to_send = spy
-if sys.argv[1:] == ["fail"]:  # the runner cannot write the input: the run fails with its error, it does not hang
-    def failing_write(self, b, nested=False):
-        raise ValueError("no room to write the input")
+if sys.argv[1:] == ["fail"]:  # the runner cannot write the grouped input: the run fails with its error
+    write = data_plane.SizeBasedBufferingClosableOutputStream.write
+
+    def failing_write(self, b, nested=False):  # the grouped stage's chunks only: by then both workers are up
+        if len(b) > 20_000:  # (Beam 2.77 hangs closing a worker that never connected)
+            raise ValueError("no room to write the input")
+        write(self, b, nested)
     data_plane.SizeBasedBufferingClosableOutputStream.write = failing_write
 options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
 with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
