@@ -2,7 +2,10 @@
 cut at element boundaries (``pipelines/run/local_runner_memory.py``)."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import apache_beam as beam
 from apache_beam import coders
@@ -121,12 +124,13 @@ print(json.dumps(sizes))
 """
 
 
-def test_a_stage_input_is_streamed_to_the_workers_in_small_messages_without_deadlock():
-    import json
-    import subprocess
-    import sys
+def _run_streamed_stage(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", STREAMED_STAGE, *args], capture_output=True, text=True,
+                          timeout=180)
 
-    done = subprocess.run([sys.executable, "-c", STREAMED_STAGE], capture_output=True, text=True, timeout=180)
+
+def test_a_stage_input_is_streamed_to_the_workers_in_small_messages_without_deadlock():
+    done = _run_streamed_stage()
     assert done.returncode == 0, done.stderr[-3000:]
     sizes = json.loads(done.stdout.strip().splitlines()[-1])
     big = [size for size in sizes if size > 20_000]  # the grouped stage's messages (others: Create's)
@@ -134,9 +138,5 @@ def test_a_stage_input_is_streamed_to_the_workers_in_small_messages_without_dead
 
 
 def test_a_failed_input_write_fails_the_run_with_its_error():
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-c", STREAMED_STAGE, "fail"], capture_output=True, text=True,
-                          timeout=180)
+    done = _run_streamed_stage("fail")
     assert done.returncode != 0 and "ValueError: no room to write the input" in done.stderr
